@@ -1,0 +1,23 @@
+use thiserror::Error;
+
+/// Why a piece of evidence, or a key inside it, was refused.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum AttestationError {
+    /// The bytes are not a valid uncompressed P-256 point.
+    #[error("invalid P-256 public key: {0}")]
+    InvalidPublicKey(&'static str),
+    /// The evidence structure could not be decoded.
+    #[error("malformed evidence: {0}")]
+    MalformedEvidence(String),
+    /// The evidence names a kind this verifier does not know.
+    #[error("unknown evidence kind {0:?}")]
+    UnknownEvidenceKind(String),
+    /// The evidence is of another backend than the one the authority appraised at enrollment.
+    #[error("evidence is from backend {found:?} but the grant was issued for backend {expected:?}: re-enroll the device")]
+    BackendMismatch {
+        /// Backend recorded in the grant.
+        expected: String,
+        /// Backend the evidence claims.
+        found: String,
+    },
+}

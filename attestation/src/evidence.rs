@@ -1,0 +1,152 @@
+use ciborium::Value;
+
+use crate::{software, AttestationError, DeviceFacts, P256PublicKey};
+
+/// The kinds of evidence a device can attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidenceKind {
+    /// A software key: the evidence claims no hardware.
+    Software,
+}
+
+impl EvidenceKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvidenceKind::Software => "software",
+        }
+    }
+}
+
+/// Device evidence as carried in an enrollment request or a warrant.
+///
+/// Wire form: a CBOR map whose `"kind"` entry names the evidence kind; the other entries
+/// depend on the kind (software evidence has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// Software key: no hardware claim, nothing to check beyond the key's own signature.
+    Software,
+}
+
+const KIND: &str = "kind";
+
+impl Evidence {
+    /// The kind of this evidence.
+    pub fn kind(&self) -> EvidenceKind {
+        match self {
+            Evidence::Software => EvidenceKind::Software,
+        }
+    }
+
+    /// The backend this evidence speaks for.
+    pub fn backend(&self) -> crate::BackendKind {
+        match self {
+            Evidence::Software => crate::BackendKind::Software,
+        }
+    }
+
+    /// The CBOR form.
+    pub fn to_cbor(&self) -> Value {
+        Value::Map(vec![(Value::Text(KIND.into()), Value::Text(self.kind().as_str().into()))])
+    }
+
+    /// Decodes evidence strictly: a map with exactly the entries its kind defines.
+    pub fn from_cbor(value: Value) -> Result<Self, AttestationError> {
+        let Value::Map(entries) = value else {
+            return Err(AttestationError::MalformedEvidence("evidence must be a CBOR map".into()));
+        };
+        let mut kind = None;
+        for (key, value) in entries {
+            match (key, value) {
+                (Value::Text(k), Value::Text(v)) if k == KIND && kind.is_none() => kind = Some(v),
+                (Value::Text(k), _) if k == KIND => {
+                    return Err(AttestationError::MalformedEvidence(
+                        "\"kind\" must appear once, as text".into(),
+                    ))
+                }
+                (k, _) => {
+                    return Err(AttestationError::MalformedEvidence(format!(
+                        "unexpected evidence entry {k:?}"
+                    )))
+                }
+            }
+        }
+        match kind.as_deref() {
+            Some("software") => Ok(Evidence::Software),
+            Some(other) => Err(AttestationError::UnknownEvidenceKind(other.to_owned())),
+            None => Err(AttestationError::MalformedEvidence("missing \"kind\"".into())),
+        }
+    }
+
+    /// Appraises this evidence for `device_key`, against the facts the authority recorded at
+    /// enrollment. `binding` yields the digest the evidence must be bound to (the operation);
+    /// it is only computed by evidence kinds that carry a binding.
+    pub fn appraise(
+        &self,
+        device_key: &P256PublicKey,
+        enrolled: &DeviceFacts,
+        binding: impl FnOnce() -> [u8; 32],
+    ) -> Result<DeviceFacts, AttestationError> {
+        let facts = match self {
+            Evidence::Software => software::appraise(device_key, binding)?,
+        };
+        if facts.backend != enrolled.backend {
+            return Err(AttestationError::BackendMismatch {
+                expected: enrolled.backend.as_str().into(),
+                found: facts.backend.as_str().into(),
+            });
+        }
+        Ok(facts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BackendKind;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn software_evidence_round_trips() {
+        assert_eq!(Evidence::from_cbor(Evidence::Software.to_cbor()), Ok(Evidence::Software));
+    }
+
+    #[test]
+    fn strict_decoding_rejects_extra_missing_and_unknown() {
+        let extra = Value::Map(vec![
+            (Value::Text("kind".into()), Value::Text("software".into())),
+            (Value::Text("x".into()), Value::Bool(true)),
+        ]);
+        assert!(matches!(Evidence::from_cbor(extra), Err(AttestationError::MalformedEvidence(_))));
+        let dup = Value::Map(vec![
+            (Value::Text("kind".into()), Value::Text("software".into())),
+            (Value::Text("kind".into()), Value::Text("software".into())),
+        ]);
+        assert!(matches!(Evidence::from_cbor(dup), Err(AttestationError::MalformedEvidence(_))));
+        assert!(matches!(
+            Evidence::from_cbor(Value::Map(vec![])),
+            Err(AttestationError::MalformedEvidence(_))
+        ));
+        let unknown = Value::Map(vec![(Value::Text("kind".into()), Value::Text("sgx".into()))]);
+        assert_eq!(Evidence::from_cbor(unknown), Err(AttestationError::UnknownEvidenceKind("sgx".into())));
+        assert!(Evidence::from_cbor(Value::Array(vec![])).is_err());
+    }
+
+    #[test]
+    fn evidence_from_another_backend_than_enrolled_is_refused() {
+        let key = P256PublicKey::from_sec1(&hex_point()).unwrap();
+        let enrolled = DeviceFacts { backend: BackendKind::Tpm, properties: BTreeMap::new() };
+        let err = Evidence::Software.appraise(&key, &enrolled, || [0; 32]).unwrap_err();
+        assert!(matches!(err, AttestationError::BackendMismatch { .. }));
+    }
+
+    fn hex_point() -> Vec<u8> {
+        // Generator point of P-256, compressed.
+        let mut v = vec![0x03];
+        v.extend_from_slice(&[
+            0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5, 0x63, 0xa4, 0x40, 0xf2,
+            0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4, 0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96,
+        ]);
+        v
+    }
+}

@@ -1,0 +1,19 @@
+//! Device attestation evidence for warrant, and its verification in pure Rust.
+//!
+//! A device proves where its signing key lives by attaching *evidence* to what it signs.
+//! This crate defines the evidence kinds, the device facts an appraisal yields, and the
+//! P-256 public key type shared by every other warrant crate. It links no hardware
+//! library: a verifier that only checks warrants depends on it alone.
+
+mod attribute;
+mod error;
+mod evidence;
+mod facts;
+mod public_key;
+mod software;
+
+pub use attribute::AttributeValue;
+pub use error::AttestationError;
+pub use evidence::{Evidence, EvidenceKind};
+pub use facts::{BackendKind, DeviceFacts};
+pub use public_key::P256PublicKey;

@@ -1,0 +1,94 @@
+//! The enrollment request: a device asks the authority for a grant, presenting its public
+//! key, evidence bound to the authority's challenge, and a signature by the key itself
+//! (proof of possession).
+
+use ciborium::Value;
+use warrant_attestation::{DeviceFacts, Evidence, P256PublicKey};
+
+use crate::cbor::{self, Claims, Key};
+use crate::cwt::{self, MAX_TEXT};
+use crate::keys::VerifyingKey;
+use crate::{cose, keys, Error, ObjectType, Signer};
+
+const EVIDENCE: Key = Key::Text("evidence");
+
+/// Length of an authority challenge.
+pub const CHALLENGE_LEN: usize = 32;
+
+/// The claims of an enrollment request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentClaims {
+    /// The principal the device asks a grant for (`sub`).
+    pub principal: String,
+    /// The device's public key (`cnf`); it also signs the request.
+    pub device_key: P256PublicKey,
+    /// The authority's challenge (`eat_nonce`).
+    pub challenge: [u8; CHALLENGE_LEN],
+    /// `iat`.
+    pub issued_at: u64,
+    /// Evidence about the device key, bound to the challenge.
+    pub evidence: Evidence,
+}
+
+impl EnrollmentClaims {
+    /// Encodes the claims as a CWT claims set.
+    pub fn to_cbor(&self) -> Value {
+        cbor::map_of([
+            (cwt::SUB, Value::Text(self.principal.clone())),
+            (cwt::IAT, Value::Integer(self.issued_at.into())),
+            (cwt::CNF, cbor::map_of([(cwt::CNF_COSE_KEY, keys::cose_key(&self.device_key))])),
+            (cwt::EAT_NONCE, Value::Bytes(self.challenge.to_vec())),
+            (EVIDENCE, self.evidence.to_cbor()),
+        ])
+    }
+
+    /// Decodes a claims set strictly.
+    pub fn from_cbor(value: Value) -> Result<Self, Error> {
+        const O: ObjectType = ObjectType::EnrollmentRequest;
+        let mut c = Claims::open(O, value, "claims")?;
+        let principal = c.text(cwt::SUB, MAX_TEXT)?;
+        let issued_at = c.uint(cwt::IAT)?;
+        let mut cnf = Claims::open(O, c.required(cwt::CNF)?, "cnf")?;
+        let device_key = keys::from_cose_key(O, cnf.required(cwt::CNF_COSE_KEY)?)?;
+        cnf.finish()?;
+        let challenge = c.fixed_bytes::<CHALLENGE_LEN>(cwt::EAT_NONCE)?;
+        let evidence = Evidence::from_cbor(c.required(EVIDENCE)?)?;
+        c.finish()?;
+        Ok(Self { principal, device_key, challenge, issued_at, evidence })
+    }
+
+    /// Signs the request with the device key it presents.
+    pub fn sign(&self, device: &dyn Signer) -> Result<Vec<u8>, Error> {
+        if device.public_key() != &self.device_key {
+            return Err(Error::Signing("the enrollment must be signed by the key it presents".into()));
+        }
+        let payload = cbor::encode(ObjectType::EnrollmentRequest, &self.to_cbor())?;
+        cose::sign(ObjectType::EnrollmentRequest, device, payload)
+    }
+}
+
+/// An enrollment request whose proof of possession and evidence checked out.
+#[derive(Debug, Clone)]
+pub struct VerifiedEnrollment {
+    /// The request's claims.
+    pub claims: EnrollmentClaims,
+    /// What the evidence established about the device.
+    pub device: DeviceFacts,
+}
+
+/// Verifies an enrollment request: strict decoding, the signature by the presented key, and
+/// the evidence for that key bound to the challenge. Whether the challenge is one the
+/// authority issued, and still open, is the authority's check.
+pub fn verify_enrollment(bytes: &[u8]) -> Result<VerifiedEnrollment, Error> {
+    const O: ObjectType = ObjectType::EnrollmentRequest;
+    let signed = cose::decode(O, bytes)?;
+    let claims = EnrollmentClaims::from_cbor(cbor::decode(O, &signed.payload, O.size_limit())?)?;
+    let key = VerifyingKey::new(claims.device_key.clone())?;
+    if key.kid() != &signed.kid || !signed.verifies_with(&key) {
+        return Err(Error::EnrollmentSignatureInvalid);
+    }
+    // At enrollment nothing was appraised before: the evidence defines the backend.
+    let claimed = DeviceFacts { backend: claims.evidence.backend(), properties: Default::default() };
+    let device = claims.evidence.appraise(&claims.device_key, &claimed, || claims.challenge)?;
+    Ok(VerifiedEnrollment { claims, device })
+}

@@ -1,0 +1,391 @@
+use thiserror::Error;
+use warrant_attestation::AttestationError;
+
+use crate::ObjectType;
+
+/// Every way building, decoding or verifying a warrant object can fail.
+///
+/// Each rejection is its own variant so callers (and the tamper tests) can tell them apart;
+/// [`Error::code`] gives a stable machine-readable name for logs and JSON output.
+#[derive(Debug, Error)]
+pub enum Error {
+    // ---- decoding -------------------------------------------------------------------------
+    /// The input is larger than the limit for its object type.
+    #[error("{object} is {size} bytes, over the {limit}-byte limit")]
+    TooLarge {
+        /// What was being decoded.
+        object: ObjectType,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The CBOR is nested deeper than allowed.
+    #[error("{object} is nested too deeply")]
+    TooDeep {
+        /// What was being decoded.
+        object: ObjectType,
+    },
+    /// The bytes are not well-formed CBOR, or not the expected structure.
+    #[error("{object} is malformed: {reason}")]
+    Malformed {
+        /// What was being decoded.
+        object: ObjectType,
+        /// What was wrong.
+        reason: String,
+    },
+    /// The input is not a CBOR tag 18 (COSE_Sign1).
+    #[error("{object} is not a tagged COSE_Sign1 (tag 18)")]
+    NotTagged {
+        /// What was being decoded.
+        object: ObjectType,
+    },
+    /// Bytes follow the encoded object.
+    #[error("{object} has trailing bytes after the CBOR item")]
+    TrailingBytes {
+        /// What was being decoded.
+        object: ObjectType,
+    },
+    /// The CBOR uses a non-preferred encoding (indefinite length, long-form integer, ...).
+    #[error("{object} is not in preferred CBOR serialization")]
+    NonCanonical {
+        /// What was being decoded.
+        object: ObjectType,
+    },
+    /// A map has the same key twice.
+    #[error("{object} has the duplicate map key {key}")]
+    DuplicateKey {
+        /// What was being decoded.
+        object: ObjectType,
+        /// The key, in diagnostic form.
+        key: String,
+    },
+    /// A claim this version of the format does not define.
+    #[error("{object} carries the unknown claim {claim}")]
+    UnknownClaim {
+        /// What was being decoded.
+        object: ObjectType,
+        /// The claim key, in diagnostic form.
+        claim: String,
+    },
+    /// A required claim is absent.
+    #[error("{object} lacks the required claim {claim:?}")]
+    MissingClaim {
+        /// What was being decoded.
+        object: ObjectType,
+        /// The claim's name.
+        claim: &'static str,
+    },
+    /// A claim has the wrong type or an invalid value.
+    #[error("{object} claim {claim:?} is invalid: {reason}")]
+    InvalidClaim {
+        /// What was being decoded.
+        object: ObjectType,
+        /// The claim's name.
+        claim: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+
+    // ---- COSE headers ---------------------------------------------------------------------
+    /// The protected header's `typ` is not the one this object must have.
+    #[error("wrong object type: expected typ {expected:?}, found {found:?}")]
+    WrongObjectType {
+        /// The expected media type.
+        expected: &'static str,
+        /// What the header says.
+        found: String,
+    },
+    /// The algorithm is absent from the protected header or is not ES256.
+    #[error("algorithm not allowed: only ES256 (-7) in the protected header is accepted")]
+    AlgorithmNotAllowed,
+    /// The `crit` header lists parameters this verifier does not process.
+    #[error("the protected header marks parameters critical that this verifier does not understand")]
+    UnknownCritical,
+    /// A header parameter that this format does not use (including anything unprotected).
+    #[error("unexpected COSE header parameter: {0}")]
+    UnexpectedHeader(String),
+
+    // ---- keys and signatures --------------------------------------------------------------
+    /// The grant's `kid` names no trusted authority key.
+    #[error("grant signed by unknown authority key {kid}: add the authority's key to the trust set")]
+    UnknownAuthorityKey {
+        /// The kid, hex.
+        kid: String,
+    },
+    /// The grant's issuer is not the authority that owns the signing key.
+    #[error("grant issuer {found:?} does not own the signing key (authority {expected:?})")]
+    GrantIssuerMismatch {
+        /// The key owner's id.
+        expected: String,
+        /// The `iss` claim.
+        found: String,
+    },
+    /// The grant's signature does not verify under the authority key.
+    #[error("grant signature is invalid")]
+    GrantSignatureInvalid,
+    /// The warrant's `kid` is not the thumbprint of the grant's confirmation key.
+    #[error("warrant is signed by a key other than the one the grant confirms")]
+    WarrantKeyMismatch,
+    /// The warrant's signature does not verify under the grant's confirmation key.
+    #[error("warrant signature is invalid")]
+    WarrantSignatureInvalid,
+    /// An enrollment request's proof-of-possession signature does not verify.
+    #[error("enrollment request signature is invalid (proof of possession failed)")]
+    EnrollmentSignatureInvalid,
+    /// A status list's signature does not verify, or its key is not trusted.
+    #[error("status list signature is invalid or by an untrusted key")]
+    StatusListSignatureInvalid,
+    /// The signer could not produce a signature.
+    #[error("signing failed: {0}")]
+    Signing(String),
+
+    // ---- time -----------------------------------------------------------------------------
+    /// The grant's `nbf` is in the future.
+    #[error("grant is not valid before {not_before} (now {now})")]
+    GrantNotYetValid {
+        /// nbf
+        not_before: u64,
+        /// Verifier clock.
+        now: u64,
+    },
+    /// The grant's `exp` has passed.
+    #[error("grant expired at {expired_at} (now {now}): ask the authority for a new grant")]
+    GrantExpired {
+        /// exp
+        expired_at: u64,
+        /// Verifier clock.
+        now: u64,
+    },
+    /// The warrant's `iat` is in the future beyond the allowed clock skew.
+    #[error("warrant issued in the future ({issued_at}, now {now}): check the device's clock")]
+    WarrantNotYetValid {
+        /// iat
+        issued_at: u64,
+        /// Verifier clock.
+        now: u64,
+    },
+    /// The warrant's `exp` has passed.
+    #[error("warrant expired at {expired_at} (now {now})")]
+    WarrantExpired {
+        /// exp
+        expired_at: u64,
+        /// Verifier clock.
+        now: u64,
+    },
+    /// The warrant lives longer than the grant allows, or outside the grant's window.
+    #[error("warrant lifetime {lifetime}s is not within the grant's limits: {reason}")]
+    WarrantLifetimeExceeded {
+        /// exp - iat
+        lifetime: u64,
+        /// Which limit.
+        reason: &'static str,
+    },
+
+    // ---- binding to the operation ---------------------------------------------------------
+    /// The warrant is for another audience.
+    #[error("warrant is for audience {found:?}, this verifier is {expected:?}")]
+    AudienceMismatch {
+        /// This verifier's audience.
+        expected: String,
+        /// The `aud` claim.
+        found: String,
+    },
+    /// The warrant's issuer is not the grant's principal.
+    #[error("warrant issuer {found:?} is not the grant's principal {expected:?}")]
+    PrincipalMismatch {
+        /// The grant's `sub`.
+        expected: String,
+        /// The warrant's `iss`.
+        found: String,
+    },
+    /// The verifier requires a nonce it issued and the warrant has none.
+    #[error("warrant carries no nonce but this verifier issued one")]
+    NonceMissing,
+    /// The warrant's nonce is not the one the verifier issued.
+    #[error("warrant nonce does not match the nonce this verifier issued")]
+    NonceMismatch,
+    /// The request method differs from the one the warrant binds.
+    #[error("request method {found:?} differs from the warrant's {expected:?}")]
+    RequestMethodMismatch {
+        /// Bound method.
+        expected: String,
+        /// Actual method.
+        found: String,
+    },
+    /// The request target differs from the one the warrant binds.
+    #[error("request target {found:?} differs from the warrant's {expected:?}")]
+    RequestTargetMismatch {
+        /// Bound target.
+        expected: String,
+        /// Actual target.
+        found: String,
+    },
+    /// The request body's SHA-256 differs from the one the warrant binds.
+    #[error("request body does not match the digest in the warrant")]
+    RequestBodyMismatch,
+
+    // ---- replay and revocation ------------------------------------------------------------
+    /// This warrant id was already accepted.
+    #[error("warrant {id} was already used (replay)")]
+    Replayed {
+        /// cti, hex
+        id: String,
+    },
+    /// The replay store is full of unexpired ids; refusing rather than forgetting one.
+    #[error("replay store is full ({capacity} live warrant ids): refusing until some expire")]
+    ReplayStoreFull {
+        /// Its capacity.
+        capacity: usize,
+    },
+    /// No status list is held for the grant's status list URI.
+    #[error("no status list held for {uri:?}: install the authority's latest status list")]
+    StatusListMissing {
+        /// The URI the grant references.
+        uri: String,
+    },
+    /// The held status list is expired (the verifier may be frozen on old data).
+    #[error("status list {uri:?} expired at {expired_at} (now {now}): fetch a fresh one")]
+    StatusListExpired {
+        /// The list's URI.
+        uri: String,
+        /// Its exp.
+        expired_at: u64,
+        /// Verifier clock.
+        now: u64,
+    },
+    /// A status list older than the held one was offered.
+    #[error("status list sequence {offered} is older than the held {held} (rollback)")]
+    StatusListRollback {
+        /// Held sequence.
+        held: u64,
+        /// Offered sequence.
+        offered: u64,
+    },
+    /// A different status list with the same sequence as the held one was offered.
+    #[error(
+        "status list sequence {sequence} differs from the held list with the same sequence (equivocation)"
+    )]
+    StatusListForked {
+        /// The sequence.
+        sequence: u64,
+    },
+    /// The next status list does not name the held list as its predecessor.
+    #[error("status list {sequence} does not chain to the held list {held}")]
+    StatusListChainBroken {
+        /// Offered sequence.
+        sequence: u64,
+        /// Held sequence.
+        held: u64,
+    },
+    /// The status list was issued by another authority than the grant.
+    #[error("status list issuer {found:?} is not the grant's issuer {expected:?}")]
+    StatusListIssuerMismatch {
+        /// Grant issuer.
+        expected: String,
+        /// List issuer.
+        found: String,
+    },
+    /// The grant's status index is outside the list.
+    #[error("grant status index {index} is outside the status list ({size} entries)")]
+    StatusIndexOutOfRange {
+        /// The index.
+        index: u64,
+        /// The list's size.
+        size: u64,
+    },
+    /// The grant is revoked.
+    #[error("grant {grant_id} is revoked (status list {uri:?}, sequence {sequence})")]
+    Revoked {
+        /// Grant cti, hex.
+        grant_id: String,
+        /// Status list URI.
+        uri: String,
+        /// Sequence of the list that says so.
+        sequence: u64,
+    },
+
+    // ---- device and policy ----------------------------------------------------------------
+    /// The evidence failed appraisal.
+    #[error("device evidence rejected: {0}")]
+    Evidence(#[from] AttestationError),
+    /// The device key is a software key and this verifier does not accept those.
+    #[error("device key is a software key (no hardware protection) and this verifier does not allow software evidence")]
+    SoftwareEvidenceNotAllowed,
+    /// A Cedar policy set could not be parsed.
+    #[error("{which} policy is invalid: {reason}")]
+    PolicyInvalid {
+        /// "grant" or "local".
+        which: &'static str,
+        /// Parser message.
+        reason: String,
+    },
+    /// A Cedar policy set did not permit the request.
+    #[error("{which} policy denies {action} on {resource}: {reason}")]
+    PolicyDenied {
+        /// "grant" or "local".
+        which: &'static str,
+        /// The action asked for.
+        action: String,
+        /// The resource.
+        resource: String,
+        /// Which policies decided, or that none permitted.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// A stable, machine-readable name for this rejection (used in JSON output and logs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::TooLarge { .. } => "too_large",
+            Error::TooDeep { .. } => "too_deep",
+            Error::Malformed { .. } => "malformed",
+            Error::NotTagged { .. } => "not_tagged",
+            Error::TrailingBytes { .. } => "trailing_bytes",
+            Error::NonCanonical { .. } => "non_canonical",
+            Error::DuplicateKey { .. } => "duplicate_key",
+            Error::UnknownClaim { .. } => "unknown_claim",
+            Error::MissingClaim { .. } => "missing_claim",
+            Error::InvalidClaim { .. } => "invalid_claim",
+            Error::WrongObjectType { .. } => "wrong_object_type",
+            Error::AlgorithmNotAllowed => "algorithm_not_allowed",
+            Error::UnknownCritical => "unknown_critical",
+            Error::UnexpectedHeader(_) => "unexpected_header",
+            Error::UnknownAuthorityKey { .. } => "unknown_authority_key",
+            Error::GrantIssuerMismatch { .. } => "grant_issuer_mismatch",
+            Error::GrantSignatureInvalid => "grant_signature_invalid",
+            Error::WarrantKeyMismatch => "warrant_key_mismatch",
+            Error::WarrantSignatureInvalid => "warrant_signature_invalid",
+            Error::EnrollmentSignatureInvalid => "enrollment_signature_invalid",
+            Error::StatusListSignatureInvalid => "status_list_signature_invalid",
+            Error::Signing(_) => "signing_failed",
+            Error::GrantNotYetValid { .. } => "grant_not_yet_valid",
+            Error::GrantExpired { .. } => "grant_expired",
+            Error::WarrantNotYetValid { .. } => "warrant_not_yet_valid",
+            Error::WarrantExpired { .. } => "warrant_expired",
+            Error::WarrantLifetimeExceeded { .. } => "warrant_lifetime_exceeded",
+            Error::AudienceMismatch { .. } => "audience_mismatch",
+            Error::PrincipalMismatch { .. } => "principal_mismatch",
+            Error::NonceMissing => "nonce_missing",
+            Error::NonceMismatch => "nonce_mismatch",
+            Error::RequestMethodMismatch { .. } => "request_method_mismatch",
+            Error::RequestTargetMismatch { .. } => "request_target_mismatch",
+            Error::RequestBodyMismatch => "request_body_mismatch",
+            Error::Replayed { .. } => "replayed",
+            Error::ReplayStoreFull { .. } => "replay_store_full",
+            Error::StatusListMissing { .. } => "status_list_missing",
+            Error::StatusListExpired { .. } => "status_list_expired",
+            Error::StatusListRollback { .. } => "status_list_rollback",
+            Error::StatusListForked { .. } => "status_list_forked",
+            Error::StatusListChainBroken { .. } => "status_list_chain_broken",
+            Error::StatusListIssuerMismatch { .. } => "status_list_issuer_mismatch",
+            Error::StatusIndexOutOfRange { .. } => "status_index_out_of_range",
+            Error::Revoked { .. } => "revoked",
+            Error::Evidence(_) => "evidence_rejected",
+            Error::SoftwareEvidenceNotAllowed => "software_evidence_not_allowed",
+            Error::PolicyInvalid { .. } => "policy_invalid",
+            Error::PolicyDenied { .. } => "policy_denied",
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Public keys as the format carries them: COSE_Key (RFC 9052) and their thumbprints
+//! (RFC 9679), which serve as key ids.
+
+use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED};
+use ciborium::Value;
+use warrant_attestation::P256PublicKey;
+
+use crate::cbor::{self, Claims, Key};
+use crate::digest::sha256;
+use crate::{Error, ObjectType};
+
+const KTY: Key = Key::Int(1, "kty");
+const CRV: Key = Key::Int(-1, "crv");
+const X: Key = Key::Int(-2, "x");
+const Y: Key = Key::Int(-3, "y");
+const KTY_EC2: i64 = 2;
+const CRV_P256: i64 = 1;
+
+/// A key id: the COSE Key Thumbprint (RFC 9679, SHA-256) of a public key.
+pub type KeyId = [u8; 32];
+
+/// The COSE_Key form of a P-256 public key: `{1: 2, -1: 1, -2: x, -3: y}`.
+pub(crate) fn cose_key(key: &P256PublicKey) -> Value {
+    cbor::map_of([
+        (KTY, Value::Integer(KTY_EC2.into())),
+        (CRV, Value::Integer(CRV_P256.into())),
+        (X, Value::Bytes(key.x().to_vec())),
+        (Y, Value::Bytes(key.y().to_vec())),
+    ])
+}
+
+/// Reads a COSE_Key that must be exactly an EC2 P-256 key with x and y.
+pub(crate) fn from_cose_key(object: ObjectType, value: Value) -> Result<P256PublicKey, Error> {
+    let mut key = Claims::open(object, value, "COSE_Key")?;
+    let kty = key.required(KTY)?;
+    if kty != Value::Integer(KTY_EC2.into()) {
+        return Err(key.invalid(KTY, "only EC2 keys are supported"));
+    }
+    let crv = key.required(CRV)?;
+    if crv != Value::Integer(CRV_P256.into()) {
+        return Err(key.invalid(CRV, "only P-256 is supported"));
+    }
+    let x: [u8; 32] = key.fixed_bytes(X)?;
+    let y: [u8; 32] = key.fixed_bytes(Y)?;
+    key.finish()?;
+    P256PublicKey::from_coordinates(&x, &y).map_err(|e| Error::InvalidClaim {
+        object,
+        claim: "cnf",
+        reason: e.to_string(),
+    })
+}
+
+/// The RFC 9679 thumbprint of a P-256 key: SHA-256 over the deterministic encoding of its
+/// required COSE_Key parameters, which is exactly [`cose_key`]'s output.
+pub fn thumbprint(key: &P256PublicKey) -> KeyId {
+    // The encoding of a fixed-shape map cannot fail; an empty input would give a wrong
+    // thumbprint that matches nothing, never a false match.
+    let encoded = cbor::encode(ObjectType::Grant, &cose_key(key)).unwrap_or_default();
+    sha256(&encoded)
+}
+
+/// A public key ready to verify ES256 signatures, with its key id.
+pub struct VerifyingKey {
+    public: P256PublicKey,
+    kid: KeyId,
+    parsed: ParsedPublicKey,
+}
+
+impl VerifyingKey {
+    /// Prepares `public` for verification.
+    pub fn new(public: P256PublicKey) -> Result<Self, Error> {
+        let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public.sec1()).map_err(|_| {
+            Error::InvalidClaim { object: ObjectType::Grant, claim: "cnf", reason: "key rejected".into() }
+        })?;
+        Ok(Self { kid: thumbprint(&public), public, parsed })
+    }
+
+    /// The key.
+    pub fn public(&self) -> &P256PublicKey {
+        &self.public
+    }
+
+    /// Its key id.
+    pub fn kid(&self) -> &KeyId {
+        &self.kid
+    }
+
+    /// Whether `signature` (raw r||s) is a valid ES256 signature of `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed.verify_sig(message, signature).is_ok()
+    }
+}
+
+impl std::fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VerifyingKey(kid={})", hex::encode(self.kid))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc9679_example_thumbprint() {
+        // RFC 9679 section 6 example key and thumbprint.
+        let x = hex::decode("65eda5a12577c2bae829437fe338701a10aaa375e1bb5b5de108de439c08551d").unwrap();
+        let y = hex::decode("1e52ed75701163f7f9e40ddf9f341b3dc9ba860af7e0ca7ca7e9eecd0084d19c").unwrap();
+        let key = P256PublicKey::from_coordinates(&x, &y).unwrap();
+        assert_eq!(
+            hex::encode(thumbprint(&key)),
+            "496bd8afadf307e5b08c64b0421bf9dc01528a344a43bda88fadd1669da253ec"
+        );
+    }
+
+    #[test]
+    fn cose_key_round_trip_and_strictness() {
+        let x = hex::decode("65eda5a12577c2bae829437fe338701a10aaa375e1bb5b5de108de439c08551d").unwrap();
+        let y = hex::decode("1e52ed75701163f7f9e40ddf9f341b3dc9ba860af7e0ca7ca7e9eecd0084d19c").unwrap();
+        let key = P256PublicKey::from_coordinates(&x, &y).unwrap();
+        assert_eq!(from_cose_key(ObjectType::Grant, cose_key(&key)).unwrap(), key);
+        let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
+        entries[0].1 = Value::Integer(1.into()); // kty OKP
+        assert!(from_cose_key(ObjectType::Grant, Value::Map(entries)).is_err());
+        let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
+        entries.push((Value::Text("extra".into()), Value::Null));
+        assert!(matches!(
+            from_cose_key(ObjectType::Grant, Value::Map(entries)),
+            Err(Error::UnknownClaim { .. })
+        ));
+    }
+}

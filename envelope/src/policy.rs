@@ -1,0 +1,216 @@
+//! Cedar policy: how a warrant becomes a Cedar request, and the evaluation of a policy set.
+//!
+//! Entity types live in the `Warrant` namespace:
+//! - `Warrant::Principal::"<grant sub>"` with the grant's entity attributes, member of
+//! - `Warrant::Group::"<name>"` for each of the grant's groups;
+//! - `Warrant::Action::"<warrant action>"` and `Warrant::Resource::"<warrant resource>"`.
+//!
+//! The context record is described in docs/FORMAT.md ("Policy evaluation").
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::str::FromStr;
+
+use cedar_policy::{
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet, Request,
+    RestrictedExpression,
+};
+use warrant_attestation::{AttributeValue, DeviceFacts};
+
+use crate::grant::GrantClaims;
+use crate::Error;
+
+/// Which policy set is being evaluated, for messages.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PolicySource {
+    /// The policy carried in the grant.
+    Grant,
+    /// The verifier's own policy.
+    Local,
+}
+
+impl PolicySource {
+    fn name(self) -> &'static str {
+        match self {
+            PolicySource::Grant => "grant",
+            PolicySource::Local => "local",
+        }
+    }
+}
+
+/// Parses a Cedar policy set.
+pub(crate) fn parse(source: PolicySource, text: &str) -> Result<PolicySet, Error> {
+    PolicySet::from_str(text)
+        .map_err(|e| Error::PolicyInvalid { which: source.name(), reason: e.to_string() })
+}
+
+/// The entity type names of the `Warrant` namespace, parsed once.
+#[derive(Debug, Clone)]
+pub(crate) struct EntityTypes {
+    principal: EntityTypeName,
+    group: EntityTypeName,
+    action: EntityTypeName,
+    resource: EntityTypeName,
+}
+
+impl EntityTypes {
+    pub(crate) fn new() -> Result<Self, Error> {
+        let name = |n: &str| {
+            EntityTypeName::from_str(n)
+                .map_err(|e| Error::PolicyInvalid { which: "built-in", reason: e.to_string() })
+        };
+        Ok(Self {
+            principal: name("Warrant::Principal")?,
+            group: name("Warrant::Group")?,
+            action: name("Warrant::Action")?,
+            resource: name("Warrant::Resource")?,
+        })
+    }
+
+    fn uid(ty: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(ty.clone(), EntityId::new(id))
+    }
+}
+
+/// The principal of a grant as Cedar sees it; built once per grant.
+#[derive(Debug, Clone)]
+pub(crate) struct PrincipalEntities {
+    pub uid: EntityUid,
+    pub entities: Entities,
+}
+
+impl PrincipalEntities {
+    pub(crate) fn of_grant(types: &EntityTypes, grant: &GrantClaims) -> Result<Self, Error> {
+        let invalid =
+            |e: &dyn std::fmt::Display| Error::PolicyInvalid { which: "grant", reason: e.to_string() };
+        let uid = EntityTypes::uid(&types.principal, &grant.principal);
+        let attrs: HashMap<String, RestrictedExpression> =
+            grant.entity.attributes.iter().map(|(k, v)| (k.clone(), expr(v))).collect();
+        let parents: HashSet<EntityUid> =
+            grant.entity.groups.iter().map(|g| EntityTypes::uid(&types.group, g)).collect();
+        let principal = Entity::new(uid.clone(), attrs, parents).map_err(|e| invalid(&e))?;
+        let entities = Entities::from_entities([principal], None).map_err(|e| invalid(&e))?;
+        Ok(Self { uid, entities })
+    }
+}
+
+fn expr(value: &AttributeValue) -> RestrictedExpression {
+    match value {
+        AttributeValue::Text(t) => RestrictedExpression::new_string(t.clone()),
+        AttributeValue::Int(i) => RestrictedExpression::new_long(*i),
+        AttributeValue::Bool(b) => RestrictedExpression::new_bool(*b),
+    }
+}
+
+fn record(
+    fields: impl IntoIterator<Item = (String, RestrictedExpression)>,
+) -> Result<RestrictedExpression, Error> {
+    RestrictedExpression::new_record(fields)
+        .map_err(|e| Error::PolicyInvalid { which: "context", reason: e.to_string() })
+}
+
+fn attribute_record(map: &BTreeMap<String, AttributeValue>) -> Result<RestrictedExpression, Error> {
+    record(map.iter().map(|(k, v)| (k.clone(), expr(v))))
+}
+
+/// Everything a policy decision is about.
+pub(crate) struct PolicyInput<'a> {
+    pub principal: &'a PrincipalEntities,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub method: &'a str,
+    pub target: &'a str,
+    pub body_sha256: &'a [u8; 32],
+    pub audience: &'a str,
+    pub claims: &'a BTreeMap<String, AttributeValue>,
+    pub enrolled: &'a DeviceFacts,
+    pub device: &'a DeviceFacts,
+    pub now: u64,
+    pub warrant_id: &'a [u8; 16],
+    pub issued_at: u64,
+    pub expires_at: u64,
+    pub grant_id: &'a [u8; 16],
+    pub issuer: &'a str,
+}
+
+/// A Cedar request built from a [`PolicyInput`], evaluated against one or more policy sets.
+pub(crate) struct PolicyRequest {
+    request: Request,
+    action: String,
+    resource: String,
+}
+
+impl PolicyRequest {
+    pub(crate) fn new(types: &EntityTypes, input: &PolicyInput<'_>) -> Result<Self, Error> {
+        let long = |v: u64| RestrictedExpression::new_long(i64::try_from(v).unwrap_or(i64::MAX));
+        let text = |v: &str| RestrictedExpression::new_string(v.to_owned());
+        let device = record([
+            ("backend".to_owned(), text(input.device.backend.as_str())),
+            ("hardware".to_owned(), RestrictedExpression::new_bool(input.device.backend.is_hardware())),
+            ("properties".to_owned(), attribute_record(&input.device.properties)?),
+            ("enrolled".to_owned(), attribute_record(&input.enrolled.properties)?),
+        ])?;
+        let request = record([
+            ("method".to_owned(), text(input.method)),
+            ("target".to_owned(), text(input.target)),
+            ("body_sha256".to_owned(), text(&hex::encode(input.body_sha256))),
+        ])?;
+        let warrant = record([
+            ("id".to_owned(), text(&hex::encode(input.warrant_id))),
+            ("issued_at".to_owned(), long(input.issued_at)),
+            ("expires_at".to_owned(), long(input.expires_at)),
+            ("lifetime".to_owned(), long(input.expires_at.saturating_sub(input.issued_at))),
+        ])?;
+        let grant = record([
+            ("id".to_owned(), text(&hex::encode(input.grant_id))),
+            ("issuer".to_owned(), text(input.issuer)),
+        ])?;
+        let context = Context::from_pairs([
+            ("request".to_owned(), request),
+            ("audience".to_owned(), text(input.audience)),
+            ("claims".to_owned(), attribute_record(input.claims)?),
+            ("device".to_owned(), device),
+            ("time".to_owned(), long(input.now)),
+            ("warrant".to_owned(), warrant),
+            ("grant".to_owned(), grant),
+        ])
+        .map_err(|e| Error::PolicyInvalid { which: "context", reason: e.to_string() })?;
+        let request = Request::new(
+            input.principal.uid.clone(),
+            EntityTypes::uid(&types.action, input.action),
+            EntityTypes::uid(&types.resource, input.resource),
+            context,
+            None,
+        )
+        .map_err(|e| Error::PolicyInvalid { which: "context", reason: e.to_string() })?;
+        Ok(Self { request, action: input.action.to_owned(), resource: input.resource.to_owned() })
+    }
+
+    /// Evaluates `policies`; anything but an explicit permit is a denial.
+    pub(crate) fn authorize(
+        &self,
+        source: PolicySource,
+        policies: &PolicySet,
+        entities: &Entities,
+    ) -> Result<(), Error> {
+        let response = Authorizer::new().is_authorized(&self.request, policies, entities);
+        if response.decision() == Decision::Allow {
+            return Ok(());
+        }
+        let diagnostics = response.diagnostics();
+        let forbidding: Vec<String> = diagnostics.reason().map(|id| id.to_string()).collect();
+        let errors: Vec<String> = diagnostics.errors().map(|e| e.to_string()).collect();
+        let reason = if !forbidding.is_empty() {
+            format!("forbidden by {}", forbidding.join(", "))
+        } else if !errors.is_empty() {
+            format!("no policy permits (evaluation errors: {})", errors.join("; "))
+        } else {
+            "no policy permits".to_owned()
+        };
+        Err(Error::PolicyDenied {
+            which: source.name(),
+            action: self.action.clone(),
+            resource: self.resource.clone(),
+            reason,
+        })
+    }
+}

@@ -1,0 +1,203 @@
+//! The status list: the authority's signed, sequenced revocation bits (Token Status List
+//! style, one bit per grant), chained to its predecessor by hash.
+
+use std::io::{Read, Write};
+
+use ciborium::Value;
+
+use crate::cbor::{self, Claims, Key};
+use crate::cwt::{self, MAX_TEXT};
+use crate::{cose, Error, ObjectType, Signer};
+
+const SEQUENCE: Key = Key::Text("seq");
+const PREVIOUS: Key = Key::Text("prev");
+const BITS: Key = Key::Text("bits");
+const LIST: Key = Key::Text("lst");
+
+/// Largest decompressed bit array accepted: 1 MiB, room for 8,388,608 grants.
+pub const MAX_STATUS_BYTES: usize = 1024 * 1024;
+
+/// One revocation bit per grant index; bit `i` is bit `i % 8` (least significant first) of
+/// byte `i / 8`, as in the Token Status List.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatusBits {
+    bytes: Vec<u8>,
+}
+
+impl StatusBits {
+    /// A list of at least `entries` bits, all clear.
+    pub fn with_capacity(entries: u64) -> Self {
+        Self { bytes: vec![0; entries.div_ceil(8).max(1) as usize] }
+    }
+
+    /// How many indexes the list covers.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64 * 8
+    }
+
+    /// Whether the list covers no index.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    /// Marks `index` revoked, growing the list if needed (up to [`MAX_STATUS_BYTES`]).
+    pub fn revoke(&mut self, index: u64) -> Result<(), Error> {
+        let byte = (index / 8) as usize;
+        if byte >= MAX_STATUS_BYTES {
+            return Err(Error::StatusIndexOutOfRange { index, size: (MAX_STATUS_BYTES * 8) as u64 });
+        }
+        if byte >= self.bytes.len() {
+            self.bytes.resize(byte + 1, 0);
+        }
+        self.bytes[byte] |= 1 << (index % 8);
+        Ok(())
+    }
+
+    /// Whether `index` is revoked; an index outside the list is an error, never "valid".
+    pub fn is_revoked(&self, index: u64) -> Result<bool, Error> {
+        let byte = usize::try_from(index / 8).ok().and_then(|b| self.bytes.get(b));
+        match byte {
+            Some(b) => Ok(b & (1 << (index % 8)) != 0),
+            None => Err(Error::StatusIndexOutOfRange { index, size: self.len() }),
+        }
+    }
+
+    fn compress(&self) -> Result<Vec<u8>, Error> {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&self.bytes).and_then(|_| z.finish()).map_err(|e| Error::Malformed {
+            object: ObjectType::StatusList,
+            reason: format!("compress: {e}"),
+        })
+    }
+
+    fn decompress(compressed: &[u8]) -> Result<Self, Error> {
+        const O: ObjectType = ObjectType::StatusList;
+        let mut bytes = Vec::new();
+        // Read one byte past the limit so a decompression bomb is detected, not truncated.
+        flate2::read::ZlibDecoder::new(compressed)
+            .take(MAX_STATUS_BYTES as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::InvalidClaim {
+                object: O,
+                claim: "lst",
+                reason: format!("not zlib data: {e}"),
+            })?;
+        if bytes.len() > MAX_STATUS_BYTES {
+            return Err(Error::TooLarge { object: O, size: bytes.len(), limit: MAX_STATUS_BYTES });
+        }
+        if bytes.is_empty() {
+            return Err(Error::InvalidClaim { object: O, claim: "lst", reason: "empty list".into() });
+        }
+        Ok(Self { bytes })
+    }
+}
+
+/// The claims of a status list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusListClaims {
+    /// The authority (`iss`).
+    pub issuer: String,
+    /// The list's URI (`sub`), which grants reference.
+    pub uri: String,
+    /// Sequence number, increasing by one per published list.
+    pub sequence: u64,
+    /// SHA-256 of the previous list's encoded bytes (all zero for the first).
+    pub previous: [u8; 32],
+    /// `iat`.
+    pub issued_at: u64,
+    /// `exp`: after this a verifier must not rely on the list.
+    pub expires_at: u64,
+    /// The revocation bits.
+    pub bits: StatusBits,
+}
+
+impl StatusListClaims {
+    /// Encodes the claims as a CWT claims set.
+    pub fn to_cbor(&self) -> Result<Value, Error> {
+        let list =
+            cbor::map_of([(BITS, Value::Integer(1.into())), (LIST, Value::Bytes(self.bits.compress()?))]);
+        Ok(cbor::map_of([
+            (cwt::ISS, Value::Text(self.issuer.clone())),
+            (cwt::SUB, Value::Text(self.uri.clone())),
+            (cwt::EXP, Value::Integer(self.expires_at.into())),
+            (cwt::IAT, Value::Integer(self.issued_at.into())),
+            (cwt::STATUS_LIST, list),
+            (SEQUENCE, Value::Integer(self.sequence.into())),
+            (PREVIOUS, Value::Bytes(self.previous.to_vec())),
+        ]))
+    }
+
+    /// Decodes a claims set strictly.
+    pub fn from_cbor(value: Value) -> Result<Self, Error> {
+        const O: ObjectType = ObjectType::StatusList;
+        let mut c = Claims::open(O, value, "claims")?;
+        let issuer = c.text(cwt::ISS, MAX_TEXT)?;
+        let uri = c.text(cwt::SUB, MAX_TEXT)?;
+        let expires_at = c.uint(cwt::EXP)?;
+        let issued_at = c.uint(cwt::IAT)?;
+        let mut list = Claims::open(O, c.required(cwt::STATUS_LIST)?, "status_list")?;
+        if list.uint(BITS)? != 1 {
+            return Err(list.invalid(BITS, "only 1 bit per status is used"));
+        }
+        let compressed = list.bytes(LIST, O.size_limit())?;
+        list.finish()?;
+        let sequence = c.uint(SEQUENCE)?;
+        let previous = c.fixed_bytes::<32>(PREVIOUS)?;
+        c.finish()?;
+        if expires_at <= issued_at {
+            return Err(Error::InvalidClaim { object: O, claim: "exp", reason: "must be after iat".into() });
+        }
+        let bits = StatusBits::decompress(&compressed)?;
+        Ok(Self { issuer, uri, sequence, previous, issued_at, expires_at, bits })
+    }
+
+    /// Signs the list with the authority's key.
+    pub fn sign(&self, authority: &dyn Signer) -> Result<Vec<u8>, Error> {
+        let payload = cbor::encode(ObjectType::StatusList, &self.to_cbor()?)?;
+        cose::sign(ObjectType::StatusList, authority, payload)
+    }
+}
+
+/// A status list decoded from its bytes, with the signed envelope kept for verification.
+#[derive(Debug, Clone)]
+pub(crate) struct DecodedStatusList {
+    pub signed: cose::SignedObject,
+    pub claims: StatusListClaims,
+}
+
+impl DecodedStatusList {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
+        let signed = cose::decode(ObjectType::StatusList, bytes)?;
+        let value =
+            cbor::decode(ObjectType::StatusList, &signed.payload, ObjectType::StatusList.size_limit())?;
+        let claims = StatusListClaims::from_cbor(value)?;
+        Ok(Self { signed, claims })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_are_lsb_first_and_bounded() {
+        let mut bits = StatusBits::with_capacity(16);
+        bits.revoke(9).unwrap();
+        assert_eq!(bits.bytes, vec![0, 0b10]);
+        assert!(bits.is_revoked(9).unwrap());
+        assert!(!bits.is_revoked(8).unwrap());
+        assert!(matches!(bits.is_revoked(16), Err(Error::StatusIndexOutOfRange { index: 16, size: 16 })));
+        assert!(bits.revoke(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn compression_round_trips_and_bombs_are_refused() {
+        let mut bits = StatusBits::with_capacity(10_000);
+        bits.revoke(4242).unwrap();
+        assert_eq!(StatusBits::decompress(&bits.compress().unwrap()).unwrap(), bits);
+        let bomb = StatusBits { bytes: vec![0; MAX_STATUS_BYTES + 1] }.compress().unwrap();
+        assert!(bomb.len() < 4096, "a bomb is small");
+        assert!(matches!(StatusBits::decompress(&bomb), Err(Error::TooLarge { .. })));
+        assert!(matches!(StatusBits::decompress(b"not zlib"), Err(Error::InvalidClaim { .. })));
+    }
+}

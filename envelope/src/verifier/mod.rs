@@ -1,0 +1,338 @@
+//! The offline verifier: everything a downstream service needs to decide on a warrant,
+//! without calling the authority.
+
+mod clock;
+mod grant_cache;
+mod replay;
+mod status;
+mod trust;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cedar_policy::PolicySet;
+use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts};
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use replay::{MemoryReplayStore, ReplayStore};
+pub use status::StatusListInfo;
+pub use trust::TrustedAuthority;
+
+use crate::digest::{digests_equal, sha256};
+use crate::grant::DecodedGrant;
+use crate::keys::VerifyingKey;
+use crate::policy::{self, EntityTypes, PolicyInput, PolicyRequest, PolicySource, PrincipalEntities};
+use crate::request::HttpRequest;
+use crate::warrant::DecodedWarrant;
+use crate::Error;
+use grant_cache::{GrantCache, VerifiedGrant};
+use status::HeldStatusLists;
+use trust::TrustStore;
+
+/// Default tolerance for clock differences between devices and verifiers.
+pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedWarrant {
+    /// The warrant id.
+    pub warrant_id: [u8; 16],
+    /// The grant id.
+    pub grant_id: [u8; 16],
+    /// The authority that issued the grant.
+    pub authority: String,
+    /// The principal.
+    pub principal: String,
+    /// The principal's groups, per the grant.
+    pub groups: Vec<String>,
+    /// The action.
+    pub action: String,
+    /// The resource.
+    pub resource: String,
+    /// The audience (this verifier).
+    pub audience: String,
+    /// `iat` of the warrant.
+    pub issued_at: u64,
+    /// `exp` of the warrant.
+    pub expires_at: u64,
+    /// The warrant's context claims.
+    pub context: BTreeMap<String, AttributeValue>,
+    /// What the warrant's evidence established about the device.
+    pub device: DeviceFacts,
+    /// The status list sequence the revocation check used.
+    pub status_sequence: u64,
+}
+
+/// Builds a [`Verifier`]; construction errors (a bad local policy) surface at `build`.
+pub struct VerifierBuilder {
+    audience: String,
+    authorities: Vec<TrustedAuthority>,
+    clock: Arc<dyn Clock>,
+    replay: Arc<dyn ReplayStore>,
+    skew: u64,
+    local_policy: Option<String>,
+    allow_software_evidence: bool,
+    grant_cache_capacity: usize,
+}
+
+impl VerifierBuilder {
+    /// Trusts `authority` (may be called for several authorities).
+    pub fn trust(mut self, authority: TrustedAuthority) -> Self {
+        self.authorities.push(authority);
+        self
+    }
+
+    /// Uses `clock` instead of the system clock.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Uses `store` to remember warrant ids (e.g. one shared by a fleet of verifiers).
+    pub fn replay_store(mut self, store: Arc<dyn ReplayStore>) -> Self {
+        self.replay = store;
+        self
+    }
+
+    /// Tolerated clock difference, in seconds (default 60).
+    pub fn clock_skew(mut self, seconds: u64) -> Self {
+        self.skew = seconds;
+        self
+    }
+
+    /// A Cedar policy set of the verifier's own that must also permit every warrant.
+    pub fn local_policy(mut self, text: impl Into<String>) -> Self {
+        self.local_policy = Some(text.into());
+        self
+    }
+
+    /// Accepts devices whose key is a software key (off by default: software evidence
+    /// claims no hardware protection at all).
+    pub fn allow_software_evidence(mut self, allow: bool) -> Self {
+        self.allow_software_evidence = allow;
+        self
+    }
+
+    /// How many verified grants to keep (default 1024; 0 disables the cache).
+    pub fn grant_cache_capacity(mut self, capacity: usize) -> Self {
+        self.grant_cache_capacity = capacity;
+        self
+    }
+
+    /// Builds the verifier.
+    pub fn build(self) -> Result<Verifier, Error> {
+        let mut trust = TrustStore::default();
+        for authority in &self.authorities {
+            trust.add(authority)?;
+        }
+        if trust.is_empty() {
+            return Err(Error::UnknownAuthorityKey { kid: "(no trusted authority configured)".into() });
+        }
+        let local_policy = match &self.local_policy {
+            Some(text) => Some(policy::parse(PolicySource::Local, text)?),
+            None => None,
+        };
+        Ok(Verifier {
+            audience: self.audience,
+            trust,
+            clock: self.clock,
+            replay: self.replay,
+            skew: self.skew,
+            local_policy,
+            allow_software_evidence: self.allow_software_evidence,
+            types: EntityTypes::new()?,
+            grants: GrantCache::new(self.grant_cache_capacity),
+            status: HeldStatusLists::default(),
+        })
+    }
+}
+
+/// Verifies warrants offline for one audience.
+///
+/// It is `Sync`: one verifier serves all of a service's threads, sharing its grant cache,
+/// status lists and replay store.
+pub struct Verifier {
+    audience: String,
+    trust: TrustStore,
+    clock: Arc<dyn Clock>,
+    replay: Arc<dyn ReplayStore>,
+    skew: u64,
+    local_policy: Option<PolicySet>,
+    allow_software_evidence: bool,
+    types: EntityTypes,
+    grants: GrantCache,
+    status: HeldStatusLists,
+}
+
+impl Verifier {
+    /// Starts building a verifier for `audience`.
+    pub fn builder(audience: impl Into<String>) -> VerifierBuilder {
+        VerifierBuilder {
+            audience: audience.into(),
+            authorities: Vec::new(),
+            clock: Arc::new(SystemClock),
+            replay: Arc::new(MemoryReplayStore::default()),
+            skew: DEFAULT_CLOCK_SKEW_SECS,
+            local_policy: None,
+            allow_software_evidence: false,
+            grant_cache_capacity: 1024,
+        }
+    }
+
+    /// Installs a status list: it must be signed by a trusted authority, unexpired, and not
+    /// older than (or a different list with the same sequence as) the one held for its URI.
+    pub fn install_status_list(&self, bytes: &[u8]) -> Result<StatusListInfo, Error> {
+        self.status.install(&self.trust, bytes, self.clock.now(), self.skew)
+    }
+
+    /// The status list held for `uri`, if any.
+    pub fn status_list(&self, uri: &str) -> Option<StatusListInfo> {
+        self.status.info(uri)
+    }
+
+    /// Verifies `warrant` for `request`. `nonce` is the nonce this verifier issued for the
+    /// request, if it issues them; the warrant must then carry exactly it.
+    pub fn verify(
+        &self,
+        warrant: &[u8],
+        request: &HttpRequest<'_>,
+        nonce: Option<&[u8]>,
+    ) -> Result<VerifiedWarrant, Error> {
+        let now = self.clock.now();
+        let DecodedWarrant { signed, claims: w } = DecodedWarrant::decode(warrant)?;
+        let grant = self.verified_grant(&w.grant, now)?;
+        let g = &grant.claims;
+        if now.saturating_add(self.skew) < g.not_before {
+            return Err(Error::GrantNotYetValid { not_before: g.not_before, now });
+        }
+        if now >= g.expires_at.saturating_add(self.skew) {
+            return Err(Error::GrantExpired { expired_at: g.expires_at, now });
+        }
+
+        if signed.kid != *grant.device_key.kid() {
+            return Err(Error::WarrantKeyMismatch);
+        }
+        if !signed.verifies_with(&grant.device_key) {
+            return Err(Error::WarrantSignatureInvalid);
+        }
+        if w.issuer != g.principal {
+            return Err(Error::PrincipalMismatch { expected: g.principal.clone(), found: w.issuer });
+        }
+
+        if w.issued_at > now.saturating_add(self.skew) {
+            return Err(Error::WarrantNotYetValid { issued_at: w.issued_at, now });
+        }
+        if now >= w.expires_at.saturating_add(self.skew) {
+            return Err(Error::WarrantExpired { expired_at: w.expires_at, now });
+        }
+        let lifetime = w.expires_at - w.issued_at;
+        if lifetime > g.max_warrant_lifetime {
+            return Err(Error::WarrantLifetimeExceeded {
+                lifetime,
+                reason: "longer than the grant's max_ttl",
+            });
+        }
+        if w.issued_at < g.not_before || w.expires_at > g.expires_at {
+            return Err(Error::WarrantLifetimeExceeded {
+                lifetime,
+                reason: "outside the grant's validity window",
+            });
+        }
+
+        if w.audience != self.audience {
+            return Err(Error::AudienceMismatch { expected: self.audience.clone(), found: w.audience });
+        }
+        if let Some(expected) = nonce {
+            match &w.nonce {
+                None => return Err(Error::NonceMissing),
+                Some(found)
+                    if found.len() != expected.len() || !digests_equal(&sha256(found), &sha256(expected)) =>
+                {
+                    return Err(Error::NonceMismatch)
+                }
+                Some(_) => {}
+            }
+        }
+        w.request.check(request)?;
+
+        self.status.check(g, now, self.skew)?;
+        let status_sequence = self.status.info(&g.status.uri).map(|i| i.sequence).unwrap_or_default();
+
+        let device = w.evidence.appraise(&g.device_key, &g.device, || w.evidence_binding())?;
+        if device.backend == BackendKind::Software && !self.allow_software_evidence {
+            return Err(Error::SoftwareEvidenceNotAllowed);
+        }
+
+        let policy_request = PolicyRequest::new(
+            &self.types,
+            &PolicyInput {
+                principal: &grant.principal,
+                action: &w.action,
+                resource: &w.resource,
+                method: request.method,
+                target: request.target,
+                body_sha256: &w.request.body_sha256,
+                audience: &w.audience,
+                claims: &w.context,
+                enrolled: &g.device,
+                device: &device,
+                now,
+                warrant_id: &w.id,
+                issued_at: w.issued_at,
+                expires_at: w.expires_at,
+                grant_id: &g.id,
+                issuer: &g.issuer,
+            },
+        )?;
+        policy_request.authorize(PolicySource::Grant, &grant.policy, &grant.principal.entities)?;
+        if let Some(local) = &self.local_policy {
+            policy_request.authorize(PolicySource::Local, local, &grant.principal.entities)?;
+        }
+
+        // Last, so that only a warrant that is otherwise acceptable consumes its id; the
+        // store's atomicity decides between concurrent copies.
+        self.replay.remember(&w.id, w.expires_at.saturating_add(self.skew), now)?;
+
+        Ok(VerifiedWarrant {
+            warrant_id: w.id,
+            grant_id: g.id,
+            authority: g.issuer.clone(),
+            principal: g.principal.clone(),
+            groups: g.entity.groups.clone(),
+            action: w.action,
+            resource: w.resource,
+            audience: w.audience,
+            issued_at: w.issued_at,
+            expires_at: w.expires_at,
+            context: w.context,
+            device,
+            status_sequence,
+        })
+    }
+
+    /// The grant in `bytes`, verified: from the cache, or checked now (signature by a trusted
+    /// authority key, issuer owning that key, policy parsed) and cached.
+    fn verified_grant(&self, bytes: &[u8], now: u64) -> Result<Arc<VerifiedGrant>, Error> {
+        let digest = sha256(bytes);
+        if let Some(grant) = self.grants.get(&digest) {
+            return Ok(grant);
+        }
+        let DecodedGrant { signed, claims } = DecodedGrant::decode(bytes)?;
+        let (issuer, key) = self
+            .trust
+            .get(&signed.kid)
+            .ok_or_else(|| Error::UnknownAuthorityKey { kid: hex::encode(signed.kid) })?;
+        if !signed.verifies_with(key) {
+            return Err(Error::GrantSignatureInvalid);
+        }
+        if claims.issuer != issuer {
+            return Err(Error::GrantIssuerMismatch { expected: issuer.into(), found: claims.issuer });
+        }
+        let policy = policy::parse(PolicySource::Grant, &claims.policy)?;
+        let principal = PrincipalEntities::of_grant(&self.types, &claims)?;
+        let device_key = VerifyingKey::new(claims.device_key.clone())?;
+        let grant = Arc::new(VerifiedGrant { claims, device_key, policy, principal });
+        self.grants.insert(digest, grant.clone(), now);
+        Ok(grant)
+    }
+}

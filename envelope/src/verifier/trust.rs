@@ -1,0 +1,43 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use warrant_attestation::P256PublicKey;
+
+use crate::keys::{KeyId, VerifyingKey};
+use crate::Error;
+
+/// An authority the verifier trusts: its id (`iss`) and its issuance keys. Several keys
+/// allow rotation: grants signed by an older key stay valid while it is listed.
+#[derive(Debug, Clone)]
+pub struct TrustedAuthority {
+    /// The authority's id, as in the `iss` of its grants and status lists.
+    pub issuer: String,
+    /// Its issuance public keys.
+    pub keys: Vec<P256PublicKey>,
+}
+
+/// Trusted authority keys by key id.
+#[derive(Debug, Default)]
+pub(crate) struct TrustStore {
+    by_kid: HashMap<KeyId, (Arc<str>, VerifyingKey)>,
+}
+
+impl TrustStore {
+    pub(crate) fn add(&mut self, authority: &TrustedAuthority) -> Result<(), Error> {
+        let issuer: Arc<str> = authority.issuer.as_str().into();
+        for key in &authority.keys {
+            let key = VerifyingKey::new(key.clone())?;
+            self.by_kid.insert(*key.kid(), (issuer.clone(), key));
+        }
+        Ok(())
+    }
+
+    /// The issuer and key for `kid`, if trusted.
+    pub(crate) fn get(&self, kid: &KeyId) -> Option<(&str, &VerifyingKey)> {
+        self.by_kid.get(kid).map(|(issuer, key)| (&**issuer, key))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_kid.is_empty()
+    }
+}
