@@ -43,6 +43,12 @@ pub(crate) fn parse(source: PolicySource, text: &str) -> Result<PolicySet, Error
         .map_err(|e| Error::PolicyInvalid { which: source.name(), reason: e.to_string() })
 }
 
+/// Checks that `text` is a Cedar policy set this verifier can evaluate (for issuers, before
+/// they sign it into a grant).
+pub fn validate_policy(text: &str) -> Result<(), Error> {
+    parse(PolicySource::Grant, text).map(|_| ())
+}
+
 /// The entity type names of the `Warrant` namespace, parsed once.
 #[derive(Debug, Clone)]
 pub(crate) struct EntityTypes {

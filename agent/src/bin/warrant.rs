@@ -1,1 +1,5 @@
-fn main() {}
+//! `warrant`: the command-line tool. See `warrant --help`.
+
+fn main() -> std::process::ExitCode {
+    warrant_agent::cli::run()
+}

@@ -1,0 +1,111 @@
+//! Argument parsing helpers and output formatting shared by the subcommands.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+use warrant_attestation::AttributeValue;
+use zeroize::Zeroizing;
+
+use crate::{files, Error};
+
+/// Parses `NAME=VALUE`.
+pub(super) fn key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
+    }
+}
+
+/// Parses hex.
+pub(super) fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
+    hex::decode(s).map_err(|e| format!("not hex: {e}"))
+}
+
+/// `NAME=VALUE` pairs as typed attributes.
+pub(super) fn attributes(pairs: Vec<(String, String)>) -> BTreeMap<String, AttributeValue> {
+    pairs.into_iter().map(|(k, v)| (k, AttributeValue::parse_loose(&v))).collect()
+}
+
+/// The passphrase from `file`, else from `$WARRANT_PASSPHRASE`, else none. One trailing
+/// newline is dropped from a file.
+pub(super) fn passphrase(file: Option<&Path>) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
+    if let Some(path) = file {
+        let mut bytes = Zeroizing::new(files::read(path)?);
+        if bytes.last() == Some(&b'\n') {
+            bytes.pop();
+        }
+        return Ok(Some(bytes));
+    }
+    Ok(std::env::var_os("WARRANT_PASSPHRASE").map(|v| {
+        use std::os::unix::ffi::OsStringExt;
+        Zeroizing::new(v.into_vec())
+    }))
+}
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Output {
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints a data value: JSON, or an indented text rendering.
+    pub(super) fn print(&self, value: &Value) {
+        if self.json {
+            println!("{value}");
+        } else {
+            let mut text = String::new();
+            render(value, 0, &mut text);
+            print!("{text}");
+        }
+    }
+
+    /// Reports a completed action: a sentence, or its JSON form.
+    pub(super) fn done(&self, sentence: &str, value: Value) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{sentence}");
+        }
+    }
+}
+
+fn render(value: &Value, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::Object(m) if !m.is_empty() => {
+                        out.push_str(&format!("{pad}{k}:\n"));
+                        render(v, depth + 1, out);
+                    }
+                    Value::Array(a) if a.iter().any(|i| i.is_object()) => {
+                        out.push_str(&format!("{pad}{k}:\n"));
+                        render(v, depth + 1, out);
+                    }
+                    _ => out.push_str(&format!("{pad}{k}: {}\n", scalar(v))),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                render(item, depth, out);
+                if item.is_object() {
+                    out.push('\n');
+                }
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", scalar(other))),
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Object(m) if m.is_empty() => "{}".into(),
+        Value::Array(items) => items.iter().map(scalar).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,98 @@
+//! The device's side: enrollment requests and warrants, signed by a key in a key store.
+
+use std::collections::BTreeMap;
+
+use warrant_attestation::{AttributeValue, Evidence};
+use warrant_envelope::{
+    inspect, new_id, Claims, EnrollmentClaims, GrantClaims, HttpRequest, RequestBinding, Signer,
+    WarrantClaims, CHALLENGE_LEN,
+};
+
+use warrant_envelope::{Clock, SystemClock};
+
+use crate::key_signer::KeySigner;
+use crate::Error;
+
+/// Builds and signs an enrollment request for `principal` answering `challenge`.
+pub fn enroll(
+    key: &KeySigner<'_>,
+    principal: &str,
+    challenge: [u8; CHALLENGE_LEN],
+) -> Result<Vec<u8>, Error> {
+    let claims = EnrollmentClaims {
+        principal: principal.into(),
+        device_key: key.public_key().clone(),
+        challenge,
+        issued_at: now(),
+        evidence: key.store().evidence(key.name(), &challenge)?,
+    };
+    Ok(claims.sign(key)?)
+}
+
+/// What a warrant is for.
+#[derive(Debug, Clone)]
+pub struct WarrantRequest<'a> {
+    /// The grant to sign under, as the authority issued it.
+    pub grant: &'a [u8],
+    /// The verifier.
+    pub audience: &'a str,
+    /// Cedar action.
+    pub action: &'a str,
+    /// Cedar resource.
+    pub resource: &'a str,
+    /// The request it authorises.
+    pub request: HttpRequest<'a>,
+    /// Context claims.
+    pub context: BTreeMap<String, AttributeValue>,
+    /// The verifier's nonce, if it issued one.
+    pub nonce: Option<Vec<u8>>,
+    /// Lifetime in seconds.
+    pub lifetime: u64,
+}
+
+/// Reads the claims of a grant (unverified: the device trusts what its authority sent it,
+/// and the verifier checks everything anyway).
+pub fn grant_claims(grant: &[u8]) -> Result<GrantClaims, Error> {
+    match inspect(grant)?.claims {
+        Claims::Grant(claims) => Ok(claims),
+        _ => Err(Error::Usage("the --grant file is not a grant".into())),
+    }
+}
+
+/// Builds and signs a warrant.
+pub fn sign_warrant(key: &KeySigner<'_>, request: &WarrantRequest<'_>) -> Result<Vec<u8>, Error> {
+    let grant = grant_claims(request.grant)?;
+    if &grant.device_key != key.public_key() {
+        return Err(Error::Usage(format!(
+            "the grant is for another device key than {:?}",
+            key.name().as_str()
+        )));
+    }
+    if request.lifetime == 0 || request.lifetime > grant.max_warrant_lifetime {
+        return Err(Error::Usage(format!(
+            "warrant lifetime must be 1 to {} seconds under this grant",
+            grant.max_warrant_lifetime
+        )));
+    }
+    let issued_at = now();
+    let mut claims = WarrantClaims {
+        issuer: grant.principal,
+        audience: request.audience.into(),
+        issued_at,
+        expires_at: issued_at + request.lifetime,
+        id: new_id()?,
+        nonce: request.nonce.clone(),
+        action: request.action.into(),
+        resource: request.resource.into(),
+        request: RequestBinding::of(&request.request),
+        context: request.context.clone(),
+        grant: request.grant.to_vec(),
+        evidence: Evidence::Software,
+    };
+    claims.evidence = key.store().evidence(key.name(), &claims.evidence_binding())?;
+    Ok(claims.sign(key)?)
+}
+
+fn now() -> u64 {
+    SystemClock.now()
+}
