@@ -203,7 +203,14 @@ impl PolicyRequest {
             return Ok(());
         }
         let diagnostics = response.diagnostics();
-        let forbidding: Vec<String> = diagnostics.reason().map(|id| id.to_string()).collect();
+        // Name policies by their @id annotation where they have one, else by Cedar's id.
+        let forbidding: Vec<String> = diagnostics
+            .reason()
+            .map(|id| match policies.policy(id).and_then(|p| p.annotation("id")) {
+                Some(name) => name.to_owned(),
+                None => id.to_string(),
+            })
+            .collect();
         let errors: Vec<String> = diagnostics.errors().map(|e| e.to_string()).collect();
         let reason = if !forbidding.is_empty() {
             format!("forbidden by {}", forbidding.join(", "))

@@ -1,0 +1,620 @@
+//! The tamper suite: every way a warrant, its grant or a status list can be wrong, each
+//! asserting the exact rejection.
+
+mod common;
+
+use ciborium::Value;
+use coset::iana;
+use common::*;
+use warrant_envelope::*;
+
+fn verify(_f: &Fixture, v: &Verifier, warrant: &[u8]) -> Result<VerifiedWarrant, Error> {
+    v.verify(warrant, &request(), None)
+}
+
+fn rejection(f: &Fixture, warrant: &[u8]) -> Error {
+    verify(f, &f.verifier(), warrant).expect_err("must be rejected")
+}
+
+/// Changes a value so that it differs but keeps its type (bytes: the last byte, so a
+/// signature inside stays structurally valid).
+fn mutate(v: &Value) -> Value {
+    match v {
+        Value::Integer(i) => Value::Integer((i128::from(*i) + 1).try_into().unwrap()),
+        Value::Text(t) => Value::Text(format!("{t}x")),
+        Value::Bytes(b) => {
+            let mut b = b.clone();
+            *b.last_mut().unwrap() ^= 0x01;
+            Value::Bytes(b)
+        }
+        Value::Bool(b) => Value::Bool(!b),
+        Value::Map(m) if m.is_empty() => Value::Map(vec![(Value::Text("x".into()), Value::Bool(true))]),
+        Value::Map(m) => {
+            let mut m = m.clone();
+            m[0].1 = mutate(&m[0].1);
+            Value::Map(m)
+        }
+        Value::Array(a) => {
+            let mut a = a.clone();
+            a[0] = mutate(&a[0]);
+            Value::Array(a)
+        }
+        other => panic!("no mutation for {other:?}"),
+    }
+}
+
+fn claims_of(payload: &[u8]) -> Vec<(Value, Value)> {
+    match decode(payload) {
+        Value::Map(m) => m,
+        _ => panic!("claims are a map"),
+    }
+}
+
+#[test]
+fn the_untampered_warrant_is_accepted() {
+    let f = Fixture::new();
+    let v = verify(&f, &f.verifier(), &f.warrant()).unwrap();
+    assert_eq!((v.principal.as_str(), v.action.as_str(), v.resource.as_str()), ("alice", "deploy", "prod/api"));
+    assert_eq!(v.groups, vec!["deployers".to_string()]);
+    assert_eq!(v.status_sequence, 1);
+}
+
+#[test]
+fn every_warrant_claim_mutated_breaks_the_signature() {
+    let f = Fixture::new();
+    let mut claims = f.warrant_claims();
+    claims.nonce = Some(vec![7; 16]);
+    let warrant = claims.sign(&f.device).unwrap();
+    let original = parts(&warrant);
+    let entries = claims_of(&original.payload);
+    assert_eq!(entries.len(), 12, "every warrant claim is covered");
+    for i in 0..entries.len() {
+        let mut altered = entries.clone();
+        altered[i].1 = mutate(&altered[i].1);
+        let mut p = parts(&warrant);
+        p.payload = encode(&Value::Map(altered));
+        let err = rejection(&f, &assemble(p));
+        let key = format!("{:?}", entries[i].0);
+        if key.contains("grant") {
+            // The last byte of the embedded grant is in the authority's signature.
+            assert!(matches!(err, Error::GrantSignatureInvalid), "{key}: {err:?}");
+        } else if key.contains("evidence") {
+            assert!(matches!(err, Error::Evidence(_)), "{key}: {err:?}");
+        } else {
+            assert!(matches!(err, Error::WarrantSignatureInvalid), "{key}: {err:?}");
+        }
+    }
+}
+
+#[test]
+fn every_grant_claim_mutated_breaks_the_authority_signature() {
+    let f = Fixture::new();
+    let original = parts(&f.grant);
+    let entries = claims_of(&original.payload);
+    assert_eq!(entries.len(), 12, "every grant claim is covered");
+    for i in 0..entries.len() {
+        let mut altered = entries.clone();
+        altered[i].1 = mutate(&altered[i].1);
+        let mut p = parts(&f.grant);
+        p.payload = encode(&Value::Map(altered));
+        let mut claims = f.warrant_claims();
+        claims.grant = assemble(p);
+        // The device signs the altered grant in: only the authority's signature can object.
+        let err = rejection(&f, &claims.sign(&f.device).unwrap());
+        let key = format!("{:?}", entries[i].0);
+        match err {
+            Error::GrantSignatureInvalid => {}
+            // Strict decoding refuses some mutations before any signature is checked: a
+            // key coordinate off the curve, an unknown backend name.
+            Error::InvalidClaim { claim, .. } if ["cnf", "kty", "backend"].contains(&claim) => {}
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_status_list_claim_mutated_breaks_the_signature() {
+    let f = Fixture::new();
+    let original = parts(&f.status);
+    let entries = claims_of(&original.payload);
+    assert_eq!(entries.len(), 7);
+    for i in 0..entries.len() {
+        let mut altered = entries.clone();
+        altered[i].1 = mutate(&altered[i].1);
+        let mut p = parts(&f.status);
+        p.payload = encode(&Value::Map(altered));
+        let v = f.builder().build().unwrap();
+        let err = v.install_status_list(&assemble(p)).unwrap_err();
+        let key = format!("{:?}", entries[i].0);
+        match err {
+            Error::StatusListSignatureInvalid => {}
+            // The compressed list with a flipped byte no longer inflates, or "bits" is not 1.
+            Error::InvalidClaim { claim, .. } if ["lst", "bits"].contains(&claim) => {}
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn every_enrollment_claim_mutated_breaks_proof_of_possession() {
+    let f = Fixture::new();
+    let claims = EnrollmentClaims {
+        principal: "alice".into(),
+        device_key: f.device.public_key().clone(),
+        challenge: [3; CHALLENGE_LEN],
+        issued_at: NOW,
+        evidence: warrant_attestation::Evidence::Software,
+    };
+    let request = claims.sign(&f.device).unwrap();
+    assert!(verify_enrollment(&request).is_ok());
+    let entries = claims_of(&parts(&request).payload);
+    for i in 0..entries.len() {
+        let mut altered = entries.clone();
+        altered[i].1 = mutate(&altered[i].1);
+        let mut p = parts(&request);
+        p.payload = encode(&Value::Map(altered));
+        match verify_enrollment(&assemble(p)).unwrap_err() {
+            Error::EnrollmentSignatureInvalid => {}
+            Error::InvalidClaim { claim: "cnf" | "kty", .. } | Error::Evidence(_) => {}
+            other => panic!("{:?}: {other:?}", entries[i].0),
+        }
+    }
+}
+
+#[test]
+fn a_flipped_signature_bit_is_rejected_for_each_object() {
+    let f = Fixture::new();
+    let flip = |bytes: &[u8]| {
+        let mut p = parts(bytes);
+        p.signature[10] ^= 0x20;
+        assemble(p)
+    };
+    assert!(matches!(rejection(&f, &flip(&f.warrant())), Error::WarrantSignatureInvalid));
+    let mut claims = f.warrant_claims();
+    claims.grant = flip(&f.grant);
+    assert!(matches!(rejection(&f, &claims.sign(&f.device).unwrap()), Error::GrantSignatureInvalid));
+    let v = f.builder().build().unwrap();
+    assert!(matches!(v.install_status_list(&flip(&f.status)), Err(Error::StatusListSignatureInvalid)));
+}
+
+#[test]
+fn signatures_by_the_wrong_key_are_rejected() {
+    let f = Fixture::new();
+    let intruder = TestKey::new();
+    // A warrant signed by another device key under Alice's grant.
+    let by_intruder = f.warrant_claims().sign(&intruder).unwrap();
+    assert!(matches!(rejection(&f, &by_intruder), Error::WarrantKeyMismatch));
+    // The same, with the kid forged to name Alice's device key.
+    let mut p = parts(&by_intruder);
+    p.protected = parts(&f.warrant()).protected;
+    assert!(matches!(rejection(&f, &resign(p, &intruder)), Error::WarrantSignatureInvalid));
+    // A grant issued by an authority the verifier does not trust.
+    let mut claims = f.warrant_claims();
+    claims.grant = f.grant_claims.sign(&intruder).unwrap();
+    assert!(matches!(rejection(&f, &claims.sign(&f.device).unwrap()), Error::UnknownAuthorityKey { .. }));
+    // A grant whose kid names the trusted key but signed by another.
+    let mut p = parts(&f.grant);
+    p.protected = parts(&f.grant).protected;
+    let mut claims = f.warrant_claims();
+    claims.grant = resign(p, &intruder);
+    assert!(matches!(rejection(&f, &claims.sign(&f.device).unwrap()), Error::GrantSignatureInvalid));
+    // A status list signed by an untrusted key.
+    let v = f.builder().build().unwrap();
+    assert!(matches!(
+        v.install_status_list(&f.status_claims.sign(&intruder).unwrap()),
+        Err(Error::StatusListSignatureInvalid)
+    ));
+}
+
+#[test]
+fn algorithm_must_be_es256_in_the_protected_header() {
+    let f = Fixture::new();
+    let kid = warrant_envelope::thumbprint(f.device.public_key());
+    let typ = Some(ObjectType::Warrant.media_type());
+    for alg in [Some(iana::Algorithm::ES384), Some(iana::Algorithm::EdDSA), Some(iana::Algorithm::HMAC_256_256), None]
+    {
+        let mut p = parts(&f.warrant());
+        p.protected = protected_header(alg, &kid, typ, vec![]);
+        assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::AlgorithmNotAllowed), "{alg:?}");
+    }
+    // alg only in the unprotected header (pycose #140).
+    let mut p = parts(&f.warrant());
+    p.protected = protected_header(None, &kid, typ, vec![]);
+    p.unprotected.alg = Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::UnexpectedHeader(_)));
+}
+
+#[test]
+fn unknown_critical_headers_and_extra_headers_are_rejected() {
+    let f = Fixture::new();
+    let kid = warrant_envelope::thumbprint(f.device.public_key());
+    let typ = Some(ObjectType::Warrant.media_type());
+    let mut p = parts(&f.warrant());
+    p.protected = coset::HeaderBuilder::new()
+        .algorithm(iana::Algorithm::ES256)
+        .add_critical(iana::HeaderParameter::CounterSignature)
+        .key_id(kid.to_vec())
+        .value(16, Value::Text(typ.unwrap().into()))
+        .build()
+        .to_vec()
+        .unwrap();
+    use coset::CborSerializable;
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::UnknownCritical));
+
+    let mut p = parts(&f.warrant());
+    p.protected = protected_header(Some(iana::Algorithm::ES256), &kid, typ, vec![(-70000, Value::Null)]);
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::UnexpectedHeader(_)));
+
+    let mut p = parts(&f.warrant());
+    p.unprotected.key_id = kid.to_vec();
+    assert!(matches!(rejection(&f, &assemble(p)), Error::UnexpectedHeader(_)));
+
+    let mut p = parts(&f.warrant());
+    p.protected = protected_header(Some(iana::Algorithm::ES256), &kid[..16], typ, vec![]);
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::UnexpectedHeader(_)));
+}
+
+#[test]
+fn object_type_confusion_is_rejected() {
+    let f = Fixture::new();
+    // A grant, a status list, or a warrant without typ, presented as a warrant.
+    assert!(matches!(rejection(&f, &f.grant), Error::WrongObjectType { .. }));
+    assert!(matches!(rejection(&f, &f.status), Error::WrongObjectType { .. }));
+    let kid = warrant_envelope::thumbprint(f.device.public_key());
+    let mut p = parts(&f.warrant());
+    p.protected = protected_header(Some(iana::Algorithm::ES256), &kid, None, vec![]);
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::WrongObjectType { .. }));
+    // A warrant presented as a status list.
+    let v = f.builder().build().unwrap();
+    assert!(matches!(v.install_status_list(&f.warrant()), Err(Error::WrongObjectType { .. })));
+}
+
+#[test]
+fn structural_damage_is_rejected() {
+    let f = Fixture::new();
+    let warrant = f.warrant();
+    // Tag removed.
+    let Value::Tag(18, inner) = decode(&warrant) else { unreachable!() };
+    assert!(matches!(rejection(&f, &encode(&inner)), Error::NotTagged { .. }));
+    // Another tag.
+    assert!(matches!(rejection(&f, &encode(&Value::Tag(98, inner.clone()))), Error::NotTagged { .. }));
+    // Truncated at every length.
+    for len in 0..warrant.len() {
+        let err = rejection(&f, &warrant[..len]);
+        assert!(matches!(err, Error::Malformed { .. }), "truncated to {len}: {err:?}");
+    }
+    // Trailing bytes.
+    let mut trailing = warrant.clone();
+    trailing.push(0);
+    assert!(matches!(rejection(&f, &trailing), Error::TrailingBytes { .. }));
+    // Oversized.
+    let big = vec![0u8; ObjectType::Warrant.size_limit() + 1];
+    assert!(matches!(rejection(&f, &big), Error::TooLarge { .. }));
+    // Deeply nested.
+    let mut deep = vec![0x81u8; 200];
+    deep.push(0);
+    assert!(matches!(rejection(&f, &deep), Error::TooDeep { .. }));
+    // Detached payload.
+    let Value::Tag(18, inner) = decode(&warrant) else { unreachable!() };
+    let Value::Array(mut items) = *inner else { unreachable!() };
+    items[2] = Value::Null;
+    assert!(matches!(rejection(&f, &encode(&Value::Tag(18, Box::new(Value::Array(items))))), Error::Malformed { .. }));
+}
+
+#[test]
+fn duplicate_keys_are_rejected_in_payload_and_header() {
+    let f = Fixture::new();
+    let mut p = parts(&f.warrant());
+    let mut entries = claims_of(&p.payload);
+    entries.insert(1, entries[0].clone());
+    p.payload = encode(&Value::Map(entries));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::DuplicateKey { .. }));
+
+    let mut p = parts(&f.warrant());
+    let Value::Map(mut header) = decode(&p.protected) else { unreachable!() };
+    header.insert(1, header[0].clone());
+    p.protected = encode(&Value::Map(header));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::DuplicateKey { .. }));
+}
+
+#[test]
+fn non_canonical_and_unknown_claims_are_rejected() {
+    let f = Fixture::new();
+    // Claims out of deterministic order.
+    let mut p = parts(&f.warrant());
+    let mut entries = claims_of(&p.payload);
+    entries.swap(0, 1);
+    p.payload = encode(&Value::Map(entries));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::NonCanonical { .. }));
+    // An integer in long form: iat (key 6) re-encoded with a 9-byte head.
+    let mut p = parts(&f.warrant());
+    let needle = [&[0x06u8, 0x1a][..], &(NOW as u32).to_be_bytes()].concat();
+    let at = p.payload.windows(needle.len()).position(|w| w == needle).unwrap();
+    let long = [&[0x06u8, 0x1b][..], &NOW.to_be_bytes()].concat();
+    p.payload.splice(at..at + needle.len(), long);
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::NonCanonical { .. }));
+    // An unknown claim.
+    let mut p = parts(&f.warrant());
+    let mut entries = claims_of(&p.payload);
+    // A name longer than any defined claim sorts last in deterministic order.
+    entries.push((Value::Text("zzzzzzzzzzzz".into()), Value::Bool(true)));
+    p.payload = encode(&Value::Map(entries));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::UnknownClaim { .. }));
+    // aud as an array of audiences.
+    let mut p = parts(&f.warrant());
+    let mut entries = claims_of(&p.payload);
+    let aud = entries.iter_mut().find(|(k, _)| *k == Value::Integer(3.into())).unwrap();
+    aud.1 = Value::Array(vec![Value::Text(AUDIENCE.into())]);
+    p.payload = encode(&Value::Map(entries));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::InvalidClaim { claim: "aud", .. }));
+}
+
+#[test]
+fn time_windows_are_enforced_with_skew() {
+    let f = Fixture::new();
+    let at = |offset_iat: i64, lifetime: u64| {
+        let mut c = f.warrant_claims();
+        c.issued_at = (NOW as i64 + offset_iat) as u64;
+        c.expires_at = c.issued_at + lifetime;
+        c.sign(&f.device).unwrap()
+    };
+    // Issued 30 s in the future: within the default 60 s skew.
+    assert!(verify(&f, &f.verifier(), &at(30, 60)).is_ok());
+    assert!(matches!(rejection(&f, &at(61, 60)), Error::WarrantNotYetValid { .. }));
+    // Expired 30 s ago: within skew; 61 s ago: rejected.
+    assert!(verify(&f, &f.verifier(), &at(-90, 60)).is_ok());
+    assert!(matches!(rejection(&f, &at(-121, 60)), Error::WarrantExpired { .. }));
+    // Longer than the grant's max_ttl (300 s).
+    assert!(matches!(rejection(&f, &at(0, 301)), Error::WarrantLifetimeExceeded { .. }));
+    // Starting before the grant's nbf.
+    assert!(matches!(rejection(&f, &at(-200, 150)), Error::WarrantLifetimeExceeded { .. }));
+
+    let v = f.verifier();
+    f.clock.set(NOW + 3600 + 61);
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::GrantExpired { .. })));
+    f.clock.set(NOW - 100 - 61);
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::GrantNotYetValid { .. })));
+}
+
+#[test]
+fn zero_skew_is_exact() {
+    let f = Fixture::new();
+    let v = f.builder().clock_skew(0).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    let mut c = f.warrant_claims();
+    c.issued_at = NOW + 1;
+    c.expires_at = NOW + 60;
+    assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::WarrantNotYetValid { .. })));
+    f.clock.set(NOW + 60);
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::WarrantExpired { .. })));
+}
+
+#[test]
+fn binding_to_audience_principal_and_request() {
+    let f = Fixture::new();
+    let mut c = f.warrant_claims();
+    c.audience = "https://other.example.com".into();
+    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::AudienceMismatch { .. }));
+    let mut c = f.warrant_claims();
+    c.issuer = "mallory".into();
+    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::PrincipalMismatch { .. }));
+
+    let v = f.verifier();
+    let w = f.warrant();
+    let changed = |method, target, body| v.verify(&w, &HttpRequest { method, target, body }, None).unwrap_err();
+    assert!(matches!(changed("POST", TARGET, b"{}"), Error::RequestBodyMismatch));
+    assert!(matches!(changed("PUT", TARGET, BODY), Error::RequestMethodMismatch { .. }));
+    assert!(matches!(changed("post", TARGET, BODY), Error::RequestMethodMismatch { .. }));
+    assert!(matches!(changed("POST", "https://api.example.com/v1/deploy?x=1", BODY), Error::RequestTargetMismatch { .. }));
+    // None of those consumed the warrant.
+    assert!(v.verify(&w, &request(), None).is_ok());
+}
+
+#[test]
+fn nonces_must_match_when_the_verifier_issued_one() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    assert!(matches!(v.verify(&f.warrant(), &request(), Some(&[9; 16])), Err(Error::NonceMissing)));
+    let mut c = f.warrant_claims();
+    c.nonce = Some(vec![8; 16]);
+    let w = c.sign(&f.device).unwrap();
+    assert!(matches!(v.verify(&w, &request(), Some(&[9; 16])), Err(Error::NonceMismatch)));
+    assert!(matches!(v.verify(&w, &request(), Some(&[8; 15])), Err(Error::NonceMismatch)));
+    assert!(v.verify(&w, &request(), Some(&[8; 16])).is_ok());
+    // A nonce shorter than EAT allows is malformed.
+    let mut c = f.warrant_claims();
+    c.nonce = Some(vec![8; 4]);
+    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::InvalidClaim { claim: "eat_nonce", .. }));
+}
+
+#[test]
+fn replays_are_refused_and_a_full_store_fails_closed() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    let w = f.warrant();
+    assert!(verify(&f, &v, &w).is_ok());
+    assert!(matches!(verify(&f, &v, &w), Err(Error::Replayed { .. })));
+
+    let v = f.builder().replay_store(std::sync::Arc::new(MemoryReplayStore::new(1))).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::ReplayStoreFull { capacity: 1 })));
+    // Once the first id is past its exp + skew, there is room again.
+    f.clock.advance(60 + 60 + 1);
+    let mut c = f.warrant_claims();
+    c.issued_at = f.clock.now();
+    c.expires_at = c.issued_at + 60;
+    assert!(verify(&f, &v, &c.sign(&f.device).unwrap()).is_ok());
+}
+
+#[test]
+fn revocation_and_status_list_freshness() {
+    let f = Fixture::new();
+    // No status list held: fail closed.
+    let v = f.builder().build().unwrap();
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::StatusListMissing { .. })));
+
+    // Revoked in list 2.
+    let v = f.verifier();
+    let list2 = f.next_status(2, &f.status, &[5]);
+    v.install_status_list(&list2).unwrap();
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { sequence: 2, .. })));
+    // Rolling back to list 1 is refused; the grant stays revoked.
+    assert!(matches!(v.install_status_list(&f.status), Err(Error::StatusListRollback { held: 2, offered: 1 })));
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { .. })));
+    // Another list with sequence 2 (equivocation).
+    let forked = f.next_status(2, &f.status, &[]);
+    assert!(matches!(v.install_status_list(&forked), Err(Error::StatusListForked { sequence: 2 })));
+    // The same list again is fine.
+    assert!(v.install_status_list(&list2).is_ok());
+    // List 3 that does not name list 2 as its predecessor.
+    let unchained = f.next_status(3, &f.status, &[5]);
+    assert!(matches!(v.install_status_list(&unchained), Err(Error::StatusListChainBroken { sequence: 3, held: 2 })));
+
+    // The held list expires: a frozen verifier fails closed.
+    let v = f.builder().build().unwrap();
+    let mut short = f.status_claims.clone();
+    short.expires_at = NOW + 600;
+    v.install_status_list(&short.sign(&f.authority).unwrap()).unwrap();
+    f.clock.set(NOW + 600 + 60);
+    let mut c = f.warrant_claims();
+    c.issued_at = f.clock.now();
+    c.expires_at = c.issued_at + 60;
+    assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::StatusListExpired { .. })));
+    f.clock.set(NOW + 3600 + 60);
+    // An expired list is refused at installation too.
+    let v2 = f.builder().build().unwrap();
+    assert!(matches!(v2.install_status_list(&f.status), Err(Error::StatusListExpired { .. })));
+}
+
+#[test]
+fn status_index_outside_the_list_and_foreign_lists_are_rejected() {
+    let f = Fixture::new();
+    let mut grant = f.grant_claims.clone();
+    grant.status.index = 4096;
+    let mut c = f.warrant_claims();
+    c.grant = grant.sign(&f.authority).unwrap();
+    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::StatusIndexOutOfRange { index: 4096, .. }));
+
+    // A list from a second trusted authority, for the same URI, does not speak for the first.
+    let other = TestKey::new();
+    let v = f
+        .builder()
+        .trust(TrustedAuthority { issuer: "other-authority".into(), keys: vec![other.public_key().clone()] })
+        .build()
+        .unwrap();
+    let mut claims = f.status_claims.clone();
+    claims.issuer = "other-authority".into();
+    v.install_status_list(&claims.sign(&other).unwrap()).unwrap();
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::StatusListIssuerMismatch { .. })));
+    // And a list claiming the first authority's id but signed by the other is refused.
+    let mut claims = f.status_claims.clone();
+    claims.sequence = 9;
+    let v = f
+        .builder()
+        .trust(TrustedAuthority { issuer: "other-authority".into(), keys: vec![other.public_key().clone()] })
+        .build()
+        .unwrap();
+    assert!(matches!(v.install_status_list(&claims.sign(&other).unwrap()), Err(Error::StatusListIssuerMismatch { .. })));
+}
+
+#[test]
+fn grant_issuer_must_own_the_signing_key() {
+    let f = Fixture::new();
+    let mut grant = f.grant_claims.clone();
+    grant.issuer = "someone-else".into();
+    let mut c = f.warrant_claims();
+    c.grant = grant.sign(&f.authority).unwrap();
+    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::GrantIssuerMismatch { .. }));
+}
+
+#[test]
+fn policy_denials_name_the_policy_that_decided() {
+    let f = Fixture::new();
+    // Grant policy: wrong action.
+    let mut c = f.warrant_claims();
+    c.action = "drop".into();
+    let err = rejection(&f, &c.sign(&f.device).unwrap());
+    assert!(matches!(&err, Error::PolicyDenied { which: "grant", action, .. } if action == "drop"), "{err:?}");
+    // Grant policy: missing context claim.
+    let mut c = f.warrant_claims();
+    c.context.clear();
+    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::PolicyDenied { which: "grant", .. }));
+    // Local policy: a forbid on the verifier's side.
+    let v = f
+        .builder()
+        .local_policy(r#"permit(principal, action, resource); @id("no-weekend") forbid(principal, action, resource) when { context.claims.ci_job == "release-42" };"#)
+        .build()
+        .unwrap();
+    v.install_status_list(&f.status).unwrap();
+    let err = verify(&f, &v, &f.warrant()).unwrap_err();
+    assert!(matches!(&err, Error::PolicyDenied { which: "local", reason, .. } if reason.contains("no-weekend")), "{err:?}");
+    // A local policy that does not parse is refused when the verifier is built.
+    assert!(matches!(f.builder().local_policy("permit(").build(), Err(Error::PolicyInvalid { which: "local", .. })));
+    // A grant policy that does not parse.
+    let mut grant = f.grant_claims.clone();
+    grant.policy = "permit(principal, action".into();
+    let mut c = f.warrant_claims();
+    c.grant = grant.sign(&f.authority).unwrap();
+    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::PolicyInvalid { which: "grant", .. }));
+}
+
+#[test]
+fn policy_sees_device_principal_attributes_and_time() {
+    let f = Fixture::new();
+    let policy = r#"permit(principal, action, resource) when {
+        context.device.backend == "software" && !context.device.hardware &&
+        principal.team == "platform" && context.time >= 1790000000 &&
+        context.audience == "https://api.example.com" && context.grant.issuer == "acme-authority"
+    };"#;
+    let v = f.builder().local_policy(policy).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
+    let v = f.builder().local_policy(r#"permit(principal, action, resource) when { context.device.hardware };"#).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::PolicyDenied { which: "local", .. })));
+}
+
+#[test]
+fn software_evidence_needs_explicit_permission() {
+    let f = Fixture::new();
+    let v = Verifier::builder(AUDIENCE).trust(f.trusted()).clock(f.clock.clone()).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::SoftwareEvidenceNotAllowed)));
+}
+
+#[test]
+fn a_verifier_needs_a_trusted_authority() {
+    assert!(matches!(Verifier::builder(AUDIENCE).build(), Err(Error::UnknownAuthorityKey { .. })));
+}
+
+#[test]
+fn rotated_authority_keys_both_verify() {
+    let f = Fixture::new();
+    let newer = TestKey::new();
+    let trusted = TrustedAuthority { issuer: ISSUER.into(), keys: vec![f.authority.public_key().clone(), newer.public_key().clone()] };
+    let v = Verifier::builder(AUDIENCE).trust(trusted).clock(f.clock.clone()).allow_software_evidence(true).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
+    let mut c = f.warrant_claims();
+    c.grant = f.grant_claims.sign(&newer).unwrap();
+    assert!(verify(&f, &v, &c.sign(&f.device).unwrap()).is_ok());
+}
+
+#[test]
+fn concurrent_copies_of_one_warrant_are_accepted_once() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    let w = f.warrant();
+    let accepted = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                if v.verify(&w, &request(), None).is_ok() {
+                    accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    assert_eq!(accepted.into_inner(), 1);
+}
