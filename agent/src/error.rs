@@ -39,6 +39,8 @@ impl Error {
     /// The process exit code: 1 for a rejection, 2 for usage or I/O errors.
     pub fn exit_code(&self) -> u8 {
         match self {
+            // A key that cannot sign is an operational error, not a verdict on an object.
+            Error::Rejected(warrant_envelope::Error::Signing(_)) => 2,
             Error::Rejected(_) | Error::AuthorityRefuses(_) => 1,
             _ => 2,
         }

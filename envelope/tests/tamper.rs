@@ -4,8 +4,8 @@
 mod common;
 
 use ciborium::Value;
-use coset::iana;
 use common::*;
+use coset::iana;
 use warrant_envelope::*;
 
 fn verify(_f: &Fixture, v: &Verifier, warrant: &[u8]) -> Result<VerifiedWarrant, Error> {
@@ -54,7 +54,10 @@ fn claims_of(payload: &[u8]) -> Vec<(Value, Value)> {
 fn the_untampered_warrant_is_accepted() {
     let f = Fixture::new();
     let v = verify(&f, &f.verifier(), &f.warrant()).unwrap();
-    assert_eq!((v.principal.as_str(), v.action.as_str(), v.resource.as_str()), ("alice", "deploy", "prod/api"));
+    assert_eq!(
+        (v.principal.as_str(), v.action.as_str(), v.resource.as_str()),
+        ("alice", "deploy", "prod/api")
+    );
     assert_eq!(v.groups, vec!["deployers".to_string()]);
     assert_eq!(v.status_sequence, 1);
 }
@@ -211,8 +214,12 @@ fn algorithm_must_be_es256_in_the_protected_header() {
     let f = Fixture::new();
     let kid = warrant_envelope::thumbprint(f.device.public_key());
     let typ = Some(ObjectType::Warrant.media_type());
-    for alg in [Some(iana::Algorithm::ES384), Some(iana::Algorithm::EdDSA), Some(iana::Algorithm::HMAC_256_256), None]
-    {
+    for alg in [
+        Some(iana::Algorithm::ES384),
+        Some(iana::Algorithm::EdDSA),
+        Some(iana::Algorithm::HMAC_256_256),
+        None,
+    ] {
         let mut p = parts(&f.warrant());
         p.protected = protected_header(alg, &kid, typ, vec![]);
         assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::AlgorithmNotAllowed), "{alg:?}");
@@ -298,7 +305,10 @@ fn structural_damage_is_rejected() {
     let Value::Tag(18, inner) = decode(&warrant) else { unreachable!() };
     let Value::Array(mut items) = *inner else { unreachable!() };
     items[2] = Value::Null;
-    assert!(matches!(rejection(&f, &encode(&Value::Tag(18, Box::new(Value::Array(items))))), Error::Malformed { .. }));
+    assert!(matches!(
+        rejection(&f, &encode(&Value::Tag(18, Box::new(Value::Array(items))))),
+        Error::Malformed { .. }
+    ));
 }
 
 #[test]
@@ -401,11 +411,15 @@ fn binding_to_audience_principal_and_request() {
 
     let v = f.verifier();
     let w = f.warrant();
-    let changed = |method, target, body| v.verify(&w, &HttpRequest { method, target, body }, None).unwrap_err();
+    let changed =
+        |method, target, body| v.verify(&w, &HttpRequest { method, target, body }, None).unwrap_err();
     assert!(matches!(changed("POST", TARGET, b"{}"), Error::RequestBodyMismatch));
     assert!(matches!(changed("PUT", TARGET, BODY), Error::RequestMethodMismatch { .. }));
     assert!(matches!(changed("post", TARGET, BODY), Error::RequestMethodMismatch { .. }));
-    assert!(matches!(changed("POST", "https://api.example.com/v1/deploy?x=1", BODY), Error::RequestTargetMismatch { .. }));
+    assert!(matches!(
+        changed("POST", "https://api.example.com/v1/deploy?x=1", BODY),
+        Error::RequestTargetMismatch { .. }
+    ));
     // None of those consumed the warrant.
     assert!(v.verify(&w, &request(), None).is_ok());
 }
@@ -424,7 +438,10 @@ fn nonces_must_match_when_the_verifier_issued_one() {
     // A nonce shorter than EAT allows is malformed.
     let mut c = f.warrant_claims();
     c.nonce = Some(vec![8; 4]);
-    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::InvalidClaim { claim: "eat_nonce", .. }));
+    assert!(matches!(
+        rejection(&f, &c.sign(&f.device).unwrap()),
+        Error::InvalidClaim { claim: "eat_nonce", .. }
+    ));
 }
 
 #[test]
@@ -460,7 +477,10 @@ fn revocation_and_status_list_freshness() {
     v.install_status_list(&list2).unwrap();
     assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { sequence: 2, .. })));
     // Rolling back to list 1 is refused; the grant stays revoked.
-    assert!(matches!(v.install_status_list(&f.status), Err(Error::StatusListRollback { held: 2, offered: 1 })));
+    assert!(matches!(
+        v.install_status_list(&f.status),
+        Err(Error::StatusListRollback { held: 2, offered: 1 })
+    ));
     assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { .. })));
     // Another list with sequence 2 (equivocation).
     let forked = f.next_status(2, &f.status, &[]);
@@ -469,7 +489,10 @@ fn revocation_and_status_list_freshness() {
     assert!(v.install_status_list(&list2).is_ok());
     // List 3 that does not name list 2 as its predecessor.
     let unchained = f.next_status(3, &f.status, &[5]);
-    assert!(matches!(v.install_status_list(&unchained), Err(Error::StatusListChainBroken { sequence: 3, held: 2 })));
+    assert!(matches!(
+        v.install_status_list(&unchained),
+        Err(Error::StatusListChainBroken { sequence: 3, held: 2 })
+    ));
 
     // The held list expires: a frozen verifier fails closed.
     let v = f.builder().build().unwrap();
@@ -494,7 +517,10 @@ fn status_index_outside_the_list_and_foreign_lists_are_rejected() {
     grant.status.index = 4096;
     let mut c = f.warrant_claims();
     c.grant = grant.sign(&f.authority).unwrap();
-    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::StatusIndexOutOfRange { index: 4096, .. }));
+    assert!(matches!(
+        rejection(&f, &c.sign(&f.device).unwrap()),
+        Error::StatusIndexOutOfRange { index: 4096, .. }
+    ));
 
     // A list from a second trusted authority, for the same URI, does not speak for the first.
     let other = TestKey::new();
@@ -515,7 +541,10 @@ fn status_index_outside_the_list_and_foreign_lists_are_rejected() {
         .trust(TrustedAuthority { issuer: "other-authority".into(), keys: vec![other.public_key().clone()] })
         .build()
         .unwrap();
-    assert!(matches!(v.install_status_list(&claims.sign(&other).unwrap()), Err(Error::StatusListIssuerMismatch { .. })));
+    assert!(matches!(
+        v.install_status_list(&claims.sign(&other).unwrap()),
+        Err(Error::StatusListIssuerMismatch { .. })
+    ));
 }
 
 #[test]
@@ -535,7 +564,10 @@ fn policy_denials_name_the_policy_that_decided() {
     let mut c = f.warrant_claims();
     c.action = "drop".into();
     let err = rejection(&f, &c.sign(&f.device).unwrap());
-    assert!(matches!(&err, Error::PolicyDenied { which: "grant", action, .. } if action == "drop"), "{err:?}");
+    assert!(
+        matches!(&err, Error::PolicyDenied { which: "grant", action, .. } if action == "drop"),
+        "{err:?}"
+    );
     // Grant policy: missing context claim.
     let mut c = f.warrant_claims();
     c.context.clear();
@@ -548,15 +580,24 @@ fn policy_denials_name_the_policy_that_decided() {
         .unwrap();
     v.install_status_list(&f.status).unwrap();
     let err = verify(&f, &v, &f.warrant()).unwrap_err();
-    assert!(matches!(&err, Error::PolicyDenied { which: "local", reason, .. } if reason.contains("no-weekend")), "{err:?}");
+    assert!(
+        matches!(&err, Error::PolicyDenied { which: "local", reason, .. } if reason.contains("no-weekend")),
+        "{err:?}"
+    );
     // A local policy that does not parse is refused when the verifier is built.
-    assert!(matches!(f.builder().local_policy("permit(").build(), Err(Error::PolicyInvalid { which: "local", .. })));
+    assert!(matches!(
+        f.builder().local_policy("permit(").build(),
+        Err(Error::PolicyInvalid { which: "local", .. })
+    ));
     // A grant policy that does not parse.
     let mut grant = f.grant_claims.clone();
     grant.policy = "permit(principal, action".into();
     let mut c = f.warrant_claims();
     c.grant = grant.sign(&f.authority).unwrap();
-    assert!(matches!(rejection(&f, &c.sign(&f.device).unwrap()), Error::PolicyInvalid { which: "grant", .. }));
+    assert!(matches!(
+        rejection(&f, &c.sign(&f.device).unwrap()),
+        Error::PolicyInvalid { which: "grant", .. }
+    ));
 }
 
 #[test]
@@ -570,7 +611,11 @@ fn policy_sees_device_principal_attributes_and_time() {
     let v = f.builder().local_policy(policy).build().unwrap();
     v.install_status_list(&f.status).unwrap();
     assert!(verify(&f, &v, &f.warrant()).is_ok());
-    let v = f.builder().local_policy(r#"permit(principal, action, resource) when { context.device.hardware };"#).build().unwrap();
+    let v = f
+        .builder()
+        .local_policy(r#"permit(principal, action, resource) when { context.device.hardware };"#)
+        .build()
+        .unwrap();
     v.install_status_list(&f.status).unwrap();
     assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::PolicyDenied { which: "local", .. })));
 }
@@ -592,8 +637,16 @@ fn a_verifier_needs_a_trusted_authority() {
 fn rotated_authority_keys_both_verify() {
     let f = Fixture::new();
     let newer = TestKey::new();
-    let trusted = TrustedAuthority { issuer: ISSUER.into(), keys: vec![f.authority.public_key().clone(), newer.public_key().clone()] };
-    let v = Verifier::builder(AUDIENCE).trust(trusted).clock(f.clock.clone()).allow_software_evidence(true).build().unwrap();
+    let trusted = TrustedAuthority {
+        issuer: ISSUER.into(),
+        keys: vec![f.authority.public_key().clone(), newer.public_key().clone()],
+    };
+    let v = Verifier::builder(AUDIENCE)
+        .trust(trusted)
+        .clock(f.clock.clone())
+        .allow_software_evidence(true)
+        .build()
+        .unwrap();
     v.install_status_list(&f.status).unwrap();
     assert!(verify(&f, &v, &f.warrant()).is_ok());
     let mut c = f.warrant_claims();

@@ -24,7 +24,8 @@ struct DeterministicKey {
 impl DeterministicKey {
     fn from_scalar(hex_scalar: &str) -> Self {
         let key = p256::ecdsa::SigningKey::from_slice(&hex::decode(hex_scalar).unwrap()).unwrap();
-        let public = P256PublicKey::from_sec1(key.verifying_key().to_encoded_point(false).as_bytes()).unwrap();
+        let public =
+            P256PublicKey::from_sec1(key.verifying_key().to_encoded_point(false).as_bytes()).unwrap();
         Self { key, public }
     }
 }
@@ -126,7 +127,12 @@ fn dir() -> PathBuf {
 #[test]
 fn committed_vectors_regenerate_identically_and_verify() {
     let v = build();
-    let files = [("grant", &v.grant), ("warrant", &v.warrant), ("status-list", &v.status), ("enrollment", &v.enrollment)];
+    let files = [
+        ("grant", &v.grant),
+        ("warrant", &v.warrant),
+        ("status-list", &v.status),
+        ("enrollment", &v.enrollment),
+    ];
     let regenerate = std::env::var_os("WARRANT_REGENERATE_VECTORS").is_some();
     for (name, bytes) in files {
         let hex_path = dir().join(format!("{name}.hex"));
@@ -139,7 +145,12 @@ fn committed_vectors_regenerate_identically_and_verify() {
         }
         let committed = std::fs::read_to_string(&hex_path).unwrap_or_default();
         assert_eq!(committed, hex_text, "{} differs from what the code produces; if the format changed on purpose, regenerate (see this file's header)", hex_path.display());
-        assert_eq!(std::fs::read_to_string(&diag_path).unwrap_or_default(), diag_text, "{}", diag_path.display());
+        assert_eq!(
+            std::fs::read_to_string(&diag_path).unwrap_or_default(),
+            diag_text,
+            "{}",
+            diag_path.display()
+        );
     }
 
     // The vectors verify as a verifier at time T would see them.
@@ -153,7 +164,11 @@ fn committed_vectors_regenerate_identically_and_verify() {
     let ok = verifier.verify(&v.warrant, &common::request(), None).unwrap();
     assert_eq!(ok.principal, "alice@example.com");
     assert!(verify_enrollment(&v.enrollment).is_ok());
-    assert!(v.warrant.len() < 2048, "a software-evidence warrant with its grant stays under 2 KiB: {}", v.warrant.len());
+    assert!(
+        v.warrant.len() < 2048,
+        "a software-evidence warrant with its grant stays under 2 KiB: {}",
+        v.warrant.len()
+    );
 }
 
 /// CBOR diagnostic notation (RFC 8949 §8), with embedded CBOR byte strings shown decoded as
@@ -173,14 +188,17 @@ fn diagnostic(value: &Value, depth: usize) -> String {
         },
         Value::Tag(tag, inner) => format!("{tag}({})", diagnostic(inner, depth)),
         Value::Array(items) => {
-            let inner: Vec<String> = items.iter().map(|i| format!("{}{}", pad(depth + 1), diagnostic(i, depth + 1))).collect();
+            let inner: Vec<String> =
+                items.iter().map(|i| format!("{}{}", pad(depth + 1), diagnostic(i, depth + 1))).collect();
             format!("[\n{}\n{}]", inner.join(",\n"), pad(depth))
         }
         Value::Map(entries) if entries.is_empty() => "{}".into(),
         Value::Map(entries) => {
             let inner: Vec<String> = entries
                 .iter()
-                .map(|(k, v)| format!("{}{}: {}", pad(depth + 1), diagnostic(k, depth + 1), diagnostic(v, depth + 1)))
+                .map(|(k, v)| {
+                    format!("{}{}: {}", pad(depth + 1), diagnostic(k, depth + 1), diagnostic(v, depth + 1))
+                })
                 .collect();
             format!("{{\n{}\n{}}}", inner.join(",\n"), pad(depth))
         }

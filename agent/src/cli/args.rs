@@ -17,9 +17,13 @@ pub(super) fn key_value(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Bytes given in hex on the command line (a newtype: clap would read `Vec<u8>` as a list).
+#[derive(Debug, Clone)]
+pub(super) struct Hex(pub Vec<u8>);
+
 /// Parses hex.
-pub(super) fn hex_bytes(s: &str) -> Result<Vec<u8>, String> {
-    hex::decode(s).map_err(|e| format!("not hex: {e}"))
+pub(super) fn hex_bytes(s: &str) -> Result<Hex, String> {
+    hex::decode(s).map(Hex).map_err(|e| format!("not hex: {e}"))
 }
 
 /// `NAME=VALUE` pairs as typed attributes.

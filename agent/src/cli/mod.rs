@@ -17,7 +17,7 @@ use crate::authority::{Authority, GrantOptions};
 use crate::device::{self, WarrantRequest};
 use crate::key_signer::KeySigner;
 use crate::{files, trust_file, Error};
-use args::{hex_bytes, key_value, passphrase, Output};
+use args::{hex_bytes, key_value, passphrase, Hex, Output};
 
 /// warrant: per-operation, policy-bound, device-attested credentials, verified offline.
 ///
@@ -195,7 +195,7 @@ struct EnrollArgs {
     principal: String,
     /// The authority's challenge (hex).
     #[arg(long, value_parser = hex_bytes)]
-    challenge: Vec<u8>,
+    challenge: Hex,
     /// Where to write the request.
     #[arg(long)]
     out: PathBuf,
@@ -227,7 +227,7 @@ struct SignArgs {
     claims: Vec<(String, String)>,
     /// The verifier's nonce (hex), if it issued one.
     #[arg(long, value_parser = hex_bytes)]
-    nonce: Option<Vec<u8>>,
+    nonce: Option<Hex>,
     /// Warrant lifetime in seconds.
     #[arg(long, default_value_t = 60)]
     ttl: u64,
@@ -267,7 +267,7 @@ struct VerifyArgs {
     request: RequestArgs,
     /// The nonce this verifier issued (hex).
     #[arg(long, value_parser = hex_bytes)]
-    nonce: Option<Vec<u8>>,
+    nonce: Option<Hex>,
     /// A local Cedar policy file that must also permit.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -306,6 +306,7 @@ fn dispatch(command: Command, out: Output) -> Result<ExitCode, Error> {
             let key = KeySigner::new(&store, warrant_hsm_backends::KeyName::new(&args.key)?)?;
             let challenge = args
                 .challenge
+                .0
                 .try_into()
                 .map_err(|_| Error::Usage("the challenge must be 32 bytes (64 hex digits)".into()))?;
             let request = device::enroll(&key, &args.principal, challenge)?;
@@ -333,7 +334,7 @@ fn dispatch(command: Command, out: Output) -> Result<ExitCode, Error> {
                         body: &body,
                     },
                     context: args::attributes(args.claims),
-                    nonce: args.nonce,
+                    nonce: args.nonce.map(|n| n.0),
                     lifetime: args.ttl,
                 },
             )?;
@@ -470,7 +471,11 @@ fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
     }
     let body = read_body(&args.request)?;
     let request = HttpRequest { method: &args.request.method, target: &args.request.target, body: &body };
-    let verified = verifier.verify(&files::read(&args.warrant)?, &request, args.nonce.as_deref())?;
+    let verified = verifier.verify(
+        &files::read(&args.warrant)?,
+        &request,
+        args.nonce.as_ref().map(|n| n.0.as_slice()),
+    )?;
     out.print(&view::verified(&verified));
     Ok(())
 }

@@ -102,7 +102,15 @@ impl Fixture {
             bits: StatusBits::with_capacity(1024),
         };
         let status = status_claims.sign(&authority).unwrap();
-        Self { authority, device, clock: Arc::new(ManualClock::new(NOW)), grant_claims, grant, status_claims, status }
+        Self {
+            authority,
+            device,
+            clock: Arc::new(ManualClock::new(NOW)),
+            grant_claims,
+            grant,
+            status_claims,
+            status,
+        }
     }
 
     pub fn trusted(&self) -> TrustedAuthority {
@@ -110,7 +118,10 @@ impl Fixture {
     }
 
     pub fn builder(&self) -> VerifierBuilder {
-        Verifier::builder(AUDIENCE).trust(self.trusted()).clock(self.clock.clone()).allow_software_evidence(true)
+        Verifier::builder(AUDIENCE)
+            .trust(self.trusted())
+            .clock(self.clock.clone())
+            .allow_software_evidence(true)
     }
 
     /// A verifier holding the first status list.
@@ -163,7 +174,9 @@ pub struct Parts {
 
 /// Splits a tagged COSE_Sign1.
 pub fn parts(bytes: &[u8]) -> Parts {
-    let Value::Tag(18, inner) = ciborium::de::from_reader::<Value, _>(bytes).unwrap() else { panic!("not tagged") };
+    let Value::Tag(18, inner) = ciborium::de::from_reader::<Value, _>(bytes).unwrap() else {
+        panic!("not tagged")
+    };
     let sign1 = CoseSign1::from_cbor_value(*inner).unwrap();
     Parts {
         protected: sign1.protected.original_data.clone().unwrap(),
@@ -210,7 +223,12 @@ pub fn resign(mut p: Parts, key: &TestKey) -> Vec<u8> {
 }
 
 /// A protected header with the given alg, kid, typ and extra entries, encoded.
-pub fn protected_header(alg: Option<iana::Algorithm>, kid: &[u8], typ: Option<&str>, extra: Vec<(i64, Value)>) -> Vec<u8> {
+pub fn protected_header(
+    alg: Option<iana::Algorithm>,
+    kid: &[u8],
+    typ: Option<&str>,
+    extra: Vec<(i64, Value)>,
+) -> Vec<u8> {
     let mut b = HeaderBuilder::new().key_id(kid.to_vec());
     if let Some(alg) = alg {
         b = b.algorithm(alg);
