@@ -241,7 +241,7 @@ fn unknown_critical_headers_and_extra_headers_are_rejected() {
         .algorithm(iana::Algorithm::ES256)
         .add_critical(iana::HeaderParameter::CounterSignature)
         .key_id(kid.to_vec())
-        .value(16, Value::Text(typ.unwrap().into()))
+        .value(16, Value::Text(ObjectType::Warrant.media_type().into()))
         .build()
         .to_vec()
         .unwrap();
