@@ -6,39 +6,29 @@ use std::collections::BTreeMap;
 use ciborium::Value;
 use warrant_attestation::AttributeValue;
 
-use crate::cbor;
+use crate::cbor::{self, KeyRef, Reader};
 use crate::cwt::{MAX_ENTRIES, MAX_TEXT};
-use crate::{Error, ObjectType};
+use crate::Error;
 
 /// An attribute map as CBOR: text keys in deterministic order.
 pub(crate) fn to_cbor(map: &BTreeMap<String, AttributeValue>) -> Value {
     cbor::map(map.iter().map(|(k, v)| (Value::Text(k.clone()), v.to_cbor())).collect())
 }
 
-/// Reads an attribute map: text keys in deterministic order, simple values, bounded count.
-pub(crate) fn from_cbor(
-    object: ObjectType,
-    claim: &'static str,
-    value: Value,
-) -> Result<BTreeMap<String, AttributeValue>, Error> {
-    let invalid = |reason: &str| Error::InvalidClaim { object, claim, reason: reason.into() };
-    let Value::Map(entries) = value else { return Err(invalid("must be a map")) };
-    if entries.len() > MAX_ENTRIES {
-        return Err(invalid("too many entries"));
-    }
-    cbor::check_keys(object, &entries, claim)?;
+/// Reads an attribute map: text keys, simple values, at most [`MAX_ENTRIES`].
+pub(crate) fn read(r: &mut Reader<'_>, claim: &'static str) -> Result<BTreeMap<String, AttributeValue>, Error> {
+    let mut keys = r.map(claim)?;
     let mut out = BTreeMap::new();
-    for (k, v) in entries {
-        let Value::Text(k) = k else { return Err(invalid("keys must be text")) };
-        if k.len() > MAX_TEXT {
-            return Err(invalid("key too long"));
+    while let Some(key) = keys.next(r)? {
+        let KeyRef::Text(name) = key else { return Err(r.invalid(claim, "keys must be text")) };
+        if out.len() == MAX_ENTRIES {
+            return Err(r.invalid(claim, "too many entries"));
         }
-        let v = AttributeValue::from_cbor(v)
-            .ok_or_else(|| invalid("values must be text, integers or booleans"))?;
-        if matches!(&v, AttributeValue::Text(t) if t.len() > MAX_TEXT) {
-            return Err(invalid("value too long"));
+        if name.is_empty() || name.len() > MAX_TEXT {
+            return Err(r.invalid(claim, "keys must be 1 to 1024 bytes"));
         }
-        out.insert(k, v);
+        let name = name.to_owned();
+        out.insert(name, r.attribute(claim, MAX_TEXT)?);
     }
     Ok(out)
 }
@@ -48,22 +38,11 @@ pub(crate) fn names_to_cbor(names: &[String]) -> Value {
     Value::Array(names.iter().map(|n| Value::Text(n.clone())).collect())
 }
 
-/// Reads a bounded list of non-empty names.
-pub(crate) fn names_from_cbor(
-    object: ObjectType,
-    claim: &'static str,
-    value: Value,
-) -> Result<Vec<String>, Error> {
-    let invalid = |reason: &str| Error::InvalidClaim { object, claim, reason: reason.into() };
-    let Value::Array(items) = value else { return Err(invalid("must be an array")) };
-    if items.len() > MAX_ENTRIES {
-        return Err(invalid("too many entries"));
+/// Reads a list of at most [`MAX_ENTRIES`] non-empty names.
+pub(crate) fn read_names(r: &mut Reader<'_>, claim: &'static str) -> Result<Vec<String>, Error> {
+    let len = r.array(claim)?;
+    if len > MAX_ENTRIES {
+        return Err(r.invalid(claim, "too many entries"));
     }
-    items
-        .into_iter()
-        .map(|item| match item {
-            Value::Text(t) if !t.is_empty() && t.len() <= MAX_TEXT => Ok(t),
-            _ => Err(invalid("entries must be non-empty text")),
-        })
-        .collect()
+    (0..len).map(|_| r.text(claim, MAX_TEXT).map(str::to_owned)).collect()
 }

@@ -2,9 +2,9 @@
 //! exactly alg, kid and typ, an empty unprotected header and an embedded payload.
 
 use ciborium::Value;
-use coset::{iana, AsCborValue, CborSerializable, CoseSign1, Header, HeaderBuilder, Label, ProtectedHeader};
+use coset::{iana, AsCborValue, CborSerializable, CoseSign1, Header, HeaderBuilder, ProtectedHeader};
 
-use crate::cbor;
+use crate::cbor::{self, KeyRef, Reader};
 use crate::digest::sha256;
 use crate::keys::{thumbprint, KeyId, VerifyingKey};
 use crate::{Error, ObjectType, Signer};
@@ -77,76 +77,86 @@ pub(crate) fn sign(object: ObjectType, signer: &dyn Signer, payload: Vec<u8>) ->
 
 /// Decodes a COSE_Sign1 of type `object` strictly and checks its headers.
 pub(crate) fn decode(object: ObjectType, bytes: &[u8]) -> Result<SignedObject, Error> {
-    let value = cbor::decode(object, bytes, object.size_limit())?;
-    let Value::Tag(COSE_SIGN1_TAG, inner) = value else {
+    let mut r = Reader::new(object, bytes, object.size_limit())?;
+    if r.tag()? != COSE_SIGN1_TAG {
         return Err(Error::NotTagged { object });
-    };
-    let sign1 = CoseSign1::from_cbor_value(*inner).map_err(|e| match e {
-        coset::CoseError::DuplicateMapKey => Error::DuplicateKey { object, key: "in a COSE header".into() },
-        other => Error::Malformed { object, reason: format!("not a COSE_Sign1: {other}") },
-    })?;
-    if !sign1.unprotected.is_empty() {
+    }
+    if r.array("COSE_Sign1")? != 4 {
+        return Err(Error::Malformed { object, reason: "a COSE_Sign1 has 4 elements".into() });
+    }
+    let protected = r.bytes("protected header")?;
+    let kid = check_protected_header(object, protected)?;
+    let mut unprotected = r.map("unprotected header")?;
+    if unprotected.next(&mut r)?.is_some() {
         return Err(Error::UnexpectedHeader("the unprotected header must be empty".into()));
     }
-    let ProtectedHeader { original_data, header } = sign1.protected;
-    let protected = original_data.unwrap_or_default();
-    check_protected_header(object, &protected, &header)?;
-    let Some(payload) = sign1.payload else {
+    if r.null()? {
         return Err(Error::Malformed { object, reason: "detached payloads are not used".into() });
-    };
-    let signature: [u8; 64] = sign1
-        .signature
+    }
+    let payload = r.bytes("payload")?.to_vec();
+    let signature = r.bytes("signature")?;
+    let signature: [u8; 64] = signature
         .try_into()
         .map_err(|_| Error::Malformed { object, reason: "ES256 signatures are 64 bytes".into() })?;
-    let kid: KeyId = header
-        .key_id
-        .try_into()
-        .map_err(|_| Error::UnexpectedHeader("kid must be a 32-byte key thumbprint".into()))?;
-    Ok(SignedObject { protected, kid, payload, signature })
+    r.finish()?;
+    Ok(SignedObject { protected: protected.to_vec(), kid, payload, signature })
 }
 
 /// Reads only the `typ` of a signed object, to dispatch on it (inspection).
 pub(crate) fn peek_type(bytes: &[u8]) -> Option<ObjectType> {
-    let value = cbor::decode(ObjectType::Warrant, bytes, ObjectType::StatusList.size_limit()).ok()?;
-    let Value::Tag(COSE_SIGN1_TAG, inner) = value else { return None };
-    let sign1 = CoseSign1::from_cbor_value(*inner).ok()?;
-    let typ = sign1.protected.header.rest.iter().find_map(|(label, value)| match (label, value) {
-        (Label::Int(TYP_LABEL), Value::Text(t)) => Some(t.clone()),
-        _ => None,
-    })?;
-    ObjectType::ALL.into_iter().find(|o| o.media_type() == typ)
+    let mut r = Reader::new(ObjectType::Warrant, bytes, ObjectType::StatusList.size_limit()).ok()?;
+    if r.tag().ok()? != COSE_SIGN1_TAG || r.array("COSE_Sign1").ok()? != 4 {
+        return None;
+    }
+    let mut h = Reader::new(ObjectType::Warrant, r.bytes("protected header").ok()?, 1024).ok()?;
+    let mut keys = h.map("protected header").ok()?;
+    while let Some(key) = keys.next(&mut h).ok()? {
+        if key == KeyRef::Int(TYP_LABEL) {
+            let typ = h.text("typ", 256).ok()?;
+            return ObjectType::ALL.into_iter().find(|o| o.media_type() == typ);
+        }
+        h.item().ok()?;
+    }
+    None
 }
 
-fn check_protected_header(object: ObjectType, raw: &[u8], header: &Header) -> Result<(), Error> {
-    // The protected bytes must themselves be in preferred serialization.
-    if header.clone().to_vec().ok().as_deref() != Some(raw) {
-        return Err(Error::NonCanonical { object });
-    }
-    if !header.crit.is_empty() {
-        return Err(Error::UnknownCritical);
-    }
-    if header.alg != Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256)) {
-        return Err(Error::AlgorithmNotAllowed);
-    }
-    if header.content_type.is_some()
-        || !header.iv.is_empty()
-        || !header.partial_iv.is_empty()
-        || !header.counter_signatures.is_empty()
-    {
-        return Err(Error::UnexpectedHeader("only alg, kid and typ may be protected".into()));
-    }
-    let mut typ = None;
-    for (label, value) in &header.rest {
-        match (label, value) {
-            (Label::Int(TYP_LABEL), Value::Text(t)) => typ = Some(t.as_str()),
-            (label, _) => return Err(Error::UnexpectedHeader(format!("{label:?}"))),
+/// Checks the protected header: exactly alg = ES256, a 32-byte kid and the expected typ.
+fn check_protected_header(object: ObjectType, raw: &[u8]) -> Result<KeyId, Error> {
+    const ALG: i64 = 1;
+    const CRIT: i64 = 2;
+    const KID: i64 = 4;
+    const ES256: i64 = -7;
+    let mut r = Reader::new(object, raw, 1024)?;
+    let mut keys = r.map("protected header")?;
+    let (mut alg, mut kid, mut typ) = (None, None, None);
+    while let Some(key) = keys.next(&mut r)? {
+        match key {
+            KeyRef::Int(ALG) => alg = Some(r.int("alg").map_err(|_| Error::AlgorithmNotAllowed)?),
+            KeyRef::Int(CRIT) => return Err(Error::UnknownCritical),
+            KeyRef::Int(KID) => {
+                kid = Some(
+                    r.fixed_bytes::<32>("kid")
+                        .map_err(|_| Error::UnexpectedHeader("kid must be a 32-byte key thumbprint".into()))?,
+                )
+            }
+            KeyRef::Int(TYP_LABEL) => typ = Some(r.text("typ", 256)?),
+            other => return Err(Error::UnexpectedHeader(format!("protected header parameter {other}"))),
         }
     }
-    match typ {
-        Some(t) if t == object.media_type() => Ok(()),
-        Some(found) => Err(Error::WrongObjectType { expected: object.media_type(), found: found.into() }),
-        None => Err(Error::WrongObjectType { expected: object.media_type(), found: "(none)".into() }),
+    r.finish()?;
+    if alg != Some(ES256) {
+        return Err(Error::AlgorithmNotAllowed);
     }
+    match typ {
+        Some(t) if t == object.media_type() => {}
+        found => {
+            return Err(Error::WrongObjectType {
+                expected: object.media_type(),
+                found: found.unwrap_or("(none)").into(),
+            })
+        }
+    }
+    kid.ok_or_else(|| Error::UnexpectedHeader("kid is missing".into()))
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 use ciborium::Value;
 use warrant_attestation::{DeviceFacts, Evidence, P256PublicKey};
 
-use crate::cbor::{self, Claims, Key};
+use crate::cbor::{self, Key, Reader};
+use crate::warrant::read_evidence;
 use crate::cwt::{self, MAX_TEXT};
 use crate::keys::VerifyingKey;
 use crate::{cose, keys, Error, ObjectType, Signer};
@@ -42,19 +43,30 @@ impl EnrollmentClaims {
         ])
     }
 
-    /// Decodes a claims set strictly.
-    pub fn from_cbor(value: Value) -> Result<Self, Error> {
+    /// Decodes a claims set from its encoding, strictly.
+    pub fn from_payload(payload: &[u8]) -> Result<Self, Error> {
         const O: ObjectType = ObjectType::EnrollmentRequest;
-        let mut c = Claims::open(O, value, "claims")?;
-        let principal = c.text(cwt::SUB, MAX_TEXT)?;
-        let issued_at = c.uint(cwt::IAT)?;
-        let mut cnf = Claims::open(O, c.required(cwt::CNF)?, "cnf")?;
-        let device_key = keys::from_cose_key(O, cnf.required(cwt::CNF_COSE_KEY)?)?;
-        cnf.finish()?;
-        let challenge = c.fixed_bytes::<CHALLENGE_LEN>(cwt::EAT_NONCE)?;
-        let evidence = Evidence::from_cbor(c.required(EVIDENCE)?)?;
-        c.finish()?;
-        Ok(Self { principal, device_key, challenge, issued_at, evidence })
+        let mut r = Reader::new(O, payload, O.size_limit())?;
+        let mut keys = r.map("claims")?;
+        let (mut principal, mut issued_at, mut device_key, mut challenge, mut evidence) = (None, None, None, None, None);
+        while let Some(key) = keys.next(&mut r)? {
+            match key {
+                k if cwt::SUB.is(k) => principal = Some(r.text(cwt::SUB.name(), MAX_TEXT)?.to_owned()),
+                k if cwt::IAT.is(k) => issued_at = Some(r.uint(cwt::IAT.name())?),
+                k if cwt::CNF.is(k) => device_key = Some(keys::read_cnf(&mut r)?),
+                k if cwt::EAT_NONCE.is(k) => challenge = Some(r.fixed_bytes::<CHALLENGE_LEN>(cwt::EAT_NONCE.name())?),
+                k if EVIDENCE.is(k) => evidence = Some(read_evidence(&mut r)?),
+                other => return Err(cbor::unknown(O, other)),
+            }
+        }
+        r.finish()?;
+        Ok(Self {
+            principal: cbor::required(O, cwt::SUB.name(), principal)?,
+            device_key: cbor::required(O, cwt::CNF.name(), device_key)?,
+            challenge: cbor::required(O, cwt::EAT_NONCE.name(), challenge)?,
+            issued_at: cbor::required(O, cwt::IAT.name(), issued_at)?,
+            evidence: cbor::required(O, EVIDENCE.name(), evidence)?,
+        })
     }
 
     /// Signs the request with the device key it presents.
@@ -82,7 +94,7 @@ pub struct VerifiedEnrollment {
 pub fn verify_enrollment(bytes: &[u8]) -> Result<VerifiedEnrollment, Error> {
     const O: ObjectType = ObjectType::EnrollmentRequest;
     let signed = cose::decode(O, bytes)?;
-    let claims = EnrollmentClaims::from_cbor(cbor::decode(O, &signed.payload, O.size_limit())?)?;
+    let claims = EnrollmentClaims::from_payload(&signed.payload)?;
     let key = VerifyingKey::new(claims.device_key.clone())?;
     if key.kid() != &signed.kid || !signed.verifies_with(&key) {
         return Err(Error::EnrollmentSignatureInvalid);

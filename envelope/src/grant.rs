@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use ciborium::Value;
 use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts, P256PublicKey};
 
-use crate::cbor::{self, Claims, Key};
+use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
 use crate::{attributes, cose, keys, Error, ObjectType, Signer};
 
@@ -107,58 +107,48 @@ impl GrantClaims {
         ])
     }
 
-    /// Decodes a claims set strictly.
-    pub fn from_cbor(value: Value) -> Result<Self, Error> {
+    /// Decodes a claims set from its encoding, strictly.
+    pub fn from_payload(payload: &[u8]) -> Result<Self, Error> {
         const O: ObjectType = ObjectType::Grant;
-        let mut c = Claims::open(O, value, "claims")?;
-        let issuer = c.text(cwt::ISS, MAX_TEXT)?;
-        let principal = c.text(cwt::SUB, MAX_TEXT)?;
-        let expires_at = c.uint(cwt::EXP)?;
-        let not_before = c.uint(cwt::NBF)?;
-        let issued_at = c.uint(cwt::IAT)?;
-        let id = c.fixed_bytes::<16>(cwt::CTI)?;
-        let mut cnf = Claims::open(O, c.required(cwt::CNF)?, "cnf")?;
-        let device_key = keys::from_cose_key(O, cnf.required(cwt::CNF_COSE_KEY)?)?;
-        cnf.finish()?;
-        let mut status = Claims::open(O, c.required(cwt::STATUS)?, "status")?;
-        let mut status_ref = Claims::open(O, status.required(STATUS_LIST_REF)?, "status_list")?;
-        let status = {
-            let index = status_ref.uint(STATUS_IDX)?;
-            let uri = status_ref.text(STATUS_URI, MAX_TEXT)?;
-            status_ref.finish()?;
-            status.finish()?;
-            StatusReference { uri, index }
+        let mut r = Reader::new(O, payload, O.size_limit())?;
+        let mut keys = r.map("claims")?;
+        let mut c = GrantParts::default();
+        while let Some(key) = keys.next(&mut r)? {
+            match key {
+                k if cwt::ISS.is(k) => c.issuer = Some(r.text(cwt::ISS.name(), MAX_TEXT)?.to_owned()),
+                k if cwt::SUB.is(k) => c.principal = Some(r.text(cwt::SUB.name(), MAX_TEXT)?.to_owned()),
+                k if cwt::EXP.is(k) => c.expires_at = Some(r.uint(cwt::EXP.name())?),
+                k if cwt::NBF.is(k) => c.not_before = Some(r.uint(cwt::NBF.name())?),
+                k if cwt::IAT.is(k) => c.issued_at = Some(r.uint(cwt::IAT.name())?),
+                k if cwt::CTI.is(k) => c.id = Some(r.fixed_bytes::<16>(cwt::CTI.name())?),
+                k if cwt::CNF.is(k) => c.device_key = Some(keys::read_cnf(&mut r)?),
+                k if cwt::STATUS.is(k) => c.status = Some(read_status_reference(&mut r)?),
+                k if DEVICE.is(k) => c.device = Some(read_device(&mut r)?),
+                k if ENTITY.is(k) => c.entity = Some(read_entity(&mut r)?),
+                k if POLICY.is(k) => c.policy = Some(r.text(POLICY.name(), MAX_POLICY_BYTES)?.to_owned()),
+                k if MAX_TTL.is(k) => c.max_warrant_lifetime = Some(r.uint(MAX_TTL.name())?),
+                other => return Err(cbor::unknown(O, other)),
+            }
+        }
+        r.finish()?;
+        let claims = Self {
+            issuer: cbor::required(O, cwt::ISS.name(), c.issuer)?,
+            principal: cbor::required(O, cwt::SUB.name(), c.principal)?,
+            id: cbor::required(O, cwt::CTI.name(), c.id)?,
+            issued_at: cbor::required(O, cwt::IAT.name(), c.issued_at)?,
+            not_before: cbor::required(O, cwt::NBF.name(), c.not_before)?,
+            expires_at: cbor::required(O, cwt::EXP.name(), c.expires_at)?,
+            device_key: cbor::required(O, cwt::CNF.name(), c.device_key)?,
+            device: cbor::required(O, DEVICE.name(), c.device)?,
+            entity: cbor::required(O, ENTITY.name(), c.entity)?,
+            policy: cbor::required(O, POLICY.name(), c.policy)?,
+            max_warrant_lifetime: cbor::required(O, MAX_TTL.name(), c.max_warrant_lifetime)?,
+            status: cbor::required(O, cwt::STATUS.name(), c.status)?,
         };
-        let mut device = Claims::open(O, c.required(DEVICE)?, "device")?;
-        let backend_name = device.text(DEVICE_BACKEND, MAX_TEXT)?;
-        let backend = BackendKind::parse(&backend_name)
-            .ok_or_else(|| device.invalid(DEVICE_BACKEND, format!("unknown backend {backend_name:?}")))?;
-        let properties = attributes::from_cbor(O, "device.props", device.required(DEVICE_PROPS)?)?;
-        device.finish()?;
-        let mut entity = Claims::open(O, c.required(ENTITY)?, "entity")?;
-        let groups = attributes::names_from_cbor(O, "entity.groups", entity.required(ENTITY_GROUPS)?)?;
-        let entity_attrs = attributes::from_cbor(O, "entity.attrs", entity.required(ENTITY_ATTRS)?)?;
-        entity.finish()?;
-        let policy = c.text(POLICY, MAX_POLICY_BYTES)?;
-        let max_warrant_lifetime = c.uint(MAX_TTL)?;
-        c.finish()?;
-        if not_before >= expires_at {
+        if claims.not_before >= claims.expires_at {
             return Err(Error::InvalidClaim { object: O, claim: "exp", reason: "must be after nbf".into() });
         }
-        Ok(Self {
-            issuer,
-            principal,
-            id,
-            issued_at,
-            not_before,
-            expires_at,
-            device_key,
-            device: DeviceFacts { backend, properties },
-            entity: EntityData { groups, attributes: entity_attrs },
-            policy,
-            max_warrant_lifetime,
-            status,
-        })
+        Ok(claims)
     }
 
     /// Signs the grant with the authority's issuance key.
@@ -166,6 +156,88 @@ impl GrantClaims {
         let payload = cbor::encode(ObjectType::Grant, &self.to_cbor())?;
         cose::sign(ObjectType::Grant, authority, payload)
     }
+}
+
+/// Grant claims as they are read, before the required ones are checked.
+#[derive(Default)]
+struct GrantParts {
+    issuer: Option<String>,
+    principal: Option<String>,
+    id: Option<[u8; 16]>,
+    issued_at: Option<u64>,
+    not_before: Option<u64>,
+    expires_at: Option<u64>,
+    device_key: Option<P256PublicKey>,
+    device: Option<DeviceFacts>,
+    entity: Option<EntityData>,
+    policy: Option<String>,
+    max_warrant_lifetime: Option<u64>,
+    status: Option<StatusReference>,
+}
+
+fn read_status_reference(r: &mut Reader<'_>) -> Result<StatusReference, Error> {
+    let o = r.object();
+    let mut outer = r.map(cwt::STATUS.name())?;
+    let mut reference = None;
+    while let Some(key) = outer.next(r)? {
+        if !STATUS_LIST_REF.is(key) {
+            return Err(cbor::unknown(o, key));
+        }
+        let mut inner = r.map(STATUS_LIST_REF.name())?;
+        let (mut index, mut uri) = (None, None);
+        while let Some(key) = inner.next(r)? {
+            match key {
+                k if STATUS_IDX.is(k) => index = Some(r.uint(STATUS_IDX.name())?),
+                k if STATUS_URI.is(k) => uri = Some(r.text(STATUS_URI.name(), MAX_TEXT)?.to_owned()),
+                other => return Err(cbor::unknown(o, other)),
+            }
+        }
+        reference = Some(StatusReference {
+            uri: cbor::required(o, STATUS_URI.name(), uri)?,
+            index: cbor::required(o, STATUS_IDX.name(), index)?,
+        });
+    }
+    cbor::required(o, STATUS_LIST_REF.name(), reference)
+}
+
+fn read_device(r: &mut Reader<'_>) -> Result<DeviceFacts, Error> {
+    let o = r.object();
+    let mut keys = r.map(DEVICE.name())?;
+    let (mut backend, mut properties) = (None, None);
+    while let Some(key) = keys.next(r)? {
+        match key {
+            k if DEVICE_BACKEND.is(k) => {
+                let name = r.text(DEVICE_BACKEND.name(), MAX_TEXT)?;
+                backend = Some(
+                    BackendKind::parse(name)
+                        .ok_or_else(|| r.invalid(DEVICE_BACKEND.name(), format!("unknown backend {name:?}")))?,
+                );
+            }
+            k if DEVICE_PROPS.is(k) => properties = Some(attributes::read(r, DEVICE_PROPS.name())?),
+            other => return Err(cbor::unknown(o, other)),
+        }
+    }
+    Ok(DeviceFacts {
+        backend: cbor::required(o, DEVICE_BACKEND.name(), backend)?,
+        properties: cbor::required(o, DEVICE_PROPS.name(), properties)?,
+    })
+}
+
+fn read_entity(r: &mut Reader<'_>) -> Result<EntityData, Error> {
+    let o = r.object();
+    let mut keys = r.map(ENTITY.name())?;
+    let (mut groups, mut attributes) = (None, None);
+    while let Some(key) = keys.next(r)? {
+        match key {
+            k if ENTITY_GROUPS.is(k) => groups = Some(attributes::read_names(r, ENTITY_GROUPS.name())?),
+            k if ENTITY_ATTRS.is(k) => attributes = Some(attributes::read(r, ENTITY_ATTRS.name())?),
+            other => return Err(cbor::unknown(o, other)),
+        }
+    }
+    Ok(EntityData {
+        groups: cbor::required(o, ENTITY_GROUPS.name(), groups)?,
+        attributes: cbor::required(o, ENTITY_ATTRS.name(), attributes)?,
+    })
 }
 
 /// A grant decoded from its bytes, with the signed envelope kept for verification.
@@ -178,8 +250,7 @@ pub(crate) struct DecodedGrant {
 impl DecodedGrant {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let signed = cose::decode(ObjectType::Grant, bytes)?;
-        let value = cbor::decode(ObjectType::Grant, &signed.payload, ObjectType::Grant.size_limit())?;
-        let claims = GrantClaims::from_cbor(value)?;
+        let claims = GrantClaims::from_payload(&signed.payload)?;
         Ok(Self { signed, claims })
     }
 }

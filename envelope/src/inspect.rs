@@ -6,7 +6,7 @@ use crate::grant::{DecodedGrant, GrantClaims};
 use crate::keys::KeyId;
 use crate::status_list::{DecodedStatusList, StatusListClaims};
 use crate::warrant::{DecodedWarrant, WarrantClaims};
-use crate::{cbor, Error, ObjectType};
+use crate::{Error, ObjectType};
 
 /// The claims of an inspected object.
 #[derive(Debug, Clone)]
@@ -57,8 +57,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspected, Error> {
         }
         ObjectType::EnrollmentRequest => {
             let signed = cose::decode(object, bytes)?;
-            let value = cbor::decode(object, &signed.payload, object.size_limit())?;
-            (signed.kid, Claims::EnrollmentRequest(EnrollmentClaims::from_cbor(value)?))
+            (signed.kid, Claims::EnrollmentRequest(EnrollmentClaims::from_payload(&signed.payload)?))
         }
     };
     Ok(Inspected { object, kid, size: bytes.len(), claims })

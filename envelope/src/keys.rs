@@ -5,7 +5,7 @@ use aws_lc_rs::signature::{ParsedPublicKey, ECDSA_P256_SHA256_FIXED};
 use ciborium::Value;
 use warrant_attestation::P256PublicKey;
 
-use crate::cbor::{self, Claims, Key};
+use crate::cbor::{self, Key, KeyRef, Reader};
 use crate::digest::sha256;
 use crate::{Error, ObjectType};
 
@@ -30,24 +30,40 @@ pub(crate) fn cose_key(key: &P256PublicKey) -> Value {
 }
 
 /// Reads a COSE_Key that must be exactly an EC2 P-256 key with x and y.
-pub(crate) fn from_cose_key(object: ObjectType, value: Value) -> Result<P256PublicKey, Error> {
-    let mut key = Claims::open(object, value, "COSE_Key")?;
-    let kty = key.required(KTY)?;
-    if kty != Value::Integer(KTY_EC2.into()) {
-        return Err(key.invalid(KTY, "only EC2 keys are supported"));
+pub(crate) fn read_cose_key(r: &mut Reader<'_>) -> Result<P256PublicKey, Error> {
+    let object = r.object();
+    let mut keys = r.map("cnf")?;
+    let (mut kty, mut crv, mut x, mut y) = (None, None, None, None);
+    while let Some(key) = keys.next(r)? {
+        match key {
+            k if KTY.is(k) => kty = Some(r.int(KTY.name())?),
+            k if CRV.is(k) => crv = Some(r.int(CRV.name())?),
+            k if X.is(k) => x = Some(r.fixed_bytes::<32>(X.name())?),
+            k if Y.is(k) => y = Some(r.fixed_bytes::<32>(Y.name())?),
+            other => return Err(cbor::unknown(object, other)),
+        }
     }
-    let crv = key.required(CRV)?;
-    if crv != Value::Integer(CRV_P256.into()) {
-        return Err(key.invalid(CRV, "only P-256 is supported"));
+    if cbor::required(object, KTY.name(), kty)? != KTY_EC2 {
+        return Err(r.invalid(KTY.name(), "only EC2 keys are supported"));
     }
-    let x: [u8; 32] = key.fixed_bytes(X)?;
-    let y: [u8; 32] = key.fixed_bytes(Y)?;
-    key.finish()?;
-    P256PublicKey::from_coordinates(&x, &y).map_err(|e| Error::InvalidClaim {
-        object,
-        claim: "cnf",
-        reason: e.to_string(),
-    })
+    if cbor::required(object, CRV.name(), crv)? != CRV_P256 {
+        return Err(r.invalid(CRV.name(), "only P-256 is supported"));
+    }
+    let (x, y) = (cbor::required(object, X.name(), x)?, cbor::required(object, Y.name(), y)?);
+    P256PublicKey::from_coordinates(&x, &y).map_err(|e| r.invalid("cnf", e.to_string()))
+}
+
+/// Reads a confirmation claim: `{1: COSE_Key}`.
+pub(crate) fn read_cnf(r: &mut Reader<'_>) -> Result<P256PublicKey, Error> {
+    let mut keys = r.map("cnf")?;
+    let mut key = None;
+    while let Some(k) = keys.next(r)? {
+        match k {
+            KeyRef::Int(1) => key = Some(read_cose_key(r)?),
+            other => return Err(cbor::unknown(r.object(), other)),
+        }
+    }
+    cbor::required(r.object(), "cnf", key)
 }
 
 /// The RFC 9679 thumbprint of a P-256 key: SHA-256 over the deterministic encoding of its
@@ -118,15 +134,19 @@ mod tests {
         let x = hex::decode("65eda5a12577c2bae829437fe338701a10aaa375e1bb5b5de108de439c08551d").unwrap();
         let y = hex::decode("1e52ed75701163f7f9e40ddf9f341b3dc9ba860af7e0ca7ca7e9eecd0084d19c").unwrap();
         let key = P256PublicKey::from_coordinates(&x, &y).unwrap();
-        assert_eq!(from_cose_key(ObjectType::Grant, cose_key(&key)).unwrap(), key);
+        let read = |v: Value| {
+            let bytes = cbor::encode(ObjectType::Grant, &v).unwrap();
+            read_cose_key(&mut Reader::new(ObjectType::Grant, &bytes, 1000).unwrap())
+        };
+        assert_eq!(read(cose_key(&key)).unwrap(), key);
         let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
         entries[0].1 = Value::Integer(1.into()); // kty OKP
-        assert!(from_cose_key(ObjectType::Grant, Value::Map(entries)).is_err());
+        assert!(matches!(read(Value::Map(entries)), Err(Error::InvalidClaim { claim: "kty", .. })));
         let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
         entries.push((Value::Text("extra".into()), Value::Null));
-        assert!(matches!(
-            from_cose_key(ObjectType::Grant, Value::Map(entries)),
-            Err(Error::UnknownClaim { .. })
-        ));
+        assert!(matches!(read(Value::Map(entries)), Err(Error::UnknownClaim { .. })));
+        let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
+        entries.pop();
+        assert!(matches!(read(Value::Map(entries)), Err(Error::MissingClaim { claim: "y", .. })));
     }
 }

@@ -11,6 +11,7 @@
 
 mod attributes;
 mod cbor;
+mod context_fields;
 mod cose;
 mod cwt;
 mod digest;

@@ -16,6 +16,7 @@ use cedar_policy::{
 };
 use warrant_attestation::{AttributeValue, DeviceFacts};
 
+use crate::context_fields::ContextFields;
 use crate::grant::GrantClaims;
 use crate::Error;
 
@@ -125,17 +126,13 @@ pub(crate) struct PolicyInput<'a> {
     pub resource: &'a str,
     pub method: &'a str,
     pub target: &'a str,
-    pub body_sha256: &'a [u8; 32],
     pub audience: &'a str,
     pub claims: &'a BTreeMap<String, AttributeValue>,
-    pub enrolled: &'a DeviceFacts,
     pub device: &'a DeviceFacts,
     pub now: u64,
-    pub warrant_id: &'a [u8; 16],
     pub issued_at: u64,
     pub expires_at: u64,
-    pub grant_id: &'a [u8; 16],
-    pub issuer: &'a str,
+    pub authority: &'a str,
 }
 
 /// A Cedar request built from a [`PolicyInput`], evaluated against one or more policy sets.
@@ -146,40 +143,48 @@ pub(crate) struct PolicyRequest {
 }
 
 impl PolicyRequest {
-    pub(crate) fn new(types: &EntityTypes, input: &PolicyInput<'_>) -> Result<Self, Error> {
+    /// Builds the request with the context `fields` the policies read. Cedar spends about half
+    /// a microsecond per context value on every verification, so ids and digests that only
+    /// the verifier itself compares are never in the context, and fields no policy reads are
+    /// not built.
+    pub(crate) fn new(types: &EntityTypes, input: &PolicyInput<'_>, fields: ContextFields) -> Result<Self, Error> {
         let long = |v: u64| RestrictedExpression::new_long(i64::try_from(v).unwrap_or(i64::MAX));
         let text = |v: &str| RestrictedExpression::new_string(v.to_owned());
-        let device = record([
-            ("backend".to_owned(), text(input.device.backend.as_str())),
-            ("hardware".to_owned(), RestrictedExpression::new_bool(input.device.backend.is_hardware())),
-            ("properties".to_owned(), attribute_record(&input.device.properties)?),
-            ("enrolled".to_owned(), attribute_record(&input.enrolled.properties)?),
-        ])?;
-        let request = record([
-            ("method".to_owned(), text(input.method)),
-            ("target".to_owned(), text(input.target)),
-            ("body_sha256".to_owned(), text(&hex::encode(input.body_sha256))),
-        ])?;
-        let warrant = record([
-            ("id".to_owned(), text(&hex::encode(input.warrant_id))),
-            ("issued_at".to_owned(), long(input.issued_at)),
-            ("expires_at".to_owned(), long(input.expires_at)),
-            ("lifetime".to_owned(), long(input.expires_at.saturating_sub(input.issued_at))),
-        ])?;
-        let grant = record([
-            ("id".to_owned(), text(&hex::encode(input.grant_id))),
-            ("issuer".to_owned(), text(input.issuer)),
-        ])?;
-        let context = Context::from_pairs([
-            ("request".to_owned(), request),
-            ("audience".to_owned(), text(input.audience)),
-            ("claims".to_owned(), attribute_record(input.claims)?),
-            ("device".to_owned(), device),
-            ("time".to_owned(), long(input.now)),
-            ("warrant".to_owned(), warrant),
-            ("grant".to_owned(), grant),
-        ])
-        .map_err(|e| Error::PolicyInvalid { which: "context", reason: e.to_string() })?;
+        let mut pairs = Vec::with_capacity(7);
+        if fields.contains("request") {
+            let request = record([("method".to_owned(), text(input.method)), ("target".to_owned(), text(input.target))])?;
+            pairs.push(("request".to_owned(), request));
+        }
+        if fields.contains("audience") {
+            pairs.push(("audience".to_owned(), text(input.audience)));
+        }
+        if fields.contains("authority") {
+            pairs.push(("authority".to_owned(), text(input.authority)));
+        }
+        if fields.contains("claims") {
+            pairs.push(("claims".to_owned(), attribute_record(input.claims)?));
+        }
+        if fields.contains("device") {
+            let device = record([
+                ("backend".to_owned(), text(input.device.backend.as_str())),
+                ("hardware".to_owned(), RestrictedExpression::new_bool(input.device.backend.is_hardware())),
+                ("properties".to_owned(), attribute_record(&input.device.properties)?),
+            ])?;
+            pairs.push(("device".to_owned(), device));
+        }
+        if fields.contains("time") {
+            pairs.push(("time".to_owned(), long(input.now)));
+        }
+        if fields.contains("warrant") {
+            let warrant = record([
+                ("issued_at".to_owned(), long(input.issued_at)),
+                ("expires_at".to_owned(), long(input.expires_at)),
+                ("lifetime".to_owned(), long(input.expires_at.saturating_sub(input.issued_at))),
+            ])?;
+            pairs.push(("warrant".to_owned(), warrant));
+        }
+        let context = Context::from_pairs(pairs)
+            .map_err(|e| Error::PolicyInvalid { which: "context", reason: e.to_string() })?;
         let request = Request::new(
             input.principal.uid.clone(),
             EntityTypes::uid(&types.action, input.action),

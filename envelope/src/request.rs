@@ -2,10 +2,10 @@
 
 use ciborium::Value;
 
-use crate::cbor::{self, Claims, Key};
+use crate::cbor::{self, Key, Reader};
 use crate::cwt::MAX_TEXT;
 use crate::digest::{digests_equal, sha256};
-use crate::{Error, ObjectType};
+use crate::Error;
 
 const METHOD: Key = Key::Text("method");
 const TARGET: Key = Key::Text("target");
@@ -71,12 +71,22 @@ impl RequestBinding {
         ])
     }
 
-    pub(crate) fn from_cbor(object: ObjectType, value: Value) -> Result<Self, Error> {
-        let mut c = Claims::open(object, value, "request")?;
-        let body_sha256 = c.fixed_bytes::<32>(BODY)?;
-        let method = c.text(METHOD, 32)?;
-        let target = c.text(TARGET, MAX_TEXT)?;
-        c.finish()?;
-        Ok(Self { method, target, body_sha256 })
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, Error> {
+        let mut keys = r.map("request")?;
+        let (mut body, mut method, mut target) = (None, None, None);
+        while let Some(key) = keys.next(r)? {
+            match key {
+                k if BODY.is(k) => body = Some(r.fixed_bytes::<32>(BODY.name())?),
+                k if METHOD.is(k) => method = Some(r.text(METHOD.name(), 32)?.to_owned()),
+                k if TARGET.is(k) => target = Some(r.text(TARGET.name(), MAX_TEXT)?.to_owned()),
+                other => return Err(cbor::unknown(r.object(), other)),
+            }
+        }
+        let o = r.object();
+        Ok(Self {
+            method: cbor::required(o, METHOD.name(), method)?,
+            target: cbor::required(o, TARGET.name(), target)?,
+            body_sha256: cbor::required(o, BODY.name(), body)?,
+        })
     }
 }

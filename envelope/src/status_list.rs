@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 
 use ciborium::Value;
 
-use crate::cbor::{self, Claims, Key};
+use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
 use crate::{cose, Error, ObjectType, Signer};
 
@@ -127,28 +127,54 @@ impl StatusListClaims {
         ]))
     }
 
-    /// Decodes a claims set strictly.
-    pub fn from_cbor(value: Value) -> Result<Self, Error> {
+    /// Decodes a claims set from its encoding, strictly.
+    pub fn from_payload(payload: &[u8]) -> Result<Self, Error> {
         const O: ObjectType = ObjectType::StatusList;
-        let mut c = Claims::open(O, value, "claims")?;
-        let issuer = c.text(cwt::ISS, MAX_TEXT)?;
-        let uri = c.text(cwt::SUB, MAX_TEXT)?;
-        let expires_at = c.uint(cwt::EXP)?;
-        let issued_at = c.uint(cwt::IAT)?;
-        let mut list = Claims::open(O, c.required(cwt::STATUS_LIST)?, "status_list")?;
-        if list.uint(BITS)? != 1 {
-            return Err(list.invalid(BITS, "only 1 bit per status is used"));
+        let mut r = Reader::new(O, payload, O.size_limit())?;
+        let mut keys = r.map("claims")?;
+        let (mut issuer, mut uri, mut expires_at, mut issued_at) = (None, None, None, None);
+        let (mut compressed, mut sequence, mut previous) = (None, None, None);
+        while let Some(key) = keys.next(&mut r)? {
+            match key {
+                k if cwt::ISS.is(k) => issuer = Some(r.text(cwt::ISS.name(), MAX_TEXT)?.to_owned()),
+                k if cwt::SUB.is(k) => uri = Some(r.text(cwt::SUB.name(), MAX_TEXT)?.to_owned()),
+                k if cwt::EXP.is(k) => expires_at = Some(r.uint(cwt::EXP.name())?),
+                k if cwt::IAT.is(k) => issued_at = Some(r.uint(cwt::IAT.name())?),
+                k if cwt::STATUS_LIST.is(k) => {
+                    let mut list = r.map(cwt::STATUS_LIST.name())?;
+                    let (mut bits, mut lst) = (None, None);
+                    while let Some(key) = list.next(&mut r)? {
+                        match key {
+                            k if BITS.is(k) => bits = Some(r.uint(BITS.name())?),
+                            k if LIST.is(k) => lst = Some(r.bytes(LIST.name())?),
+                            other => return Err(cbor::unknown(O, other)),
+                        }
+                    }
+                    if cbor::required(O, BITS.name(), bits)? != 1 {
+                        return Err(r.invalid(BITS.name(), "only 1 bit per status is used"));
+                    }
+                    compressed = Some(cbor::required(O, LIST.name(), lst)?);
+                }
+                k if SEQUENCE.is(k) => sequence = Some(r.uint(SEQUENCE.name())?),
+                k if PREVIOUS.is(k) => previous = Some(r.fixed_bytes::<32>(PREVIOUS.name())?),
+                other => return Err(cbor::unknown(O, other)),
+            }
         }
-        let compressed = list.bytes(LIST, O.size_limit())?;
-        list.finish()?;
-        let sequence = c.uint(SEQUENCE)?;
-        let previous = c.fixed_bytes::<32>(PREVIOUS)?;
-        c.finish()?;
+        r.finish()?;
+        let issued_at = cbor::required(O, cwt::IAT.name(), issued_at)?;
+        let expires_at = cbor::required(O, cwt::EXP.name(), expires_at)?;
         if expires_at <= issued_at {
             return Err(Error::InvalidClaim { object: O, claim: "exp", reason: "must be after iat".into() });
         }
-        let bits = StatusBits::decompress(&compressed)?;
-        Ok(Self { issuer, uri, sequence, previous, issued_at, expires_at, bits })
+        Ok(Self {
+            issuer: cbor::required(O, cwt::ISS.name(), issuer)?,
+            uri: cbor::required(O, cwt::SUB.name(), uri)?,
+            sequence: cbor::required(O, SEQUENCE.name(), sequence)?,
+            previous: cbor::required(O, PREVIOUS.name(), previous)?,
+            issued_at,
+            expires_at,
+            bits: StatusBits::decompress(cbor::required(O, cwt::STATUS_LIST.name(), compressed)?)?,
+        })
     }
 
     /// Signs the list with the authority's key.
@@ -168,9 +194,7 @@ pub(crate) struct DecodedStatusList {
 impl DecodedStatusList {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let signed = cose::decode(ObjectType::StatusList, bytes)?;
-        let value =
-            cbor::decode(ObjectType::StatusList, &signed.payload, ObjectType::StatusList.size_limit())?;
-        let claims = StatusListClaims::from_cbor(value)?;
+        let claims = StatusListClaims::from_payload(&signed.payload)?;
         Ok(Self { signed, claims })
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use ciborium::Value;
 use warrant_attestation::{AttributeValue, Evidence};
 
-use crate::cbor::{self, Claims, Key};
+use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
 use crate::digest::sha256;
 use crate::request::RequestBinding;
@@ -85,47 +85,65 @@ impl WarrantClaims {
         sha256(&encoded)
     }
 
-    /// Decodes a claims set strictly.
-    pub fn from_cbor(value: Value) -> Result<Self, Error> {
+    /// Decodes a claims set from its encoding, strictly.
+    pub fn from_payload(payload: &[u8]) -> Result<Self, Error> {
         const O: ObjectType = ObjectType::Warrant;
-        let mut c = Claims::open(O, value, "claims")?;
-        let issuer = c.text(cwt::ISS, MAX_TEXT)?;
-        let audience = match c.required(cwt::AUD)? {
-            Value::Text(t) if !t.is_empty() && t.len() <= MAX_TEXT => t,
-            _ => return Err(c.invalid(cwt::AUD, "must be exactly one audience, as non-empty text")),
+        let mut r = Reader::new(O, payload, O.size_limit())?;
+        let mut keys = r.map("claims")?;
+        let mut c = WarrantParts::default();
+        while let Some(key) = keys.next(&mut r)? {
+            match key {
+                k if cwt::ISS.is(k) => c.issuer = Some(r.text(cwt::ISS.name(), MAX_TEXT)?.to_owned()),
+                k if cwt::AUD.is(k) => {
+                    let aud = r.text(cwt::AUD.name(), MAX_TEXT).map_err(|_| {
+                        r.invalid(cwt::AUD.name(), "must be exactly one audience, as non-empty text")
+                    })?;
+                    c.audience = Some(aud.to_owned());
+                }
+                k if cwt::EXP.is(k) => c.expires_at = Some(r.uint(cwt::EXP.name())?),
+                k if cwt::IAT.is(k) => c.issued_at = Some(r.uint(cwt::IAT.name())?),
+                k if cwt::CTI.is(k) => c.id = Some(r.fixed_bytes::<16>(cwt::CTI.name())?),
+                k if cwt::EAT_NONCE.is(k) => {
+                    let nonce = r.bytes(cwt::EAT_NONCE.name())?;
+                    if !NONCE_LEN.contains(&nonce.len()) {
+                        return Err(r.invalid(cwt::EAT_NONCE.name(), "must be 8 to 64 bytes"));
+                    }
+                    c.nonce = Some(nonce.to_vec());
+                }
+                k if GRANT.is(k) => {
+                    let grant = r.bytes(GRANT.name())?;
+                    if grant.len() > ObjectType::Grant.size_limit() {
+                        return Err(r.invalid(GRANT.name(), "larger than a grant may be"));
+                    }
+                    c.grant = Some(grant.to_vec());
+                }
+                k if ACTION.is(k) => c.action = Some(r.text(ACTION.name(), MAX_TEXT)?.to_owned()),
+                k if CONTEXT.is(k) => c.context = Some(attributes::read(&mut r, CONTEXT.name())?),
+                k if REQUEST.is(k) => c.request = Some(RequestBinding::read(&mut r)?),
+                k if EVIDENCE.is(k) => c.evidence = Some(read_evidence(&mut r)?),
+                k if RESOURCE.is(k) => c.resource = Some(r.text(RESOURCE.name(), MAX_TEXT)?.to_owned()),
+                other => return Err(cbor::unknown(O, other)),
+            }
+        }
+        r.finish()?;
+        let claims = Self {
+            issuer: cbor::required(O, cwt::ISS.name(), c.issuer)?,
+            audience: cbor::required(O, cwt::AUD.name(), c.audience)?,
+            issued_at: cbor::required(O, cwt::IAT.name(), c.issued_at)?,
+            expires_at: cbor::required(O, cwt::EXP.name(), c.expires_at)?,
+            id: cbor::required(O, cwt::CTI.name(), c.id)?,
+            nonce: c.nonce,
+            action: cbor::required(O, ACTION.name(), c.action)?,
+            resource: cbor::required(O, RESOURCE.name(), c.resource)?,
+            request: cbor::required(O, REQUEST.name(), c.request)?,
+            context: cbor::required(O, CONTEXT.name(), c.context)?,
+            grant: cbor::required(O, GRANT.name(), c.grant)?,
+            evidence: cbor::required(O, EVIDENCE.name(), c.evidence)?,
         };
-        let expires_at = c.uint(cwt::EXP)?;
-        let issued_at = c.uint(cwt::IAT)?;
-        let id = c.fixed_bytes::<16>(cwt::CTI)?;
-        let nonce = match c.take(cwt::EAT_NONCE) {
-            None => None,
-            Some(Value::Bytes(n)) if NONCE_LEN.contains(&n.len()) => Some(n),
-            Some(_) => return Err(c.invalid(cwt::EAT_NONCE, "must be 8 to 64 bytes")),
-        };
-        let grant = c.bytes(GRANT, ObjectType::Grant.size_limit())?;
-        let action = c.text(ACTION, MAX_TEXT)?;
-        let context = attributes::from_cbor(O, "context", c.required(CONTEXT)?)?;
-        let request = RequestBinding::from_cbor(O, c.required(REQUEST)?)?;
-        let resource = c.text(RESOURCE, MAX_TEXT)?;
-        let evidence = Evidence::from_cbor(c.required(EVIDENCE)?)?;
-        c.finish()?;
-        if expires_at <= issued_at {
+        if claims.expires_at <= claims.issued_at {
             return Err(Error::InvalidClaim { object: O, claim: "exp", reason: "must be after iat".into() });
         }
-        Ok(Self {
-            issuer,
-            audience,
-            issued_at,
-            expires_at,
-            id,
-            nonce,
-            action,
-            resource,
-            request,
-            context,
-            grant,
-            evidence,
-        })
+        Ok(claims)
     }
 
     /// Signs the warrant with the device key.
@@ -133,6 +151,32 @@ impl WarrantClaims {
         let payload = cbor::encode(ObjectType::Warrant, &self.to_cbor())?;
         cose::sign(ObjectType::Warrant, device, payload)
     }
+}
+
+/// Warrant claims as they are read, before the required ones are checked.
+#[derive(Default)]
+struct WarrantParts {
+    issuer: Option<String>,
+    audience: Option<String>,
+    issued_at: Option<u64>,
+    expires_at: Option<u64>,
+    id: Option<[u8; 16]>,
+    nonce: Option<Vec<u8>>,
+    action: Option<String>,
+    resource: Option<String>,
+    request: Option<RequestBinding>,
+    context: Option<BTreeMap<String, AttributeValue>>,
+    grant: Option<Vec<u8>>,
+    evidence: Option<Evidence>,
+}
+
+/// Reads device evidence: its encoding is checked by the strict reader, its structure by
+/// the attestation crate.
+pub(crate) fn read_evidence(r: &mut Reader<'_>) -> Result<Evidence, Error> {
+    let raw = r.item()?;
+    let value: Value = ciborium::de::from_reader(raw)
+        .map_err(|e| Error::Malformed { object: r.object(), reason: format!("evidence: {e}") })?;
+    Ok(Evidence::from_cbor(value)?)
 }
 
 /// A warrant decoded from its bytes, with the signed envelope kept for verification.
@@ -145,8 +189,7 @@ pub(crate) struct DecodedWarrant {
 impl DecodedWarrant {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, Error> {
         let signed = cose::decode(ObjectType::Warrant, bytes)?;
-        let value = cbor::decode(ObjectType::Warrant, &signed.payload, ObjectType::Warrant.size_limit())?;
-        let claims = WarrantClaims::from_cbor(value)?;
+        let claims = WarrantClaims::from_payload(&signed.payload)?;
         Ok(Self { signed, claims })
     }
 }

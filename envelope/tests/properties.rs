@@ -25,9 +25,8 @@ fn attributes() -> impl Strategy<Value = BTreeMap<String, AttributeValue>> {
     prop::collection::btree_map(text(), attribute_value(), 0..6)
 }
 
-fn payload_round_trip<T>(value: ciborium::Value, from: impl Fn(ciborium::Value) -> Result<T, Error>) -> T {
-    let bytes = encode(&value);
-    from(decode(&bytes)).unwrap()
+fn payload_round_trip<T>(value: ciborium::Value, from: impl Fn(&[u8]) -> Result<T, Error>) -> T {
+    from(&encode(&value)).unwrap()
 }
 
 proptest! {
@@ -49,7 +48,7 @@ proptest! {
             policy, max_warrant_lifetime: max_ttl,
             status: StatusReference { uri, index },
         };
-        prop_assert_eq!(payload_round_trip(claims.to_cbor(), GrantClaims::from_cbor), claims);
+        prop_assert_eq!(payload_round_trip(claims.to_cbor(), GrantClaims::from_payload), claims);
     }
 
     #[test]
@@ -65,7 +64,7 @@ proptest! {
             request: RequestBinding::of(&HttpRequest { method: &method, target: &target, body: &body }),
             context, grant, evidence: Evidence::Software,
         };
-        prop_assert_eq!(payload_round_trip(claims.to_cbor(), WarrantClaims::from_cbor), claims);
+        prop_assert_eq!(payload_round_trip(claims.to_cbor(), WarrantClaims::from_payload), claims);
     }
 
     #[test]
@@ -79,7 +78,7 @@ proptest! {
             issuer: ISSUER.into(), uri: STATUS_URI.into(), sequence, previous,
             issued_at: iat, expires_at: iat + 1, bits,
         };
-        let decoded = payload_round_trip(claims.to_cbor().unwrap(), StatusListClaims::from_cbor);
+        let decoded = payload_round_trip(claims.to_cbor().unwrap(), StatusListClaims::from_payload);
         for i in &revoked { prop_assert!(decoded.bits.is_revoked(*i).unwrap()); }
         prop_assert_eq!(decoded, claims);
     }

@@ -224,9 +224,13 @@ fn algorithm_must_be_es256_in_the_protected_header() {
         p.protected = protected_header(alg, &kid, typ, vec![]);
         assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::AlgorithmNotAllowed), "{alg:?}");
     }
-    // alg only in the unprotected header (pycose #140).
+    // alg only in the unprotected header (pycose #140): it is not looked at.
     let mut p = parts(&f.warrant());
     p.protected = protected_header(None, &kid, typ, vec![]);
+    p.unprotected.alg = Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::AlgorithmNotAllowed));
+    // ... and anything in the unprotected header is refused even when the protected one is right.
+    let mut p = parts(&f.warrant());
     p.unprotected.alg = Some(coset::RegisteredLabelWithPrivate::Assigned(iana::Algorithm::ES256));
     assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::UnexpectedHeader(_)));
 }
@@ -297,10 +301,26 @@ fn structural_damage_is_rejected() {
     // Oversized.
     let big = vec![0u8; ObjectType::Warrant.size_limit() + 1];
     assert!(matches!(rejection(&f, &big), Error::TooLarge { .. }));
-    // Deeply nested.
-    let mut deep = vec![0x81u8; 200];
-    deep.push(0);
-    assert!(matches!(rejection(&f, &deep), Error::TooDeep { .. }));
+    // Deeply nested: where the format has free structure (evidence), depth is bounded; a
+    // nested structure anywhere else is a type error; and it is not a COSE_Sign1 at all.
+    let mut p = parts(&f.warrant());
+    let mut entries = claims_of(&p.payload);
+    let evidence = entries.iter_mut().find(|(k, _)| *k == Value::Text("evidence".into())).unwrap();
+    let mut deep = Value::Integer(0.into());
+    for _ in 0..100 {
+        deep = Value::Array(vec![deep]);
+    }
+    evidence.1 = Value::Map(vec![(Value::Text("kind".into()), deep)]);
+    p.payload = encode(&Value::Map(entries));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::TooDeep { .. }));
+    let mut p = parts(&f.warrant());
+    let mut entries = claims_of(&p.payload);
+    entries[0].1 = Value::Array(vec![Value::Array(vec![Value::Array(vec![])])]);
+    p.payload = encode(&Value::Map(entries));
+    assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::InvalidClaim { claim: "iss", .. }));
+    let mut nested = vec![0x81u8; 200];
+    nested.push(0);
+    assert!(matches!(rejection(&f, &nested), Error::NotTagged { .. }));
     // Detached payload.
     let Value::Tag(18, inner) = decode(&warrant) else { unreachable!() };
     let Value::Array(mut items) = *inner else { unreachable!() };
@@ -606,7 +626,8 @@ fn policy_sees_device_principal_attributes_and_time() {
     let policy = r#"permit(principal, action, resource) when {
         context.device.backend == "software" && !context.device.hardware &&
         principal.team == "platform" && context.time >= 1790000000 &&
-        context.audience == "https://api.example.com" && context.grant.issuer == "acme-authority"
+        context.audience == "https://api.example.com" && context.authority == "acme-authority" &&
+        context.warrant.lifetime == 60 && context.request.target == "https://api.example.com/v1/deploy"
     };"#;
     let v = f.builder().local_policy(policy).build().unwrap();
     v.install_status_list(&f.status).unwrap();

@@ -3,6 +3,7 @@ use std::sync::{Arc, RwLock};
 
 use cedar_policy::PolicySet;
 
+use crate::context_fields::ContextFields;
 use crate::grant::GrantClaims;
 use crate::keys::VerifyingKey;
 use crate::policy::PrincipalEntities;
@@ -14,6 +15,8 @@ pub(crate) struct VerifiedGrant {
     pub claims: GrantClaims,
     pub device_key: VerifyingKey,
     pub policy: PolicySet,
+    /// The context fields its policy reads.
+    pub context_fields: ContextFields,
     pub principal: PrincipalEntities,
 }
 

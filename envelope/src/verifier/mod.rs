@@ -18,6 +18,7 @@ pub use replay::{MemoryReplayStore, ReplayStore};
 pub use status::StatusListInfo;
 pub use trust::TrustedAuthority;
 
+use crate::context_fields::ContextFields;
 use crate::digest::{digests_equal, sha256};
 use crate::grant::DecodedGrant;
 use crate::keys::VerifyingKey;
@@ -129,7 +130,7 @@ impl VerifierBuilder {
             return Err(Error::UnknownAuthorityKey { kid: "(no trusted authority configured)".into() });
         }
         let local_policy = match &self.local_policy {
-            Some(text) => Some(policy::parse(PolicySource::Local, text)?),
+            Some(text) => Some((policy::parse(PolicySource::Local, text)?, ContextFields::read_by(text))),
             None => None,
         };
         Ok(Verifier {
@@ -157,7 +158,8 @@ pub struct Verifier {
     clock: Arc<dyn Clock>,
     replay: Arc<dyn ReplayStore>,
     skew: u64,
-    local_policy: Option<PolicySet>,
+    /// The verifier's own policy and the context fields it reads.
+    local_policy: Option<(PolicySet, ContextFields)>,
     allow_software_evidence: bool,
     types: EntityTypes,
     grants: GrantCache,
@@ -263,6 +265,10 @@ impl Verifier {
             return Err(Error::SoftwareEvidenceNotAllowed);
         }
 
+        let fields = match &self.local_policy {
+            Some((_, local)) => grant.context_fields.union(*local),
+            None => grant.context_fields,
+        };
         let policy_request = PolicyRequest::new(
             &self.types,
             &PolicyInput {
@@ -271,21 +277,18 @@ impl Verifier {
                 resource: &w.resource,
                 method: request.method,
                 target: request.target,
-                body_sha256: &w.request.body_sha256,
                 audience: &w.audience,
                 claims: &w.context,
-                enrolled: &g.device,
                 device: &device,
                 now,
-                warrant_id: &w.id,
                 issued_at: w.issued_at,
                 expires_at: w.expires_at,
-                grant_id: &g.id,
-                issuer: &g.issuer,
+                authority: &g.issuer,
             },
+            fields,
         )?;
         policy_request.authorize(PolicySource::Grant, &grant.policy, &grant.principal.entities)?;
-        if let Some(local) = &self.local_policy {
+        if let Some((local, _)) = &self.local_policy {
             policy_request.authorize(PolicySource::Local, local, &grant.principal.entities)?;
         }
 
@@ -329,9 +332,10 @@ impl Verifier {
             return Err(Error::GrantIssuerMismatch { expected: issuer.into(), found: claims.issuer });
         }
         let policy = policy::parse(PolicySource::Grant, &claims.policy)?;
+        let context_fields = ContextFields::read_by(&claims.policy);
         let principal = PrincipalEntities::of_grant(&self.types, &claims)?;
         let device_key = VerifyingKey::new(claims.device_key.clone())?;
-        let grant = Arc::new(VerifiedGrant { claims, device_key, policy, principal });
+        let grant = Arc::new(VerifiedGrant { claims, device_key, policy, context_fields, principal });
         self.grants.insert(digest, grant.clone(), now);
         Ok(grant)
     }
