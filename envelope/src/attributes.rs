@@ -16,7 +16,10 @@ pub(crate) fn to_cbor(map: &BTreeMap<String, AttributeValue>) -> Value {
 }
 
 /// Reads an attribute map: text keys, simple values, at most [`MAX_ENTRIES`].
-pub(crate) fn read(r: &mut Reader<'_>, claim: &'static str) -> Result<BTreeMap<String, AttributeValue>, Error> {
+pub(crate) fn read(
+    r: &mut Reader<'_>,
+    claim: &'static str,
+) -> Result<BTreeMap<String, AttributeValue>, Error> {
     let mut keys = r.map(claim)?;
     let mut out = BTreeMap::new();
     while let Some(key) = keys.next(r)? {

@@ -222,7 +222,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A text, integer or boolean attribute value.
-    pub(crate) fn attribute(&mut self, claim: &'static str, max_text: usize) -> Result<AttributeValue, Error> {
+    pub(crate) fn attribute(
+        &mut self,
+        claim: &'static str,
+        max_text: usize,
+    ) -> Result<AttributeValue, Error> {
         match self.peek_major()? {
             MAJOR_UINT | MAJOR_NINT => Ok(AttributeValue::Int(self.int(claim)?)),
             MAJOR_TEXT => Ok(AttributeValue::Text(self.text(claim, max_text)?.to_owned())),
@@ -316,7 +320,9 @@ impl<'a> MapKeys<'a> {
         if let Some(last) = self.last {
             match last.cmp(raw) {
                 Ordering::Less => {}
-                Ordering::Equal => return Err(Error::DuplicateKey { object: r.object, key: key.to_string() }),
+                Ordering::Equal => {
+                    return Err(Error::DuplicateKey { object: r.object, key: key.to_string() })
+                }
                 Ordering::Greater => return Err(Error::NonCanonical { object: r.object }),
             }
         }
@@ -437,7 +443,12 @@ mod tests {
 
     #[test]
     fn over_long_heads_are_refused() {
-        for bytes in [&[0x18u8, 0x01][..], &[0x19, 0x00, 0xff], &[0x1a, 0, 0, 0xff, 0xff], &[0x1b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]] {
+        for bytes in [
+            &[0x18u8, 0x01][..],
+            &[0x19, 0x00, 0xff],
+            &[0x1a, 0, 0, 0xff, 0xff],
+            &[0x1b, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff],
+        ] {
             assert!(matches!(reader(bytes).uint("n"), Err(Error::NonCanonical { .. })), "{bytes:?}");
         }
         // A one-byte text string with a two-byte length head.
@@ -451,7 +462,8 @@ mod tests {
         assert!(matches!(reader(&[0xf9, 0x3c, 0x00]).item(), Err(Error::Malformed { .. })));
         assert!(matches!(reader(&[0xfb, 0, 0, 0, 0, 0, 0, 0, 0]).item(), Err(Error::Malformed { .. })));
         assert!(matches!(reader(&[0x1c]).item(), Err(Error::Malformed { .. })));
-        assert!(matches!(reader(&[0xf7]).item(), Err(Error::Malformed { .. }))); // undefined
+        assert!(matches!(reader(&[0xf7]).item(), Err(Error::Malformed { .. })));
+        // undefined
     }
 
     #[test]
@@ -478,13 +490,24 @@ mod tests {
             let mut r = Reader::new(O, &bytes, 1 << 20).unwrap();
             r.item().map(|_| ())
         };
-        assert!(matches!(read_all(Value::Map(vec![(one(), one()), (one(), one())])), Err(Error::DuplicateKey { .. })));
+        assert!(matches!(
+            read_all(Value::Map(vec![(one(), one()), (one(), one())])),
+            Err(Error::DuplicateKey { .. })
+        ));
         let disorder = Value::Map(vec![(Value::Text("a".into()), one()), (one(), one())]);
         assert!(matches!(read_all(disorder), Err(Error::NonCanonical { .. })));
         let by_length = Value::Map(vec![(Value::Text("aa".into()), one()), (Value::Text("b".into()), one())]);
         assert!(matches!(read_all(by_length), Err(Error::NonCanonical { .. })));
-        assert!(matches!(read_all(Value::Map(vec![(Value::Bool(true), one())])), Err(Error::InvalidClaim { .. })));
-        assert!(read_all(map(vec![(Value::Text("aa".into()), one()), (Value::Text("b".into()), one()), (one(), one())])).is_ok());
+        assert!(matches!(
+            read_all(Value::Map(vec![(Value::Bool(true), one())])),
+            Err(Error::InvalidClaim { .. })
+        ));
+        assert!(read_all(map(vec![
+            (Value::Text("aa".into()), one()),
+            (Value::Text("b".into()), one()),
+            (one(), one())
+        ]))
+        .is_ok());
     }
 
     #[test]
@@ -502,7 +525,12 @@ mod tests {
         let Value::Map(entries) = v else { unreachable!() };
         let keys: Vec<String> = entries.iter().map(|(k, _)| format!("{k:?}")).collect();
         assert_eq!(keys.len(), 6);
-        assert!(keys[0].contains("(1)") && keys[1].contains("65535") && keys[2].contains("-1") && keys[5].contains("aa"));
+        assert!(
+            keys[0].contains("(1)")
+                && keys[1].contains("65535")
+                && keys[2].contains("-1")
+                && keys[5].contains("aa")
+        );
     }
 
     #[test]

@@ -124,7 +124,10 @@ fn field_after(text: &str, i: usize) -> Option<&str> {
             b.get(k).copied().filter(|c| is_ident_start(*c)).map(|_| &text[k..ident_end(b, k)])
         }
         Some(b'[') => plain_string_at(text, skip_ws(b, j + 1)),
-        Some(b'h') if text[j..].starts_with("has") && !b.get(j + 3).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') => {
+        Some(b'h')
+            if text[j..].starts_with("has")
+                && !b.get(j + 3).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') =>
+        {
             name_at(j + 3)
         }
         _ => None,
@@ -182,6 +185,9 @@ mod tests {
 
     #[test]
     fn unknown_fields_add_nothing() {
-        assert_eq!(ContextFields::read_by("permit(principal,action,resource) when { context.nope };"), ContextFields::NONE);
+        assert_eq!(
+            ContextFields::read_by("permit(principal,action,resource) when { context.nope };"),
+            ContextFields::NONE
+        );
     }
 }

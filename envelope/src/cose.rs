@@ -134,10 +134,10 @@ fn check_protected_header(object: ObjectType, raw: &[u8]) -> Result<KeyId, Error
             KeyRef::Int(ALG) => alg = Some(r.int("alg").map_err(|_| Error::AlgorithmNotAllowed)?),
             KeyRef::Int(CRIT) => return Err(Error::UnknownCritical),
             KeyRef::Int(KID) => {
-                kid = Some(
-                    r.fixed_bytes::<32>("kid")
-                        .map_err(|_| Error::UnexpectedHeader("kid must be a 32-byte key thumbprint".into()))?,
-                )
+                kid =
+                    Some(r.fixed_bytes::<32>("kid").map_err(|_| {
+                        Error::UnexpectedHeader("kid must be a 32-byte key thumbprint".into())
+                    })?)
             }
             KeyRef::Int(TYP_LABEL) => typ = Some(r.text("typ", 256)?),
             other => return Err(Error::UnexpectedHeader(format!("protected header parameter {other}"))),

@@ -6,9 +6,9 @@ use ciborium::Value;
 use warrant_attestation::{DeviceFacts, Evidence, P256PublicKey};
 
 use crate::cbor::{self, Key, Reader};
-use crate::warrant::read_evidence;
 use crate::cwt::{self, MAX_TEXT};
 use crate::keys::VerifyingKey;
+use crate::warrant::read_evidence;
 use crate::{cose, keys, Error, ObjectType, Signer};
 
 const EVIDENCE: Key = Key::Text("evidence");
@@ -48,13 +48,16 @@ impl EnrollmentClaims {
         const O: ObjectType = ObjectType::EnrollmentRequest;
         let mut r = Reader::new(O, payload, O.size_limit())?;
         let mut keys = r.map("claims")?;
-        let (mut principal, mut issued_at, mut device_key, mut challenge, mut evidence) = (None, None, None, None, None);
+        let (mut principal, mut issued_at, mut device_key, mut challenge, mut evidence) =
+            (None, None, None, None, None);
         while let Some(key) = keys.next(&mut r)? {
             match key {
                 k if cwt::SUB.is(k) => principal = Some(r.text(cwt::SUB.name(), MAX_TEXT)?.to_owned()),
                 k if cwt::IAT.is(k) => issued_at = Some(r.uint(cwt::IAT.name())?),
                 k if cwt::CNF.is(k) => device_key = Some(keys::read_cnf(&mut r)?),
-                k if cwt::EAT_NONCE.is(k) => challenge = Some(r.fixed_bytes::<CHALLENGE_LEN>(cwt::EAT_NONCE.name())?),
+                k if cwt::EAT_NONCE.is(k) => {
+                    challenge = Some(r.fixed_bytes::<CHALLENGE_LEN>(cwt::EAT_NONCE.name())?)
+                }
                 k if EVIDENCE.is(k) => evidence = Some(read_evidence(&mut r)?),
                 other => return Err(cbor::unknown(O, other)),
             }

@@ -208,10 +208,10 @@ fn read_device(r: &mut Reader<'_>) -> Result<DeviceFacts, Error> {
         match key {
             k if DEVICE_BACKEND.is(k) => {
                 let name = r.text(DEVICE_BACKEND.name(), MAX_TEXT)?;
-                backend = Some(
-                    BackendKind::parse(name)
-                        .ok_or_else(|| r.invalid(DEVICE_BACKEND.name(), format!("unknown backend {name:?}")))?,
-                );
+                backend =
+                    Some(BackendKind::parse(name).ok_or_else(|| {
+                        r.invalid(DEVICE_BACKEND.name(), format!("unknown backend {name:?}"))
+                    })?);
             }
             k if DEVICE_PROPS.is(k) => properties = Some(attributes::read(r, DEVICE_PROPS.name())?),
             other => return Err(cbor::unknown(o, other)),

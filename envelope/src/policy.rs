@@ -135,6 +135,70 @@ pub(crate) struct PolicyInput<'a> {
     pub authority: &'a str,
 }
 
+impl PolicyInput<'_> {
+    /// A digest of everything the decision depends on besides the policies and entities
+    /// (which the grant digest stands for): the action, the resource and every context value
+    /// that [`PolicyRequest::new`] builds for `fields`. Cedar evaluation is deterministic, so
+    /// equal keys under the same grant and local policy mean equal decisions.
+    pub(crate) fn decision_key(&self, grant_digest: &[u8; 32], fields: ContextFields) -> [u8; 32] {
+        let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut put = |bytes: &[u8]| {
+            h.update(&(bytes.len() as u64).to_be_bytes());
+            h.update(bytes);
+        };
+        put(grant_digest);
+        put(self.action.as_bytes());
+        put(self.resource.as_bytes());
+        // Each field in the order `new` reads it, tagged so absent fields cannot alias.
+        let attributes = |put: &mut dyn FnMut(&[u8]), map: &BTreeMap<String, AttributeValue>| {
+            put(&(map.len() as u64).to_be_bytes());
+            for (k, v) in map {
+                put(k.as_bytes());
+                match v {
+                    AttributeValue::Text(t) => put(&[&[0u8][..], t.as_bytes()].concat()),
+                    AttributeValue::Int(i) => put(&[&[1u8][..], &i.to_be_bytes()].concat()),
+                    AttributeValue::Bool(b) => put(&[2, u8::from(*b)]),
+                }
+            }
+        };
+        if fields.contains("request") {
+            put(b"request");
+            put(self.method.as_bytes());
+            put(self.target.as_bytes());
+        }
+        if fields.contains("audience") {
+            put(b"audience");
+            put(self.audience.as_bytes());
+        }
+        if fields.contains("authority") {
+            put(b"authority");
+            put(self.authority.as_bytes());
+        }
+        if fields.contains("claims") {
+            put(b"claims");
+            attributes(&mut put, self.claims);
+        }
+        if fields.contains("device") {
+            put(b"device");
+            put(self.device.backend.as_str().as_bytes());
+            attributes(&mut put, &self.device.properties);
+        }
+        if fields.contains("time") {
+            put(b"time");
+            put(&self.now.to_be_bytes());
+        }
+        if fields.contains("warrant") {
+            put(b"warrant");
+            put(&self.issued_at.to_be_bytes());
+            put(&self.expires_at.to_be_bytes());
+        }
+        let digest = h.finish();
+        let mut out = [0u8; 32];
+        out.copy_from_slice(digest.as_ref());
+        out
+    }
+}
+
 /// A Cedar request built from a [`PolicyInput`], evaluated against one or more policy sets.
 pub(crate) struct PolicyRequest {
     request: Request,
@@ -147,12 +211,19 @@ impl PolicyRequest {
     /// a microsecond per context value on every verification, so ids and digests that only
     /// the verifier itself compares are never in the context, and fields no policy reads are
     /// not built.
-    pub(crate) fn new(types: &EntityTypes, input: &PolicyInput<'_>, fields: ContextFields) -> Result<Self, Error> {
+    pub(crate) fn new(
+        types: &EntityTypes,
+        input: &PolicyInput<'_>,
+        fields: ContextFields,
+    ) -> Result<Self, Error> {
         let long = |v: u64| RestrictedExpression::new_long(i64::try_from(v).unwrap_or(i64::MAX));
         let text = |v: &str| RestrictedExpression::new_string(v.to_owned());
         let mut pairs = Vec::with_capacity(7);
         if fields.contains("request") {
-            let request = record([("method".to_owned(), text(input.method)), ("target".to_owned(), text(input.target))])?;
+            let request = record([
+                ("method".to_owned(), text(input.method)),
+                ("target".to_owned(), text(input.target)),
+            ])?;
             pairs.push(("request".to_owned(), request));
         }
         if fields.contains("audience") {

@@ -692,3 +692,42 @@ fn concurrent_copies_of_one_warrant_are_accepted_once() {
     });
     assert_eq!(accepted.into_inner(), 1);
 }
+
+#[test]
+fn a_remembered_allow_does_not_cover_a_different_request() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
+    // Same grant, same shape, but without the claim the policy requires.
+    let mut c = f.warrant_claims();
+    c.context.clear();
+    assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::PolicyDenied { .. })));
+    // Another method (the policy reads context.request).
+    let mut c = f.warrant_claims();
+    let put = HttpRequest { method: "PUT", ..request() };
+    c.request = RequestBinding::of(&put);
+    assert!(matches!(v.verify(&c.sign(&f.device).unwrap(), &put, None), Err(Error::PolicyDenied { .. })));
+    // Another action.
+    let mut c = f.warrant_claims();
+    c.action = "drop".into();
+    assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::PolicyDenied { .. })));
+    // The same shape again is still allowed.
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
+}
+
+#[test]
+fn a_remembered_allow_does_not_outlive_a_time_condition() {
+    let f = Fixture::new();
+    let policy = format!("permit(principal, action, resource) when {{ context.time < {} }};", NOW + 10);
+    let v = f.builder().local_policy(policy).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
+    f.clock.set(NOW + 20);
+    let mut c = f.warrant_claims();
+    c.issued_at = NOW + 20;
+    c.expires_at = NOW + 80;
+    assert!(matches!(
+        verify(&f, &v, &c.sign(&f.device).unwrap()),
+        Err(Error::PolicyDenied { which: "local", .. })
+    ));
+}

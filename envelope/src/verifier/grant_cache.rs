@@ -12,6 +12,8 @@ use crate::policy::PrincipalEntities;
 /// revocation or the request, and so can be reused for every warrant under it.
 #[derive(Debug)]
 pub(crate) struct VerifiedGrant {
+    /// SHA-256 of the grant's bytes.
+    pub digest: [u8; 32],
     pub claims: GrantClaims,
     pub device_key: VerifyingKey,
     pub policy: PolicySet,

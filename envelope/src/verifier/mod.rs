@@ -2,6 +2,7 @@
 //! without calling the authority.
 
 mod clock;
+mod decision_cache;
 mod grant_cache;
 mod replay;
 mod status;
@@ -26,6 +27,7 @@ use crate::policy::{self, EntityTypes, PolicyInput, PolicyRequest, PolicySource,
 use crate::request::HttpRequest;
 use crate::warrant::DecodedWarrant;
 use crate::Error;
+use decision_cache::DecisionCache;
 use grant_cache::{GrantCache, VerifiedGrant};
 use status::HeldStatusLists;
 use trust::TrustStore;
@@ -74,6 +76,7 @@ pub struct VerifierBuilder {
     local_policy: Option<String>,
     allow_software_evidence: bool,
     grant_cache_capacity: usize,
+    decision_cache_capacity: usize,
 }
 
 impl VerifierBuilder {
@@ -120,6 +123,13 @@ impl VerifierBuilder {
         self
     }
 
+    /// How many "allow" policy decisions to remember (default 4096; 0 evaluates every
+    /// warrant's policy afresh).
+    pub fn decision_cache_capacity(mut self, capacity: usize) -> Self {
+        self.decision_cache_capacity = capacity;
+        self
+    }
+
     /// Builds the verifier.
     pub fn build(self) -> Result<Verifier, Error> {
         let mut trust = TrustStore::default();
@@ -143,6 +153,7 @@ impl VerifierBuilder {
             allow_software_evidence: self.allow_software_evidence,
             types: EntityTypes::new()?,
             grants: GrantCache::new(self.grant_cache_capacity),
+            decisions: DecisionCache::new(self.decision_cache_capacity),
             status: HeldStatusLists::default(),
         })
     }
@@ -163,6 +174,7 @@ pub struct Verifier {
     allow_software_evidence: bool,
     types: EntityTypes,
     grants: GrantCache,
+    decisions: DecisionCache,
     status: HeldStatusLists,
 }
 
@@ -178,6 +190,7 @@ impl Verifier {
             local_policy: None,
             allow_software_evidence: false,
             grant_cache_capacity: 1024,
+            decision_cache_capacity: 4096,
         }
     }
 
@@ -269,27 +282,28 @@ impl Verifier {
             Some((_, local)) => grant.context_fields.union(*local),
             None => grant.context_fields,
         };
-        let policy_request = PolicyRequest::new(
-            &self.types,
-            &PolicyInput {
-                principal: &grant.principal,
-                action: &w.action,
-                resource: &w.resource,
-                method: request.method,
-                target: request.target,
-                audience: &w.audience,
-                claims: &w.context,
-                device: &device,
-                now,
-                issued_at: w.issued_at,
-                expires_at: w.expires_at,
-                authority: &g.issuer,
-            },
-            fields,
-        )?;
-        policy_request.authorize(PolicySource::Grant, &grant.policy, &grant.principal.entities)?;
-        if let Some((local, _)) = &self.local_policy {
-            policy_request.authorize(PolicySource::Local, local, &grant.principal.entities)?;
+        let input = PolicyInput {
+            principal: &grant.principal,
+            action: &w.action,
+            resource: &w.resource,
+            method: request.method,
+            target: request.target,
+            audience: &w.audience,
+            claims: &w.context,
+            device: &device,
+            now,
+            issued_at: w.issued_at,
+            expires_at: w.expires_at,
+            authority: &g.issuer,
+        };
+        let decision = input.decision_key(&grant.digest, fields);
+        if !self.decisions.is_allowed(&decision) {
+            let policy_request = PolicyRequest::new(&self.types, &input, fields)?;
+            policy_request.authorize(PolicySource::Grant, &grant.policy, &grant.principal.entities)?;
+            if let Some((local, _)) = &self.local_policy {
+                policy_request.authorize(PolicySource::Local, local, &grant.principal.entities)?;
+            }
+            self.decisions.remember_allowed(decision);
         }
 
         // Last, so that only a warrant that is otherwise acceptable consumes its id; the
@@ -335,7 +349,7 @@ impl Verifier {
         let context_fields = ContextFields::read_by(&claims.policy);
         let principal = PrincipalEntities::of_grant(&self.types, &claims)?;
         let device_key = VerifyingKey::new(claims.device_key.clone())?;
-        let grant = Arc::new(VerifiedGrant { claims, device_key, policy, context_fields, principal });
+        let grant = Arc::new(VerifiedGrant { digest, claims, device_key, policy, context_fields, principal });
         self.grants.insert(digest, grant.clone(), now);
         Ok(grant)
     }
