@@ -41,6 +41,33 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// `warrant enroll` of the device key `laptop` as `principal`.
+    fn enroll(&self, principal: &str, challenge: &str, out: &str) {
+        let (keys, out) = (self.p("keys"), self.p(out));
+        self.ok(&[
+            "enroll",
+            "--store",
+            &keys,
+            "--key",
+            "laptop",
+            "--principal",
+            principal,
+            "--challenge",
+            challenge,
+            "--out",
+            &out,
+        ]);
+    }
+
+    /// `warrant authority grant` of `enrollment` under `policy`, into g2.cbor or `extra`'s --out.
+    fn grant(&self, enrollment: &str, policy: &str, extra: &[&str]) -> Output {
+        let (auth, enrollment, policy) = (self.p("auth"), self.p(enrollment), self.p(policy));
+        let mut args =
+            vec!["authority", "grant", "--dir", &auth, "--enrollment", &enrollment, "--policy", &policy];
+        args.extend_from_slice(extra);
+        self.run(&args)
+    }
+
     /// Authority, device key, enrollment and grant; returns nothing, leaves files in the dir.
     fn enrolled(&self) {
         self.ok(&[
@@ -55,34 +82,14 @@ impl Env {
         ]);
         self.ok(&["keys", "create", "--store", &self.p("keys"), "laptop"]);
         let challenge = self.ok(&["authority", "challenge", "--dir", &self.p("auth")]);
-        self.ok(&[
-            "enroll",
-            "--store",
-            &self.p("keys"),
-            "--key",
-            "laptop",
-            "--principal",
-            "alice",
-            "--challenge",
-            challenge.trim(),
-            "--out",
-            &self.p("enroll.cbor"),
-        ]);
-        self.ok(&[
-            "authority",
-            "grant",
-            "--dir",
-            &self.p("auth"),
-            "--enrollment",
-            &self.p("enroll.cbor"),
-            "--policy",
-            &self.p("policy.cedar"),
-            "--group",
-            "deployers",
-            "--allow-software",
-            "--out",
-            &self.p("grant.cbor"),
-        ]);
+        self.enroll("alice", challenge.trim(), "enroll.cbor");
+        let grant = self.p("grant.cbor");
+        let out = self.grant(
+            "enroll.cbor",
+            "policy.cedar",
+            &["--group", "deployers", "--allow-software", "--out", &grant],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         self.ok(&["authority", "trust", "--dir", &self.p("auth"), "--out", &self.p("trust.json")]);
         self.ok(&["authority", "publish-status", "--dir", &self.p("auth"), "--out", &self.p("status1.cbor")]);
     }
@@ -115,25 +122,35 @@ impl Env {
         ]);
     }
 
+    /// `warrant --json verify` of `warrant` for the test request with `body`, the status
+    /// lists `statuses` (oldest first) and `extra` arguments.
+    fn verify_with(&self, warrant: &str, body: &str, statuses: &[&str], extra: &[&str]) -> Output {
+        let mut args: Vec<String> = ["--json", "verify", &self.p(warrant), "--trust", &self.p("trust.json")]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for status in statuses {
+            args.extend(["--status".to_string(), self.p(status)]);
+        }
+        args.extend(
+            [
+                "--audience",
+                "https://api.example.com",
+                "--method",
+                "POST",
+                "--target",
+                "https://api.example.com/v1/deploy",
+            ]
+            .map(String::from),
+        );
+        args.extend(["--body".to_string(), self.p(body)]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(&args)
+    }
+
     fn verify(&self, warrant: &str, body: &str, status: &str) -> Output {
-        self.run(&[
-            "--json",
-            "verify",
-            &self.p(warrant),
-            "--trust",
-            &self.p("trust.json"),
-            "--audience",
-            "https://api.example.com",
-            "--status",
-            &self.p(status),
-            "--method",
-            "POST",
-            "--target",
-            "https://api.example.com/v1/deploy",
-            "--body",
-            &self.p(body),
-            "--allow-software",
-        ])
+        self.verify_with(warrant, body, &[status], &["--allow-software"])
     }
 }
 
@@ -161,28 +178,10 @@ fn offline_flow_accepts_then_rejects_with_reasons() {
     assert_eq!(json(&out)["error"], "request_body_mismatch");
 
     // Without --allow-software, a software device is refused.
-    let out = e.run(&[
-        "verify",
-        &e.p("w1.cbor"),
-        "--trust",
-        &e.p("trust.json"),
-        "--audience",
-        "https://api.example.com",
-        "--status",
-        &e.p("status1.cbor"),
-        "--method",
-        "POST",
-        "--target",
-        "https://api.example.com/v1/deploy",
-        "--body",
-        &e.p("body.json"),
-    ]);
+    let out = e.verify_with("w1.cbor", "body.json", &["status1.cbor"], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("software"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(json(&out)["error"], "software_evidence_not_allowed");
+    assert!(json(&out)["message"].as_str().unwrap().contains("software"));
 
     e.sign("destroy", "w2.cbor");
     let out = e.verify("w2.cbor", "body.json", "status1.cbor");
@@ -196,26 +195,7 @@ fn offline_flow_accepts_then_rejects_with_reasons() {
     assert_eq!(json(&out)["error"], "revoked");
 
     // Status lists given oldest first advance; newest first is a rollback.
-    let out = e.run(&[
-        "--json",
-        "verify",
-        &e.p("w1.cbor"),
-        "--trust",
-        &e.p("trust.json"),
-        "--audience",
-        "https://api.example.com",
-        "--status",
-        &e.p("status2.cbor"),
-        "--status",
-        &e.p("status1.cbor"),
-        "--method",
-        "POST",
-        "--target",
-        "https://api.example.com/v1/deploy",
-        "--body",
-        &e.p("body.json"),
-        "--allow-software",
-    ]);
+    let out = e.verify_with("w1.cbor", "body.json", &["status2.cbor", "status1.cbor"], &["--allow-software"]);
     assert_eq!(json(&out)["error"], "status_list_rollback");
 }
 
@@ -248,67 +228,21 @@ fn inspect_decodes_every_object() {
 fn the_authority_refuses_software_keys_unless_told_and_challenges_are_single_use() {
     let e = Env::new();
     e.enrolled();
+    let g2 = e.p("g2.cbor");
     // The challenge in enroll.cbor was consumed by the grant.
-    let out = e.run(&[
-        "authority",
-        "grant",
-        "--dir",
-        &e.p("auth"),
-        "--enrollment",
-        &e.p("enroll.cbor"),
-        "--policy",
-        &e.p("policy.cedar"),
-        "--allow-software",
-        "--out",
-        &e.p("g2.cbor"),
-    ]);
+    let out = e.grant("enroll.cbor", "policy.cedar", &["--allow-software", "--out", &g2]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("challenge"));
 
     let challenge = e.ok(&["authority", "challenge", "--dir", &e.p("auth")]);
-    e.ok(&[
-        "enroll",
-        "--store",
-        &e.p("keys"),
-        "--key",
-        "laptop",
-        "--principal",
-        "bob",
-        "--challenge",
-        challenge.trim(),
-        "--out",
-        &e.p("e2.cbor"),
-    ]);
-    let out = e.run(&[
-        "authority",
-        "grant",
-        "--dir",
-        &e.p("auth"),
-        "--enrollment",
-        &e.p("e2.cbor"),
-        "--policy",
-        &e.p("policy.cedar"),
-        "--out",
-        &e.p("g2.cbor"),
-    ]);
+    e.enroll("bob", challenge.trim(), "e2.cbor");
+    let out = e.grant("e2.cbor", "policy.cedar", &["--out", &g2]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-software"));
 
     // A policy that does not parse is refused before anything is signed.
     std::fs::write(e.dir.join("bad.cedar"), "permit(").unwrap();
-    let out = e.run(&[
-        "authority",
-        "grant",
-        "--dir",
-        &e.p("auth"),
-        "--enrollment",
-        &e.p("e2.cbor"),
-        "--policy",
-        &e.p("bad.cedar"),
-        "--allow-software",
-        "--out",
-        &e.p("g2.cbor"),
-    ]);
+    let out = e.grant("e2.cbor", "bad.cedar", &["--allow-software", "--out", &g2]);
     assert_eq!(out.status.code(), Some(1));
     assert!(!Path::new(&e.p("g2.cbor")).exists());
 }

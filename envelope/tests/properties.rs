@@ -116,3 +116,43 @@ fn the_fixture_warrant_is_accepted() {
     let f = fixture();
     assert!(f.verifier().verify(&f.warrant(), &request(), None).is_ok());
 }
+
+/// Arbitrary CBOR-ish bytes: random, or a real warrant with a random slice replaced (with the
+/// warrant it came from, since replacing bytes by the same bytes leaves it valid).
+fn hostile_bytes() -> impl Strategy<Value = (Vec<u8>, Vec<u8>)> {
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..2048).prop_map(|b| (Vec::new(), b)),
+        (any::<prop::sample::Index>(), prop::collection::vec(any::<u8>(), 0..64)).prop_map(|(at, junk)| {
+            let original = fixture().warrant();
+            let mut w = original.clone();
+            let i = at.index(w.len());
+            let end = (i + junk.len()).min(w.len());
+            w.splice(i..end, junk);
+            (original, w)
+        }),
+        // A valid tag-18 prefix followed by noise, so decoding gets past the first bytes.
+        prop::collection::vec(any::<u8>(), 0..512)
+            .prop_map(|tail| (Vec::new(), [&[0xd2u8, 0x84][..], &tail].concat())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_input_is_refused_without_panicking((original, bytes) in hostile_bytes()) {
+        let v = fixture().verifier();
+        let _ = inspect(&bytes);
+        let _ = verify_enrollment(&bytes);
+        let _ = v.install_status_list(&bytes);
+        prop_assert!(v.verify(&bytes, &request(), None).is_err() || bytes == original);
+    }
+
+    #[test]
+    fn hostile_payloads_are_refused_without_panicking(payload in prop::collection::vec(any::<u8>(), 0..1024)) {
+        let _ = GrantClaims::from_payload(&payload);
+        let _ = WarrantClaims::from_payload(&payload);
+        let _ = StatusListClaims::from_payload(&payload);
+        let _ = EnrollmentClaims::from_payload(&payload);
+    }
+}

@@ -46,7 +46,7 @@ impl Steps {
 
     /// Records a verification that should be accepted (`expect` = None) or rejected with
     /// the error code `expect`.
-    fn expect(&mut self, step: &str, expect: Option<&str>, result: Result<String, warrant_envelope::Error>) {
+    fn outcome(&mut self, step: &str, expect: Option<&str>, result: Result<String, warrant_envelope::Error>) {
         let (ok, detail) = match (&result, expect) {
             (Ok(summary), None) => (true, format!("ACCEPTED  {summary}")),
             (Err(e), Some(code)) if e.code() == code => (true, format!("REJECTED  {}: {e}", e.code())),
@@ -146,15 +146,15 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
 
     let warrant = sign("deploy", "prod/api")?;
     s.note("warrant signed", format!("{} bytes: POST {TARGET}, 60 s", warrant.len()));
-    s.expect("verify", None, check(&warrant, &request));
-    s.expect("same warrant again", Some("replayed"), check(&warrant, &request));
+    s.outcome("verify", None, check(&warrant, &request));
+    s.outcome("same warrant again", Some("replayed"), check(&warrant, &request));
 
     let fresh = sign("deploy", "prod/api")?;
     let tampered = HttpRequest { body: br#"{"version":"6.6.6"}"#, ..request };
-    s.expect("new warrant, body changed", Some("request_body_mismatch"), check(&fresh, &tampered));
+    s.outcome("new warrant, body changed", Some("request_body_mismatch"), check(&fresh, &tampered));
 
     let forbidden = sign("drop", "prod/db")?;
-    s.expect("action the policy does not allow", Some("policy_denied"), check(&forbidden, &request));
+    s.outcome("action the policy does not allow", Some("policy_denied"), check(&forbidden, &request));
 
     let revoked = authority.revoke(&hex::encode(claims.id))?;
     let (status2, _) = authority.publish_status(3600)?;
@@ -164,8 +164,8 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
         format!("status index {}, status list sequence 2 installed", revoked.status_index),
     );
     let after = sign("deploy", "prod/api")?;
-    s.expect("warrant after revocation", Some("revoked"), check(&after, &request));
-    s.expect(
+    s.outcome("warrant after revocation", Some("revoked"), check(&after, &request));
+    s.outcome(
         "old status list offered again",
         Some("status_list_rollback"),
         verifier.install_status_list(&status1).map(|_| String::new()),
