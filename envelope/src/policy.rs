@@ -154,9 +154,16 @@ impl PolicyInput<'_> {
             put(&(map.len() as u64).to_be_bytes());
             for (k, v) in map {
                 put(k.as_bytes());
+                // A type tag, then the value: "1" the text and 1 the integer differ.
                 match v {
-                    AttributeValue::Text(t) => put(&[&[0u8][..], t.as_bytes()].concat()),
-                    AttributeValue::Int(i) => put(&[&[1u8][..], &i.to_be_bytes()].concat()),
+                    AttributeValue::Text(t) => {
+                        put(&[0]);
+                        put(t.as_bytes());
+                    }
+                    AttributeValue::Int(i) => {
+                        put(&[1]);
+                        put(&i.to_be_bytes());
+                    }
                     AttributeValue::Bool(b) => put(&[2, u8::from(*b)]),
                 }
             }

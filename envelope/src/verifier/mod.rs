@@ -270,8 +270,7 @@ impl Verifier {
         }
         w.request.check(request)?;
 
-        self.status.check(g, now, self.skew)?;
-        let status_sequence = self.status.info(&g.status.uri).map(|i| i.sequence).unwrap_or_default();
+        let status_sequence = self.status.check(g, now, self.skew)?;
 
         let device = w.evidence.appraise(&g.device_key, &g.device, || w.evidence_binding())?;
         if device.backend == BackendKind::Software && !self.allow_software_evidence {

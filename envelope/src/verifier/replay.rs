@@ -1,4 +1,4 @@
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use crate::Error;
@@ -25,17 +25,20 @@ pub struct MemoryReplayStore {
 #[derive(Debug, Default)]
 struct Entries {
     by_id: HashMap<[u8; 16], u64>,
-    by_expiry: BTreeSet<(u64, [u8; 16])>,
+    /// Ids by the second they may be forgotten: few distinct seconds are live at once, so
+    /// inserting and purging touch a small tree.
+    by_expiry: BTreeMap<u64, Vec<[u8; 16]>>,
 }
 
 impl Entries {
     fn purge_expired(&mut self, now: u64) {
-        while let Some(&(forget_after, id)) = self.by_expiry.first() {
-            if forget_after >= now {
+        while let Some(entry) = self.by_expiry.first_entry() {
+            if *entry.key() >= now {
                 break;
             }
-            self.by_expiry.pop_first();
-            self.by_id.remove(&id);
+            for id in entry.remove() {
+                self.by_id.remove(&id);
+            }
         }
     }
 }
@@ -57,7 +60,7 @@ impl MemoryReplayStore {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        // The map stays consistent even if a holder panicked: every update is two inserts.
+        // The maps stay consistent even if a holder panicked: every update is two inserts.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
@@ -81,7 +84,7 @@ impl ReplayStore for MemoryReplayStore {
             }
         }
         entries.by_id.insert(*id, forget_after);
-        entries.by_expiry.insert((forget_after, *id));
+        entries.by_expiry.entry(forget_after).or_default().push(*id);
         Ok(())
     }
 }

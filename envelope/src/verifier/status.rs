@@ -85,8 +85,8 @@ impl HeldStatusLists {
         Ok(info)
     }
 
-    /// Checks the grant against the held list it references.
-    pub(crate) fn check(&self, grant: &GrantClaims, now: u64, skew: u64) -> Result<(), Error> {
+    /// Checks the grant against the held list it references; returns that list's sequence.
+    pub(crate) fn check(&self, grant: &GrantClaims, now: u64, skew: u64) -> Result<u64, Error> {
         let list = {
             let held = self.by_uri.read().unwrap_or_else(std::sync::PoisonError::into_inner);
             held.get(&grant.status.uri).cloned()
@@ -111,7 +111,7 @@ impl HeldStatusLists {
                 sequence: info.sequence,
             });
         }
-        Ok(())
+        Ok(info.sequence)
     }
 
     /// The held list for `uri`.
