@@ -731,3 +731,26 @@ fn a_remembered_allow_does_not_outlive_a_time_condition() {
         Err(Error::PolicyDenied { which: "local", .. })
     ));
 }
+
+#[test]
+fn grants_sharing_a_policy_text_share_nothing_else() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
+    // A second grant with the same policy text but another principal and group.
+    let mut other = f.grant_claims.clone();
+    other.id = [0x22; 16];
+    other.principal = "bob".into();
+    other.entity.groups = vec!["readers".into()];
+    let mut c = f.warrant_claims();
+    c.issuer = "bob".into();
+    c.grant = other.sign(&f.authority).unwrap();
+    assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::PolicyDenied { .. })));
+    // A third grant whose policy text differs by one character is parsed on its own.
+    let mut third = f.grant_claims.clone();
+    third.id = [0x33; 16];
+    third.policy = f.grant_claims.policy.replace("\"POST\"", "\"PUT\"");
+    let mut c = f.warrant_claims();
+    c.grant = third.sign(&f.authority).unwrap();
+    assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::PolicyDenied { .. })));
+}

@@ -1,12 +1,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use cedar_policy::PolicySet;
-
-use crate::context_fields::ContextFields;
 use crate::grant::GrantClaims;
 use crate::keys::VerifyingKey;
 use crate::policy::PrincipalEntities;
+use crate::verifier::policy_cache::ParsedPolicy;
 
 /// A grant whose signature, issuer and policy checked out: what does not depend on time,
 /// revocation or the request, and so can be reused for every warrant under it.
@@ -16,9 +14,8 @@ pub(crate) struct VerifiedGrant {
     pub digest: [u8; 32],
     pub claims: GrantClaims,
     pub device_key: VerifyingKey,
-    pub policy: PolicySet,
-    /// The context fields its policy reads.
-    pub context_fields: ContextFields,
+    /// Its policy, parsed.
+    pub policy: Arc<ParsedPolicy>,
     pub principal: PrincipalEntities,
 }
 

@@ -4,6 +4,7 @@
 mod clock;
 mod decision_cache;
 mod grant_cache;
+mod policy_cache;
 mod replay;
 mod status;
 mod trust;
@@ -29,6 +30,7 @@ use crate::warrant::DecodedWarrant;
 use crate::Error;
 use decision_cache::DecisionCache;
 use grant_cache::{GrantCache, VerifiedGrant};
+use policy_cache::PolicyCache;
 use status::HeldStatusLists;
 use trust::TrustStore;
 
@@ -76,6 +78,7 @@ pub struct VerifierBuilder {
     local_policy: Option<String>,
     allow_software_evidence: bool,
     grant_cache_capacity: usize,
+    policy_cache_capacity: usize,
     decision_cache_capacity: usize,
 }
 
@@ -123,6 +126,13 @@ impl VerifierBuilder {
         self
     }
 
+    /// How many parsed grant policies to keep, by their text (default 256; 0 parses each
+    /// new grant's policy).
+    pub fn policy_cache_capacity(mut self, capacity: usize) -> Self {
+        self.policy_cache_capacity = capacity;
+        self
+    }
+
     /// How many "allow" policy decisions to remember (default 4096; 0 evaluates every
     /// warrant's policy afresh).
     pub fn decision_cache_capacity(mut self, capacity: usize) -> Self {
@@ -153,6 +163,7 @@ impl VerifierBuilder {
             allow_software_evidence: self.allow_software_evidence,
             types: EntityTypes::new()?,
             grants: GrantCache::new(self.grant_cache_capacity),
+            policies: PolicyCache::new(self.policy_cache_capacity),
             decisions: DecisionCache::new(self.decision_cache_capacity),
             status: HeldStatusLists::default(),
         })
@@ -174,6 +185,7 @@ pub struct Verifier {
     allow_software_evidence: bool,
     types: EntityTypes,
     grants: GrantCache,
+    policies: PolicyCache,
     decisions: DecisionCache,
     status: HeldStatusLists,
 }
@@ -190,6 +202,7 @@ impl Verifier {
             local_policy: None,
             allow_software_evidence: false,
             grant_cache_capacity: 1024,
+            policy_cache_capacity: 256,
             decision_cache_capacity: 4096,
         }
     }
@@ -278,8 +291,8 @@ impl Verifier {
         }
 
         let fields = match &self.local_policy {
-            Some((_, local)) => grant.context_fields.union(*local),
-            None => grant.context_fields,
+            Some((_, local)) => grant.policy.fields.union(*local),
+            None => grant.policy.fields,
         };
         let input = PolicyInput {
             principal: &grant.principal,
@@ -298,7 +311,7 @@ impl Verifier {
         let decision = input.decision_key(&grant.digest, fields);
         if !self.decisions.is_allowed(&decision) {
             let policy_request = PolicyRequest::new(&self.types, &input, fields)?;
-            policy_request.authorize(PolicySource::Grant, &grant.policy, &grant.principal.entities)?;
+            policy_request.authorize(PolicySource::Grant, &grant.policy.set, &grant.principal.entities)?;
             if let Some((local, _)) = &self.local_policy {
                 policy_request.authorize(PolicySource::Local, local, &grant.principal.entities)?;
             }
@@ -344,11 +357,10 @@ impl Verifier {
         if claims.issuer != issuer {
             return Err(Error::GrantIssuerMismatch { expected: issuer.into(), found: claims.issuer });
         }
-        let policy = policy::parse(PolicySource::Grant, &claims.policy)?;
-        let context_fields = ContextFields::read_by(&claims.policy);
+        let policy = self.policies.parsed(&claims.policy)?;
         let principal = PrincipalEntities::of_grant(&self.types, &claims)?;
         let device_key = VerifyingKey::new(claims.device_key.clone())?;
-        let grant = Arc::new(VerifiedGrant { digest, claims, device_key, policy, context_fields, principal });
+        let grant = Arc::new(VerifiedGrant { digest, claims, device_key, policy, principal });
         self.grants.insert(digest, grant.clone(), now);
         Ok(grant)
     }
