@@ -128,7 +128,7 @@ impl<'a> Reader<'a> {
         Ok((major, arg))
     }
 
-    fn expect(&mut self, major: u8, claim: &'static str, what: &str) -> Result<u64, Error> {
+    fn head_of_type(&mut self, major: u8, claim: &'static str, what: &str) -> Result<u64, Error> {
         let start = self.pos;
         let (found, arg) = self.head()?;
         if found != major {
@@ -147,7 +147,7 @@ impl<'a> Reader<'a> {
 
     /// An unsigned integer.
     pub(crate) fn uint(&mut self, claim: &'static str) -> Result<u64, Error> {
-        self.expect(MAJOR_UINT, claim, "an unsigned integer")
+        self.head_of_type(MAJOR_UINT, claim, "an unsigned integer")
     }
 
     /// A signed integer within i64.
@@ -163,7 +163,7 @@ impl<'a> Reader<'a> {
 
     /// A byte string.
     pub(crate) fn bytes(&mut self, claim: &'static str) -> Result<&'a [u8], Error> {
-        let len = self.expect(MAJOR_BYTES, claim, "a byte string")?;
+        let len = self.head_of_type(MAJOR_BYTES, claim, "a byte string")?;
         let len = self.length(len)?;
         self.take(len)
     }
@@ -176,7 +176,7 @@ impl<'a> Reader<'a> {
 
     /// A text string of 1 to `max` bytes.
     pub(crate) fn text(&mut self, claim: &'static str, max: usize) -> Result<&'a str, Error> {
-        let len = self.expect(MAJOR_TEXT, claim, "text")?;
+        let len = self.head_of_type(MAJOR_TEXT, claim, "text")?;
         let len = self.length(len)?;
         let raw = self.take(len)?;
         let text = std::str::from_utf8(raw).map_err(|_| self.invalid(claim, "not UTF-8"))?;
@@ -202,13 +202,13 @@ impl<'a> Reader<'a> {
 
     /// An array header; returns its length.
     pub(crate) fn array(&mut self, claim: &'static str) -> Result<usize, Error> {
-        let len = self.expect(MAJOR_ARRAY, claim, "an array")?;
+        let len = self.head_of_type(MAJOR_ARRAY, claim, "an array")?;
         self.length(len)
     }
 
     /// A map header; returns a reader of its keys.
     pub(crate) fn map(&mut self, claim: &'static str) -> Result<MapKeys<'a>, Error> {
-        let len = self.expect(MAJOR_MAP, claim, "a map")?;
+        let len = self.head_of_type(MAJOR_MAP, claim, "a map")?;
         Ok(MapKeys { remaining: self.length(len)?, last: None })
     }
 
