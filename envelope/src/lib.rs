@@ -8,6 +8,33 @@
 //! A downstream service builds one [`Verifier`] with the authorities it trusts and its own
 //! audience, keeps the latest status list installed, and calls [`Verifier::verify`] with each
 //! warrant and the request it came with. No network, no hardware library.
+//!
+//! ```no_run
+//! use warrant_attestation::P256PublicKey;
+//! use warrant_envelope::{HttpRequest, TrustedAuthority, Verifier};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let authority_key: P256PublicKey = unimplemented!();
+//! # let (status_list, warrant, body): (Vec<u8>, Vec<u8>, Vec<u8>) = unimplemented!();
+//! // Once, at start: who to trust, and who we are.
+//! let verifier = Verifier::builder("https://api.example.com")
+//!     .trust(TrustedAuthority { issuer: "acme-authority".into(), keys: vec![authority_key] })
+//!     // The grant's policy must permit, and so must this one: hardware-held keys only.
+//!     .local_policy(r#"permit(principal, action, resource) when { context.device.hardware };"#)
+//!     .build()?;
+//!
+//! // Whenever the authority publishes: older or forked lists are refused.
+//! verifier.install_status_list(&status_list)?;
+//!
+//! // Per request: the warrant from the request's header, and the request as received.
+//! let request = HttpRequest { method: "POST", target: "https://api.example.com/v1/deploy", body: &body };
+//! match verifier.verify(&warrant, &request, None) {
+//!     Ok(ok) => println!("{} may {} {}", ok.principal, ok.action, ok.resource),
+//!     Err(rejection) => println!("403 {}: {rejection}", rejection.code()),
+//! }
+//! # Ok(())
+//! # }
+//! ```
 
 mod attributes;
 mod cbor;
