@@ -2,12 +2,12 @@
 //! without calling the authority.
 
 mod clock;
-mod decision_cache;
-mod grant_cache;
+mod digest_cache;
 mod policy_cache;
 mod replay;
 mod status;
 mod trust;
+mod verified_grant;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,11 +28,11 @@ use crate::policy::{self, EntityTypes, PolicyInput, PolicyRequest, PolicySource,
 use crate::request::HttpRequest;
 use crate::warrant::DecodedWarrant;
 use crate::Error;
-use decision_cache::DecisionCache;
-use grant_cache::{GrantCache, VerifiedGrant};
-use policy_cache::PolicyCache;
+use digest_cache::DigestCache;
+use policy_cache::ParsedPolicy;
 use status::HeldStatusLists;
 use trust::TrustStore;
+use verified_grant::VerifiedGrant;
 
 /// Default tolerance for clock differences between devices and verifiers.
 pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
@@ -162,9 +162,9 @@ impl VerifierBuilder {
             local_policy,
             allow_software_evidence: self.allow_software_evidence,
             types: EntityTypes::new()?,
-            grants: GrantCache::new(self.grant_cache_capacity),
-            policies: PolicyCache::new(self.policy_cache_capacity),
-            decisions: DecisionCache::new(self.decision_cache_capacity),
+            grants: DigestCache::new(self.grant_cache_capacity),
+            policies: DigestCache::new(self.policy_cache_capacity),
+            decisions: DigestCache::new(self.decision_cache_capacity),
             status: HeldStatusLists::default(),
         })
     }
@@ -184,9 +184,13 @@ pub struct Verifier {
     local_policy: Option<(PolicySet, ContextFields)>,
     allow_software_evidence: bool,
     types: EntityTypes,
-    grants: GrantCache,
-    policies: PolicyCache,
-    decisions: DecisionCache,
+    /// Verified grants, by the SHA-256 of their bytes.
+    grants: DigestCache<Arc<VerifiedGrant>>,
+    /// Parsed grant policies, by the SHA-256 of their text.
+    policies: DigestCache<Arc<ParsedPolicy>>,
+    /// "Allow" decisions, by [`PolicyInput::decision_key`]: Cedar evaluation is deterministic,
+    /// so a request of a shape already allowed under the same grant need not be evaluated.
+    decisions: DigestCache<()>,
     status: HeldStatusLists,
 }
 
@@ -309,13 +313,13 @@ impl Verifier {
             authority: &g.issuer,
         };
         let decision = input.decision_key(&grant.digest, fields);
-        if !self.decisions.is_allowed(&decision) {
+        if self.decisions.get(&decision).is_none() {
             let policy_request = PolicyRequest::new(&self.types, &input, fields)?;
             policy_request.authorize(PolicySource::Grant, &grant.policy.set, &grant.principal.entities)?;
             if let Some((local, _)) = &self.local_policy {
                 policy_request.authorize(PolicySource::Local, local, &grant.principal.entities)?;
             }
-            self.decisions.remember_allowed(decision);
+            self.decisions.insert(decision, (), |_| false);
         }
 
         // Last, so that only a warrant that is otherwise acceptable consumes its id; the
@@ -357,11 +361,11 @@ impl Verifier {
         if claims.issuer != issuer {
             return Err(Error::GrantIssuerMismatch { expected: issuer.into(), found: claims.issuer });
         }
-        let policy = self.policies.parsed(&claims.policy)?;
+        let policy = policy_cache::parsed(&self.policies, &claims.policy)?;
         let principal = PrincipalEntities::of_grant(&self.types, &claims)?;
         let device_key = VerifyingKey::new(claims.device_key.clone())?;
         let grant = Arc::new(VerifiedGrant { digest, claims, device_key, policy, principal });
-        self.grants.insert(digest, grant.clone(), now);
+        self.grants.insert(digest, grant.clone(), |g| g.claims.expires_at > now);
         Ok(grant)
     }
 }
