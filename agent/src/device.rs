@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use warrant_attestation::{AttributeValue, Evidence};
 use warrant_envelope::{
-    inspect, new_id, Claims, EnrollmentClaims, GrantClaims, HttpRequest, RequestBinding, Signer,
-    WarrantClaims, CHALLENGE_LEN,
+    inspect, new_id, Claims, EnrollmentClaims, GrantClaims, RequestBinding, Signer, WarrantClaims,
+    CHALLENGE_LEN,
 };
 
 use warrant_envelope::{Clock, SystemClock};
@@ -40,8 +40,8 @@ pub struct WarrantRequest<'a> {
     pub action: &'a str,
     /// Cedar resource.
     pub resource: &'a str,
-    /// The request it authorises.
-    pub request: HttpRequest<'a>,
+    /// The request it authorises (the body only by its digest: it need not reach the signer).
+    pub request: RequestBinding,
     /// Context claims.
     pub context: BTreeMap<String, AttributeValue>,
     /// The verifier's nonce, if it issued one.
@@ -55,12 +55,15 @@ pub struct WarrantRequest<'a> {
 pub fn grant_claims(grant: &[u8]) -> Result<GrantClaims, Error> {
     match inspect(grant)?.claims {
         Claims::Grant(claims) => Ok(claims),
-        _ => Err(Error::Usage("the --grant file is not a grant".into())),
+        _ => Err(Error::Usage("the object given as a grant is not a grant".into())),
     }
 }
 
-/// Builds and signs a warrant.
-pub fn sign_warrant(key: &KeySigner<'_>, request: &WarrantRequest<'_>) -> Result<Vec<u8>, Error> {
+/// Builds and signs a warrant; returns it with its claims.
+pub fn sign_warrant(
+    key: &KeySigner<'_>,
+    request: &WarrantRequest<'_>,
+) -> Result<(Vec<u8>, WarrantClaims), Error> {
     let grant = grant_claims(request.grant)?;
     if &grant.device_key != key.public_key() {
         return Err(Error::Usage(format!(
@@ -84,13 +87,14 @@ pub fn sign_warrant(key: &KeySigner<'_>, request: &WarrantRequest<'_>) -> Result
         nonce: request.nonce.clone(),
         action: request.action.into(),
         resource: request.resource.into(),
-        request: RequestBinding::of(&request.request),
+        request: request.request.clone(),
         context: request.context.clone(),
         grant: request.grant.to_vec(),
         evidence: Evidence::Software,
     };
     claims.evidence = key.store().evidence(key.name(), &claims.evidence_binding())?;
-    Ok(claims.sign(key)?)
+    let warrant = claims.sign(key)?;
+    Ok((warrant, claims))
 }
 
 fn now() -> u64 {

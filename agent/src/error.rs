@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Why a `warrant` operation failed.
+/// Why a `warrant` or `warrantd` operation failed.
 #[derive(Debug, Error)]
 pub enum Error {
     /// An object was rejected (verification, or an enrollment the authority refuses).
@@ -19,7 +19,7 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A JSON file is not what it should be.
+    /// A file is not what it should be.
     #[error("{path}: {reason}")]
     BadFile {
         /// The file.
@@ -27,33 +27,95 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The state database failed or holds something it should not.
+    #[error("state database {path}: {reason}")]
+    Database {
+        /// The database file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The daemon's configuration is invalid (the message names file, line and key).
+    #[error("{0}")]
+    Config(String),
     /// The authority refuses the operation (its own rules, not a malformed object).
     #[error("authority refuses: {0}")]
     AuthorityRefuses(String),
+    /// The named thing does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing to create exists already.
+    #[error("{0}")]
+    Conflict(String),
+    /// The daemon's rules refuse the caller.
+    #[error("refused by rule {rule:?}: {reason}")]
+    Forbidden {
+        /// The rule that applied (`default-deny` when none matched).
+        rule: String,
+        /// Why.
+        reason: String,
+    },
+    /// The caller exceeded a rule's rate limit.
+    #[error("rate limit of rule {rule:?} exceeded; retry in a moment")]
+    RateLimited {
+        /// The rule whose limit applies.
+        rule: String,
+    },
+    /// The calling process could not be identified, or changed while its request was handled.
+    #[error("caller identity: {0}")]
+    Caller(String),
+    /// The daemon could not be reached.
+    #[error("cannot reach warrantd at {socket}: {reason}")]
+    Unreachable {
+        /// The socket path tried.
+        socket: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The daemon answered with an error.
+    #[error("warrantd: {message}")]
+    Daemon {
+        /// HTTP status.
+        status: u16,
+        /// The error's code.
+        code: String,
+        /// The error's message.
+        message: String,
+    },
     /// An argument is not acceptable.
     #[error("{0}")]
     Usage(String),
 }
 
 impl Error {
-    /// The process exit code: 1 for a rejection, 2 for usage or I/O errors.
+    /// The process exit code: 1 for a rejection or refusal, 2 for usage, I/O and other errors.
     pub fn exit_code(&self) -> u8 {
         match self {
             // A key that cannot sign is an operational error, not a verdict on an object.
             Error::Rejected(warrant_envelope::Error::Signing(_)) => 2,
-            Error::Rejected(_) | Error::AuthorityRefuses(_) => 1,
+            Error::Rejected(_) | Error::AuthorityRefuses(_) | Error::Forbidden { .. } => 1,
+            Error::Daemon { status: 403 | 422, .. } => 1,
             _ => 2,
         }
     }
 
-    /// A stable machine-readable name for JSON output.
-    pub fn code(&self) -> &'static str {
+    /// A stable machine-readable name for JSON output and API error bodies.
+    pub fn code(&self) -> &str {
         match self {
             Error::Rejected(e) => e.code(),
             Error::KeyStore(_) => "key_store",
             Error::Io { .. } => "io",
             Error::BadFile { .. } => "bad_file",
+            Error::Database { .. } => "database",
+            Error::Config(_) => "config",
             Error::AuthorityRefuses(_) => "authority_refuses",
+            Error::NotFound(_) => "not_found",
+            Error::Conflict(_) => "conflict",
+            Error::Forbidden { .. } => "forbidden",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Caller(_) => "caller_identity",
+            Error::Unreachable { .. } => "unreachable",
+            Error::Daemon { code, .. } => code,
             Error::Usage(_) => "usage",
         }
     }

@@ -1,30 +1,24 @@
-//! The authority's offline operations: initialisation, enrollment challenges, grants,
-//! revocation, status lists, key rotation and the trust file verifiers need.
+//! The authority's operations: initialisation, enrollment challenges, grants, revocation,
+//! status lists, key rotation and the trust anchor verifiers need.
 //!
-//! An authority is a directory: `authority.json` (state), `keys/` (issuance keys) and a
-//! `lock` file that serialises concurrent invocations.
-
-mod state;
+//! The authority's records live in the daemon's state database (see `database.rs` for the
+//! schema); each operation is one transaction, committed only after its signature is made, so
+//! a crash leaves either the old or the new state. Its keys are issuance keys of the daemon's
+//! [`Keyring`].
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use warrant_attestation::{AttributeValue, BackendKind};
 use warrant_envelope::{
-    new_id, random_bytes, sha256, thumbprint, verify_enrollment, EntityData, GrantClaims, StatusBits,
-    StatusListClaims, StatusReference, TrustedAuthority, CHALLENGE_LEN,
+    new_id, random_bytes, sha256, thumbprint, verify_enrollment, Clock, EntityData, GrantClaims, StatusBits,
+    StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
 };
-use warrant_hsm_backends::soft::SoftKeyStore;
-use warrant_hsm_backends::{KeyName, KeyStore};
-use zeroize::Zeroizing;
+use warrant_hsm_backends::KeyName;
 
-pub use state::{IssuedGrant, State};
-
-use warrant_envelope::{Clock, SystemClock};
-
-use crate::key_signer::KeySigner;
-use crate::{files, Error};
-use state::{OpenChallenge, StateFile};
+use crate::database::sql;
+use crate::keyring::{KeyPurpose, Keyring};
+use crate::Error;
 
 /// Smallest status list published, so a list does not reveal how few grants exist.
 const MIN_STATUS_ENTRIES: u64 = 1024;
@@ -46,94 +40,108 @@ pub struct GrantOptions {
     pub allow_software: bool,
 }
 
-/// An opened authority directory, locked for this process.
-pub struct Authority {
-    dir: PathBuf,
-    file: StateFile,
-    state: State,
-    store: SoftKeyStore,
+/// The authority's current settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// The authority's id (`iss`).
+    pub issuer: String,
+    /// The URI of its status list.
+    pub status_uri: String,
+    /// The key that signs new grants and lists.
+    pub active_key: String,
+    /// Every issuance key verifiers should trust, oldest first.
+    pub keys: Vec<String>,
+    /// Status index for the next grant.
+    pub next_status_index: u64,
+    /// Sequence of the last published status list (0: none yet).
+    pub status_sequence: u64,
+    /// SHA-256 of the last published status list (zeros: none yet).
+    pub last_status_digest: [u8; 32],
+}
+
+/// A grant the authority issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedGrant {
+    /// Grant id.
+    pub id: [u8; 16],
+    /// The principal.
+    pub principal: String,
+    /// Index in the status list.
+    pub status_index: u64,
+}
+
+/// The authority of a daemon: its database and its keys.
+pub struct Authority<'a> {
+    conn: &'a mut Connection,
+    keys: &'a Keyring,
 }
 
 fn now() -> u64 {
     SystemClock.now()
 }
 
-fn key_name(name: &str) -> Result<KeyName, Error> {
-    Ok(KeyName::new(name)?)
-}
+impl<'a> Authority<'a> {
+    /// The authority held in `conn`, signing with issuance keys of `keys`.
+    pub fn new(conn: &'a mut Connection, keys: &'a Keyring) -> Self {
+        Self { conn, keys }
+    }
 
-impl Authority {
-    /// Creates an authority in `dir` with a first issuance key.
-    pub fn init(
-        dir: &Path,
-        issuer: &str,
-        status_uri: &str,
-        passphrase: Option<Zeroizing<Vec<u8>>>,
-    ) -> Result<Self, Error> {
+    /// Creates the authority with a first issuance key.
+    pub fn init(&mut self, issuer: &str, status_uri: &str) -> Result<Settings, Error> {
         if issuer.is_empty() || status_uri.is_empty() {
             return Err(Error::Usage("the authority id and status URI must not be empty".into()));
         }
-        files::create_private_dir(dir)?;
-        let file = StateFile::lock(dir)?;
-        if file.exists() {
-            return Err(Error::Usage(format!("{} already holds an authority", dir.display())));
+        if self.settings_opt()?.is_some() {
+            return Err(Error::Conflict("this daemon holds an authority already".into()));
         }
-        let store = open_store(dir, passphrase)?;
-        let first = key_name("issuance-1")?;
-        store.create(&first)?;
-        let state = State::new(issuer.into(), status_uri.into(), first.to_string());
-        file.save(&state)?;
-        Ok(Self { dir: dir.to_owned(), file, state, store })
+        let tx = self.conn.transaction().map_err(sql)?;
+        let key = new_issuance_key(&tx, self.keys)?;
+        tx.execute(
+            "INSERT INTO authority (id, issuer, status_uri, active_key, next_status_index,
+                 status_sequence, last_status_digest) VALUES (1, ?1, ?2, ?3, 0, 0, ?4)",
+            params![issuer, status_uri, key, [0u8; 32].as_slice()],
+        )
+        .map_err(sql)?;
+        tx.execute("INSERT INTO issuance_keys (position, name) VALUES (1, ?1)", [&key]).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        self.settings()
     }
 
-    /// Opens the authority in `dir`.
-    pub fn open(dir: &Path, passphrase: Option<Zeroizing<Vec<u8>>>) -> Result<Self, Error> {
-        let file = StateFile::lock(dir)?;
-        if !file.exists() {
-            return Err(Error::Usage(format!(
-                "{} holds no authority: create one with `warrant authority init`",
-                dir.display()
-            )));
-        }
-        let state = file.load()?;
-        let store = open_store(dir, passphrase)?;
-        Ok(Self { dir: dir.to_owned(), file, state, store })
+    fn settings_opt(&self) -> Result<Option<Settings>, Error> {
+        read_settings(self.conn)
     }
 
-    /// The authority's state.
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
-    /// The directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    fn signer(&self) -> Result<KeySigner<'_>, Error> {
-        Ok(KeySigner::new(&self.store, key_name(&self.state.active_key)?)?)
+    /// The authority's settings; an error if none was created.
+    pub fn settings(&self) -> Result<Settings, Error> {
+        self.settings_opt()?.ok_or_else(|| {
+            Error::NotFound("this daemon holds no authority: create one with `warrant authority init`".into())
+        })
     }
 
     /// The trust anchor verifiers need: the authority id and every issuance key.
     pub fn trusted(&self) -> Result<TrustedAuthority, Error> {
-        let keys = self
-            .state
+        let settings = self.settings()?;
+        let keys = settings
             .keys
             .iter()
-            .map(|name| Ok(self.store.public_key(&key_name(name)?)?))
+            .map(|name| Ok(self.keys.store().public_key(&KeyName::new(name)?)?))
             .collect::<Result<Vec<_>, Error>>()?;
-        Ok(TrustedAuthority { issuer: self.state.issuer.clone(), keys })
+        Ok(TrustedAuthority { issuer: settings.issuer, keys })
     }
 
     /// Issues an enrollment challenge valid for `ttl` seconds.
     pub fn challenge(&mut self, ttl: u64) -> Result<[u8; CHALLENGE_LEN], Error> {
+        self.settings()?;
         let challenge = random_bytes::<CHALLENGE_LEN>()?;
         let now = now();
-        self.state.challenges.retain(|c| c.expires_at > now);
-        self.state
-            .challenges
-            .push(OpenChallenge { challenge: hex::encode(challenge), expires_at: now.saturating_add(ttl) });
-        self.file.save(&self.state)?;
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("DELETE FROM challenges WHERE expires_at <= ?1", [now as i64]).map_err(sql)?;
+        tx.execute(
+            "INSERT INTO challenges (challenge, expires_at) VALUES (?1, ?2)",
+            params![challenge.as_slice(), now.saturating_add(ttl) as i64],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
         Ok(challenge)
     }
 
@@ -144,24 +152,30 @@ impl Authority {
         enrollment: &[u8],
         options: &GrantOptions,
     ) -> Result<(Vec<u8>, GrantClaims), Error> {
+        let settings = self.settings()?;
         let verified = verify_enrollment(enrollment)?;
+        if verified.device.backend == BackendKind::Software && !options.allow_software {
+            return Err(Error::AuthorityRefuses(
+                "the device key is a software key; allow software keys to grant it anyway".into(),
+            ));
+        }
+        warrant_envelope::validate_policy(&options.policy)?;
         let now = now();
-        let challenge = hex::encode(verified.claims.challenge);
-        let open = self.state.challenges.iter().position(|c| c.challenge == challenge && c.expires_at > now);
-        let Some(open) = open else {
+        let tx = self.conn.transaction().map_err(sql)?;
+        let consumed = tx
+            .execute(
+                "DELETE FROM challenges WHERE challenge = ?1 AND expires_at > ?2",
+                params![verified.claims.challenge.as_slice(), now as i64],
+            )
+            .map_err(sql)?;
+        if consumed != 1 {
             return Err(Error::AuthorityRefuses(
                 "the enrollment's challenge was not issued by this authority, was used already, or expired"
                     .into(),
             ));
-        };
-        if verified.device.backend == BackendKind::Software && !options.allow_software {
-            return Err(Error::AuthorityRefuses(
-                "the device key is a software key; pass --allow-software to grant it anyway".into(),
-            ));
         }
-        warrant_envelope::validate_policy(&options.policy)?;
         let claims = GrantClaims {
-            issuer: self.state.issuer.clone(),
+            issuer: settings.issuer.clone(),
             principal: verified.claims.principal.clone(),
             id: new_id()?,
             issued_at: now,
@@ -172,86 +186,173 @@ impl Authority {
             entity: EntityData { groups: options.groups.clone(), attributes: options.attributes.clone() },
             policy: options.policy.clone(),
             max_warrant_lifetime: options.max_warrant_lifetime,
-            status: StatusReference {
-                uri: self.state.status_uri.clone(),
-                index: self.state.next_status_index,
-            },
+            status: StatusReference { uri: settings.status_uri.clone(), index: settings.next_status_index },
         };
-        let grant = claims.sign(&self.signer()?)?;
-        self.state.challenges.remove(open);
-        self.state.next_status_index += 1;
-        self.state.grants.push(IssuedGrant {
-            id: hex::encode(claims.id),
-            principal: claims.principal.clone(),
-            status_index: claims.status.index,
-            expires_at: claims.expires_at,
-            device_kid: hex::encode(thumbprint(&claims.device_key)),
-        });
-        self.file.save(&self.state)?;
+        let grant = claims.sign(&self.keys.signer(&settings.active_key, KeyPurpose::Issuance)?)?;
+        tx.execute(
+            "INSERT INTO grants (id, principal, status_index, issued_at, expires_at, device_kid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                claims.id.as_slice(),
+                claims.principal,
+                claims.status.index as i64,
+                now as i64,
+                claims.expires_at as i64,
+                thumbprint(&claims.device_key).as_slice()
+            ],
+        )
+        .map_err(sql)?;
+        tx.execute("UPDATE authority SET next_status_index = next_status_index + 1 WHERE id = 1", [])
+            .map_err(sql)?;
+        tx.commit().map_err(sql)?;
         Ok((grant, claims))
     }
 
     /// Marks a grant revoked (effective in the next published status list).
-    pub fn revoke(&mut self, grant_id: &str) -> Result<IssuedGrant, Error> {
-        let id = grant_id.to_ascii_lowercase();
-        let grant = self
-            .state
-            .grants
-            .iter()
-            .find(|g| g.id == id)
-            .cloned()
-            .ok_or_else(|| Error::Usage(format!("this authority issued no grant with id {grant_id}")))?;
-        self.state.revoked.insert(grant.status_index);
-        self.file.save(&self.state)?;
-        Ok(grant)
+    pub fn revoke(&mut self, grant_id: &[u8]) -> Result<IssuedGrant, Error> {
+        self.settings()?;
+        let tx = self.conn.transaction().map_err(sql)?;
+        let grant = tx
+            .query_row("SELECT id, principal, status_index FROM grants WHERE id = ?1", [grant_id], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?))
+            })
+            .optional()
+            .map_err(sql)?;
+        let Some((id, principal, status_index)) = grant else {
+            return Err(Error::NotFound(format!(
+                "this authority issued no grant with id {}",
+                hex::encode(grant_id)
+            )));
+        };
+        tx.execute(
+            "UPDATE grants SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+            params![id, now() as i64],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        let id = id.try_into().map_err(|_| corrupt("a grant id is not 16 bytes"))?;
+        Ok(IssuedGrant { id, principal, status_index: status_index as u64 })
     }
 
-    /// Signs the next status list, valid for `ttl` seconds.
+    /// Signs the next status list, valid for `ttl` seconds, and keeps it.
     pub fn publish_status(&mut self, ttl: u64) -> Result<(Vec<u8>, StatusListClaims), Error> {
-        let mut bits = StatusBits::with_capacity(self.state.next_status_index.max(MIN_STATUS_ENTRIES));
-        for index in &self.state.revoked {
-            bits.revoke(*index)?;
+        let settings = self.settings()?;
+        let tx = self.conn.transaction().map_err(sql)?;
+        let mut bits = StatusBits::with_capacity(settings.next_status_index.max(MIN_STATUS_ENTRIES));
+        for index in revoked_indexes(&tx)? {
+            bits.revoke(index)?;
         }
-        let previous: [u8; 32] = hex::decode(&self.state.last_status_digest)
-            .ok()
-            .and_then(|d| d.try_into().ok())
-            .ok_or_else(|| Error::BadFile {
-                path: self.dir.clone(),
-                reason: "last_status_digest is not 32 hex bytes".into(),
-            })?;
         let now = now();
         let claims = StatusListClaims {
-            issuer: self.state.issuer.clone(),
-            uri: self.state.status_uri.clone(),
-            sequence: self.state.status_sequence + 1,
-            previous,
+            issuer: settings.issuer.clone(),
+            uri: settings.status_uri.clone(),
+            sequence: settings.status_sequence + 1,
+            previous: settings.last_status_digest,
             issued_at: now,
             expires_at: now.saturating_add(ttl),
             bits,
         };
-        let list = claims.sign(&self.signer()?)?;
-        self.state.status_sequence = claims.sequence;
-        self.state.last_status_digest = hex::encode(sha256(&list));
-        self.file.save(&self.state)?;
+        let list = claims.sign(&self.keys.signer(&settings.active_key, KeyPurpose::Issuance)?)?;
+        tx.execute(
+            "UPDATE authority SET status_sequence = ?1, last_status_digest = ?2 WHERE id = 1",
+            params![claims.sequence as i64, sha256(&list).as_slice()],
+        )
+        .map_err(sql)?;
+        tx.execute(
+            "INSERT INTO status_lists (sequence, issued_at, expires_at, list) VALUES (?1, ?2, ?3, ?4)",
+            params![claims.sequence as i64, now as i64, claims.expires_at as i64, list],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)?;
         Ok((list, claims))
+    }
+
+    /// A published status list by sequence number (the latest when `None`).
+    pub fn status_list(&self, sequence: Option<u64>) -> Result<Vec<u8>, Error> {
+        let found = match sequence {
+            Some(seq) => self
+                .conn
+                .query_row("SELECT list FROM status_lists WHERE sequence = ?1", [seq as i64], |r| r.get(0))
+                .optional(),
+            None => self
+                .conn
+                .query_row("SELECT list FROM status_lists ORDER BY sequence DESC LIMIT 1", [], |r| r.get(0))
+                .optional(),
+        }
+        .map_err(sql)?;
+        found.ok_or_else(|| Error::NotFound("no such status list has been published".into()))
     }
 
     /// Creates a new issuance key and makes it the active one; the old keys stay trusted so
     /// the grants they signed remain valid.
     pub fn rotate_key(&mut self) -> Result<String, Error> {
-        let name = format!("issuance-{}", self.state.keys.len() + 1);
-        self.store.create(&key_name(&name)?)?;
-        self.state.keys.push(name.clone());
-        self.state.active_key = name.clone();
-        self.file.save(&self.state)?;
-        Ok(name)
+        self.settings()?;
+        let tx = self.conn.transaction().map_err(sql)?;
+        let key = new_issuance_key(&tx, self.keys)?;
+        tx.execute(
+            "INSERT INTO issuance_keys (position, name) VALUES ((SELECT max(position) + 1 FROM issuance_keys), ?1)",
+            [&key],
+        )
+        .map_err(sql)?;
+        tx.execute("UPDATE authority SET active_key = ?1 WHERE id = 1", [&key]).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(key)
     }
 }
 
-fn open_store(dir: &Path, passphrase: Option<Zeroizing<Vec<u8>>>) -> Result<SoftKeyStore, Error> {
-    let store = SoftKeyStore::open(dir.join("keys"))?;
-    Ok(match passphrase {
-        Some(p) => store.with_passphrase(p),
-        None => store,
-    })
+/// Creates an issuance key with a fresh random name (so a key left behind by an interrupted
+/// operation never collides with a new one).
+fn new_issuance_key(tx: &Transaction<'_>, keys: &Keyring) -> Result<String, Error> {
+    let name = KeyName::new(&format!("issuance-{}", hex::encode(random_bytes::<6>()?)))?;
+    keys.create(tx, &name, KeyPurpose::Issuance)?;
+    Ok(name.to_string())
+}
+
+fn revoked_indexes(tx: &Transaction<'_>) -> Result<Vec<u64>, Error> {
+    let mut stmt = tx.prepare("SELECT status_index FROM grants WHERE revoked_at IS NOT NULL").map_err(sql)?;
+    let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(sql)?;
+    rows.map(|r| r.map(|i| i as u64).map_err(sql)).collect()
+}
+
+fn read_settings(conn: &Connection) -> Result<Option<Settings>, Error> {
+    let row = conn
+        .query_row(
+            "SELECT issuer, status_uri, active_key, next_status_index, status_sequence, last_status_digest
+             FROM authority WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, Vec<u8>>(5)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(sql)?;
+    let Some((issuer, status_uri, active_key, next_status_index, status_sequence, digest)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare("SELECT name FROM issuance_keys ORDER BY position").map_err(sql)?;
+    let keys = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(sql)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(sql)?;
+    Ok(Some(Settings {
+        issuer,
+        status_uri,
+        active_key,
+        keys,
+        next_status_index: next_status_index as u64,
+        status_sequence: status_sequence as u64,
+        last_status_digest: digest.try_into().map_err(|_| corrupt("last_status_digest is not 32 bytes"))?,
+    }))
+}
+
+fn corrupt(reason: &str) -> Error {
+    Error::Database { path: crate::database::FILE_NAME.into(), reason: reason.into() }
 }

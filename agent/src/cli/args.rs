@@ -1,13 +1,9 @@
 //! Argument parsing helpers and output formatting shared by the subcommands.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use serde_json::Value;
 use warrant_attestation::AttributeValue;
-use zeroize::Zeroizing;
-
-use crate::{files, Error};
 
 /// Parses `NAME=VALUE`.
 pub(super) fn key_value(s: &str) -> Result<(String, String), String> {
@@ -26,25 +22,19 @@ pub(super) fn hex_bytes(s: &str) -> Result<Hex, String> {
     hex::decode(s).map(Hex).map_err(|e| format!("not hex: {e}"))
 }
 
-/// `NAME=VALUE` pairs as typed attributes.
-pub(super) fn attributes(pairs: Vec<(String, String)>) -> BTreeMap<String, AttributeValue> {
-    pairs.into_iter().map(|(k, v)| (k, AttributeValue::parse_loose(&v))).collect()
-}
-
-/// The passphrase from `file`, else from `$WARRANT_PASSPHRASE`, else none. One trailing
-/// newline is dropped from a file.
-pub(super) fn passphrase(file: Option<&Path>) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
-    if let Some(path) = file {
-        let mut bytes = Zeroizing::new(files::read(path)?);
-        if bytes.last() == Some(&b'\n') {
-            bytes.pop();
-        }
-        return Ok(Some(bytes));
-    }
-    Ok(std::env::var_os("WARRANT_PASSPHRASE").map(|v| {
-        use std::os::unix::ffi::OsStringExt;
-        Zeroizing::new(v.into_vec())
-    }))
+/// `NAME=VALUE` pairs as JSON values: `true`/`false` and integers typed, the rest text.
+pub(super) fn context(pairs: Vec<(String, String)>) -> BTreeMap<String, Value> {
+    pairs
+        .into_iter()
+        .map(|(k, v)| {
+            let value = match AttributeValue::parse_loose(&v) {
+                AttributeValue::Text(t) => Value::from(t),
+                AttributeValue::Int(i) => Value::from(i),
+                AttributeValue::Bool(b) => Value::from(b),
+            };
+            (k, value)
+        })
+        .collect()
 }
 
 /// How results are printed.

@@ -1,19 +1,19 @@
-//! `warrant demo`: the whole flow, in-process, in a temporary directory, on software keys.
+//! `warrant demo`: the whole flow through a warrantd started in this process on a temporary
+//! socket, with the software key store, in a temporary directory.
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
-use warrant_attestation::AttributeValue;
-use warrant_envelope::{HttpRequest, Verifier};
-use warrant_hsm_backends::soft::SoftKeyStore;
-use warrant_hsm_backends::{KeyName, KeyStore};
+use tokio::sync::mpsc;
+use warrant_envelope::{sha256, HttpRequest, Verifier};
 
 use super::args::Output;
-use crate::authority::{Authority, GrantOptions};
-use crate::device::{self, WarrantRequest};
-use crate::key_signer::KeySigner;
-use crate::Error;
+use crate::api;
+use crate::client::Client;
+use crate::daemon::{Config, Control, Server};
+use crate::{trust_file, Error};
 
 const POLICY: &str = r#"// Deployers may deploy the API, by POST, from a CI job, with short-lived warrants.
 permit (
@@ -39,14 +39,14 @@ struct Steps {
 impl Steps {
     fn note(&mut self, step: &str, detail: String) {
         if !self.out.json {
-            println!("  {step:<34} {detail}");
+            println!("  {step:<36} {detail}");
         }
         self.log.push(json!({"step": step, "detail": detail}));
     }
 
     /// Records a verification that should be accepted (`expect` = None) or rejected with
     /// the error code `expect`.
-    fn outcome(&mut self, step: &str, expect: Option<&str>, result: Result<String, warrant_envelope::Error>) {
+    fn outcome(&mut self, step: &str, expect: Option<&str>, result: Result<String, Error>) {
         let (ok, detail) = match (&result, expect) {
             (Ok(summary), None) => (true, format!("ACCEPTED  {summary}")),
             (Err(e), Some(code)) if e.code() == code => (true, format!("REJECTED  {}: {e}", e.code())),
@@ -55,9 +55,62 @@ impl Steps {
         };
         self.failed |= !ok;
         if !self.out.json {
-            println!("{} {step:<34} {detail}", if ok { "✓" } else { "✗" });
+            println!("{} {step:<36} {detail}", if ok { "✓" } else { "✗" });
         }
         self.log.push(json!({"step": step, "as_expected": ok, "detail": detail}));
+    }
+}
+
+/// A warrantd serving on a thread of this process until dropped.
+struct DemoDaemon {
+    control: mpsc::Sender<Control>,
+    thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
+}
+
+impl DemoDaemon {
+    fn start(dir: &Path) -> Result<(Self, PathBuf), Error> {
+        let socket = dir.join("run/agent.sock");
+        let uid = nix::unistd::getuid().as_raw();
+        let text = format!(
+            r#"socket = "{socket}"
+state_dir = "{state}"
+
+[audit]
+file = "{audit}"
+
+[admin]
+uids = [{uid}]
+
+[[rules]]
+name = "demo-device"
+uids = [{uid}]
+operations = ["keys.create", "keys.list", "keys.read", "enroll", "sign"]
+keys = ["ci-runner"]
+audiences = ["{AUDIENCE}"]
+"#,
+            socket = socket.display(),
+            state = dir.join("state").display(),
+            audit = dir.join("audit.jsonl").display(),
+        );
+        let config = Config::parse(&dir.join("agent.toml"), &text)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+        // Bound before the thread starts, so the socket answers as soon as this returns.
+        let server = runtime.block_on(async { Server::open(config) })?;
+        let (control, rx) = mpsc::channel(1);
+        let thread = std::thread::spawn(move || runtime.block_on(server.run(rx)));
+        Ok((Self { control, thread: Some(thread) }, socket))
+    }
+}
+
+impl Drop for DemoDaemon {
+    fn drop(&mut self) {
+        let _ = self.control.blocking_send(Control::Stop);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -68,108 +121,148 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
     if !out.json {
         println!("warrant demo (working in {})\n", tmp.path().display());
     }
+    let (daemon, socket) = DemoDaemon::start(tmp.path())?;
+    let mut client = Client::new(&socket)?;
+    s.note("warrantd started", format!("socket {}", socket.display()));
 
-    // The authority, offline.
-    let mut authority = Authority::init(
-        &tmp.path().join("authority"),
-        "demo-authority",
-        "https://authority.example.com/status/1",
-        None,
+    // The authority (its issuance key held by the daemon).
+    let settings: api::AuthoritySettings = client.post(
+        "/authority",
+        &api::InitAuthority {
+            issuer: "demo-authority".into(),
+            status_uri: "https://authority.example.com/status/1".into(),
+        },
     )?;
-    let trusted = authority.trusted()?;
-    s.note("authority init", format!("id {:?}, issuance key kid {}", trusted.issuer, short_kid(&trusted)));
+    let trust: Value = client.get("/authority/trust")?;
+    let trust_path = tmp.path().join("trust.json");
+    std::fs::write(&trust_path, trust.to_string())
+        .map_err(|source| Error::Io { path: trust_path.clone(), source })?;
+    let trusted = trust_file::read(&trust_path)?;
+    s.note("authority init", format!("id {:?}, issuance key {}", trusted.issuer, settings.active_key));
 
-    // The device: a laptop or CI runner with a software key.
-    let store = SoftKeyStore::open(tmp.path().join("device-keys"))?;
-    let key_name = KeyName::new("ci-runner")?;
-    store.create(&key_name)?;
-    let key = KeySigner::new(&store, key_name)?;
-    s.note("device key created", "P-256 \"ci-runner\" in the software key store".into());
+    // The device: a CI runner with a software key in the daemon.
+    let key: api::Key = client.post("/keys", &api::CreateKey { name: "ci-runner".into() })?;
+    s.note("device key created", format!("P-256 {:?}, kid {}…", key.name, &key.kid[..12]));
 
     // Enrollment: challenge, proof of possession, grant.
-    let challenge = authority.challenge(600)?;
-    let enrollment = device::enroll(&key, "alice", challenge)?;
+    let challenge: api::ChallengeResponse =
+        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 600 })?;
+    let enrollment: api::EnrollResponse = client.post(
+        "/enroll",
+        &api::EnrollRequest {
+            key: "ci-runner".into(),
+            principal: "alice".into(),
+            challenge: challenge.challenge.clone(),
+        },
+    )?;
     s.note(
         "enrollment request",
-        format!("{} bytes, answers challenge {}…", enrollment.len(), &hex::encode(challenge)[..12]),
+        format!("{} bytes, answers challenge {}…", enrollment.enrollment.len(), &challenge.challenge[..12]),
     );
-    let options = GrantOptions {
-        policy: POLICY.into(),
-        groups: vec!["deployers".into()],
-        attributes: BTreeMap::from([("team".into(), AttributeValue::Text("platform".into()))]),
-        valid_for: 3600,
-        max_warrant_lifetime: 120,
-        allow_software: true,
-    };
-    let (grant, claims) = authority.grant(&enrollment, &options)?;
+    let granted: api::GrantResponse = client.post(
+        "/authority/grants",
+        &api::GrantRequest {
+            enrollment: enrollment.enrollment,
+            policy: POLICY.into(),
+            groups: vec!["deployers".into()],
+            attributes: BTreeMap::from([("team".into(), Value::from("platform"))]),
+            valid_for: 3600,
+            max_warrant_ttl: 120,
+            allow_software: true,
+        },
+    )?;
     s.note(
         "grant issued",
         format!(
-            "{} bytes, id {}, groups [deployers], policy: deploy prod/api",
-            grant.len(),
-            &hex::encode(claims.id)[..12]
+            "{} bytes, id {}…, groups [deployers], policy: deploy prod/api",
+            granted.grant.len(),
+            &granted.grant_id[..12]
         ),
     );
-    let (status1, _) = authority.publish_status(3600)?;
-    s.note("status list published", format!("sequence 1, {} bytes", status1.len()));
+    let status1: api::StatusListResponse =
+        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 })?;
+    s.note("status list published", format!("sequence {}, {} bytes", status1.sequence, status1.list.len()));
 
     // The verifier, offline: trusts the authority, holds the status list.
     let verifier = Verifier::builder(AUDIENCE)
         .trust(trusted)
         .allow_software_evidence(true) // the demo device has no TPM; real verifiers refuse this
         .build()?;
-    verifier.install_status_list(&status1)?;
+    verifier.install_status_list(&status1.list)?;
     s.note("verifier ready", format!("audience {AUDIENCE}, accepts software keys (demo only)"));
 
     let body = br#"{"version":"1.4.2"}"#;
-    let sign = |action: &str, resource: &str| {
-        device::sign_warrant(
-            &key,
-            &WarrantRequest {
-                grant: &grant,
-                audience: AUDIENCE,
-                action,
-                resource,
-                request: HttpRequest { method: "POST", target: TARGET, body },
-                context: BTreeMap::from([("ci_job".into(), AttributeValue::Text("release-42".into()))]),
-                nonce: None,
-                lifetime: 60,
-            },
-        )
-    };
+    let sign =
+        |client: &mut Client, action: &str, resource: &str, audience: &str| -> Result<Vec<u8>, Error> {
+            let answer: api::SignResponse = client.post(
+                "/sign",
+                &api::SignRequest {
+                    key: "ci-runner".into(),
+                    grant: granted.grant.clone(),
+                    audience: audience.into(),
+                    action: action.into(),
+                    resource: resource.into(),
+                    request: api::BoundRequest {
+                        method: "POST".into(),
+                        target: TARGET.into(),
+                        body_sha256: hex::encode(sha256(body)),
+                    },
+                    context: BTreeMap::from([("ci_job".into(), Value::from("release-42"))]),
+                    nonce: None,
+                    ttl: 60,
+                },
+            )?;
+            Ok(answer.warrant)
+        };
     let request = HttpRequest { method: "POST", target: TARGET, body };
     let check = |warrant: &[u8], request: &HttpRequest<'_>| {
         verifier
             .verify(warrant, request, None)
             .map(|v| format!("{} may {} {}", v.principal, v.action, v.resource))
+            .map_err(Error::from)
     };
 
-    let warrant = sign("deploy", "prod/api")?;
-    s.note("warrant signed", format!("{} bytes: POST {TARGET}, 60 s", warrant.len()));
+    let warrant = sign(&mut client, "deploy", "prod/api", AUDIENCE)?;
+    s.note("warrant signed by warrantd", format!("{} bytes: POST {TARGET}, 60 s", warrant.len()));
     s.outcome("verify", None, check(&warrant, &request));
     s.outcome("same warrant again", Some("replayed"), check(&warrant, &request));
 
-    let fresh = sign("deploy", "prod/api")?;
+    let fresh = sign(&mut client, "deploy", "prod/api", AUDIENCE)?;
     let tampered = HttpRequest { body: br#"{"version":"6.6.6"}"#, ..request };
     s.outcome("new warrant, body changed", Some("request_body_mismatch"), check(&fresh, &tampered));
 
-    let forbidden = sign("drop", "prod/db")?;
+    let forbidden = sign(&mut client, "drop", "prod/db", AUDIENCE)?;
     s.outcome("action the policy does not allow", Some("policy_denied"), check(&forbidden, &request));
 
-    let revoked = authority.revoke(&hex::encode(claims.id))?;
-    let (status2, _) = authority.publish_status(3600)?;
-    verifier.install_status_list(&status2)?;
+    s.outcome(
+        "warrantd asked for another audience",
+        Some("forbidden"),
+        sign(&mut client, "deploy", "prod/api", "https://elsewhere.example.com").map(|_| String::new()),
+    );
+
+    let revoked: api::RevokeResponse =
+        client.post("/authority/revocations", &api::RevokeRequest { grant_id: granted.grant_id.clone() })?;
+    let status2: api::StatusListResponse =
+        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 })?;
+    verifier.install_status_list(&status2.list)?;
     s.note(
         "grant revoked",
-        format!("status index {}, status list sequence 2 installed", revoked.status_index),
+        format!("status index {}, status list sequence {} installed", revoked.status_index, status2.sequence),
     );
-    let after = sign("deploy", "prod/api")?;
+    let after = sign(&mut client, "deploy", "prod/api", AUDIENCE)?;
     s.outcome("warrant after revocation", Some("revoked"), check(&after, &request));
     s.outcome(
         "old status list offered again",
         Some("status_list_rollback"),
-        verifier.install_status_list(&status1).map(|_| String::new()),
+        verifier.install_status_list(&status1.list).map(|_| String::new()).map_err(Error::from),
     );
+
+    drop(client);
+    drop(daemon);
+    let audit_path = tmp.path().join("audit.jsonl");
+    let audit =
+        std::fs::read_to_string(&audit_path).map_err(|source| Error::Io { path: audit_path, source })?;
+    s.note("warrantd stopped", format!("its audit log holds {} decisions", audit.lines().count()));
 
     if out.json {
         println!("{}", json!({"ok": !s.failed, "steps": s.log}));
@@ -184,12 +277,4 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
         );
     }
     Ok(if s.failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
-}
-
-fn short_kid(trusted: &warrant_envelope::TrustedAuthority) -> String {
-    trusted
-        .keys
-        .first()
-        .map(|k| hex::encode(warrant_envelope::thumbprint(k))[..12].to_owned())
-        .unwrap_or_default()
 }

@@ -1,45 +1,51 @@
-//! The `warrant` command line: argument definitions and dispatch.
+//! The `warrant` command line: argument definitions and dispatch. Key operations go to
+//! warrantd over its socket; verify and inspect run locally.
 
 mod args;
 mod demo;
 mod view;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use warrant_envelope::{HttpRequest, Verifier};
-use warrant_hsm_backends::soft::SoftKeyStore;
-use warrant_hsm_backends::KeyStore;
+use warrant_envelope::{sha256, HttpRequest, Verifier};
 
-use crate::authority::{Authority, GrantOptions};
-use crate::device::{self, WarrantRequest};
-use crate::key_signer::KeySigner;
-use crate::{files, trust_file, Error};
-use args::{hex_bytes, key_value, passphrase, Hex, Output};
+use crate::api;
+use crate::client::{self, Client};
+use crate::{device, files, trust_file, Error};
+use args::{hex_bytes, key_value, Hex, Output};
 
 /// warrant: per-operation, policy-bound, device-attested credentials, verified offline.
 ///
-/// Exit status: 0 success (or accepted), 1 rejected (the reason on stderr), 2 usage or I/O error.
+/// Key and authority operations are done by warrantd, reached on its socket (--socket,
+/// $WARRANT_SOCKET, else $XDG_RUNTIME_DIR/warrant/agent.sock when it exists, else
+/// /run/warrant/agent.sock). `verify` and `inspect` run locally.
+///
+/// Exit status: 0 success (or accepted), 1 rejected or refused (the reason on stderr), 2 usage,
+/// I/O or daemon error.
 #[derive(Debug, Parser)]
 #[command(name = "warrant", version)]
 pub struct Cli {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
+    /// warrantd's socket.
+    #[arg(long, global = true, env = "WARRANT_SOCKET")]
+    socket: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Walk the whole flow in a temporary directory, on the software key store.
+    /// Walk the whole flow through a warrantd started on a temporary socket, on software keys.
     Demo,
-    /// The authority's offline operations.
+    /// The authority's operations (warrantd's admin rule must allow you).
     #[command(subcommand)]
     Authority(AuthorityCommand),
-    /// Device keys in a key store.
+    /// Device keys held by warrantd.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Build an enrollment request answering an authority's challenge.
@@ -55,23 +61,10 @@ enum Command {
     },
 }
 
-/// Where an authority lives and how its keys are unsealed.
-#[derive(Debug, Args)]
-struct AuthorityDir {
-    /// The authority's directory.
-    #[arg(long)]
-    dir: PathBuf,
-    /// File holding the passphrase that seals the issuance keys (else $WARRANT_PASSPHRASE, else none).
-    #[arg(long)]
-    passphrase_file: Option<PathBuf>,
-}
-
 #[derive(Debug, Subcommand)]
 enum AuthorityCommand {
-    /// Create an authority and its first issuance key.
+    /// Create the daemon's authority and its first issuance key.
     Init {
-        #[command(flatten)]
-        at: AuthorityDir,
         /// The authority's id (the `iss` of its grants).
         #[arg(long)]
         issuer: String,
@@ -79,10 +72,10 @@ enum AuthorityCommand {
         #[arg(long)]
         status_uri: String,
     },
+    /// Show the authority's settings.
+    Show,
     /// Issue an enrollment challenge (hex) for a device.
     Challenge {
-        #[command(flatten)]
-        at: AuthorityDir,
         /// Seconds the challenge stays valid.
         #[arg(long, default_value_t = 600)]
         ttl: u64,
@@ -91,8 +84,6 @@ enum AuthorityCommand {
     Grant(GrantArgs),
     /// Revoke a grant (effective with the next published status list).
     Revoke {
-        #[command(flatten)]
-        at: AuthorityDir,
         /// The grant's id (hex), as `warrant inspect` shows it.
         #[arg(long, conflicts_with = "grant", required_unless_present = "grant")]
         grant_id: Option<String>,
@@ -102,8 +93,6 @@ enum AuthorityCommand {
     },
     /// Sign and write the next status list.
     PublishStatus {
-        #[command(flatten)]
-        at: AuthorityDir,
         /// Seconds verifiers may rely on the list.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
@@ -111,25 +100,24 @@ enum AuthorityCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the latest published status list (e.g. again, after a lost copy).
+    StatusList {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write the trust file verifiers need (authority id and all issuance keys).
     Trust {
-        #[command(flatten)]
-        at: AuthorityDir,
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
     },
     /// Create a new issuance key for new grants; earlier keys stay trusted.
-    RotateKey {
-        #[command(flatten)]
-        at: AuthorityDir,
-    },
+    RotateKey,
 }
 
 #[derive(Debug, Args)]
 struct GrantArgs {
-    #[command(flatten)]
-    at: AuthorityDir,
     /// The enrollment request file.
     #[arg(long)]
     enrollment: PathBuf,
@@ -156,37 +144,24 @@ struct GrantArgs {
     out: PathBuf,
 }
 
-/// Where device keys live.
-#[derive(Debug, Args)]
-struct StoreArgs {
-    /// The software key store directory.
-    #[arg(long)]
-    store: PathBuf,
-    /// File holding the passphrase that seals the keys (else $WARRANT_PASSPHRASE, else none).
-    #[arg(long)]
-    passphrase_file: Option<PathBuf>,
-}
-
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Create a P-256 key.
+    /// Create a P-256 device key.
     Create {
-        #[command(flatten)]
-        at: StoreArgs,
         /// The key's name.
         name: String,
     },
     /// List the keys.
-    List {
-        #[command(flatten)]
-        at: StoreArgs,
+    List,
+    /// Show one key.
+    Show {
+        /// The key's name.
+        name: String,
     },
 }
 
 #[derive(Debug, Args)]
 struct EnrollArgs {
-    #[command(flatten)]
-    at: StoreArgs,
     /// The device key.
     #[arg(long)]
     key: String,
@@ -194,8 +169,8 @@ struct EnrollArgs {
     #[arg(long)]
     principal: String,
     /// The authority's challenge (hex).
-    #[arg(long, value_parser = hex_bytes)]
-    challenge: Hex,
+    #[arg(long)]
+    challenge: String,
     /// Where to write the request.
     #[arg(long)]
     out: PathBuf,
@@ -203,8 +178,6 @@ struct EnrollArgs {
 
 #[derive(Debug, Args)]
 struct SignArgs {
-    #[command(flatten)]
-    at: StoreArgs,
     /// The device key.
     #[arg(long)]
     key: String,
@@ -226,8 +199,8 @@ struct SignArgs {
     #[arg(long = "claim", value_parser = key_value)]
     claims: Vec<(String, String)>,
     /// The verifier's nonce (hex), if it issued one.
-    #[arg(long, value_parser = hex_bytes)]
-    nonce: Option<Hex>,
+    #[arg(long)]
+    nonce: Option<String>,
     /// Warrant lifetime in seconds.
     #[arg(long, default_value_t = 60)]
     ttl: u64,
@@ -245,7 +218,7 @@ struct RequestArgs {
     /// Target URI, exactly as the verifier will see it.
     #[arg(long)]
     target: String,
-    /// File with the request body (none: empty body).
+    /// File with the request body (none: empty body). Only its digest goes to the daemon.
     #[arg(long)]
     body: Option<PathBuf>,
 }
@@ -283,7 +256,7 @@ struct VerifyArgs {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let out = Output { json: cli.json };
-    match dispatch(cli.command, out) {
+    match dispatch(cli.command, cli.socket.as_deref(), out) {
         Ok(code) => code,
         Err(e) => {
             if out.json {
@@ -296,52 +269,49 @@ pub fn run() -> ExitCode {
     }
 }
 
-fn dispatch(command: Command, out: Output) -> Result<ExitCode, Error> {
+fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<ExitCode, Error> {
+    let connect = || Client::new(&client::socket_path(socket)?);
     match command {
         Command::Demo => return demo::run(out),
-        Command::Authority(cmd) => authority(cmd, out)?,
-        Command::Keys(cmd) => keys(cmd, out)?,
+        Command::Authority(cmd) => authority(&mut connect()?, cmd, out)?,
+        Command::Keys(cmd) => keys(&mut connect()?, cmd, out)?,
         Command::Enroll(args) => {
-            let store = open_store(&args.at)?;
-            let key = KeySigner::new(&store, warrant_hsm_backends::KeyName::new(&args.key)?)?;
-            let challenge = args
-                .challenge
-                .0
-                .try_into()
-                .map_err(|_| Error::Usage("the challenge must be 32 bytes (64 hex digits)".into()))?;
-            let request = device::enroll(&key, &args.principal, challenge)?;
-            files::write_atomic(&args.out, &request, 0o644)?;
+            let request =
+                api::EnrollRequest { key: args.key, principal: args.principal, challenge: args.challenge };
+            let answer: api::EnrollResponse = connect()?.post("/enroll", &request)?;
+            files::write_atomic(&args.out, &answer.enrollment, 0o644)?;
             out.done(
                 &format!("enrollment request written to {}", args.out.display()),
                 json!({"out": args.out}),
             );
         }
         Command::Sign(args) => {
-            let store = open_store(&args.at)?;
-            let key = KeySigner::new(&store, warrant_hsm_backends::KeyName::new(&args.key)?)?;
-            let grant = files::read(&args.grant)?;
             let body = read_body(&args.request)?;
-            let warrant = device::sign_warrant(
-                &key,
-                &WarrantRequest {
-                    grant: &grant,
-                    audience: &args.audience,
-                    action: &args.action,
-                    resource: &args.resource,
-                    request: HttpRequest {
-                        method: &args.request.method,
-                        target: &args.request.target,
-                        body: &body,
-                    },
-                    context: args::attributes(args.claims),
-                    nonce: args.nonce.map(|n| n.0),
-                    lifetime: args.ttl,
+            let request = api::SignRequest {
+                key: args.key,
+                grant: files::read(&args.grant)?,
+                audience: args.audience,
+                action: args.action,
+                resource: args.resource,
+                request: api::BoundRequest {
+                    method: args.request.method,
+                    target: args.request.target,
+                    body_sha256: hex::encode(sha256(&body)),
                 },
-            )?;
-            files::write_atomic(&args.out, &warrant, 0o644)?;
+                context: args::context(args.claims),
+                nonce: args.nonce,
+                ttl: args.ttl,
+            };
+            let answer: api::SignResponse = connect()?.post("/sign", &request)?;
+            files::write_atomic(&args.out, &answer.warrant, 0o644)?;
             out.done(
-                &format!("warrant ({} bytes) written to {}", warrant.len(), args.out.display()),
-                json!({"out": args.out, "size": warrant.len()}),
+                &format!(
+                    "warrant {} ({} bytes) written to {}",
+                    answer.warrant_id,
+                    answer.warrant.len(),
+                    args.out.display()
+                ),
+                json!({"out": args.out, "size": answer.warrant.len(), "warrant_id": answer.warrant_id}),
             );
         }
         Command::Verify(args) => verify(args, out)?,
@@ -353,74 +323,79 @@ fn dispatch(command: Command, out: Output) -> Result<ExitCode, Error> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn authority(cmd: AuthorityCommand, out: Output) -> Result<(), Error> {
+fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<(), Error> {
     match cmd {
-        AuthorityCommand::Init { at, issuer, status_uri } => {
-            let authority =
-                Authority::init(&at.dir, &issuer, &status_uri, passphrase(at.passphrase_file.as_deref())?)?;
+        AuthorityCommand::Init { issuer, status_uri } => {
+            let settings: api::AuthoritySettings =
+                client.post("/authority", &api::InitAuthority { issuer: issuer.clone(), status_uri })?;
             out.done(
-                &format!("authority {issuer:?} created in {}", authority.dir().display()),
-                json!({"issuer": issuer, "dir": authority.dir()}),
+                &format!("authority {issuer:?} created with issuance key {}", settings.active_key),
+                json!({"issuer": issuer, "active_key": settings.active_key}),
             );
         }
-        AuthorityCommand::Challenge { at, ttl } => {
-            let challenge = open_authority(&at)?.challenge(ttl)?;
-            out.done(&hex::encode(challenge), json!({"challenge": hex::encode(challenge), "ttl": ttl}));
+        AuthorityCommand::Show => {
+            let settings: api::AuthoritySettings = client.get("/authority")?;
+            out.print(&serde_json::to_value(settings).unwrap_or_default());
+        }
+        AuthorityCommand::Challenge { ttl } => {
+            let answer: api::ChallengeResponse =
+                client.post("/authority/challenges", &api::ChallengeRequest { ttl })?;
+            out.done(&answer.challenge, json!({"challenge": answer.challenge, "ttl": ttl}));
         }
         AuthorityCommand::Grant(args) => {
-            let options = GrantOptions {
+            let request = api::GrantRequest {
+                enrollment: files::read(&args.enrollment)?,
                 policy: files::read_text(&args.policy)?,
                 groups: args.groups,
-                attributes: args::attributes(args.attributes),
+                attributes: args::context(args.attributes),
                 valid_for: args.valid_for,
-                max_warrant_lifetime: args.max_warrant_ttl,
+                max_warrant_ttl: args.max_warrant_ttl,
                 allow_software: args.allow_software,
             };
-            let (grant, claims) =
-                open_authority(&args.at)?.grant(&files::read(&args.enrollment)?, &options)?;
-            files::write_atomic(&args.out, &grant, 0o644)?;
+            let answer: api::GrantResponse = client.post("/authority/grants", &request)?;
+            files::write_atomic(&args.out, &answer.grant, 0o644)?;
             out.done(
                 &format!(
                     "grant {} for {:?} written to {} ({} bytes)",
-                    hex::encode(claims.id),
-                    claims.principal,
+                    answer.grant_id,
+                    answer.principal,
                     args.out.display(),
-                    grant.len()
+                    answer.grant.len()
                 ),
-                json!({"grant_id": hex::encode(claims.id), "principal": claims.principal, "out": args.out}),
+                json!({"grant_id": answer.grant_id, "principal": answer.principal, "out": args.out}),
             );
         }
-        AuthorityCommand::Revoke { at, grant_id, grant } => {
-            let id = match (grant_id, grant) {
+        AuthorityCommand::Revoke { grant_id, grant } => {
+            let grant_id = match (grant_id, grant) {
                 (Some(id), _) => id,
                 (None, Some(file)) => hex::encode(device::grant_claims(&files::read(&file)?)?.id),
                 (None, None) => return Err(Error::Usage("name the grant with --grant-id or --grant".into())),
             };
-            let revoked = open_authority(&at)?.revoke(&id)?;
+            let revoked: api::RevokeResponse =
+                client.post("/authority/revocations", &api::RevokeRequest { grant_id })?;
             out.done(
                 &format!(
                     "grant {} of {:?} revoked (status index {}); publish a status list to make it effective",
-                    revoked.id, revoked.principal, revoked.status_index
+                    revoked.grant_id, revoked.principal, revoked.status_index
                 ),
-                json!({"grant_id": revoked.id, "status_index": revoked.status_index}),
+                json!({"grant_id": revoked.grant_id, "status_index": revoked.status_index}),
             );
         }
-        AuthorityCommand::PublishStatus { at, ttl, out: path } => {
-            let (list, claims) = open_authority(&at)?.publish_status(ttl)?;
-            files::write_atomic(&path, &list, 0o644)?;
-            out.done(
-                &format!(
-                    "status list {} written to {} ({} bytes)",
-                    claims.sequence,
-                    path.display(),
-                    list.len()
-                ),
-                json!({"sequence": claims.sequence, "out": path, "size": list.len()}),
-            );
+        AuthorityCommand::PublishStatus { ttl, out: path } => {
+            let list: api::StatusListResponse =
+                client.post("/authority/status-lists", &api::PublishRequest { ttl })?;
+            write_status_list(&list, &path, out)?;
         }
-        AuthorityCommand::Trust { at, out: path } => {
-            let trusted = open_authority(&at)?.trusted()?;
-            files::write_atomic(&path, trust_file::to_json(&trusted).as_bytes(), 0o644)?;
+        AuthorityCommand::StatusList { out: path } => {
+            let list: api::StatusListResponse = client.get("/authority/status-lists/latest")?;
+            write_status_list(&list, &path, out)?;
+        }
+        AuthorityCommand::Trust { out: path } => {
+            let trust: serde_json::Value = client.get("/authority/trust")?;
+            let text = serde_json::to_string_pretty(&trust).map_err(|e| Error::Usage(e.to_string()))? + "\n";
+            // Check what the daemon sent before handing it to verifiers.
+            files::write_atomic(&path, text.as_bytes(), 0o644)?;
+            let trusted = trust_file::read(&path)?;
             out.done(
                 &format!(
                     "trust file for {:?} ({} keys) written to {}",
@@ -431,26 +406,39 @@ fn authority(cmd: AuthorityCommand, out: Output) -> Result<(), Error> {
                 json!({"issuer": trusted.issuer, "keys": trusted.keys.len(), "out": path}),
             );
         }
-        AuthorityCommand::RotateKey { at } => {
-            let name = open_authority(&at)?.rotate_key()?;
+        AuthorityCommand::RotateKey => {
+            let answer: api::RotateResponse = client.post("/authority/keys", &json!({}))?;
             out.done(
-                &format!("new issuance key {name:?} is active; re-export the trust file"),
-                json!({"active_key": name}),
+                &format!("new issuance key {:?} is active; re-export the trust file", answer.active_key),
+                json!({"active_key": answer.active_key}),
             );
         }
     }
     Ok(())
 }
 
-fn keys(cmd: KeysCommand, out: Output) -> Result<(), Error> {
+fn write_status_list(list: &api::StatusListResponse, path: &Path, out: Output) -> Result<(), Error> {
+    files::write_atomic(path, &list.list, 0o644)?;
+    out.done(
+        &format!("status list {} written to {} ({} bytes)", list.sequence, path.display(), list.list.len()),
+        json!({"sequence": list.sequence, "out": path, "size": list.list.len()}),
+    );
+    Ok(())
+}
+
+fn keys(client: &mut Client, cmd: KeysCommand, out: Output) -> Result<(), Error> {
     match cmd {
-        KeysCommand::Create { at, name } => {
-            let info = open_store(&at)?.create(&warrant_hsm_backends::KeyName::new(&name)?)?;
-            out.print(&view::key(&info));
+        KeysCommand::Create { name } => {
+            let key: api::Key = client.post("/keys", &api::CreateKey { name })?;
+            out.print(&view::key(&key));
         }
-        KeysCommand::List { at } => {
-            let keys = open_store(&at)?.list()?;
-            out.print(&serde_json::Value::Array(keys.iter().map(view::key).collect()));
+        KeysCommand::List => {
+            let list: api::KeyList = client.get("/keys")?;
+            out.print(&serde_json::Value::Array(list.keys.iter().map(view::key).collect()));
+        }
+        KeysCommand::Show { name } => {
+            let key: api::Key = client.get(&format!("/keys/{name}"))?;
+            out.print(&view::key(&key));
         }
     }
     Ok(())
@@ -482,16 +470,4 @@ fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
 
 fn read_body(request: &RequestArgs) -> Result<Vec<u8>, Error> {
     request.body.as_deref().map(files::read).transpose().map(Option::unwrap_or_default)
-}
-
-fn open_store(at: &StoreArgs) -> Result<SoftKeyStore, Error> {
-    let store = SoftKeyStore::open(&at.store)?;
-    Ok(match passphrase(at.passphrase_file.as_deref())? {
-        Some(p) => store.with_passphrase(p),
-        None => store,
-    })
-}
-
-fn open_authority(at: &AuthorityDir) -> Result<Authority, Error> {
-    Authority::open(&at.dir, passphrase(at.passphrase_file.as_deref())?)
 }

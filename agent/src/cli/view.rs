@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use warrant_attestation::{AttributeValue, DeviceFacts, Evidence, P256PublicKey};
 use warrant_envelope::{thumbprint, Claims, GrantClaims, Inspected, VerifiedWarrant};
-use warrant_hsm_backends::KeyInfo;
 
 fn attributes(map: &BTreeMap<String, AttributeValue>) -> Value {
     Value::Object(
@@ -35,14 +34,8 @@ fn evidence(evidence: &Evidence) -> Value {
 }
 
 /// A key store entry.
-pub(super) fn key(info: &KeyInfo) -> Value {
-    json!({
-        "name": info.name.as_str(),
-        "backend": info.backend.as_str(),
-        "protection": info.protection.as_str(),
-        "created_at": info.created_at,
-        "public_key": public_key(&info.public_key),
-    })
+pub(super) fn key(key: &crate::api::Key) -> Value {
+    serde_json::to_value(key).unwrap_or_default()
 }
 
 fn grant(g: &GrantClaims) -> Value {

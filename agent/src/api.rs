@@ -1,0 +1,373 @@
+//! The daemon's HTTP/JSON API (`/v1`): the request and response bodies, shared by `warrantd`
+//! and its client. Binary objects (grants, warrants, enrollment requests, status lists,
+//! evidence) travel as standard base64; digests, ids, nonces and challenges as hex.
+//! docs/openapi.json describes the same shapes.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use warrant_attestation::AttributeValue;
+
+use crate::Error;
+
+/// The API's path prefix.
+pub const PREFIX: &str = "/v1";
+
+/// Standard base64 for `Vec<u8>` fields.
+pub mod b64 {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Encodes.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    /// Decodes, strictly (padding required, no whitespace).
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Decodes a hex field of exactly `N` bytes.
+pub fn hex_field<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Error> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| Error::Usage(format!("{field} must be {N} bytes in hex ({} hex digits)", 2 * N)))
+}
+
+/// Converts JSON context or attribute values (string, integer, boolean) to typed attributes.
+pub fn attributes(
+    values: &BTreeMap<String, serde_json::Value>,
+) -> Result<BTreeMap<String, AttributeValue>, Error> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => AttributeValue::Text(s.clone()),
+                serde_json::Value::Bool(b) => AttributeValue::Bool(*b),
+                serde_json::Value::Number(n) if n.is_i64() => {
+                    AttributeValue::Int(n.as_i64().unwrap_or_default())
+                }
+                _ => return Err(Error::Usage(format!("{k}: values must be strings, integers or booleans"))),
+            };
+            Ok((k.clone(), value))
+        })
+        .collect()
+}
+
+/// The JSON form of typed attributes.
+pub fn attributes_json(values: &BTreeMap<String, AttributeValue>) -> BTreeMap<String, serde_json::Value> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let json = match v {
+                AttributeValue::Text(s) => serde_json::Value::from(s.as_str()),
+                AttributeValue::Int(i) => serde_json::Value::from(*i),
+                AttributeValue::Bool(b) => serde_json::Value::from(*b),
+            };
+            (k.clone(), json)
+        })
+        .collect()
+}
+
+/// An error answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// A stable code.
+    pub error: String,
+    /// What a person should know.
+    pub message: String,
+    /// The authorization rule that applied, for refusals.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub rule: Option<String>,
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+}
+
+/// A key backend and whether this build and machine have it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backend {
+    /// Its name.
+    pub name: String,
+    /// Compiled into this build.
+    pub compiled: bool,
+    /// The one this daemon uses.
+    pub active: bool,
+}
+
+/// `GET /v1/version`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Version {
+    /// warrantd's version.
+    pub version: String,
+    /// API version (`v1`).
+    pub api: String,
+    /// State database schema version.
+    pub schema: u32,
+    /// Key backends.
+    pub backends: Vec<Backend>,
+    /// Optional features of this build.
+    pub features: Vec<String>,
+}
+
+/// `POST /v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    /// The key's name.
+    pub name: String,
+}
+
+/// A key, as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Key {
+    /// Its name.
+    pub name: String,
+    /// `device` or `issuance`.
+    pub purpose: String,
+    /// The backend holding it.
+    pub backend: String,
+    /// How its private part is protected.
+    pub protection: String,
+    /// Creation time, seconds since the epoch.
+    pub created_at: u64,
+    /// RFC 9679 thumbprint (the kid), hex.
+    pub kid: String,
+    /// Public key x coordinate, hex.
+    pub x: String,
+    /// Public key y coordinate, hex.
+    pub y: String,
+}
+
+/// `GET /v1/keys`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyList {
+    /// The keys.
+    pub keys: Vec<Key>,
+}
+
+/// `POST /v1/keys/{name}/evidence`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceRequest {
+    /// 32 bytes, hex, to bind the evidence to.
+    pub nonce: String,
+}
+
+/// Evidence about a key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EvidenceResponse {
+    /// The evidence kind.
+    pub kind: String,
+    /// Its CBOR encoding.
+    #[serde(with = "b64")]
+    pub evidence: Vec<u8>,
+}
+
+/// `POST /v1/enroll`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The device key.
+    pub key: String,
+    /// The principal to enroll as.
+    pub principal: String,
+    /// The authority's challenge, hex.
+    pub challenge: String,
+}
+
+/// An enrollment request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The signed enrollment request.
+    #[serde(with = "b64")]
+    pub enrollment: Vec<u8>,
+}
+
+/// The HTTP request a warrant binds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundRequest {
+    /// Method.
+    pub method: String,
+    /// Target URI.
+    pub target: String,
+    /// SHA-256 of the body, hex (the body itself stays with the client).
+    pub body_sha256: String,
+}
+
+/// `POST /v1/sign`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    /// The device key.
+    pub key: String,
+    /// The grant to sign under.
+    #[serde(with = "b64")]
+    pub grant: Vec<u8>,
+    /// The verifier.
+    pub audience: String,
+    /// Cedar action.
+    pub action: String,
+    /// Cedar resource.
+    pub resource: String,
+    /// The request the warrant authorises.
+    pub request: BoundRequest,
+    /// Context claims.
+    #[serde(default)]
+    pub context: BTreeMap<String, serde_json::Value>,
+    /// The verifier's nonce, hex.
+    #[serde(default)]
+    pub nonce: Option<String>,
+    /// Lifetime, seconds.
+    pub ttl: u64,
+}
+
+/// A signed warrant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignResponse {
+    /// The warrant.
+    #[serde(with = "b64")]
+    pub warrant: Vec<u8>,
+    /// Its id, hex.
+    pub warrant_id: String,
+    /// Its expiry, seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// `POST /v1/authority`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InitAuthority {
+    /// The authority's id.
+    pub issuer: String,
+    /// Its status list URI.
+    pub status_uri: String,
+}
+
+/// The authority's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthoritySettings {
+    /// Its id.
+    pub issuer: String,
+    /// Its status list URI.
+    pub status_uri: String,
+    /// The issuance key signing new grants.
+    pub active_key: String,
+    /// All issuance keys, oldest first.
+    pub keys: Vec<String>,
+    /// Grants issued so far (the next status index).
+    pub grants_issued: u64,
+    /// Sequence of the last status list (0: none).
+    pub status_sequence: u64,
+}
+
+/// `POST /v1/authority/challenges`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// Seconds it stays valid.
+    pub ttl: u64,
+}
+
+/// An enrollment challenge.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChallengeResponse {
+    /// 32 bytes, hex.
+    pub challenge: String,
+    /// Seconds it stays valid.
+    pub ttl: u64,
+}
+
+/// `POST /v1/authority/grants`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantRequest {
+    /// The enrollment request.
+    #[serde(with = "b64")]
+    pub enrollment: Vec<u8>,
+    /// Cedar policy text.
+    pub policy: String,
+    /// The principal's groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The principal's attributes.
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+    /// Grant lifetime, seconds.
+    pub valid_for: u64,
+    /// Longest warrant lifetime, seconds.
+    pub max_warrant_ttl: u64,
+    /// Grant a software key.
+    #[serde(default)]
+    pub allow_software: bool,
+}
+
+/// An issued grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GrantResponse {
+    /// The grant.
+    #[serde(with = "b64")]
+    pub grant: Vec<u8>,
+    /// Its id, hex.
+    pub grant_id: String,
+    /// The principal.
+    pub principal: String,
+    /// Its index in the status list.
+    pub status_index: u64,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: u64,
+}
+
+/// `POST /v1/authority/revocations`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// The grant id, hex.
+    pub grant_id: String,
+}
+
+/// A revoked grant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeResponse {
+    /// Its id, hex.
+    pub grant_id: String,
+    /// Its principal.
+    pub principal: String,
+    /// Its status index.
+    pub status_index: u64,
+}
+
+/// `POST /v1/authority/status-lists`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishRequest {
+    /// Seconds verifiers may rely on the list.
+    pub ttl: u64,
+}
+
+/// A signed status list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusListResponse {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// The list.
+    #[serde(with = "b64")]
+    pub list: Vec<u8>,
+}
+
+/// A new issuance key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RotateResponse {
+    /// Its name.
+    pub active_key: String,
+}

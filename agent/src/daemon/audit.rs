@@ -1,0 +1,235 @@
+//! The audit log: one JSON line per decision, to a file (appended, fsynced) and/or standard
+//! output. A writer thread batches lines; in `fsync = "line"` mode each answer waits until its
+//! line is on disk, and lines that arrive together share one fsync (group commit).
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::config::{AuditConfig, Fsync};
+use super::peer::Caller;
+use crate::Error;
+
+/// What was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// Done.
+    Allow,
+    /// Refused by a rule, a limit or a check.
+    Deny,
+    /// Allowed, but failed.
+    Error,
+}
+
+/// One audit line. Holds only public facts: never a secret, PIN or key byte.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Entry {
+    /// The operation (`sign`, `authority.grant`, `request` for refusals before routing).
+    pub operation: &'static str,
+    /// The key used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Cedar action of a warrant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Cedar resource of a warrant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    /// Audience of a warrant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The principal of a grant or enrollment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Warrant id (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warrant_id: Option<String>,
+    /// Grant id (hex).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+    /// Status list sequence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_sequence: Option<u64>,
+    /// The decision; set by [`AuditLog::record`].
+    pub decision: Option<Decision>,
+    /// The rule that decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// Why it was refused or failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    time: String,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    pid: Option<u32>,
+    exe: Option<&'a std::path::Path>,
+    #[serde(flatten)]
+    entry: &'a Entry,
+}
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+/// The audit log's front end; cheap to share.
+pub struct AuditLog {
+    tx: Option<mpsc::Sender<(String, Option<Ack>)>>,
+    wait: bool,
+}
+
+impl AuditLog {
+    /// Opens the destinations and starts the writer thread.
+    pub fn open(config: &AuditConfig) -> Result<Self, Error> {
+        let file = match &config.file {
+            Some(path) => Some((path.clone(), open_append(path)?)),
+            None => None,
+        };
+        if file.is_none() && !config.stdout {
+            return Ok(Self { tx: None, wait: false });
+        }
+        let (tx, rx) = mpsc::channel();
+        let stdout = config.stdout;
+        std::thread::Builder::new()
+            .name("audit".into())
+            .spawn(move || writer(rx, file, stdout))
+            .map_err(|e| Error::Io { path: "audit writer thread".into(), source: e })?;
+        Ok(Self { tx: Some(tx), wait: file_wait(config) })
+    }
+
+    /// Writes `entry` with `decision` for `caller`. In line mode, returns once the line is on
+    /// disk; an error means it is not, and the operation's answer must be withheld.
+    pub async fn record(
+        &self,
+        caller: Option<&Caller>,
+        decision: Decision,
+        mut entry: Entry,
+    ) -> Result<(), Error> {
+        let Some(tx) = &self.tx else { return Ok(()) };
+        entry.decision = Some(decision);
+        let line = Line {
+            time: rfc3339_now(),
+            uid: caller.map(|c| c.uid),
+            gid: caller.map(|c| c.gid),
+            pid: caller.map(|c| c.pid),
+            exe: caller.and_then(|c| c.exe.as_deref()),
+            entry: &entry,
+        };
+        let mut text = serde_json::to_string(&line).map_err(|e| audit_failed(e.to_string()))?;
+        text.push('\n');
+        if !self.wait {
+            return tx.send((text, None)).map_err(|_| audit_failed("the audit writer stopped".into()));
+        }
+        let (ack, done) = oneshot::channel();
+        tx.send((text, Some(ack))).map_err(|_| audit_failed("the audit writer stopped".into()))?;
+        done.await.map_err(|_| audit_failed("the audit writer stopped".into()))?.map_err(audit_failed)
+    }
+}
+
+fn file_wait(config: &AuditConfig) -> bool {
+    config.file.is_some() && config.fsync == Fsync::Line
+}
+
+fn audit_failed(reason: String) -> Error {
+    Error::Io { path: "audit log".into(), source: std::io::Error::other(reason) }
+}
+
+fn open_append(path: &PathBuf) -> Result<File, Error> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|source| Error::Io { path: path.clone(), source })
+}
+
+fn writer(rx: mpsc::Receiver<(String, Option<Ack>)>, mut file: Option<(PathBuf, File)>, stdout: bool) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        batch.extend(rx.try_iter());
+        let text: String = batch.iter().map(|(line, _)| line.as_str()).collect();
+        let mut result = Ok(());
+        if let Some((path, f)) = &mut file {
+            if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_data()) {
+                tracing::error!("audit log {}: {e}", path.display());
+                result = Err(format!("{}: {e}", path.display()));
+            }
+        }
+        if stdout {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                result = Err(format!("standard output: {e}"));
+            }
+        }
+        for (_, ack) in batch {
+            if let Some(ack) = ack {
+                let _ = ack.send(result.clone());
+            }
+        }
+    }
+}
+
+/// Now as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+fn rfc3339_now() -> String {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    rfc3339(since.as_secs(), since.subsec_millis())
+}
+
+fn rfc3339(secs: u64, millis: u32) -> String {
+    // Days to civil date: Howard Hinnant's algorithm.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.005Z");
+        assert_eq!(rfc3339(1_795_000_000, 999), "2026-11-18T11:06:40.999Z");
+    }
+
+    #[tokio::test]
+    async fn line_mode_returns_after_the_line_is_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log =
+            AuditLog::open(&AuditConfig { file: Some(path.clone()), stdout: false, fsync: Fsync::Line })
+                .unwrap();
+        let caller = Caller::for_tests(1000, vec![1000]);
+        let entry = Entry { operation: "sign", key: Some("laptop".into()), ..Default::default() };
+        log.record(Some(&caller), Decision::Allow, entry).await.unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+        assert_eq!(line["uid"], 1000);
+        assert_eq!(line["operation"], "sign");
+        assert_eq!(line["decision"], "allow");
+        assert_eq!(line["key"], "laptop");
+    }
+}

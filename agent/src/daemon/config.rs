@@ -1,0 +1,557 @@
+//! `agent.toml`: the daemon's configuration, parsed strictly and validated as a whole before it
+//! is used, with errors that name the file, the line and the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::rules::{Operation, Rule, RuleSet, Subjects};
+use crate::Error;
+
+/// Where the socket and state go by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A per-user daemon: `$XDG_RUNTIME_DIR/warrant/agent.sock`, state under `$XDG_STATE_HOME`.
+    User,
+    /// The system daemon: `/run/warrant/agent.sock`, state in `/var/lib/warrant`.
+    System,
+}
+
+impl Mode {
+    /// System mode for root, user mode otherwise.
+    pub fn default_for_this_process() -> Self {
+        if nix::unistd::geteuid().is_root() {
+            Mode::System
+        } else {
+            Mode::User
+        }
+    }
+
+    /// The default configuration file.
+    pub fn default_config(self) -> PathBuf {
+        match self {
+            Mode::System => PathBuf::from("/etc/warrant/agent.toml"),
+            Mode::User => xdg_dir("XDG_CONFIG_HOME", ".config").join("warrant/agent.toml"),
+        }
+    }
+
+    /// The default socket path, if one can be named.
+    pub fn default_socket(self) -> Option<PathBuf> {
+        match self {
+            Mode::System => Some(PathBuf::from("/run/warrant/agent.sock")),
+            Mode::User => std::env::var_os("XDG_RUNTIME_DIR")
+                .filter(|d| !d.is_empty())
+                .map(|d| PathBuf::from(d).join("warrant/agent.sock")),
+        }
+    }
+
+    fn default_state_dir(self) -> PathBuf {
+        // systemd's StateDirectory= says where it made the directory.
+        if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
+        match self {
+            Mode::System => PathBuf::from("/var/lib/warrant"),
+            Mode::User => xdg_dir("XDG_STATE_HOME", ".local/state").join("warrant"),
+        }
+    }
+}
+
+fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
+    match std::env::var_os(var).filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(fallback),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    mode: Option<Mode>,
+    socket: Option<PathBuf>,
+    socket_group: Option<String>,
+    state_dir: Option<PathBuf>,
+    #[serde(default)]
+    keystore: KeyStoreConfig,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    audit: AuditConfig,
+    #[serde(default)]
+    admin: AdminSection,
+    #[serde(default)]
+    rules: Vec<RuleSection>,
+}
+
+/// Which key store holds the keys.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyStoreConfig {
+    /// The backend; `soft` is the only one built so far.
+    #[serde(default = "soft")]
+    pub backend: String,
+    /// The software store's directory (default: `keys` in the state directory).
+    pub dir: Option<PathBuf>,
+    /// A file holding the passphrase that seals software keys.
+    pub passphrase_file: Option<PathBuf>,
+}
+
+fn soft() -> String {
+    "soft".into()
+}
+
+impl Default for KeyStoreConfig {
+    fn default() -> Self {
+        Self { backend: soft(), dir: None, passphrase_file: None }
+    }
+}
+
+/// Resource limits; each refusal is an error to its client, never the daemon's end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    /// Time a client has to send a request's headers, milliseconds.
+    pub header_timeout_ms: u64,
+    /// Time a request may take in all (body included), milliseconds.
+    pub request_timeout_ms: u64,
+    /// Connections served at once; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Time in-flight requests get to finish on SIGTERM, milliseconds.
+    pub drain_timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            header_timeout_ms: 5_000,
+            request_timeout_ms: 30_000,
+            max_connections: 512,
+            drain_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// When audit lines are flushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Each answer waits until its audit line is on disk (lines arriving together share one fsync).
+    #[default]
+    Line,
+    /// Answers do not wait; lines are written and synced in batches.
+    Batch,
+}
+
+/// Where audit lines go.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Append JSON lines to this file.
+    pub file: Option<PathBuf>,
+    /// Also write them to standard output (for journald).
+    #[serde(default)]
+    pub stdout: bool,
+    /// Durability of file lines.
+    #[serde(default)]
+    pub fsync: Fsync,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminSection {
+    #[serde(default)]
+    uids: Vec<u32>,
+    #[serde(default)]
+    gids: Vec<u32>,
+    #[serde(default)]
+    groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum Effect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSection {
+    name: String,
+    #[serde(default)]
+    effect: Effect,
+    #[serde(default)]
+    uids: Vec<u32>,
+    #[serde(default)]
+    gids: Vec<u32>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    exe: Vec<PathBuf>,
+    operations: Vec<String>,
+    #[serde(default)]
+    keys: Vec<String>,
+    #[serde(default)]
+    audiences: Vec<String>,
+    rate: Option<RateSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSection {
+    requests: u32,
+    per_seconds: u32,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// User or system mode.
+    pub mode: Mode,
+    /// The socket path.
+    pub socket: PathBuf,
+    /// The group given the socket (system mode: `warrant` when it exists).
+    pub socket_gid: Option<u32>,
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// The key store.
+    pub keystore: KeyStoreConfig,
+    /// Limits.
+    pub limits: Limits,
+    /// Audit destinations.
+    pub audit: AuditConfig,
+    /// Authorization rules.
+    pub rules: RuleSet,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!(
+                "{}: {e}{}",
+                path.display(),
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    " (create it, or name another with --config; see docs/ARCHITECTURE.md for an example)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates `text`, read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
+        let at = Locator { path, text };
+        let file: File = toml::from_str(text).map_err(|e| at.toml_error(&e))?;
+        let mode = file.mode.unwrap_or_else(Mode::default_for_this_process);
+        let socket = match file.socket {
+            Some(s) => s,
+            None => mode.default_socket().ok_or_else(|| {
+                at.error(
+                    None,
+                    "socket",
+                    "no socket path: set `socket`, or run where $XDG_RUNTIME_DIR is set (user mode)",
+                )
+            })?,
+        };
+        let socket_gid = match (&file.socket_group, mode) {
+            (Some(name), _) => Some(resolve_group(name).map_err(|e| at.error(None, "socket_group", &e))?),
+            (None, Mode::System) => resolve_group("warrant").ok(),
+            (None, Mode::User) => None,
+        };
+        if file.keystore.backend != "soft" {
+            return Err(at.error(
+                Some("keystore"),
+                "backend",
+                &format!("unknown backend {:?}; this build has: soft", file.keystore.backend),
+            ));
+        }
+        let l = file.limits;
+        for (key, ok) in [
+            ("max_body_bytes", l.max_body_bytes >= 1024),
+            ("header_timeout_ms", l.header_timeout_ms >= 100),
+            ("request_timeout_ms", l.request_timeout_ms >= 100),
+            ("max_connections", l.max_connections >= 1),
+        ] {
+            if !ok {
+                return Err(at.error(Some("limits"), key, "is too small to serve anything"));
+            }
+        }
+        let mut rules = Vec::new();
+        for (i, section) in file.rules.into_iter().enumerate() {
+            rules.push(rule(&at, i, section)?);
+        }
+        let mut names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(at.error(None, "name", &format!("two rules are named {:?}", w[0])));
+        }
+        let admin = Subjects {
+            uids: file.admin.uids,
+            gids: resolve_groups(&at, Some("admin"), file.admin.gids, &file.admin.groups)?,
+            exe: Vec::new(),
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            mode,
+            socket,
+            socket_gid,
+            state_dir: file.state_dir.unwrap_or_else(|| mode.default_state_dir()),
+            keystore: file.keystore,
+            limits: file.limits,
+            audit: file.audit,
+            rules: RuleSet::new(rules, admin),
+        })
+    }
+}
+
+fn rule(at: &Locator<'_>, index: usize, s: RuleSection) -> Result<Rule, Error> {
+    let err = |key: &str, msg: &str| at.error_in_rule(index, key, &format!("rule {:?}: {msg}", s.name));
+    if s.name.is_empty() || s.name == super::rules::DEFAULT_DENY || s.name == super::rules::ADMIN {
+        return Err(err("name", "this name is empty or reserved"));
+    }
+    let mut gids = s.gids.clone();
+    for name in &s.groups {
+        gids.push(resolve_group(name).map_err(|e| err("groups", &e))?);
+    }
+    if s.uids.is_empty() && gids.is_empty() {
+        return Err(err(
+            "uids",
+            "name its callers with `uids`, `gids` or `groups` (rules never match everyone)",
+        ));
+    }
+    if s.operations.is_empty() {
+        return Err(err("operations", "list the operations it covers"));
+    }
+    let mut operations = Vec::new();
+    for op in &s.operations {
+        match Operation::parse(op) {
+            Some(o) if !o.is_authority() => operations.push(o),
+            Some(_) => {
+                return Err(err(
+                    "operations",
+                    &format!("{op:?} is an authority operation: grant it with [admin]"),
+                ))
+            }
+            None => {
+                return Err(err(
+                    "operations",
+                    &format!("unknown operation {op:?}; known: {}", Operation::RULE_OPERATIONS.join(", ")),
+                ))
+            }
+        }
+    }
+    for (key, patterns) in [("keys", &s.keys), ("audiences", &s.audiences)] {
+        if let Some(p) = patterns.iter().find(|p| p.is_empty() || p[..p.len() - 1].contains('*')) {
+            return Err(err(key, &format!("pattern {p:?}: `*` is allowed only at the end")));
+        }
+    }
+    let rate = match s.rate {
+        Some(r) if r.requests == 0 || r.per_seconds == 0 => {
+            return Err(err("rate", "requests and per_seconds must be at least 1"))
+        }
+        Some(r) => Some((r.requests, r.per_seconds)),
+        None => None,
+    };
+    Ok(Rule {
+        name: s.name.clone(),
+        allow: s.effect == Effect::Allow,
+        subjects: Subjects { uids: s.uids, gids, exe: s.exe },
+        operations,
+        keys: s.keys,
+        audiences: s.audiences,
+        rate,
+    })
+}
+
+struct RuleTable(usize);
+
+impl std::fmt::Display for RuleTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rules[{}]", self.0)
+    }
+}
+
+fn resolve_groups(
+    at: &Locator<'_>,
+    table: Option<&str>,
+    mut gids: Vec<u32>,
+    names: &[String],
+) -> Result<Vec<u32>, Error> {
+    for name in names {
+        gids.push(resolve_group(name).map_err(|e| at.error(table, "groups", &e))?);
+    }
+    Ok(gids)
+}
+
+fn resolve_group(name: &str) -> Result<u32, String> {
+    match nix::unistd::Group::from_name(name) {
+        Ok(Some(group)) => Ok(group.gid.as_raw()),
+        Ok(None) => Err(format!("no group named {name:?} on this system")),
+        Err(e) => Err(format!("looking up group {name:?}: {e}")),
+    }
+}
+
+/// Turns positions in the file into `file:line: key`.
+struct Locator<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Locator<'_> {
+    fn toml_error(&self, e: &toml::de::Error) -> Error {
+        let Some(span) = e.span() else {
+            return Error::Config(format!("{}: {}", self.path.display(), e.message()));
+        };
+        let line = self.line_of(span.start);
+        let line_text = self.text.lines().nth(line - 1).unwrap_or("");
+        let key = line_text.split('=').next().unwrap_or("").trim();
+        Error::Config(format!("{}:{line}: key `{key}`: {}", self.path.display(), e.message().trim_end()))
+    }
+
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    /// An error about `key` in `[table]` (top level when `None`).
+    fn error(&self, table: Option<&str>, key: &str, msg: &str) -> Error {
+        let start = match table {
+            None => Some(0),
+            Some(t) => self.find_line_start(&format!("[{t}]")),
+        };
+        self.report(start, table, key, msg)
+    }
+
+    fn error_in_rule(&self, index: usize, key: &str, msg: &str) -> Error {
+        let mut offset = 0;
+        let mut start = None;
+        let mut seen = 0;
+        for line in self.text.split_inclusive('\n') {
+            if line.trim() == "[[rules]]" {
+                if seen == index {
+                    start = Some(offset);
+                    break;
+                }
+                seen += 1;
+            }
+            offset += line.len();
+        }
+        self.report(start, Some(&RuleTable(index).to_string()), key, msg)
+    }
+
+    fn find_line_start(&self, header: &str) -> Option<usize> {
+        let mut offset = 0;
+        for line in self.text.split_inclusive('\n') {
+            if line.trim() == header {
+                return Some(offset);
+            }
+            offset += line.len();
+        }
+        None
+    }
+
+    fn report(&self, table_start: Option<usize>, table: Option<&str>, key: &str, msg: &str) -> Error {
+        let qualified = match table {
+            Some(t) => format!("{t}.{key}"),
+            None => key.to_owned(),
+        };
+        // The key's own line: the first `key =` after the table's header and before the next one.
+        let line = table_start.and_then(|start| {
+            let mut offset = start;
+            for (i, line) in self.text[start..].split_inclusive('\n').enumerate() {
+                let t = line.trim_start();
+                if i > 0 && t.starts_with('[') {
+                    break;
+                }
+                if t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) {
+                    return Some(self.line_of(offset));
+                }
+                offset += line.len();
+            }
+            (table.is_some()).then(|| self.line_of(start))
+        });
+        match line {
+            Some(line) => Error::Config(format!("{}:{line}: key `{qualified}`: {msg}", self.path.display())),
+            None => Error::Config(format!("{}: key `{qualified}`: {msg}", self.path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        Config::parse(Path::new("/etc/warrant/agent.toml"), text)
+    }
+
+    const GOOD: &str = r#"
+socket = "/tmp/w.sock"
+state_dir = "/tmp/w"
+
+[limits]
+max_body_bytes = 65536
+
+[admin]
+uids = [0]
+
+[[rules]]
+name = "developers"
+uids = [1000]
+operations = ["sign", "enroll", "keys.list"]
+keys = ["laptop-*"]
+rate = { requests = 10, per_seconds = 1 }
+"#;
+
+    #[test]
+    fn a_good_file_parses() {
+        let config = parse(GOOD).unwrap();
+        assert_eq!(config.socket, PathBuf::from("/tmp/w.sock"));
+        assert_eq!(config.limits.max_body_bytes, 65536);
+        assert_eq!(config.limits.header_timeout_ms, 5000);
+        assert_eq!(config.audit.fsync, Fsync::Line);
+    }
+
+    #[test]
+    fn syntax_and_type_errors_name_file_line_and_key() {
+        let e = parse(&GOOD.replace("max_body_bytes = 65536", "max_body_bytes = \"big\"")).unwrap_err();
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:6: key `max_body_bytes`"), "{e}");
+        let e = parse(&GOOD.replace("max_body_bytes", "max_bodybytes")).unwrap_err();
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:6: key `max_bodybytes`"), "{e}");
+        assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_file_line_and_key() {
+        let e = parse(&GOOD.replace("\"keys.list\"", "\"keys.lst\"")).unwrap_err();
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:14: key `rules[0].operations`"), "{e}");
+        assert!(e.to_string().contains("unknown operation \"keys.lst\""), "{e}");
+        let e = parse(&GOOD.replace("uids = [1000]\n", "")).unwrap_err();
+        assert!(e.to_string().contains("key `rules[0].uids`"), "{e}");
+        let e = parse(&GOOD.replace("requests = 10", "requests = 0")).unwrap_err();
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:16: key `rules[0].rate`"), "{e}");
+        let e = parse(&GOOD.replace("\"laptop-*\"", "\"lap*top\"")).unwrap_err();
+        assert!(e.to_string().contains("`*` is allowed only at the end"), "{e}");
+        let e = parse(&GOOD.replace("\"sign\"", "\"authority.grant\"")).unwrap_err();
+        assert!(e.to_string().contains("grant it with [admin]"), "{e}");
+        let e = parse(&GOOD.replace("[admin]\nuids = [0]", "[admin]\ngroups = [\"no-such-group-xyz\"]"))
+            .unwrap_err();
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:9: key `admin.groups`"), "{e}");
+        let e = parse(&format!(
+            "{GOOD}\n[[rules]]\nname = \"developers\"\nuids = [1]\noperations = [\"sign\"]\n"
+        ))
+        .unwrap_err();
+        assert!(e.to_string().contains("two rules are named \"developers\""), "{e}");
+        let e = parse(&GOOD.replace("[limits]", "[keystore]\nbackend = \"tpm\"\n[limits]")).unwrap_err();
+        assert!(e.to_string().contains("key `keystore.backend`: unknown backend"), "{e}");
+    }
+}

@@ -1,0 +1,55 @@
+//! API errors: an HTTP status and a JSON body `{"error", "message", "rule"}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::api::ErrorBody;
+use crate::Error;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The body.
+    pub body: ErrorBody,
+}
+
+impl ApiError {
+    /// An error with its own status and code (limits and protocol errors).
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self { status, body: ErrorBody { error: code.into(), message: message.into(), rule: None } }
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        use warrant_hsm_backends::Error as Store;
+        let status = match &e {
+            Error::Usage(_) | Error::BadFile { .. } => StatusCode::BAD_REQUEST,
+            Error::Rejected(warrant_envelope::Error::Signing(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Rejected(_) | Error::AuthorityRefuses(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::NotFound(_) | Error::KeyStore(Store::KeyNotFound(_)) => StatusCode::NOT_FOUND,
+            Error::Conflict(_) | Error::KeyStore(Store::KeyExists(_)) => StatusCode::CONFLICT,
+            Error::KeyStore(Store::InvalidKeyName(_)) => StatusCode::BAD_REQUEST,
+            Error::Forbidden { .. } | Error::Caller(_) => StatusCode::FORBIDDEN,
+            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let rule = match &e {
+            Error::Forbidden { rule, .. } | Error::RateLimited { rule } => Some(rule.clone()),
+            _ => None,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!("{e}");
+        }
+        Self { status, body: ErrorBody { error: e.code().to_owned(), message: e.to_string(), rule } }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body)).into_response()
+    }
+}

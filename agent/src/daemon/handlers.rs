@@ -1,0 +1,397 @@
+//! The API's handlers: each one authorizes, does its work, and audits the outcome.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::{Extension, Json};
+use warrant_envelope::{thumbprint, RequestBinding};
+use warrant_hsm_backends::{KeyInfo, KeyName};
+
+use super::audit::Entry;
+use super::body::JsonBody;
+use super::error::ApiError;
+use super::peer::Caller;
+use super::rules::{Operation, Request};
+use super::state::Daemon;
+use crate::api::{self, hex_field};
+use crate::authority::{Authority, GrantOptions};
+use crate::device::{self, WarrantRequest};
+use crate::keyring::KeyPurpose;
+use crate::{trust_file, Error};
+
+type Answer<T> = Result<Json<T>, ApiError>;
+type Shared = State<Arc<Daemon>>;
+
+/// `GET /v1/health`.
+pub async fn health() -> Json<api::Health> {
+    Json(api::Health { status: "ok".into() })
+}
+
+/// `GET /v1/version`.
+pub async fn version(State(d): Shared) -> Json<api::Version> {
+    let active = d.keys.store().backend();
+    let backends = [("software", true), ("tpm", false), ("pkcs11", false), ("yubikey", false)]
+        .into_iter()
+        .map(|(name, compiled)| api::Backend { name: name.into(), compiled, active: active.as_str() == name })
+        .collect();
+    Json(api::Version {
+        version: env!("CARGO_PKG_VERSION").into(),
+        api: "v1".into(),
+        schema: crate::database::schema_version(),
+        backends,
+        features: vec!["authority".into(), "socket-activation".into(), "sd-notify".into()],
+    })
+}
+
+fn key_view(info: &KeyInfo, purpose: KeyPurpose) -> api::Key {
+    api::Key {
+        name: info.name.to_string(),
+        purpose: purpose.as_str().into(),
+        backend: info.backend.as_str().into(),
+        protection: info.protection.as_str().into(),
+        created_at: info.created_at,
+        kid: hex::encode(thumbprint(&info.public_key)),
+        x: hex::encode(info.public_key.x()),
+        y: hex::encode(info.public_key.y()),
+    }
+}
+
+/// `GET /v1/keys`.
+pub async fn list_keys(State(d): Shared, Extension(caller): Extension<Caller>) -> Answer<api::KeyList> {
+    let entry = Entry { operation: Operation::KeysList.as_str(), ..Default::default() };
+    let request = Request { operation: Operation::KeysList, key: None, audience: None };
+    let rule = d.authorize(&caller, request, &entry).await?;
+    let result =
+        d.keys.list().map(|keys| api::KeyList { keys: keys.iter().map(|(i, p)| key_view(i, *p)).collect() });
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+/// `POST /v1/keys`.
+pub async fn create_key(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::CreateKey>,
+) -> Answer<api::Key> {
+    let entry = Entry {
+        operation: Operation::KeysCreate.as_str(),
+        key: Some(req.name.clone()),
+        ..Default::default()
+    };
+    let request = Request { operation: Operation::KeysCreate, key: Some(&req.name), audience: None };
+    let rule = d.authorize(&caller, request, &entry).await?;
+    let work = d.clone();
+    let result = blocking(move || {
+        let name = KeyName::new(&req.name)?;
+        let info = work.keys.create(&work.db(), &name, KeyPurpose::Device)?;
+        Ok(key_view(&info, KeyPurpose::Device))
+    })
+    .await;
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+/// `GET /v1/keys/{name}`.
+pub async fn get_key(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Answer<api::Key> {
+    let entry =
+        Entry { operation: Operation::KeysRead.as_str(), key: Some(name.clone()), ..Default::default() };
+    let request = Request { operation: Operation::KeysRead, key: Some(&name), audience: None };
+    let rule = d.authorize(&caller, request, &entry).await?;
+    let result = (|| {
+        let key = KeyName::new(&name)?;
+        let purpose =
+            d.keys.purpose(&key).ok_or_else(|| Error::NotFound(format!("no key named {name:?}")))?;
+        let info = d
+            .keys
+            .store()
+            .list()?
+            .into_iter()
+            .find(|i| i.name == key)
+            .ok_or_else(|| Error::NotFound(format!("no key named {name:?}")))?;
+        Ok(key_view(&info, purpose))
+    })();
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+/// `POST /v1/keys/{name}/evidence`.
+pub async fn key_evidence(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+    JsonBody(req): JsonBody<api::EvidenceRequest>,
+) -> Answer<api::EvidenceResponse> {
+    let entry =
+        Entry { operation: Operation::KeysRead.as_str(), key: Some(name.clone()), ..Default::default() };
+    let request = Request { operation: Operation::KeysRead, key: Some(&name), audience: None };
+    let rule = d.authorize(&caller, request, &entry).await?;
+    let result = (|| {
+        let nonce = hex_field::<32>("nonce", &req.nonce)?;
+        let key = KeyName::new(&name)?;
+        if d.keys.purpose(&key).is_none() {
+            return Err(Error::NotFound(format!("no key named {name:?}")));
+        }
+        let evidence = d.keys.store().evidence(&key, &nonce)?;
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&evidence.to_cbor(), &mut bytes)
+            .map_err(|e| Error::Usage(format!("encoding evidence: {e}")))?;
+        Ok(api::EvidenceResponse { kind: evidence.kind().as_str().into(), evidence: bytes })
+    })();
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+/// `POST /v1/enroll`.
+pub async fn enroll(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::EnrollRequest>,
+) -> Answer<api::EnrollResponse> {
+    let entry = Entry {
+        operation: Operation::Enroll.as_str(),
+        key: Some(req.key.clone()),
+        principal: Some(req.principal.clone()),
+        ..Default::default()
+    };
+    let request = Request { operation: Operation::Enroll, key: Some(&req.key), audience: None };
+    let rule = d.authorize(&caller, request, &entry).await?;
+    let result = (|| {
+        let challenge = hex_field("challenge", &req.challenge)?;
+        let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
+        Ok(api::EnrollResponse { enrollment: device::enroll(&key, &req.principal, challenge)? })
+    })();
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+/// `POST /v1/sign`.
+pub async fn sign(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::SignRequest>,
+) -> Answer<api::SignResponse> {
+    let mut entry = Entry {
+        operation: Operation::Sign.as_str(),
+        key: Some(req.key.clone()),
+        action: Some(req.action.clone()),
+        resource: Some(req.resource.clone()),
+        audience: Some(req.audience.clone()),
+        ..Default::default()
+    };
+    let request = Request { operation: Operation::Sign, key: Some(&req.key), audience: Some(&req.audience) };
+    let rule = d.authorize(&caller, request, &entry).await?;
+    let result = (|| {
+        let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
+        let nonce = req
+            .nonce
+            .as_deref()
+            .map(|n| hex::decode(n).map_err(|_| Error::Usage("nonce must be hex".into())))
+            .transpose()?;
+        let warrant = device::sign_warrant(
+            &key,
+            &WarrantRequest {
+                grant: &req.grant,
+                audience: &req.audience,
+                action: &req.action,
+                resource: &req.resource,
+                request: RequestBinding {
+                    method: req.request.method.clone(),
+                    target: req.request.target.clone(),
+                    body_sha256: hex_field("request.body_sha256", &req.request.body_sha256)?,
+                },
+                context: api::attributes(&req.context)?,
+                nonce,
+                lifetime: req.ttl,
+            },
+        )?;
+        Ok(warrant)
+    })();
+    let result = result.map(|(warrant, claims)| api::SignResponse {
+        warrant,
+        warrant_id: hex::encode(claims.id),
+        expires_at: claims.expires_at,
+    });
+    if let Ok(signed) = &result {
+        entry.warrant_id = Some(signed.warrant_id.clone());
+    }
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+/// Runs `work` on the blocking pool (database transactions wait for fsync).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Io { path: "worker".into(), source: std::io::Error::other(e.to_string()) })?
+}
+
+/// Authorizes an authority operation, runs it on the blocking pool with the authority, and
+/// audits it; `describe` adds the outcome's ids to the audit line.
+async fn authority_op<T: Send + 'static>(
+    d: Arc<Daemon>,
+    caller: Caller,
+    operation: Operation,
+    work: impl FnOnce(&mut Authority<'_>) -> Result<T, Error> + Send + 'static,
+    describe: impl FnOnce(&T, &mut Entry),
+) -> Answer<T> {
+    let mut entry = Entry { operation: operation.as_str(), ..Default::default() };
+    let rule = d.authorize(&caller, Request { operation, key: None, audience: None }, &entry).await?;
+    let shared = d.clone();
+    let result = blocking(move || {
+        let mut conn = shared.db();
+        work(&mut Authority::new(&mut conn, &shared.keys))
+    })
+    .await;
+    if let Ok(value) = &result {
+        describe(value, &mut entry);
+    }
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+fn settings_view(authority: &Authority<'_>) -> Result<api::AuthoritySettings, Error> {
+    let s = authority.settings()?;
+    Ok(api::AuthoritySettings {
+        issuer: s.issuer,
+        status_uri: s.status_uri,
+        active_key: s.active_key,
+        keys: s.keys,
+        grants_issued: s.next_status_index,
+        status_sequence: s.status_sequence,
+    })
+}
+
+/// `POST /v1/authority`.
+pub async fn init_authority(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::InitAuthority>,
+) -> Answer<api::AuthoritySettings> {
+    authority_op(
+        d,
+        caller,
+        Operation::AuthorityInit,
+        move |a| {
+            a.init(&req.issuer, &req.status_uri)?;
+            settings_view(a)
+        },
+        |s, e| e.key = Some(s.active_key.clone()),
+    )
+    .await
+}
+
+/// `GET /v1/authority`.
+pub async fn authority_settings(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+) -> Answer<api::AuthoritySettings> {
+    authority_op(d, caller, Operation::AuthorityRead, |a| settings_view(a), |_, _| ()).await
+}
+
+/// `GET /v1/authority/trust`.
+pub async fn trust(State(d): Shared, Extension(caller): Extension<Caller>) -> Answer<serde_json::Value> {
+    let work = |a: &mut Authority<'_>| {
+        let trusted = a.trusted()?;
+        serde_json::from_str(&trust_file::to_json(&trusted)).map_err(|e| Error::Usage(e.to_string()))
+    };
+    authority_op(d, caller, Operation::AuthorityRead, work, |_, _| ()).await
+}
+
+/// `POST /v1/authority/challenges`.
+pub async fn challenge(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::ChallengeRequest>,
+) -> Answer<api::ChallengeResponse> {
+    let work = move |a: &mut Authority<'_>| {
+        Ok(api::ChallengeResponse { challenge: hex::encode(a.challenge(req.ttl)?), ttl: req.ttl })
+    };
+    authority_op(d, caller, Operation::AuthorityChallenge, work, |_, _| ()).await
+}
+
+/// `POST /v1/authority/grants`.
+pub async fn grant(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::GrantRequest>,
+) -> Answer<api::GrantResponse> {
+    let work = move |a: &mut Authority<'_>| {
+        let options = GrantOptions {
+            policy: req.policy,
+            groups: req.groups,
+            attributes: api::attributes(&req.attributes)?,
+            valid_for: req.valid_for,
+            max_warrant_lifetime: req.max_warrant_ttl,
+            allow_software: req.allow_software,
+        };
+        let (grant, claims) = a.grant(&req.enrollment, &options)?;
+        Ok(api::GrantResponse {
+            grant,
+            grant_id: hex::encode(claims.id),
+            principal: claims.principal,
+            status_index: claims.status.index,
+            expires_at: claims.expires_at,
+        })
+    };
+    let describe = |g: &api::GrantResponse, e: &mut Entry| {
+        e.grant_id = Some(g.grant_id.clone());
+        e.principal = Some(g.principal.clone());
+    };
+    authority_op(d, caller, Operation::AuthorityGrant, work, describe).await
+}
+
+/// `POST /v1/authority/revocations`.
+pub async fn revoke(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::RevokeRequest>,
+) -> Answer<api::RevokeResponse> {
+    let work = move |a: &mut Authority<'_>| {
+        let id = hex_field::<16>("grant_id", &req.grant_id)?;
+        let revoked = a.revoke(&id)?;
+        Ok(api::RevokeResponse {
+            grant_id: hex::encode(revoked.id),
+            principal: revoked.principal,
+            status_index: revoked.status_index,
+        })
+    };
+    let describe = |r: &api::RevokeResponse, e: &mut Entry| {
+        e.grant_id = Some(r.grant_id.clone());
+        e.principal = Some(r.principal.clone());
+    };
+    authority_op(d, caller, Operation::AuthorityRevoke, work, describe).await
+}
+
+/// `POST /v1/authority/status-lists`.
+pub async fn publish_status(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::PublishRequest>,
+) -> Answer<api::StatusListResponse> {
+    let work = move |a: &mut Authority<'_>| {
+        let (list, claims) = a.publish_status(req.ttl)?;
+        Ok(api::StatusListResponse { sequence: claims.sequence, list })
+    };
+    let describe = |s: &api::StatusListResponse, e: &mut Entry| e.status_sequence = Some(s.sequence);
+    authority_op(d, caller, Operation::AuthorityPublish, work, describe).await
+}
+
+/// `GET /v1/authority/status-lists/latest`.
+pub async fn latest_status(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+) -> Answer<api::StatusListResponse> {
+    let work = |a: &mut Authority<'_>| {
+        let sequence = a.settings()?.status_sequence;
+        Ok(api::StatusListResponse { sequence, list: a.status_list(None)? })
+    };
+    authority_op(d, caller, Operation::AuthorityRead, work, |_, _| ()).await
+}
+
+/// `POST /v1/authority/keys`: rotates the issuance key.
+pub async fn rotate_key(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+) -> Answer<api::RotateResponse> {
+    let work = |a: &mut Authority<'_>| Ok(api::RotateResponse { active_key: a.rotate_key()? });
+    authority_op(d, caller, Operation::AuthorityRotate, work, |r, e| e.key = Some(r.active_key.clone())).await
+}

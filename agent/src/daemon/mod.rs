@@ -1,0 +1,113 @@
+//! `warrantd`: the local signing daemon. It holds the device and authority keys, decides every
+//! signature by the configured rules, records each decision in the audit log, and serves an
+//! HTTP/JSON API (`/v1`) on a Unix socket.
+
+mod audit;
+mod body;
+pub mod config;
+mod error;
+mod handlers;
+mod listener;
+mod notify;
+mod peer;
+mod routes;
+mod rules;
+mod server;
+mod state;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+
+pub use config::Config;
+pub use server::{Control, Server};
+
+use crate::Error;
+
+/// warrantd: keeps warrant's device and authority keys and signs on request, by rule.
+///
+/// Serves HTTP/1.1 + JSON on a Unix socket (user mode: $XDG_RUNTIME_DIR/warrant/agent.sock;
+/// system mode: /run/warrant/agent.sock), or on the socket systemd passes (LISTEN_FDS).
+/// SIGHUP reloads the configuration; SIGTERM drains in-flight requests and exits.
+#[derive(Debug, Parser)]
+#[command(name = "warrantd", version)]
+pub struct Args {
+    /// The configuration file (default: /etc/warrant/agent.toml for root,
+    /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise).
+    #[arg(long, env = "WARRANTD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Validate the configuration, print a summary and exit (0 valid, 2 not).
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// The route table, for the test that keeps docs/openapi.json in step.
+pub fn route_table() -> Vec<(&'static str, String)> {
+    routes::Routes::all().table().to_vec()
+}
+
+/// Runs `warrantd` with the process arguments.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("WARRANTD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("warrantd: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    let path = args.config.unwrap_or_else(|| config::Mode::default_for_this_process().default_config());
+    let config = Config::load(&path)?;
+    if args.check_config {
+        println!(
+            "{}: valid ({} mode, socket {}, state {}, {} rule(s))",
+            path.display(),
+            if config.mode == config::Mode::System { "system" } else { "user" },
+            config.socket.display(),
+            config.state_dir.display(),
+            config.rules.len()
+        );
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+    runtime.block_on(async {
+        let server = Server::open(config)?;
+        let (tx, rx) = mpsc::channel(4);
+        let signals =
+            |kind| signal(kind).map_err(|source| Error::Io { path: "signal handler".into(), source });
+        let (mut hup, mut term, mut int) = (
+            signals(SignalKind::hangup())?,
+            signals(SignalKind::terminate())?,
+            signals(SignalKind::interrupt())?,
+        );
+        tokio::spawn(async move {
+            loop {
+                let control = tokio::select! {
+                    _ = hup.recv() => Control::Reload,
+                    _ = term.recv() => Control::Stop,
+                    _ = int.recv() => Control::Stop,
+                };
+                if tx.send(control).await.is_err() || control == Control::Stop {
+                    break;
+                }
+            }
+        });
+        server.run(rx).await
+    })
+}

@@ -1,0 +1,56 @@
+//! The API's routes, recorded as they are added so a test can hold docs/openapi.json to them.
+
+use std::sync::Arc;
+
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+
+use super::handlers as h;
+use super::state::Daemon;
+
+/// The router and its table of `(method, path)`.
+pub struct Routes {
+    router: Router<Arc<Daemon>>,
+    table: Vec<(&'static str, String)>,
+}
+
+impl Routes {
+    fn add(mut self, method: &'static str, path: &str, route: MethodRouter<Arc<Daemon>>) -> Self {
+        let full = format!("{}{path}", crate::api::PREFIX);
+        self.router = self.router.route(&full, route);
+        self.table.push((method, full));
+        self
+    }
+
+    /// Every route of the API.
+    pub fn all() -> Self {
+        Self { router: Router::new(), table: Vec::new() }
+            .add("get", "/health", get(h::health))
+            .add("get", "/version", get(h::version))
+            .add("get", "/keys", get(h::list_keys))
+            .add("post", "/keys", post(h::create_key))
+            .add("get", "/keys/{name}", get(h::get_key))
+            .add("post", "/keys/{name}/evidence", post(h::key_evidence))
+            .add("post", "/enroll", post(h::enroll))
+            .add("post", "/sign", post(h::sign))
+            .add("get", "/authority", get(h::authority_settings))
+            .add("post", "/authority", post(h::init_authority))
+            .add("get", "/authority/trust", get(h::trust))
+            .add("post", "/authority/challenges", post(h::challenge))
+            .add("post", "/authority/grants", post(h::grant))
+            .add("post", "/authority/revocations", post(h::revoke))
+            .add("post", "/authority/status-lists", post(h::publish_status))
+            .add("get", "/authority/status-lists/latest", get(h::latest_status))
+            .add("post", "/authority/keys", post(h::rotate_key))
+    }
+
+    /// `(method, path)` of every route, in the order added.
+    pub fn table(&self) -> &[(&'static str, String)] {
+        &self.table
+    }
+
+    /// The router, bound to the daemon.
+    pub fn into_router(self, daemon: Arc<Daemon>) -> Router {
+        self.router.with_state(daemon)
+    }
+}

@@ -1,0 +1,186 @@
+//! What the daemon holds while it runs: its configuration (replaced on SIGHUP), the state
+//! database, the keys and the audit log.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use rusqlite::Connection;
+use warrant_hsm_backends::soft::SoftKeyStore;
+use warrant_hsm_backends::KeyStore;
+use zeroize::Zeroizing;
+
+use super::audit::{AuditLog, Decision, Entry};
+use super::config::{Config, Limits};
+use super::error::ApiError;
+use super::peer::Caller;
+use super::rules::{Request, RuleSet};
+use crate::keyring::Keyring;
+use crate::{database, files, Error};
+
+/// The daemon's shared state.
+pub struct Daemon {
+    settings: RwLock<Arc<Live>>,
+    db: Mutex<Connection>,
+    /// The keys.
+    pub keys: Keyring,
+    /// The audit log.
+    pub audit: AuditLog,
+    // Held while the daemon runs: a second daemon on the same state directory refuses.
+    _lock: std::fs::File,
+}
+
+/// The part of the configuration a reload replaces.
+pub struct Live {
+    /// The whole configuration as loaded.
+    pub config: Config,
+    /// Its rules, with their rate-limit buckets.
+    pub rules: RuleSet,
+}
+
+impl Daemon {
+    /// Locks the state directory, opens the database, the key store and the audit log.
+    pub fn open(config: Config) -> Result<Self, Error> {
+        files::create_private_dir(&config.state_dir)?;
+        let lock = lock_state_dir(&config.state_dir)?;
+        let conn = database::open(&config.state_dir)?;
+        let store = open_key_store(&config)?;
+        let keys = Keyring::open(store, &conn)?;
+        let audit = AuditLog::open(&config.audit)?;
+        let rules = config.rules.clone();
+        Ok(Self {
+            settings: RwLock::new(Arc::new(Live { config, rules })),
+            db: Mutex::new(conn),
+            keys,
+            audit,
+            _lock: lock,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn live(&self) -> Arc<Live> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.live().config.limits
+    }
+
+    /// Applies a reloaded configuration. Settings that need a restart (socket, state directory,
+    /// key store, audit destinations) keep their running values; the returned list names them.
+    pub fn reload(&self, new: Config) -> Vec<&'static str> {
+        let old = self.live();
+        let mut not_applied = Vec::new();
+        let c = &old.config;
+        if new.socket != c.socket || new.socket_gid != c.socket_gid || new.mode != c.mode {
+            not_applied.push("socket");
+        }
+        if new.state_dir != c.state_dir {
+            not_applied.push("state_dir");
+        }
+        if new.keystore != c.keystore {
+            not_applied.push("keystore");
+        }
+        if new.audit != c.audit {
+            not_applied.push("audit");
+        }
+        let config = Config {
+            socket: c.socket.clone(),
+            socket_gid: c.socket_gid,
+            mode: c.mode,
+            state_dir: c.state_dir.clone(),
+            keystore: c.keystore.clone(),
+            audit: c.audit.clone(),
+            ..new
+        };
+        let rules = config.rules.clone();
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Live { config, rules });
+        not_applied
+    }
+
+    /// The state database (one writer at a time).
+    pub fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Checks `request` against the rules; a refusal is audited and returned.
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        request: Request<'_>,
+        entry: &Entry,
+    ) -> Result<String, ApiError> {
+        let decided = self.live().rules.authorize(caller, request);
+        match decided {
+            Ok(rule) => Ok(rule),
+            Err(e) => {
+                let mut entry = entry.clone();
+                entry.rule = match &e {
+                    Error::Forbidden { rule, .. } | Error::RateLimited { rule } => Some(rule.clone()),
+                    _ => None,
+                };
+                entry.reason = Some(e.to_string());
+                self.audit.record(Some(caller), Decision::Deny, entry).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Finishes an allowed operation: withholds the answer if the caller's pid changed hands,
+    /// audits the outcome, and returns it.
+    pub async fn conclude<T>(
+        &self,
+        caller: &Caller,
+        rule: String,
+        mut entry: Entry,
+        result: Result<T, Error>,
+    ) -> Result<T, ApiError> {
+        entry.rule = Some(rule);
+        let result = result.and_then(|v| caller.still_the_same_process().map(|()| v));
+        match result {
+            Ok(value) => {
+                self.audit.record(Some(caller), Decision::Allow, entry).await?;
+                Ok(value)
+            }
+            Err(e) => {
+                entry.reason = Some(e.to_string());
+                let decision = if matches!(e, Error::Caller(_)) { Decision::Deny } else { Decision::Error };
+                self.audit.record(Some(caller), decision, entry).await?;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+fn lock_state_dir(dir: &Path) -> Result<std::fs::File, Error> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::Io { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Conflict(format!(
+            "another warrantd is using the state directory {}; stop it first",
+            dir.display()
+        ))),
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
+    }
+}
+
+fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
+    let dir = config.keystore.dir.clone().unwrap_or_else(|| config.state_dir.join("keys"));
+    let store = SoftKeyStore::open(dir)?;
+    Ok(Box::new(match &config.keystore.passphrase_file {
+        Some(path) => {
+            let mut bytes = Zeroizing::new(files::read(path)?);
+            if bytes.last() == Some(&b'\n') {
+                bytes.pop();
+            }
+            store.with_passphrase(bytes)
+        }
+        None => store,
+    }))
+}

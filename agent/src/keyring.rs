@@ -1,0 +1,122 @@
+//! The daemon's keys: one key store (the backend) plus the metadata warrant keeps about each key
+//! in the state database, above all its purpose. Issuance keys sign grants and status lists
+//! only; device keys sign enrollment requests and warrants only.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use rusqlite::{params, Connection};
+use warrant_hsm_backends::{KeyInfo, KeyName, KeyStore};
+
+use crate::database::sql;
+use crate::key_signer::KeySigner;
+use crate::Error;
+
+/// What a key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// Signs enrollment requests and warrants.
+    Device,
+    /// Signs grants and status lists (the authority's keys).
+    Issuance,
+}
+
+impl KeyPurpose {
+    /// Its name in the database and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyPurpose::Device => "device",
+            KeyPurpose::Issuance => "issuance",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "device" => Some(KeyPurpose::Device),
+            "issuance" => Some(KeyPurpose::Issuance),
+            _ => None,
+        }
+    }
+}
+
+/// A key store and the purposes of its keys.
+pub struct Keyring {
+    store: Box<dyn KeyStore>,
+    purposes: RwLock<BTreeMap<KeyName, KeyPurpose>>,
+}
+
+impl Keyring {
+    /// Wraps `store`, reading key purposes from the database.
+    pub fn open(store: Box<dyn KeyStore>, conn: &Connection) -> Result<Self, Error> {
+        let mut purposes = BTreeMap::new();
+        let mut stmt = conn.prepare("SELECT name, purpose FROM keys").map_err(sql)?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql)?;
+        for row in rows {
+            let (name, purpose) = row.map_err(sql)?;
+            let purpose = KeyPurpose::parse(&purpose).ok_or_else(|| Error::Database {
+                path: crate::database::FILE_NAME.into(),
+                reason: format!("key {name:?} has unknown purpose {purpose:?}"),
+            })?;
+            purposes.insert(KeyName::new(&name)?, purpose);
+        }
+        drop(stmt);
+        Ok(Self { store, purposes: RwLock::new(purposes) })
+    }
+
+    /// The key store.
+    pub fn store(&self) -> &dyn KeyStore {
+        self.store.as_ref()
+    }
+
+    /// Creates a key for `purpose`: in the store first, then its record; if the record cannot
+    /// be written the key is deleted again.
+    pub fn create(&self, conn: &Connection, name: &KeyName, purpose: KeyPurpose) -> Result<KeyInfo, Error> {
+        if self.purpose(name).is_some() {
+            return Err(Error::Conflict(format!("a key named {name:?} exists already")));
+        }
+        let info = self.store.create(name)?;
+        let recorded = conn.execute(
+            "INSERT INTO keys (name, purpose, backend, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name.as_str(), purpose.as_str(), info.backend.as_str(), info.created_at as i64],
+        );
+        if let Err(e) = recorded {
+            let _ = self.store.delete(name);
+            return Err(sql(e));
+        }
+        self.purposes.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), purpose);
+        Ok(info)
+    }
+
+    /// The purpose of `name`, if it is a key of this ring.
+    pub fn purpose(&self, name: &KeyName) -> Option<KeyPurpose> {
+        self.purposes.read().unwrap_or_else(|p| p.into_inner()).get(name).copied()
+    }
+
+    /// Every key with its purpose, by name.
+    pub fn list(&self) -> Result<Vec<(KeyInfo, KeyPurpose)>, Error> {
+        let purposes = self.purposes.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut out = Vec::new();
+        for info in self.store.list()? {
+            if let Some(purpose) = purposes.get(&info.name) {
+                out.push((info, *purpose));
+            }
+        }
+        Ok(out)
+    }
+
+    /// A signer for key `name`, which must exist and have `purpose`.
+    pub fn signer(&self, name: &str, purpose: KeyPurpose) -> Result<KeySigner<'_>, Error> {
+        let name = KeyName::new(name)?;
+        match self.purpose(&name) {
+            None => Err(Error::NotFound(format!("no key named {:?}", name.as_str()))),
+            Some(p) if p != purpose => Err(Error::Usage(format!(
+                "key {:?} is a {} key; this operation needs a {} key",
+                name.as_str(),
+                p.as_str(),
+                purpose.as_str()
+            ))),
+            Some(_) => Ok(KeySigner::new(self.store.as_ref(), name)?),
+        }
+    }
+}
