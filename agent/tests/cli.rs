@@ -1,25 +1,32 @@
-//! The `warrant` binary driven as a user would: the README's offline flow, exit codes, and
-//! the authority's refusals.
+//! The `warrant` binary driven as a user would, against a real warrantd: the README's flow,
+//! exit codes, and the authority's refusals.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-const POLICY: &str = r#"permit (principal in Warrant::Group::"deployers", action == Warrant::Action::"deploy",
-  resource == Warrant::Resource::"prod/api") when { context.request.method == "POST" };"#;
+use common::{Daemon, AUDIENCE, POLICY, TARGET};
 
 struct Env {
     _tmp: tempfile::TempDir,
-    dir: PathBuf,
+    dir: std::path::PathBuf,
+    daemon: Daemon,
 }
 
 impl Env {
     fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
+        Self::with_config(|dir| common::base_config(dir))
+    }
+
+    fn with_config(config: impl FnOnce(&Path) -> String) -> Self {
+        let tmp = common::workdir();
         let dir = tmp.path().to_owned();
         std::fs::write(dir.join("policy.cedar"), POLICY).unwrap();
         std::fs::write(dir.join("body.json"), br#"{"version":"1.4.2"}"#).unwrap();
         std::fs::write(dir.join("other.json"), br#"{"version":"6.6.6"}"#).unwrap();
-        Self { _tmp: tmp, dir }
+        let daemon = common::start(&dir, &config(&dir));
+        Self { _tmp: tmp, dir, daemon }
     }
 
     fn p(&self, name: &str) -> String {
@@ -30,7 +37,7 @@ impl Env {
         Command::new(env!("CARGO_BIN_EXE_warrant"))
             .args(args)
             .current_dir(&self.dir)
-            .env_remove("WARRANT_PASSPHRASE")
+            .env("WARRANT_SOCKET", &self.daemon.socket)
             .output()
             .unwrap()
     }
@@ -41,13 +48,10 @@ impl Env {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// `warrant enroll` of the device key `laptop` as `principal`.
     fn enroll(&self, principal: &str, challenge: &str, out: &str) {
-        let (keys, out) = (self.p("keys"), self.p(out));
+        let out = self.p(out);
         self.ok(&[
             "enroll",
-            "--store",
-            &keys,
             "--key",
             "laptop",
             "--principal",
@@ -59,29 +63,18 @@ impl Env {
         ]);
     }
 
-    /// `warrant authority grant` of `enrollment` under `policy`, into g2.cbor or `extra`'s --out.
     fn grant(&self, enrollment: &str, policy: &str, extra: &[&str]) -> Output {
-        let (auth, enrollment, policy) = (self.p("auth"), self.p(enrollment), self.p(policy));
-        let mut args =
-            vec!["authority", "grant", "--dir", &auth, "--enrollment", &enrollment, "--policy", &policy];
+        let (enrollment, policy) = (self.p(enrollment), self.p(policy));
+        let mut args = vec!["authority", "grant", "--enrollment", &enrollment, "--policy", &policy];
         args.extend_from_slice(extra);
         self.run(&args)
     }
 
-    /// Authority, device key, enrollment and grant; returns nothing, leaves files in the dir.
+    /// Authority, device key, enrollment and grant; leaves files in the dir.
     fn enrolled(&self) {
-        self.ok(&[
-            "authority",
-            "init",
-            "--dir",
-            &self.p("auth"),
-            "--issuer",
-            "acme",
-            "--status-uri",
-            "https://a.example/status/1",
-        ]);
-        self.ok(&["keys", "create", "--store", &self.p("keys"), "laptop"]);
-        let challenge = self.ok(&["authority", "challenge", "--dir", &self.p("auth")]);
+        self.ok(&["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/status/1"]);
+        self.ok(&["keys", "create", "laptop"]);
+        let challenge = self.ok(&["authority", "challenge"]);
         self.enroll("alice", challenge.trim(), "enroll.cbor");
         let grant = self.p("grant.cbor");
         let out = self.grant(
@@ -90,21 +83,19 @@ impl Env {
             &["--group", "deployers", "--allow-software", "--out", &grant],
         );
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-        self.ok(&["authority", "trust", "--dir", &self.p("auth"), "--out", &self.p("trust.json")]);
-        self.ok(&["authority", "publish-status", "--dir", &self.p("auth"), "--out", &self.p("status1.cbor")]);
+        self.ok(&["authority", "trust", "--out", &self.p("trust.json")]);
+        self.ok(&["authority", "publish-status", "--out", &self.p("status1.cbor")]);
     }
 
-    fn sign(&self, action: &str, out: &str) {
-        self.ok(&[
+    fn sign(&self, action: &str, out: &str) -> Output {
+        self.run(&[
             "sign",
-            "--store",
-            &self.p("keys"),
             "--key",
             "laptop",
             "--grant",
             &self.p("grant.cbor"),
             "--audience",
-            "https://api.example.com",
+            AUDIENCE,
             "--action",
             action,
             "--resource",
@@ -112,14 +103,19 @@ impl Env {
             "--method",
             "POST",
             "--target",
-            "https://api.example.com/v1/deploy",
+            TARGET,
             "--body",
             &self.p("body.json"),
             "--claim",
             "ci_job=42",
             "--out",
             &self.p(out),
-        ]);
+        ])
+    }
+
+    fn signed(&self, action: &str, out: &str) {
+        let o = self.sign(action, out);
+        assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     }
 
     /// `warrant --json verify` of `warrant` for the test request with `body`, the status
@@ -132,17 +128,7 @@ impl Env {
         for status in statuses {
             args.extend(["--status".to_string(), self.p(status)]);
         }
-        args.extend(
-            [
-                "--audience",
-                "https://api.example.com",
-                "--method",
-                "POST",
-                "--target",
-                "https://api.example.com/v1/deploy",
-            ]
-            .map(String::from),
-        );
+        args.extend(["--audience", AUDIENCE, "--method", "POST", "--target", TARGET].map(String::from));
         args.extend(["--body".to_string(), self.p(body)]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -160,10 +146,10 @@ fn json(out: &Output) -> serde_json::Value {
 }
 
 #[test]
-fn offline_flow_accepts_then_rejects_with_reasons() {
+fn the_flow_through_the_daemon_accepts_then_rejects_with_reasons() {
     let e = Env::new();
     e.enrolled();
-    e.sign("deploy", "w1.cbor");
+    e.signed("deploy", "w1.cbor");
 
     let out = e.verify("w1.cbor", "body.json", "status1.cbor");
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
@@ -181,18 +167,21 @@ fn offline_flow_accepts_then_rejects_with_reasons() {
     let out = e.verify_with("w1.cbor", "body.json", &["status1.cbor"], &[]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"], "software_evidence_not_allowed");
-    assert!(json(&out)["message"].as_str().unwrap().contains("software"));
 
-    e.sign("destroy", "w2.cbor");
+    e.signed("destroy", "w2.cbor");
     let out = e.verify("w2.cbor", "body.json", "status1.cbor");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"], "policy_denied");
 
-    e.ok(&["authority", "revoke", "--dir", &e.p("auth"), "--grant", &e.p("grant.cbor")]);
-    e.ok(&["authority", "publish-status", "--dir", &e.p("auth"), "--out", &e.p("status2.cbor")]);
+    e.ok(&["authority", "revoke", "--grant", &e.p("grant.cbor")]);
+    e.ok(&["authority", "publish-status", "--out", &e.p("status2.cbor")]);
     let out = e.verify("w1.cbor", "body.json", "status2.cbor");
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"], "revoked");
+
+    // The latest list can be fetched again, byte for byte.
+    e.ok(&["authority", "status-list", "--out", &e.p("again.cbor")]);
+    assert_eq!(std::fs::read(e.p("again.cbor")).unwrap(), std::fs::read(e.p("status2.cbor")).unwrap());
 
     // Status lists given oldest first advance; newest first is a rollback.
     let out = e.verify_with("w1.cbor", "body.json", &["status2.cbor", "status1.cbor"], &["--allow-software"]);
@@ -203,7 +192,7 @@ fn offline_flow_accepts_then_rejects_with_reasons() {
 fn inspect_decodes_every_object() {
     let e = Env::new();
     e.enrolled();
-    e.sign("deploy", "w.cbor");
+    e.signed("deploy", "w.cbor");
     for (file, object) in [
         ("enroll.cbor", "enrollment request"),
         ("grant.cbor", "grant"),
@@ -234,82 +223,130 @@ fn the_authority_refuses_software_keys_unless_told_and_challenges_are_single_use
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("challenge"));
 
-    let challenge = e.ok(&["authority", "challenge", "--dir", &e.p("auth")]);
+    let challenge = e.ok(&["authority", "challenge"]);
     e.enroll("bob", challenge.trim(), "e2.cbor");
     let out = e.grant("e2.cbor", "policy.cedar", &["--out", &g2]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-software"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("software key"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // A policy that does not parse is refused before anything is signed.
     std::fs::write(e.dir.join("bad.cedar"), "permit(").unwrap();
     let out = e.grant("e2.cbor", "bad.cedar", &["--allow-software", "--out", &g2]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(!Path::new(&e.p("g2.cbor")).exists());
+    assert!(!Path::new(&g2).exists());
 }
 
 #[test]
 fn key_rotation_keeps_old_grants_valid() {
     let e = Env::new();
     e.enrolled();
-    e.ok(&["authority", "rotate-key", "--dir", &e.p("auth")]);
-    e.ok(&["authority", "trust", "--dir", &e.p("auth"), "--out", &e.p("trust.json")]);
+    e.ok(&["authority", "rotate-key"]);
+    e.ok(&["authority", "trust", "--out", &e.p("trust.json")]);
     let trust: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(e.p("trust.json")).unwrap()).unwrap();
     assert_eq!(trust["keys"].as_array().unwrap().len(), 2);
-    e.ok(&["authority", "publish-status", "--dir", &e.p("auth"), "--out", &e.p("status2.cbor")]);
-    e.sign("deploy", "w.cbor");
+    e.ok(&["authority", "publish-status", "--out", &e.p("status2.cbor")]);
+    e.signed("deploy", "w.cbor");
     assert_eq!(e.verify("w.cbor", "body.json", "status2.cbor").status.code(), Some(0));
 }
 
 #[test]
-fn sealed_authority_keys_need_the_passphrase() {
+fn keys_are_listed_and_issuance_keys_cannot_sign_warrants() {
     let e = Env::new();
-    std::fs::write(e.dir.join("pass"), "correct horse battery staple\n").unwrap();
-    e.ok(&[
-        "authority",
-        "init",
-        "--dir",
-        &e.p("auth"),
-        "--issuer",
-        "acme",
-        "--status-uri",
-        "u",
-        "--passphrase-file",
-        &e.p("pass"),
-    ]);
-    let out = e.run(&["authority", "publish-status", "--dir", &e.p("auth"), "--out", &e.p("s.cbor")]);
+    e.enrolled();
+    let keys: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "keys", "list"])).unwrap();
+    let keys = keys.as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    let issuance = keys.iter().find(|k| k["purpose"] == "issuance").unwrap();
+    let issuance_name = issuance["name"].as_str().unwrap();
+    let out = e.run(&["--json", "keys", "create", "laptop"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("passphrase"));
-    e.ok(&[
-        "authority",
-        "publish-status",
-        "--dir",
-        &e.p("auth"),
-        "--passphrase-file",
-        &e.p("pass"),
+    assert_eq!(json(&out)["error"], "conflict");
+    // The admin rule lets this uid read the issuance key, but signing with it is refused.
+    let out = e.run(&[
+        "--json",
+        "sign",
+        "--key",
+        issuance_name,
+        "--grant",
+        &e.p("grant.cbor"),
+        "--audience",
+        AUDIENCE,
+        "--action",
+        "deploy",
+        "--resource",
+        "prod/api",
+        "--method",
+        "POST",
+        "--target",
+        TARGET,
         "--out",
-        &e.p("s.cbor"),
+        &e.p("x.cbor"),
     ]);
-    let key = std::fs::read(e.dir.join("auth/keys/issuance-1.key")).unwrap();
-    assert!(!String::from_utf8_lossy(&key).contains("correct horse"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(json(&out)["message"].as_str().unwrap().contains("issuance key"), "{:?}", json(&out));
 }
 
 #[test]
-fn usage_and_io_errors_exit_2() {
+fn refusals_by_rule_exit_1_and_name_the_rule() {
+    let e = Env::new();
+    e.enrolled();
+    let out = e.run(&[
+        "sign",
+        "--key",
+        "laptop",
+        "--grant",
+        &e.p("grant.cbor"),
+        "--audience",
+        "https://elsewhere.example",
+        "--action",
+        "deploy",
+        "--resource",
+        "prod/api",
+        "--method",
+        "POST",
+        "--target",
+        TARGET,
+        "--out",
+        &e.p("x.cbor"),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused by rule \"default-deny\"") && stderr.contains("elsewhere"), "{stderr}");
+}
+
+#[test]
+fn usage_io_and_unreachable_daemon_errors_exit_2() {
     let e = Env::new();
     assert_eq!(e.run(&["sign"]).status.code(), Some(2));
     assert_eq!(e.run(&["inspect", &e.p("missing.cbor")]).status.code(), Some(2));
-    assert_eq!(e.run(&["authority", "challenge", "--dir", &e.p("nowhere")]).status.code(), Some(2));
-    assert_eq!(e.run(&["keys", "create", "--store", &e.p("k"), "../escape"]).status.code(), Some(2));
+    let out = e.run(&["--json", "keys", "create", "../escape"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(json(&out)["message"].as_str().unwrap().contains("escape"), "{:?}", json(&out));
+    let out = e.run(&["--socket", &e.p("nowhere.sock"), "keys", "list"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot reach warrantd"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn demo_walks_the_flow() {
-    let e = Env::new();
-    let out = e.run(&["--json", "demo"]);
+    let tmp = common::workdir();
+    let out = Command::new(env!("CARGO_BIN_EXE_warrant"))
+        .args(["--json", "demo"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
     let v = json(&out);
     assert_eq!(v["ok"], true);
     let steps = v["steps"].as_array().unwrap();
-    assert!(steps.iter().filter(|s| s["as_expected"] == true).count() >= 6);
+    assert!(steps.iter().filter(|s| s["as_expected"] == true).count() >= 7);
 }

@@ -1,0 +1,216 @@
+//! A real `warrantd` process on a temporary socket, for the integration tests: started from its
+//! binary with a config written here, ready when it says READY=1 over sd_notify.
+
+#![allow(dead_code)] // Each test file uses its own part of this harness.
+
+use std::io::{Read, Write};
+use std::os::unix::net::{UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use warrant_agent::client::Client;
+
+/// The Cedar policy the tests grant.
+pub const POLICY: &str = r#"permit (principal in Warrant::Group::"deployers", action == Warrant::Action::"deploy",
+  resource == Warrant::Resource::"prod/api") when { context.request.method == "POST" };"#;
+
+pub const AUDIENCE: &str = "https://api.example.com";
+pub const TARGET: &str = "https://api.example.com/v1/deploy";
+
+/// The config every test daemon gets: this uid is admin and may use device keys for AUDIENCE.
+pub fn base_config(dir: &Path) -> String {
+    let uid = nix::unistd::getuid().as_raw();
+    format!(
+        r#"socket = "{socket}"
+state_dir = "{state}"
+
+[audit]
+file = "{audit}"
+
+[admin]
+uids = [{uid}]
+
+[[rules]]
+name = "me"
+uids = [{uid}]
+operations = ["keys.create", "keys.list", "keys.read", "enroll", "sign"]
+audiences = ["{AUDIENCE}"]
+"#,
+        socket = dir.join("run/agent.sock").display(),
+        state = dir.join("state").display(),
+        audit = dir.join("audit.jsonl").display(),
+    )
+}
+
+/// A running warrantd.
+pub struct Daemon {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    notify: UnixDatagram,
+}
+
+/// Where a test's files go.
+pub fn workdir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("warrantd-test-").tempdir().unwrap()
+}
+
+/// Starts warrantd with `config` (written to `dir/agent.toml`); returns its stderr on failure.
+pub fn try_start(dir: &Path, config: &str) -> Result<Daemon, String> {
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, config).unwrap();
+    start_command(dir, &path, Command::new(env!("CARGO_BIN_EXE_warrantd")))
+}
+
+/// Starts `command` (warrantd or a wrapper around it) and waits for READY=1.
+pub fn start_command(dir: &Path, config: &Path, mut command: Command) -> Result<Daemon, String> {
+    let notify_path = dir.join(format!("notify-{}", next_id()));
+    let _ = std::fs::remove_file(&notify_path);
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let stderr = std::fs::File::create(dir.join("warrantd.stderr")).unwrap();
+    let child = command
+        .arg("--config")
+        .arg(config)
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env("WARRANTD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let socket = socket_of(config);
+    let mut daemon = Daemon { child, dir: dir.to_owned(), socket, config: config.to_owned(), notify };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if daemon.wait_notification("READY=1", Duration::from_millis(100)) {
+            return Ok(daemon);
+        }
+        if let Ok(Some(_)) = daemon.child.try_wait() {
+            return Err(daemon.stderr());
+        }
+        if Instant::now() > deadline {
+            let _ = daemon.child.kill();
+            panic!("warrantd not ready after 30 s: {}", daemon.stderr());
+        }
+    }
+}
+
+fn next_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(1);
+    N.fetch_add(1, Ordering::SeqCst)
+}
+
+fn socket_of(config: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(config).unwrap();
+    let line = text.lines().find(|l| l.starts_with("socket =")).expect("config names a socket");
+    PathBuf::from(line.split('"').nth(1).unwrap())
+}
+
+/// Starts warrantd with `config`, panicking with its stderr if it does not become ready.
+pub fn start(dir: &Path, config: &str) -> Daemon {
+    try_start(dir, config).unwrap_or_else(|stderr| panic!("warrantd did not start: {stderr}"))
+}
+
+impl Daemon {
+    /// A client on this daemon's socket.
+    pub fn client(&self) -> Client {
+        Client::new(&self.socket).unwrap()
+    }
+
+    /// What the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("warrantd.stderr")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for a notification containing `what`.
+    pub fn wait_notification(&self, what: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 512];
+        while Instant::now() < deadline {
+            if let Ok(n) = self.notify.recv(&mut buf) {
+                if String::from_utf8_lossy(&buf[..n]).contains(what) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Sends `signal`.
+    pub fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(Signal::SIGTERM);
+        self.wait_exit(Duration::from_secs(30))
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "warrantd did not exit: {}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The audit log's lines, parsed.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.dir.join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line {l:?}: {e}")))
+            .collect()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP/1.1 request on `stream` (kept alive); returns the status and the body.
+pub fn raw_request(stream: &mut UnixStream, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let body = body.unwrap_or("");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: warrantd\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(body.as_bytes()).unwrap();
+    read_response(stream)
+}
+
+/// Reads one response with a content-length body.
+pub fn read_response(stream: &mut UnixStream) -> (u16, String) {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = stream.read(&mut byte).unwrap();
+        assert_eq!(n, 1, "connection closed in the headers: {}", String::from_utf8_lossy(&buf));
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8(buf).unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).unwrap();
+    (status, String::from_utf8(body).unwrap())
+}
