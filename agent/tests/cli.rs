@@ -16,16 +16,12 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        Self::with_config(|dir| common::base_config(dir))
-    }
-
-    fn with_config(config: impl FnOnce(&Path) -> String) -> Self {
         let tmp = common::workdir();
         let dir = tmp.path().to_owned();
         std::fs::write(dir.join("policy.cedar"), POLICY).unwrap();
         std::fs::write(dir.join("body.json"), br#"{"version":"1.4.2"}"#).unwrap();
         std::fs::write(dir.join("other.json"), br#"{"version":"6.6.6"}"#).unwrap();
-        let daemon = common::start(&dir, &config(&dir));
+        let daemon = common::start(&dir, &common::base_config(&dir));
         Self { _tmp: tmp, dir, daemon }
     }
 

@@ -7,7 +7,7 @@ use axum::{Extension, Json};
 use warrant_envelope::{thumbprint, RequestBinding};
 use warrant_hsm_backends::{KeyInfo, KeyName};
 
-use super::audit::Entry;
+use super::audit::{Decision, Entry};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::peer::Caller;
@@ -21,6 +21,22 @@ use crate::{trust_file, Error};
 
 type Answer<T> = Result<Json<T>, ApiError>;
 type Shared = State<Arc<Daemon>>;
+
+/// Anything the API does not have (wrong path or method): a JSON 404, audited.
+pub async fn no_such_endpoint(
+    State(d): Shared,
+    caller: Option<Extension<Caller>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> ApiError {
+    let message = format!("warrantd has no endpoint {method} {}; see docs/openapi.json", uri.path());
+    let entry = Entry { operation: "request", reason: Some(message.clone()), ..Default::default() };
+    let caller = caller.map(|Extension(c)| c);
+    if let Err(e) = d.audit.record(caller.as_ref(), Decision::Deny, entry).await {
+        return e.into();
+    }
+    ApiError::new(axum::http::StatusCode::NOT_FOUND, "no_such_endpoint", message)
+}
 
 /// `GET /v1/health`.
 pub async fn health() -> Json<api::Health> {

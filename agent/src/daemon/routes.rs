@@ -49,8 +49,11 @@ impl Routes {
         &self.table
     }
 
-    /// The router, bound to the daemon.
+    /// The router, bound to the daemon; anything unrouted is a JSON 404.
     pub fn into_router(self, daemon: Arc<Daemon>) -> Router {
-        self.router.with_state(daemon)
+        self.router
+            .fallback(h::no_such_endpoint)
+            .method_not_allowed_fallback(h::no_such_endpoint)
+            .with_state(daemon)
     }
 }

@@ -82,9 +82,9 @@ impl Server {
                 },
             }
         }
-        notify::notify("STOPPING=1");
         drop(socket);
         remove_socket(&bound_path);
+        notify::notify("STOPPING=1");
         let drain = Duration::from_millis(daemon.limits().drain_timeout_ms);
         tracing::info!("stopping: draining {} connection(s)", active.load(Ordering::SeqCst));
         if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
