@@ -84,14 +84,20 @@ impl Env {
     }
 
     fn sign(&self, action: &str, out: &str) -> Output {
+        self.sign_as("laptop", AUDIENCE, action, out)
+    }
+
+    fn sign_as(&self, key: &str, audience: &str, action: &str, out: &str) -> Output {
+        let (grant, body, out) = (self.p("grant.cbor"), self.p("body.json"), self.p(out));
         self.run(&[
+            "--json",
             "sign",
             "--key",
-            "laptop",
+            key,
             "--grant",
-            &self.p("grant.cbor"),
+            &grant,
             "--audience",
-            AUDIENCE,
+            audience,
             "--action",
             action,
             "--resource",
@@ -101,11 +107,11 @@ impl Env {
             "--target",
             TARGET,
             "--body",
-            &self.p("body.json"),
+            &body,
             "--claim",
             "ci_job=42",
             "--out",
-            &self.p(out),
+            &out,
         ])
     }
 
@@ -263,26 +269,7 @@ fn keys_are_listed_and_issuance_keys_cannot_sign_warrants() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json(&out)["error"], "conflict");
     // The admin rule lets this uid read the issuance key, but signing with it is refused.
-    let out = e.run(&[
-        "--json",
-        "sign",
-        "--key",
-        issuance_name,
-        "--grant",
-        &e.p("grant.cbor"),
-        "--audience",
-        AUDIENCE,
-        "--action",
-        "deploy",
-        "--resource",
-        "prod/api",
-        "--method",
-        "POST",
-        "--target",
-        TARGET,
-        "--out",
-        &e.p("x.cbor"),
-    ]);
+    let out = e.sign_as(issuance_name, AUDIENCE, "deploy", "x.cbor");
     assert_eq!(out.status.code(), Some(2));
     assert!(json(&out)["message"].as_str().unwrap().contains("issuance key"), "{:?}", json(&out));
 }
@@ -291,28 +278,13 @@ fn keys_are_listed_and_issuance_keys_cannot_sign_warrants() {
 fn refusals_by_rule_exit_1_and_name_the_rule() {
     let e = Env::new();
     e.enrolled();
-    let out = e.run(&[
-        "sign",
-        "--key",
-        "laptop",
-        "--grant",
-        &e.p("grant.cbor"),
-        "--audience",
-        "https://elsewhere.example",
-        "--action",
-        "deploy",
-        "--resource",
-        "prod/api",
-        "--method",
-        "POST",
-        "--target",
-        TARGET,
-        "--out",
-        &e.p("x.cbor"),
-    ]);
+    let out = e.sign_as("laptop", "https://elsewhere.example", "deploy", "x.cbor");
     assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("refused by rule \"default-deny\"") && stderr.contains("elsewhere"), "{stderr}");
+    let message = json(&out)["message"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("refused by rule \"default-deny\"") && message.contains("elsewhere"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -125,7 +125,7 @@ fn a_warrant_signed_through_the_socket_verifies_offline_and_is_audited() {
     assert_eq!(line["warrant_id"], signed.warrant_id.as_str());
     assert_eq!(line["key"], "laptop");
     assert_eq!(line["audience"], AUDIENCE);
-    assert_eq!(line["rule"], "me");
+    assert_eq!(line["rule"], "owner");
     assert_eq!(line["uid"], nix::unistd::getuid().as_raw());
     assert_eq!(line["pid"], std::process::id());
     assert!(line["exe"].as_str().is_some() && line["time"].as_str().unwrap().ends_with('Z'));
@@ -605,10 +605,10 @@ fn a_rate_limit_answers_429_naming_the_rule() {
     let d = common::start(tmp.path(), &config);
     let mut client = d.client();
     let (grant, _) = enrolled(&mut client);
-    // enrolled() used keys.create and enroll under rule "me": its two requests are spent.
+    // enrolled() used keys.create and enroll under rule "owner": its two requests are spent.
     let e = sign(&mut client, &grant).unwrap_err();
     assert_eq!(daemon_status(&e), (429, "rate_limited".into()));
-    assert!(e.to_string().contains("\"me\""), "{e}");
+    assert!(e.to_string().contains("\"owner\""), "{e}");
     // Authority operations go by the admin rule, which has no limit.
     let _: api::AuthoritySettings = client.get("/authority").unwrap();
 }

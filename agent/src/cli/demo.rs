@@ -12,6 +12,7 @@ use warrant_envelope::{sha256, HttpRequest, Verifier};
 use super::args::Output;
 use crate::api;
 use crate::client::Client;
+use crate::daemon::config::single_user;
 use crate::daemon::{Config, Control, Server};
 use crate::{trust_file, Error};
 
@@ -70,28 +71,7 @@ struct DemoDaemon {
 impl DemoDaemon {
     fn start(dir: &Path) -> Result<(Self, PathBuf), Error> {
         let socket = dir.join("run/agent.sock");
-        let uid = nix::unistd::getuid().as_raw();
-        let text = format!(
-            r#"socket = "{socket}"
-state_dir = "{state}"
-
-[audit]
-file = "{audit}"
-
-[admin]
-uids = [{uid}]
-
-[[rules]]
-name = "demo-device"
-uids = [{uid}]
-operations = ["keys.create", "keys.list", "keys.read", "enroll", "sign"]
-keys = ["ci-runner"]
-audiences = ["{AUDIENCE}"]
-"#,
-            socket = socket.display(),
-            state = dir.join("state").display(),
-            audit = dir.join("audit.jsonl").display(),
-        );
+        let text = single_user(dir, nix::unistd::getuid().as_raw(), AUDIENCE);
         let config = Config::parse(&dir.join("agent.toml"), &text)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -314,6 +314,32 @@ impl Config {
     }
 }
 
+/// A configuration for one user who runs both the authority and a device, everything under
+/// `dir`: `uid` is admin and, by the rule `owner`, may use every device key for `audience`.
+/// The demo runs on it, and so do the tests.
+pub fn single_user(dir: &Path, uid: u32, audience: &str) -> String {
+    format!(
+        r#"socket = "{socket}"
+state_dir = "{state}"
+
+[audit]
+file = "{audit}"
+
+[admin]
+uids = [{uid}]
+
+[[rules]]
+name = "owner"
+uids = [{uid}]
+operations = ["keys.create", "keys.list", "keys.read", "enroll", "sign"]
+audiences = ["{audience}"]
+"#,
+        socket = dir.join("run/agent.sock").display(),
+        state = dir.join("state").display(),
+        audit = dir.join("audit.jsonl").display(),
+    )
+}
+
 fn rule(at: &Locator<'_>, index: usize, s: RuleSection) -> Result<Rule, Error> {
     let err = |key: &str, msg: &str| at.error_in_rule(index, key, &format!("rule {:?}: {msg}", s.name));
     if s.name.is_empty() || s.name == super::rules::DEFAULT_DENY || s.name == super::rules::ADMIN {

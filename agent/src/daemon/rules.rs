@@ -65,25 +65,25 @@ impl Operation {
         }
     }
 
+    /// Every operation.
+    pub const ALL: [Operation; 12] = [
+        Operation::KeysList,
+        Operation::KeysCreate,
+        Operation::KeysRead,
+        Operation::Enroll,
+        Operation::Sign,
+        Operation::AuthorityInit,
+        Operation::AuthorityRead,
+        Operation::AuthorityChallenge,
+        Operation::AuthorityGrant,
+        Operation::AuthorityRevoke,
+        Operation::AuthorityPublish,
+        Operation::AuthorityRotate,
+    ];
+
     /// Parses a name.
     pub fn parse(name: &str) -> Option<Self> {
-        use Operation::*;
-        [
-            KeysList,
-            KeysCreate,
-            KeysRead,
-            Enroll,
-            Sign,
-            AuthorityInit,
-            AuthorityRead,
-            AuthorityChallenge,
-            AuthorityGrant,
-            AuthorityRevoke,
-            AuthorityPublish,
-            AuthorityRotate,
-        ]
-        .into_iter()
-        .find(|op| op.as_str() == name)
+        Self::ALL.into_iter().find(|op| op.as_str() == name)
     }
 
     /// Whether only `[admin]` may perform it.
@@ -182,17 +182,11 @@ impl RuleSet {
                 name: ADMIN.into(),
                 allow: true,
                 subjects: admin,
-                operations: vec![
-                    Operation::KeysList,
-                    Operation::KeysRead,
-                    Operation::AuthorityInit,
-                    Operation::AuthorityRead,
-                    Operation::AuthorityChallenge,
-                    Operation::AuthorityGrant,
-                    Operation::AuthorityRevoke,
-                    Operation::AuthorityPublish,
-                    Operation::AuthorityRotate,
-                ],
+                // The authority's operations, and seeing which keys exist.
+                operations: Operation::ALL
+                    .into_iter()
+                    .filter(|op| op.is_authority() || matches!(op, Operation::KeysList | Operation::KeysRead))
+                    .collect(),
                 keys: Vec::new(),
                 audiences: Vec::new(),
                 rate: None,

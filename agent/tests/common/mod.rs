@@ -22,27 +22,7 @@ pub const TARGET: &str = "https://api.example.com/v1/deploy";
 
 /// The config every test daemon gets: this uid is admin and may use device keys for AUDIENCE.
 pub fn base_config(dir: &Path) -> String {
-    let uid = nix::unistd::getuid().as_raw();
-    format!(
-        r#"socket = "{socket}"
-state_dir = "{state}"
-
-[audit]
-file = "{audit}"
-
-[admin]
-uids = [{uid}]
-
-[[rules]]
-name = "me"
-uids = [{uid}]
-operations = ["keys.create", "keys.list", "keys.read", "enroll", "sign"]
-audiences = ["{AUDIENCE}"]
-"#,
-        socket = dir.join("run/agent.sock").display(),
-        state = dir.join("state").display(),
-        audit = dir.join("audit.jsonl").display(),
-    )
+    warrant_agent::daemon::config::single_user(dir, nix::unistd::getuid().as_raw(), AUDIENCE)
 }
 
 /// A running warrantd.
