@@ -39,8 +39,9 @@ pub struct Client {
 impl Client {
     /// A client for the daemon at `socket` (connected on first use).
     pub fn new(socket: &Path) -> Result<Self, Error> {
+        // I/O only: the client sets no timers, and a time driver costs on every call.
         let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+            .enable_io()
             .build()
             .map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
         Ok(Self { socket: socket.to_owned(), runtime, sender: None })

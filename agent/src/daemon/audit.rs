@@ -1,13 +1,15 @@
 //! The audit log: one JSON line per decision, to a file (appended, fsynced) and/or standard
-//! output. A writer thread batches lines; in `fsync = "line"` mode each answer waits until its
-//! line is on disk, and lines that arrive together share one fsync (group commit).
+//! output. A writer thread batches lines. With `fsync = "line"` each answer waits until its
+//! line is on disk, and lines that arrive together share one fsync (group commit). With
+//! `fsync = "batch"` answers do not wait; the writer wakes every `batch_interval_ms` and writes
+//! and syncs what queued, so a crash can lose that interval's lines.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -84,6 +86,17 @@ type Ack = oneshot::Sender<Result<(), String>>;
 pub struct AuditLog {
     tx: Option<mpsc::Sender<(String, Option<Ack>)>>,
     wait: bool,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for AuditLog {
+    /// Closes the queue and waits until every line is written.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl AuditLog {
@@ -94,15 +107,19 @@ impl AuditLog {
             None => None,
         };
         if file.is_none() && !config.stdout {
-            return Ok(Self { tx: None, wait: false });
+            return Ok(Self { tx: None, wait: false, writer: None });
         }
         let (tx, rx) = mpsc::channel();
         let stdout = config.stdout;
-        std::thread::Builder::new()
+        let batch_interval = match config.fsync {
+            Fsync::Line => None,
+            Fsync::Batch => Some(Duration::from_millis(config.batch_interval_ms)),
+        };
+        let writer = std::thread::Builder::new()
             .name("audit".into())
-            .spawn(move || writer(rx, file, stdout))
+            .spawn(move || writer(rx, file, stdout, batch_interval))
             .map_err(|e| Error::Io { path: "audit writer thread".into(), source: e })?;
-        Ok(Self { tx: Some(tx), wait: file_wait(config) })
+        Ok(Self { tx: Some(tx), wait: file_wait(config), writer: Some(writer) })
     }
 
     /// Writes `entry` with `decision` for `caller`. In line mode, returns once the line is on
@@ -151,23 +168,69 @@ fn open_append(path: &PathBuf) -> Result<File, Error> {
         .map_err(|source| Error::Io { path: path.clone(), source })
 }
 
-fn writer(rx: mpsc::Receiver<(String, Option<Ack>)>, mut file: Option<(PathBuf, File)>, stdout: bool) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        batch.extend(rx.try_iter());
+type Batch = Vec<(String, Option<Ack>)>;
+
+fn writer(
+    rx: mpsc::Receiver<(String, Option<Ack>)>,
+    file: Option<(PathBuf, File)>,
+    stdout: bool,
+    batch_interval: Option<Duration>,
+) {
+    let mut sink = Sink { file, stdout };
+    match batch_interval {
+        // Line mode: wake for every line (its answer waits), take all that queued meanwhile.
+        None => {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                batch.extend(rx.try_iter());
+                sink.write(batch);
+            }
+        }
+        // Batch mode: wake on a timer, so senders never pay for waking this thread.
+        Some(interval) => loop {
+            std::thread::sleep(interval);
+            let mut batch = Vec::new();
+            let closed = loop {
+                match rx.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(mpsc::TryRecvError::Empty) => break false,
+                    Err(mpsc::TryRecvError::Disconnected) => break true,
+                }
+            };
+            if !batch.is_empty() {
+                sink.write(batch);
+            }
+            if closed {
+                break;
+            }
+        },
+    }
+}
+
+/// The audit destinations.
+struct Sink {
+    file: Option<(PathBuf, File)>,
+    stdout: bool,
+}
+
+impl Sink {
+    /// Writes and syncs `batch`, then tells the waiting senders how it went.
+    fn write(&mut self, batch: Batch) {
         let text: String = batch.iter().map(|(line, _)| line.as_str()).collect();
         let mut result = Ok(());
-        if let Some((path, f)) = &mut file {
+        if let Some((path, f)) = &mut self.file {
             if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_data()) {
-                tracing::error!("audit log {}: {e}", path.display());
                 result = Err(format!("{}: {e}", path.display()));
             }
         }
-        if stdout {
+        if self.stdout {
             let mut out = std::io::stdout().lock();
             if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
                 result = Err(format!("standard output: {e}"));
             }
+        }
+        if let Err(e) = &result {
+            tracing::error!("audit log: {e}");
         }
         for (_, ack) in batch {
             if let Some(ack) = ack {
@@ -219,9 +282,8 @@ mod tests {
     async fn line_mode_returns_after_the_line_is_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
-        let log =
-            AuditLog::open(&AuditConfig { file: Some(path.clone()), stdout: false, fsync: Fsync::Line })
-                .unwrap();
+        let config = AuditConfig { file: Some(path.clone()), fsync: Fsync::Line, ..Default::default() };
+        let log = AuditLog::open(&config).unwrap();
         let caller = Caller::for_tests(1000, vec![1000]);
         let entry = Entry { operation: "sign", key: Some("laptop".into()), ..Default::default() };
         log.record(Some(&caller), Decision::Allow, entry).await.unwrap();
@@ -231,5 +293,33 @@ mod tests {
         assert_eq!(line["operation"], "sign");
         assert_eq!(line["decision"], "allow");
         assert_eq!(line["key"], "laptop");
+    }
+
+    #[tokio::test]
+    async fn batch_mode_does_not_wait_and_the_lines_still_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let config = AuditConfig {
+            file: Some(path.clone()),
+            fsync: Fsync::Batch,
+            batch_interval_ms: 50,
+            ..Default::default()
+        };
+        let log = AuditLog::open(&config).unwrap();
+        for _ in 0..10 {
+            log.record(None, Decision::Deny, Entry { operation: "request", ..Default::default() })
+                .await
+                .unwrap();
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if text.lines().count() == 10 {
+                assert!(text.lines().all(|l| l.contains("\"decision\":\"deny\"")));
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "lines did not arrive: {text:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }

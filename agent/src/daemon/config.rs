@@ -147,17 +147,23 @@ pub enum Fsync {
 }
 
 /// Where audit lines go.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// Append JSON lines to this file.
     pub file: Option<PathBuf>,
     /// Also write them to standard output (for journald).
-    #[serde(default)]
     pub stdout: bool,
     /// Durability of file lines.
-    #[serde(default)]
     pub fsync: Fsync,
+    /// With `fsync = "batch"`: longest time between a line and its fsync, milliseconds.
+    pub batch_interval_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self { file: None, stdout: false, fsync: Fsync::Line, batch_interval_ms: 100 }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

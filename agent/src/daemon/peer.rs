@@ -1,15 +1,22 @@
 //! Who is calling: SO_PEERCRED's uid, gid and pid, the process's supplementary groups and
-//! executable from /proc, and its start time, read again after the request is handled so that
-//! an answer never goes to a process that reused the pid of the one that asked.
+//! executable from /proc, and a handle on the process itself, checked again after each request
+//! is handled so that an answer never goes to a process that reused the pid of the one that
+//! asked. The handle is a pidfd (it names one process, never a reused pid, and polls readable
+//! once that process exits); where the kernel has none, the process start time from /proc is
+//! read before and after instead.
 
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::process::{pidfd_open, Pid, PidfdFlags};
 use tokio::net::UnixStream;
 
 use crate::Error;
 
 /// The process on the other end of a connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     /// User id.
     pub uid: u32,
@@ -19,10 +26,52 @@ pub struct Caller {
     pub gids: Vec<u32>,
     /// Process id.
     pub pid: u32,
-    /// The process's start time (clock ticks since boot), from /proc.
-    start_time: u64,
+    process: ProcessHandle,
     /// The executable, when /proc lets us read it.
     pub exe: Option<PathBuf>,
+}
+
+/// One process, as opposed to whichever process holds its pid later.
+#[derive(Debug, Clone)]
+struct ProcessHandle {
+    pid: u32,
+    pidfd: Option<Arc<OwnedFd>>,
+    /// Clock ticks since boot, from /proc: the check where there is no pidfd.
+    start_time: u64,
+}
+
+impl ProcessHandle {
+    fn open(pid: u32) -> Result<Self, Error> {
+        let exited = || Error::Caller(format!("process {pid} exited before it could be identified"));
+        let raw = Pid::from_raw(i32::try_from(pid).map_err(|_| exited())?).ok_or_else(exited)?;
+        let pidfd = match pidfd_open(raw, PidfdFlags::empty()) {
+            Ok(fd) => Some(Arc::new(fd)),
+            Err(rustix::io::Errno::SRCH) => return Err(exited()),
+            // Kernels before 5.3: fall back to the start time.
+            Err(_) => None,
+        };
+        Ok(Self { pid, pidfd, start_time: start_time(pid)? })
+    }
+
+    fn still_running(&self) -> Result<(), Error> {
+        let gone = || Error::Caller(format!("process {} exited before its answer; it is withheld", self.pid));
+        if let Some(fd) = &self.pidfd {
+            let mut fds = [PollFd::new(fd.as_ref(), PollFlags::IN)];
+            return match poll(&mut fds, Some(&Timespec { tv_sec: 0, tv_nsec: 0 })) {
+                Ok(0) => Ok(()),
+                Ok(_) => Err(gone()),
+                Err(e) => Err(Error::Caller(format!("polling process {}: {e}", self.pid))),
+            };
+        }
+        match start_time(self.pid) {
+            Ok(t) if t == self.start_time => Ok(()),
+            Ok(_) => Err(Error::Caller(format!(
+                "pid {} now belongs to another process; the answer is withheld",
+                self.pid
+            ))),
+            Err(_) => Err(gone()),
+        }
+    }
 }
 
 impl Caller {
@@ -34,31 +83,25 @@ impl Caller {
             .and_then(|p| u32::try_from(p).ok())
             .filter(|p| *p > 0)
             .ok_or_else(|| Error::Caller("the kernel reported no pid for the peer".into()))?;
-        let start_time = start_time(pid)?;
+        let process = ProcessHandle::open(pid)?;
         let mut gids = supplementary_groups(pid)?;
         if !gids.contains(&cred.gid()) {
             gids.insert(0, cred.gid());
         }
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
-        Ok(Self { uid: cred.uid(), gid: cred.gid(), gids, pid, start_time, exe })
+        Ok(Self { uid: cred.uid(), gid: cred.gid(), gids, pid, process, exe })
     }
 
-    /// Checks that the process that connected is still the one with this pid.
+    /// Checks that the process that connected is still running, so still the owner of its pid.
     pub fn still_the_same_process(&self) -> Result<(), Error> {
-        match start_time(self.pid) {
-            Ok(t) if t == self.start_time => Ok(()),
-            Ok(_) => Err(Error::Caller(format!(
-                "pid {} now belongs to another process; the answer is withheld",
-                self.pid
-            ))),
-            Err(_) => Err(Error::Caller(format!("process {} exited before its answer", self.pid))),
-        }
+        self.process.still_running()
     }
 
     /// A caller for unit tests of the rules.
     #[cfg(test)]
     pub fn for_tests(uid: u32, gids: Vec<u32>) -> Self {
-        Self { uid, gid: gids.first().copied().unwrap_or(uid), gids, pid: 1, start_time: 0, exe: None }
+        let process = ProcessHandle { pid: 1, pidfd: None, start_time: 0 };
+        Self { uid, gid: gids.first().copied().unwrap_or(uid), gids, pid: 1, process, exe: None }
     }
 }
 
@@ -109,9 +152,24 @@ mod tests {
         assert!(caller.gids.contains(&nix::unistd::getgid().as_raw()));
         assert_eq!(caller.exe, std::env::current_exe().ok());
         caller.still_the_same_process().unwrap();
-        let mut moved = caller.clone();
-        moved.start_time += 1;
-        let err = moved.still_the_same_process().unwrap_err();
+    }
+
+    #[test]
+    fn an_exited_process_is_noticed_by_pidfd_and_by_start_time() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let handle = ProcessHandle::open(child.id()).unwrap();
+        assert!(handle.pidfd.is_some(), "this kernel has pidfd_open");
+        let by_start_time = ProcessHandle { pidfd: None, ..handle.clone() };
+        handle.still_running().unwrap();
+        by_start_time.still_running().unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let err = handle.still_running().unwrap_err();
+        assert!(err.to_string().contains("exited before its answer"), "{err}");
+        assert!(by_start_time.still_running().is_err());
+        // A pid taken by another process: its start time differs.
+        let reused = ProcessHandle { pid: std::process::id(), pidfd: None, start_time: 0 };
+        let err = reused.still_running().unwrap_err();
         assert!(err.to_string().contains("now belongs to another process"), "{err}");
     }
 }

@@ -29,6 +29,8 @@ pub struct SoftKeyStore {
     kdf_cost: KdfCost,
     /// Unsealed keys, so a passphrase costs one key derivation per key, not per signature.
     loaded: RwLock<HashMap<KeyName, Arc<EcdsaKeyPair>>>,
+    /// Public keys read so far: a signing daemon asks for them on every request.
+    public_keys: RwLock<HashMap<KeyName, P256PublicKey>>,
 }
 
 impl std::fmt::Debug for SoftKeyStore {
@@ -49,7 +51,13 @@ impl SoftKeyStore {
             fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io(&dir))?;
         }
         check_private(&dir)?;
-        Ok(Self { dir, passphrase: None, kdf_cost: KdfCost::DEFAULT, loaded: RwLock::new(HashMap::new()) })
+        Ok(Self {
+            dir,
+            passphrase: None,
+            kdf_cost: KdfCost::DEFAULT,
+            loaded: RwLock::new(HashMap::new()),
+            public_keys: RwLock::new(HashMap::new()),
+        })
     }
 
     /// Seals new keys with `passphrase`, and uses it to unseal sealed keys.
@@ -180,8 +188,18 @@ impl KeyStore for SoftKeyStore {
     }
 
     fn public_key(&self, name: &KeyName) -> Result<P256PublicKey, Error> {
+        if let Some(key) =
+            self.public_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name)
+        {
+            return Ok(key.clone());
+        }
         let (path, bytes) = self.read(name)?;
-        Ok(self.info(name.clone(), &path, &bytes)?.public_key)
+        let key = self.info(name.clone(), &path, &bytes)?.public_key;
+        self.public_keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.clone(), key.clone());
+        Ok(key)
     }
 
     fn sign_digest(&self, name: &KeyName, digest: &[u8; 32]) -> Result<[u8; 64], Error> {
@@ -203,6 +221,7 @@ impl KeyStore for SoftKeyStore {
             return Err(Error::KeyNotFound(name.to_string()));
         }
         self.loaded.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+        self.public_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
         fs::remove_file(&path).map_err(io(&path))
     }
 }
