@@ -5,7 +5,9 @@
 //!   (what warrantd itself does per request), no socket;
 //! - warrantd (audit fsync=batch) and warrantd (audit fsync=line): `POST /v1/sign` round trips;
 //! - ssh-agent: `ssh-agent -D -a SOCKET` with an ECDSA P-256 key, SSH_AGENTC_SIGN_REQUEST round
-//!   trips over 1 KiB of data.
+//!   trips over 1 KiB of data;
+//! - warrantd with a minimal blocking HTTP client instead of the client library.
+//!
 //! Systems and client counts are interleaved in rounds so drift affects all alike. Prints p50,
 //! p99 and throughput, and the ratios docs/PERFORMANCE.md reports.
 //!
@@ -354,7 +356,11 @@ fn main() {
             store: SoftKeyStore::open(tmp.path().join("batch/state/keys")).unwrap(),
             grant: grant.clone(),
         }),
-        Box::new(Warrantd { name: "warrantd (audit fsync=batch)".into(), socket: batch_socket.clone(), grant: grant.clone() }),
+        Box::new(Warrantd {
+            name: "warrantd (audit fsync=batch)".into(),
+            socket: batch_socket.clone(),
+            grant: grant.clone(),
+        }),
         Box::new(Warrantd {
             name: "warrantd (audit fsync=line)".into(),
             socket: line_socket,

@@ -155,6 +155,13 @@ pub struct KeyList {
     pub keys: Vec<Key>,
 }
 
+/// `DELETE /v1/keys/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deleted {
+    /// The deleted key's name.
+    pub name: String,
+}
+
 /// `POST /v1/keys/{name}/evidence`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

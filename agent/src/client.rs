@@ -57,6 +57,11 @@ impl Client {
         self.call(Method::GET, path, None)
     }
 
+    /// `DELETE /v1{path}`.
+    pub fn delete<T: DeserializeOwned>(&mut self, path: &str) -> Result<T, Error> {
+        self.call(Method::DELETE, path, None)
+    }
+
     /// `POST /v1{path}` with a JSON body.
     pub fn post<B: Serialize, T: DeserializeOwned>(&mut self, path: &str, body: &B) -> Result<T, Error> {
         let json =

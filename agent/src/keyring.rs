@@ -88,6 +88,26 @@ impl Keyring {
         Ok(info)
     }
 
+    /// Deletes the device key `name`: its record first, then the key, so a crash between the
+    /// two leaves an unlisted key file rather than a record without a key. Issuance keys stay:
+    /// verifiers may still need them.
+    pub fn delete(&self, conn: &Connection, name: &KeyName) -> Result<(), Error> {
+        match self.purpose(name) {
+            None => return Err(Error::NotFound(format!("no key named {:?}", name.as_str()))),
+            Some(KeyPurpose::Issuance) => {
+                return Err(Error::Usage(format!(
+                    "{:?} is an issuance key; the authority keeps those",
+                    name.as_str()
+                )))
+            }
+            Some(KeyPurpose::Device) => {}
+        }
+        conn.execute("DELETE FROM keys WHERE name = ?1", [name.as_str()]).map_err(sql)?;
+        self.purposes.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.store.delete(name)?;
+        Ok(())
+    }
+
     /// The purpose of `name`, if it is a key of this ring.
     pub fn purpose(&self, name: &KeyName) -> Option<KeyPurpose> {
         self.purposes.read().unwrap_or_else(|p| p.into_inner()).get(name).copied()

@@ -272,6 +272,16 @@ fn keys_are_listed_and_issuance_keys_cannot_sign_warrants() {
     let out = e.sign_as(issuance_name, AUDIENCE, "deploy", "x.cbor");
     assert_eq!(out.status.code(), Some(2));
     assert!(json(&out)["message"].as_str().unwrap().contains("issuance key"), "{:?}", json(&out));
+    // Issuance keys cannot be deleted; device keys can.
+    let out = e.run(&["--json", "keys", "delete", issuance_name]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(json(&out)["message"].as_str().unwrap().contains("issuance key"), "{:?}", json(&out));
+    e.ok(&["keys", "delete", "laptop"]);
+    let keys: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "keys", "list"])).unwrap();
+    assert_eq!(keys.as_array().unwrap().len(), 1);
+    let out = e.run(&["--json", "keys", "delete", "laptop"]);
+    assert_eq!((out.status.code(), json(&out)["error"].as_str()), (Some(2), Some("not_found")));
+    assert_eq!(e.sign("deploy", "gone.cbor").status.code(), Some(2));
 }
 
 #[test]

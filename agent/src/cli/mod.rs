@@ -158,6 +158,11 @@ enum KeysCommand {
         /// The key's name.
         name: String,
     },
+    /// Delete a device key (its grants become useless).
+    Delete {
+        /// The key's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -439,6 +444,10 @@ fn keys(client: &mut Client, cmd: KeysCommand, out: Output) -> Result<(), Error>
         KeysCommand::Show { name } => {
             let key: api::Key = client.get(&format!("/keys/{name}"))?;
             out.print(&view::key(&key));
+        }
+        KeysCommand::Delete { name } => {
+            let deleted: api::Deleted = client.delete(&format!("/keys/{name}"))?;
+            out.done(&format!("key {:?} deleted", deleted.name), json!({"deleted": deleted.name}));
         }
     }
     Ok(())

@@ -204,6 +204,8 @@ struct RuleSection {
     keys: Vec<String>,
     #[serde(default)]
     audiences: Vec<String>,
+    #[serde(default)]
+    actions: Vec<String>,
     rate: Option<RateSection>,
 }
 
@@ -337,7 +339,7 @@ uids = [{uid}]
 [[rules]]
 name = "owner"
 uids = [{uid}]
-operations = ["keys.create", "keys.list", "keys.read", "enroll", "sign"]
+operations = ["keys.create", "keys.list", "keys.read", "keys.delete", "enroll", "sign"]
 audiences = ["{audience}"]
 "#,
         socket = dir.join("run/agent.sock").display(),
@@ -382,7 +384,7 @@ fn rule(at: &Locator<'_>, index: usize, s: RuleSection) -> Result<Rule, Error> {
             }
         }
     }
-    for (key, patterns) in [("keys", &s.keys), ("audiences", &s.audiences)] {
+    for (key, patterns) in [("keys", &s.keys), ("audiences", &s.audiences), ("actions", &s.actions)] {
         if let Some(p) = patterns.iter().find(|p| p.is_empty() || p[..p.len() - 1].contains('*')) {
             return Err(err(key, &format!("pattern {p:?}: `*` is allowed only at the end")));
         }
@@ -401,6 +403,7 @@ fn rule(at: &Locator<'_>, index: usize, s: RuleSection) -> Result<Rule, Error> {
         operations,
         keys: s.keys,
         audiences: s.audiences,
+        actions: s.actions,
         rate,
     })
 }

@@ -75,7 +75,7 @@ fn key_view(info: &KeyInfo, purpose: KeyPurpose) -> api::Key {
 /// `GET /v1/keys`.
 pub async fn list_keys(State(d): Shared, Extension(caller): Extension<Caller>) -> Answer<api::KeyList> {
     let entry = Entry { operation: Operation::KeysList.as_str(), ..Default::default() };
-    let request = Request { operation: Operation::KeysList, key: None, audience: None };
+    let request = Request::of(Operation::KeysList);
     let rule = d.authorize(&caller, request, &entry).await?;
     let result =
         d.keys.list().map(|keys| api::KeyList { keys: keys.iter().map(|(i, p)| key_view(i, *p)).collect() });
@@ -93,7 +93,7 @@ pub async fn create_key(
         key: Some(req.name.clone()),
         ..Default::default()
     };
-    let request = Request { operation: Operation::KeysCreate, key: Some(&req.name), audience: None };
+    let request = Request::on_key(Operation::KeysCreate, &req.name);
     let rule = d.authorize(&caller, request, &entry).await?;
     let work = d.clone();
     let result = blocking(move || {
@@ -113,7 +113,7 @@ pub async fn get_key(
 ) -> Answer<api::Key> {
     let entry =
         Entry { operation: Operation::KeysRead.as_str(), key: Some(name.clone()), ..Default::default() };
-    let request = Request { operation: Operation::KeysRead, key: Some(&name), audience: None };
+    let request = Request::on_key(Operation::KeysRead, &name);
     let rule = d.authorize(&caller, request, &entry).await?;
     let result = (|| {
         let key = KeyName::new(&name)?;
@@ -131,6 +131,25 @@ pub async fn get_key(
     d.conclude(&caller, rule, entry, result).await.map(Json)
 }
 
+/// `DELETE /v1/keys/{name}`: device keys only (the authority keeps its issuance keys).
+pub async fn delete_key(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Answer<api::Deleted> {
+    let entry =
+        Entry { operation: Operation::KeysDelete.as_str(), key: Some(name.clone()), ..Default::default() };
+    let rule = d.authorize(&caller, Request::on_key(Operation::KeysDelete, &name), &entry).await?;
+    let work = d.clone();
+    let result = blocking(move || {
+        let key = KeyName::new(&name)?;
+        work.keys.delete(&work.db(), &key)?;
+        Ok(api::Deleted { name })
+    })
+    .await;
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
 /// `POST /v1/keys/{name}/evidence`.
 pub async fn key_evidence(
     State(d): Shared,
@@ -140,7 +159,7 @@ pub async fn key_evidence(
 ) -> Answer<api::EvidenceResponse> {
     let entry =
         Entry { operation: Operation::KeysRead.as_str(), key: Some(name.clone()), ..Default::default() };
-    let request = Request { operation: Operation::KeysRead, key: Some(&name), audience: None };
+    let request = Request::on_key(Operation::KeysRead, &name);
     let rule = d.authorize(&caller, request, &entry).await?;
     let result = (|| {
         let nonce = hex_field::<32>("nonce", &req.nonce)?;
@@ -169,7 +188,7 @@ pub async fn enroll(
         principal: Some(req.principal.clone()),
         ..Default::default()
     };
-    let request = Request { operation: Operation::Enroll, key: Some(&req.key), audience: None };
+    let request = Request::on_key(Operation::Enroll, &req.key);
     let rule = d.authorize(&caller, request, &entry).await?;
     let result = (|| {
         let challenge = hex_field("challenge", &req.challenge)?;
@@ -193,7 +212,11 @@ pub async fn sign(
         audience: Some(req.audience.clone()),
         ..Default::default()
     };
-    let request = Request { operation: Operation::Sign, key: Some(&req.key), audience: Some(&req.audience) };
+    let request = Request {
+        audience: Some(&req.audience),
+        action: Some(&req.action),
+        ..Request::on_key(Operation::Sign, &req.key)
+    };
     let rule = d.authorize(&caller, request, &entry).await?;
     let result = (|| {
         let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
@@ -251,7 +274,7 @@ async fn authority_op<T: Send + 'static>(
     describe: impl FnOnce(&T, &mut Entry),
 ) -> Answer<T> {
     let mut entry = Entry { operation: operation.as_str(), ..Default::default() };
-    let rule = d.authorize(&caller, Request { operation, key: None, audience: None }, &entry).await?;
+    let rule = d.authorize(&caller, Request::of(operation), &entry).await?;
     let shared = d.clone();
     let result = blocking(move || {
         let mut conn = shared.db();

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 
 use super::handlers as h;
@@ -30,6 +30,7 @@ impl Routes {
             .add("get", "/keys", get(h::list_keys))
             .add("post", "/keys", post(h::create_key))
             .add("get", "/keys/{name}", get(h::get_key))
+            .add("delete", "/keys/{name}", delete(h::delete_key))
             .add("post", "/keys/{name}/evidence", post(h::key_evidence))
             .add("post", "/enroll", post(h::enroll))
             .add("post", "/sign", post(h::sign))

@@ -22,6 +22,8 @@ pub enum Operation {
     KeysCreate,
     /// Read a key's public key or evidence.
     KeysRead,
+    /// Delete a device key.
+    KeysDelete,
     /// Build an enrollment request.
     Enroll,
     /// Sign a warrant.
@@ -53,6 +55,7 @@ impl Operation {
             Operation::KeysList => "keys.list",
             Operation::KeysCreate => "keys.create",
             Operation::KeysRead => "keys.read",
+            Operation::KeysDelete => "keys.delete",
             Operation::Enroll => "enroll",
             Operation::Sign => "sign",
             Operation::AuthorityInit => "authority.init",
@@ -66,10 +69,11 @@ impl Operation {
     }
 
     /// Every operation.
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 13] = [
         Operation::KeysList,
         Operation::KeysCreate,
         Operation::KeysRead,
+        Operation::KeysDelete,
         Operation::Enroll,
         Operation::Sign,
         Operation::AuthorityInit,
@@ -127,6 +131,8 @@ pub struct Rule {
     pub keys: Vec<String>,
     /// Audience patterns for `sign`; empty: every audience.
     pub audiences: Vec<String>,
+    /// Cedar action patterns for `sign`; empty: every action.
+    pub actions: Vec<String>,
     /// `(requests, per_seconds)` per caller uid.
     pub rate: Option<(u32, u32)>,
 }
@@ -149,6 +155,20 @@ pub struct Request<'a> {
     pub key: Option<&'a str>,
     /// The warrant's audience, for `sign`.
     pub audience: Option<&'a str>,
+    /// The warrant's Cedar action, for `sign`.
+    pub action: Option<&'a str>,
+}
+
+impl<'a> Request<'a> {
+    /// An operation on no key.
+    pub fn of(operation: Operation) -> Self {
+        Self { operation, key: None, audience: None, action: None }
+    }
+
+    /// An operation on `key`.
+    pub fn on_key(operation: Operation, key: &'a str) -> Self {
+        Self { key: Some(key), ..Self::of(operation) }
+    }
 }
 
 /// The rules and their rate-limit buckets.
@@ -189,6 +209,7 @@ impl RuleSet {
                     .collect(),
                 keys: Vec::new(),
                 audiences: Vec::new(),
+                actions: Vec::new(),
                 rate: None,
             });
         }
@@ -216,15 +237,17 @@ impl RuleSet {
                 && r.operations.contains(&request.operation)
                 && pattern_matches(&r.keys, request.key)
                 && pattern_matches(&r.audiences, request.audience)
+                && pattern_matches(&r.actions, request.action)
         });
         let Some((index, rule)) = matched else {
             return Err(Error::Forbidden {
                 rule: DEFAULT_DENY.into(),
                 reason: format!(
-                    "no rule allows uid {} to {}{}{}",
+                    "no rule allows uid {} to {}{}{}{}",
                     caller.uid,
                     request.operation.as_str(),
                     request.key.map(|k| format!(" with key {k:?}")).unwrap_or_default(),
+                    request.action.map(|a| format!(" for action {a:?}")).unwrap_or_default(),
                     request.audience.map(|a| format!(" for audience {a:?}")).unwrap_or_default()
                 ),
             });
@@ -282,12 +305,13 @@ mod tests {
             operations: ops.to_vec(),
             keys: vec!["ci-*".into()],
             audiences: vec!["https://deploy.example".into()],
+            actions: vec!["deploy".into(), "read-*".into()],
             rate: None,
         }
     }
 
     fn sign<'a>(key: &'a str, audience: &'a str) -> Request<'a> {
-        Request { operation: Operation::Sign, key: Some(key), audience: Some(audience) }
+        Request { audience: Some(audience), action: Some("deploy"), ..Request::on_key(Operation::Sign, key) }
     }
 
     #[test]
@@ -317,8 +341,13 @@ mod tests {
             let err = rules.authorize(&caller(1000, &[]), req).unwrap_err();
             assert!(matches!(&err, Error::Forbidden { rule, .. } if rule == DEFAULT_DENY), "{err}");
         }
-        let enroll = Request { operation: Operation::Enroll, key: Some("ci-1"), audience: None };
+        let enroll = Request::on_key(Operation::Enroll, "ci-1");
         assert!(rules.authorize(&caller(1000, &[]), enroll).is_err());
+        let read_logs = Request { action: Some("read-logs"), ..sign("ci-1", "https://deploy.example") };
+        assert_eq!(rules.authorize(&caller(1000, &[]), read_logs).unwrap(), "ci");
+        let destroy = Request { action: Some("destroy"), ..sign("ci-1", "https://deploy.example") };
+        let err = rules.authorize(&caller(1000, &[]), destroy).unwrap_err();
+        assert!(err.to_string().contains("for action \"destroy\""), "{err}");
     }
 
     #[test]
@@ -341,7 +370,7 @@ mod tests {
             vec![rule("ci", true, &[1000], &[Operation::Sign])],
             Subjects { gids: vec![10], ..Default::default() },
         );
-        let grant = Request { operation: Operation::AuthorityGrant, key: None, audience: None };
+        let grant = Request::of(Operation::AuthorityGrant);
         assert_eq!(rules.authorize(&caller(5, &[10]), grant).unwrap(), ADMIN);
         assert!(rules.authorize(&caller(1000, &[1000]), grant).is_err());
     }
