@@ -557,6 +557,18 @@ rate = { requests = 10, per_seconds = 1 }
     }
 
     #[test]
+    fn the_documented_example_is_valid() {
+        let text = include_str!("../../../docs/agent.example.toml");
+        // Its groups need not exist here: name them by number instead.
+        let text = text
+            .replace("groups = [\"warrant-admin\"]", "gids = [0]")
+            .replace("groups = [\"developers\"]", "gids = [0]");
+        let config = parse(&text).unwrap();
+        assert_eq!(config.mode, Mode::System);
+        assert_eq!(config.rules.len(), 3);
+    }
+
+    #[test]
     fn syntax_and_type_errors_name_file_line_and_key() {
         let e = parse(&GOOD.replace("max_body_bytes = 65536", "max_body_bytes = \"big\"")).unwrap_err();
         assert!(e.to_string().starts_with("/etc/warrant/agent.toml:6: key `max_body_bytes`"), "{e}");
