@@ -664,3 +664,48 @@ fn openapi_document_lists_exactly_the_routes() {
     routed.sort();
     assert_eq!(documented, routed, "docs/openapi.json and the router disagree");
 }
+
+#[test]
+fn idle_keep_alive_connections_are_closed_after_the_header_timeout() {
+    let tmp = common::workdir();
+    let d = common::start(tmp.path(), &limited_config(tmp.path(), "header_timeout_ms = 1000"));
+    let mut stream = UnixStream::connect(&d.socket).unwrap();
+    assert_eq!(raw_request(&mut stream, "GET", "/v1/health", None).0, 200);
+    // No next request: the connection must not hold a slot for ever.
+    let (rest, took) = drain(&mut stream);
+    assert!(rest.is_empty(), "{rest}");
+    assert!(took < Duration::from_secs(10), "idle connection kept for {took:?}");
+}
+
+#[test]
+fn malformed_requests_are_refused_with_reasons() {
+    let tmp = common::workdir();
+    let d = common::start(tmp.path(), &base_config(tmp.path()));
+    let mut stream = UnixStream::connect(&d.socket).unwrap();
+    let (status, body) = raw_request(&mut stream, "POST", "/v1/keys", Some(r#"{"name": "a", "extra": 1}"#));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unknown field"), "{body}");
+    let (status, body) = raw_request(&mut stream, "POST", "/v1/keys", Some("{not json"));
+    assert_eq!((status, body.contains("bad_json")), (400, true), "{body}");
+    write!(
+        stream,
+        "POST /v1/keys HTTP/1.1\r\nhost: w\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\n{{}}"
+    )
+    .unwrap();
+    assert_eq!(common::read_response(&mut stream).0, 415);
+
+    let mut client = d.client();
+    let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
+    let key: api::Key = client.get("/keys/laptop").unwrap();
+    assert_eq!((key.purpose.as_str(), key.backend.as_str()), ("device", "software"));
+    let evidence: api::EvidenceResponse =
+        client.post("/keys/laptop/evidence", &api::EvidenceRequest { nonce: "00".repeat(32) }).unwrap();
+    assert_eq!(evidence.kind, "software");
+    let e = client.post::<_, api::EvidenceResponse>(
+        "/keys/laptop/evidence",
+        &api::EvidenceRequest { nonce: "00".into() },
+    );
+    assert_eq!(daemon_status(&e.unwrap_err()), (400, "usage".into()));
+    let e = client.get::<api::Key>("/keys/nope");
+    assert_eq!(daemon_status(&e.unwrap_err()), (404, "not_found".into()));
+}
