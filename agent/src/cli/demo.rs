@@ -73,12 +73,12 @@ impl DemoDaemon {
         let socket = dir.join("run/agent.sock");
         let text = single_user(dir, nix::unistd::getuid().as_raw(), AUDIENCE);
         let config = Config::parse(&dir.join("agent.toml"), &text)?;
+        // Bound before the thread starts, so the socket answers as soon as this returns.
+        let server = Server::open(config)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
-        // Bound before the thread starts, so the socket answers as soon as this returns.
-        let server = runtime.block_on(async { Server::open(config) })?;
         let (control, rx) = mpsc::channel(1);
         let thread = std::thread::spawn(move || runtime.block_on(server.run(rx)));
         Ok((Self { control, thread: Some(thread) }, socket))

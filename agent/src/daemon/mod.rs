@@ -82,12 +82,13 @@ fn run(args: Args) -> Result<(), Error> {
         );
         return Ok(());
     }
+    // Before any other thread exists: opening reads and clears systemd's LISTEN_* variables.
+    let server = Server::open(config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
     runtime.block_on(async {
-        let server = Server::open(config)?;
         let (tx, rx) = mpsc::channel(4);
         let signals =
             |kind| signal(kind).map_err(|source| Error::Io { path: "signal handler".into(), source });
