@@ -1,5 +1,6 @@
 use ciborium::Value;
 
+use crate::pkcs11::{self, Pkcs11Report};
 use crate::{software, AttestationError, DeviceFacts, P256PublicKey};
 
 /// The kinds of evidence a device can attach.
@@ -7,6 +8,8 @@ use crate::{software, AttestationError, DeviceFacts, P256PublicKey};
 pub enum EvidenceKind {
     /// A software key: the evidence claims no hardware.
     Software,
+    /// A PKCS#11 token's self-reported description of itself and the key.
+    Pkcs11,
 }
 
 impl EvidenceKind {
@@ -14,6 +17,7 @@ impl EvidenceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EvidenceKind::Software => "software",
+            EvidenceKind::Pkcs11 => "pkcs11",
         }
     }
 }
@@ -26,6 +30,8 @@ impl EvidenceKind {
 pub enum Evidence {
     /// Software key: no hardware claim, nothing to check beyond the key's own signature.
     Software,
+    /// A key on a PKCS#11 token, as the token describes it (unsigned, self-reported).
+    Pkcs11(Pkcs11Report),
 }
 
 const KIND: &str = "kind";
@@ -35,6 +41,7 @@ impl Evidence {
     pub fn kind(&self) -> EvidenceKind {
         match self {
             Evidence::Software => EvidenceKind::Software,
+            Evidence::Pkcs11(_) => EvidenceKind::Pkcs11,
         }
     }
 
@@ -42,12 +49,18 @@ impl Evidence {
     pub fn backend(&self) -> crate::BackendKind {
         match self {
             Evidence::Software => crate::BackendKind::Software,
+            Evidence::Pkcs11(_) => crate::BackendKind::Pkcs11,
         }
     }
 
     /// The CBOR form.
     pub fn to_cbor(&self) -> Value {
-        Value::Map(vec![(Value::Text(KIND.into()), Value::Text(self.kind().as_str().into()))])
+        let mut entries = vec![(Value::Text(KIND.into()), Value::Text(self.kind().as_str().into()))];
+        match self {
+            Evidence::Software => {}
+            Evidence::Pkcs11(report) => entries.extend(report.to_entries()),
+        }
+        Value::Map(entries)
     }
 
     /// Decodes evidence strictly: a map with exactly the entries its kind defines.
@@ -56,6 +69,7 @@ impl Evidence {
             return Err(AttestationError::MalformedEvidence("evidence must be a CBOR map".into()));
         };
         let mut kind = None;
+        let mut rest = Vec::new();
         for (key, value) in entries {
             match (key, value) {
                 (Value::Text(k), Value::Text(v)) if k == KIND && kind.is_none() => kind = Some(v),
@@ -64,15 +78,17 @@ impl Evidence {
                         "\"kind\" must appear once, as text".into(),
                     ))
                 }
-                (k, _) => {
-                    return Err(AttestationError::MalformedEvidence(format!(
-                        "unexpected evidence entry {k:?}"
-                    )))
-                }
+                entry => rest.push(entry),
             }
         }
         match kind.as_deref() {
-            Some("software") => Ok(Evidence::Software),
+            Some("software") => match rest.first() {
+                None => Ok(Evidence::Software),
+                Some((k, _)) => {
+                    Err(AttestationError::MalformedEvidence(format!("unexpected evidence entry {k:?}")))
+                }
+            },
+            Some("pkcs11") => Ok(Evidence::Pkcs11(Pkcs11Report::from_entries(rest)?)),
             Some(other) => Err(AttestationError::UnknownEvidenceKind(other.to_owned())),
             None => Err(AttestationError::MalformedEvidence("missing \"kind\"".into())),
         }
@@ -89,6 +105,7 @@ impl Evidence {
     ) -> Result<DeviceFacts, AttestationError> {
         let facts = match self {
             Evidence::Software => software::appraise(device_key, binding)?,
+            Evidence::Pkcs11(report) => pkcs11::appraise(report),
         };
         if facts.backend != enrolled.backend {
             return Err(AttestationError::BackendMismatch {
@@ -109,6 +126,50 @@ mod tests {
     #[test]
     fn software_evidence_round_trips() {
         assert_eq!(Evidence::from_cbor(Evidence::Software.to_cbor()), Ok(Evidence::Software));
+    }
+
+    fn report() -> Pkcs11Report {
+        Pkcs11Report {
+            manufacturer: "SoftHSM project".into(),
+            model: "SoftHSM v2".into(),
+            serial: "1a2b3c".into(),
+            firmware: "2.6".into(),
+            local: true,
+            always_sensitive: true,
+            never_extractable: true,
+        }
+    }
+
+    #[test]
+    fn pkcs11_evidence_round_trips_and_says_it_is_self_reported() {
+        let evidence = Evidence::Pkcs11(report());
+        assert_eq!(Evidence::from_cbor(evidence.to_cbor()), Ok(evidence.clone()));
+        let key = P256PublicKey::from_sec1(&hex_point()).unwrap();
+        let enrolled = DeviceFacts { backend: BackendKind::Pkcs11, properties: BTreeMap::new() };
+        let facts = evidence.appraise(&key, &enrolled, || [0; 32]).unwrap();
+        assert_eq!(facts.backend, BackendKind::Pkcs11);
+        assert_eq!(facts.properties["self_reported"], crate::AttributeValue::Bool(true));
+        assert_eq!(facts.properties["serial"], crate::AttributeValue::Text("1a2b3c".into()));
+    }
+
+    #[test]
+    fn pkcs11_evidence_is_decoded_strictly() {
+        let Value::Map(good) = Evidence::Pkcs11(report()).to_cbor() else { unreachable!() };
+        let missing: Vec<_> = good.iter().filter(|(k, _)| k.as_text() != Some("local")).cloned().collect();
+        let mut twice = good.clone();
+        twice.push(good[1].clone());
+        let mut typed = good.clone();
+        typed[1].1 = Value::Text("yes".into());
+        let mut extra = good.clone();
+        extra.push((Value::Text("pin".into()), Value::Text("1234".into())));
+        let mut long = good.clone();
+        long[2].1 = Value::Text("m".repeat(65));
+        for bad in [missing, twice, typed, extra, long] {
+            assert!(matches!(
+                Evidence::from_cbor(Value::Map(bad)),
+                Err(AttestationError::MalformedEvidence(_))
+            ));
+        }
     }
 
     #[test]

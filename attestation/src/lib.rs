@@ -9,6 +9,7 @@ mod attribute;
 mod error;
 mod evidence;
 mod facts;
+mod pkcs11;
 mod public_key;
 mod software;
 
@@ -16,4 +17,5 @@ pub use attribute::AttributeValue;
 pub use error::AttestationError;
 pub use evidence::{Evidence, EvidenceKind};
 pub use facts::{BackendKind, DeviceFacts};
+pub use pkcs11::Pkcs11Report;
 pub use public_key::P256PublicKey;
