@@ -49,4 +49,29 @@ pub enum Error {
     /// A cryptographic primitive failed.
     #[error("cryptographic failure: {0}")]
     Crypto(&'static str),
+    /// A PKCS#11 URI is malformed or asks for something warrant refuses.
+    #[error("PKCS#11 URI {uri:?}: {reason}")]
+    InvalidUri {
+        /// The URI (cut to 80 characters).
+        uri: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No token matches.
+    #[error("no PKCS#11 token {0} is present (is the token inserted and initialised?)")]
+    TokenNotFound(String),
+    /// The token refused the PIN.
+    #[error("the PKCS#11 token refused the PIN{0}")]
+    PinIncorrect(String),
+    /// The PIN could not be read from its source.
+    #[error("PKCS#11 PIN source: {0}")]
+    PinSource(String),
+    /// A PKCS#11 call failed.
+    #[error("PKCS#11 {operation}: {reason}")]
+    Pkcs11 {
+        /// What was attempted.
+        operation: &'static str,
+        /// The module's answer.
+        reason: String,
+    },
 }

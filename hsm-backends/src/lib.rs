@@ -1,12 +1,14 @@
 //! Key stores for warrant: one trait, one module per backend.
 //!
 //! Every backend keeps P-256 device or authority keys, signs SHA-256 digests with them and
-//! produces evidence about where they live. The software store is always built; hardware
-//! backends come with cargo features as they land.
+//! produces evidence about where they live. The software and PKCS#11 stores are always built
+//! (cryptoki loads the PKCS#11 module at run time); backends that link a system library come
+//! with cargo features.
 
 mod error;
 mod key_name;
 mod key_store;
+pub mod pkcs11;
 pub mod soft;
 
 pub use error::Error;

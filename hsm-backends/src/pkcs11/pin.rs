@@ -1,0 +1,79 @@
+//! Where a token's PIN comes from: a file only its owner can read, a systemd credential
+//! (`$CREDENTIALS_DIRECTORY/NAME`, from `LoadCredential=`), or an environment variable (for
+//! tests). The PIN is held in a zeroizing buffer and never printed.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+use crate::Error;
+
+/// A PIN source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinSource {
+    /// A file, mode 0600 or stricter; one trailing newline is dropped.
+    File(PathBuf),
+    /// A systemd credential of this name.
+    Credential(String),
+    /// An environment variable of this name.
+    Env(String),
+}
+
+impl PinSource {
+    /// Reads the PIN.
+    pub fn read(&self) -> Result<Zeroizing<String>, Error> {
+        let path = match self {
+            PinSource::Env(var) => {
+                return std::env::var(var)
+                    .map(Zeroizing::new)
+                    .map_err(|_| Error::PinSource(format!("environment variable {var} is not set")))
+            }
+            PinSource::File(path) => path.clone(),
+            PinSource::Credential(name) => {
+                let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                    Error::PinSource(format!(
+                        "credential {name:?}: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)"
+                    ))
+                })?;
+                PathBuf::from(dir).join(name)
+            }
+        };
+        let meta =
+            std::fs::metadata(&path).map_err(|e| Error::PinSource(format!("{}: {e}", path.display())))?;
+        if meta.mode() & 0o077 != 0 {
+            return Err(Error::PinSource(format!(
+                "{} has mode {:o}: a PIN file must be readable by its owner only",
+                path.display(),
+                meta.mode() & 0o777
+            )));
+        }
+        let bytes = Zeroizing::new(
+            std::fs::read(&path).map_err(|e| Error::PinSource(format!("{}: {e}", path.display())))?,
+        );
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| Error::PinSource(format!("{} is not UTF-8", path.display())))?;
+        Ok(Zeroizing::new(text.strip_suffix('\n').unwrap_or(text).to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_pin_file_must_be_private_and_loses_one_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pin");
+        std::fs::write(&path, "123456\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = PinSource::File(path.clone()).read().unwrap_err();
+        assert!(err.to_string().contains("readable by its owner only"), "{err}");
+        assert!(!err.to_string().contains("123456"));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(PinSource::File(path).read().unwrap().as_str(), "123456");
+        let err = PinSource::Env("WARRANT_TEST_NO_SUCH_PIN_VAR".into()).read().unwrap_err();
+        assert!(err.to_string().contains("is not set"), "{err}");
+    }
+}

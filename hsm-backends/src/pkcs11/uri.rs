@@ -1,0 +1,177 @@
+//! RFC 7512 PKCS#11 URIs (`pkcs11:token=ci;object=issuance-1?module-path=/usr/lib/...`),
+//! parsed strictly: known attributes only, each once, percent-encoding checked. Slot ids are
+//! refused (they change between runs; tokens are found by label or serial), and so are PINs
+//! in the URI (URIs end up in logs and shell history; use a PIN source).
+
+use std::path::PathBuf;
+
+use crate::Error;
+
+/// A parsed PKCS#11 URI.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pkcs11Uri {
+    /// CK_TOKEN_INFO label.
+    pub token: Option<String>,
+    /// CK_TOKEN_INFO serialNumber.
+    pub serial: Option<String>,
+    /// CK_TOKEN_INFO manufacturerID.
+    pub manufacturer: Option<String>,
+    /// CK_TOKEN_INFO model.
+    pub model: Option<String>,
+    /// CKA_LABEL of the object.
+    pub object: Option<String>,
+    /// CKA_ID of the object.
+    pub id: Option<Vec<u8>>,
+    /// Object class: `private`, `public`, `cert`, `secret-key` or `data`.
+    pub object_type: Option<String>,
+    /// The module to load (query attribute `module-path`).
+    pub module_path: Option<PathBuf>,
+}
+
+const SCHEME: &str = "pkcs11:";
+/// Longest URI accepted.
+const MAX_LEN: usize = 4096;
+
+fn invalid(uri: &str, reason: impl std::fmt::Display) -> Error {
+    // Cut long input in the message: it is outside input.
+    let shown: String = uri.chars().take(80).collect();
+    Error::InvalidUri { uri: shown, reason: reason.to_string() }
+}
+
+impl Pkcs11Uri {
+    /// Parses `uri`.
+    pub fn parse(uri: &str) -> Result<Self, Error> {
+        if uri.len() > MAX_LEN {
+            return Err(invalid(uri, format!("longer than {MAX_LEN} bytes")));
+        }
+        let rest =
+            uri.strip_prefix(SCHEME).ok_or_else(|| invalid(uri, "a PKCS#11 URI starts with \"pkcs11:\""))?;
+        let (path, query) = match rest.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (rest, None),
+        };
+        let mut out = Self::default();
+        let mut seen = Vec::new();
+        for (part, separator) in [(path, ';'), (query.unwrap_or(""), '&')] {
+            if part.is_empty() {
+                continue;
+            }
+            for attribute in part.split(separator) {
+                let (name, raw) = attribute
+                    .split_once('=')
+                    .ok_or_else(|| invalid(uri, format!("{attribute:?} is not name=value")))?;
+                if seen.contains(&name) {
+                    return Err(invalid(uri, format!("attribute {name:?} appears twice")));
+                }
+                seen.push(name);
+                let value = percent_decode(raw).map_err(|e| invalid(uri, format!("{name}: {e}")))?;
+                let text = || {
+                    String::from_utf8(value.clone()).map_err(|_| invalid(uri, format!("{name} is not UTF-8")))
+                };
+                let in_path = separator == ';';
+                match (name, in_path) {
+                    ("token", true) => out.token = Some(text()?),
+                    ("serial", true) => out.serial = Some(text()?),
+                    ("manufacturer", true) => out.manufacturer = Some(text()?),
+                    ("model", true) => out.model = Some(text()?),
+                    ("object", true) => out.object = Some(text()?),
+                    ("id", true) => out.id = Some(value),
+                    ("type", true) => {
+                        let t = text()?;
+                        if !matches!(t.as_str(), "private" | "public" | "cert" | "secret-key" | "data") {
+                            return Err(invalid(uri, format!("unknown object type {t:?}")));
+                        }
+                        out.object_type = Some(t);
+                    }
+                    ("slot-id", true) => {
+                        return Err(invalid(
+                            uri,
+                            "slot ids change between runs: name the token by label or serial",
+                        ))
+                    }
+                    ("module-path", false) => out.module_path = Some(PathBuf::from(text()?)),
+                    ("pin-value", false) => {
+                        return Err(invalid(
+                            uri,
+                            "a PIN in a URI ends up in logs: configure a PIN source instead",
+                        ))
+                    }
+                    (name, true) => return Err(invalid(uri, format!("unsupported path attribute {name:?}"))),
+                    (name, false) => {
+                        return Err(invalid(uri, format!("unsupported query attribute {name:?}")))
+                    }
+                }
+            }
+        }
+        if out.token.is_none() && out.serial.is_none() {
+            return Err(invalid(uri, "name the token with token= (its label) or serial="));
+        }
+        Ok(out)
+    }
+}
+
+fn percent_decode(raw: &str) -> Result<Vec<u8>, String> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).ok_or("truncated %-escape")?;
+                let hex = std::str::from_utf8(hex).map_err(|_| "bad %-escape")?;
+                out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad %-escape %{hex}"))?);
+                i += 3;
+            }
+            // RFC 3986 unreserved and the sub-delims RFC 7512 allows in values, plus ':' '@' '/'.
+            c if c.is_ascii_alphanumeric() || b"-._~!$'()*+,:@/|".contains(&c) => {
+                out.push(c);
+                i += 1;
+            }
+            c => return Err(format!("character {:?} must be %-encoded", c as char)),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_uri_parses() {
+        let uri = Pkcs11Uri::parse(
+            "pkcs11:token=CI%20HSM;object=issuance-1;id=%01%02;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so",
+        )
+        .unwrap();
+        assert_eq!(uri.token.as_deref(), Some("CI HSM"));
+        assert_eq!(uri.object.as_deref(), Some("issuance-1"));
+        assert_eq!(uri.id, Some(vec![1, 2]));
+        assert_eq!(uri.object_type.as_deref(), Some("private"));
+        assert_eq!(uri.module_path, Some(PathBuf::from("/usr/lib/softhsm/libsofthsm2.so")));
+        assert_eq!(Pkcs11Uri::parse("pkcs11:serial=abc").unwrap().serial.as_deref(), Some("abc"));
+    }
+
+    #[test]
+    fn malformed_uris_are_refused_with_reasons() {
+        for (uri, reason) in [
+            ("pkcs12:token=a", "starts with"),
+            ("token=a", "starts with"),
+            ("pkcs11:object=k", "name the token"),
+            ("pkcs11:token=a;token=b", "twice"),
+            ("pkcs11:token=a;slot-id=3", "slot ids change"),
+            ("pkcs11:token=a?pin-value=1234", "PIN in a URI"),
+            ("pkcs11:token=a;colour=red", "unsupported path attribute"),
+            ("pkcs11:token=a?module-path", "not name=value"),
+            ("pkcs11:token=a%2", "truncated"),
+            ("pkcs11:token=a%zz", "bad %-escape"),
+            ("pkcs11:token=a b", "must be %-encoded"),
+            ("pkcs11:token=a;type=key", "unknown object type"),
+            ("pkcs11:token=%ff", "not UTF-8"),
+            ("pkcs11:module-path=/x;token=a", "unsupported path attribute"),
+        ] {
+            let err = Pkcs11Uri::parse(uri).unwrap_err().to_string();
+            assert!(err.contains(reason), "{uri}: {err}");
+        }
+        assert!(Pkcs11Uri::parse(&format!("pkcs11:token={}", "a".repeat(5000))).is_err());
+    }
+}
