@@ -86,24 +86,79 @@ struct File {
 
 /// Which key store holds the keys.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct KeyStoreConfig {
-    /// The backend; `soft` is the only one built so far.
-    #[serde(default = "soft")]
+    /// `soft` (files) or `pkcs11` (a token or HSM).
     pub backend: String,
-    /// The software store's directory (default: `keys` in the state directory).
+    /// soft: the store's directory (default: `keys` in the state directory).
     pub dir: Option<PathBuf>,
-    /// A file holding the passphrase that seals software keys.
+    /// soft: a file holding the passphrase that seals the keys.
     pub passphrase_file: Option<PathBuf>,
-}
-
-fn soft() -> String {
-    "soft".into()
+    /// pkcs11: the module (shared library) to load.
+    pub module: Option<PathBuf>,
+    /// pkcs11: the token's label.
+    pub token: Option<String>,
+    /// pkcs11: the token's serial number.
+    pub serial: Option<String>,
+    /// pkcs11: a file (mode 0600) holding the user PIN.
+    pub pin_file: Option<PathBuf>,
+    /// pkcs11: a systemd credential holding the user PIN.
+    pub pin_credential: Option<String>,
+    /// pkcs11: an environment variable holding the user PIN (for tests).
+    pub pin_env: Option<String>,
 }
 
 impl Default for KeyStoreConfig {
     fn default() -> Self {
-        Self { backend: soft(), dir: None, passphrase_file: None }
+        Self {
+            backend: "soft".into(),
+            dir: None,
+            passphrase_file: None,
+            module: None,
+            token: None,
+            serial: None,
+            pin_file: None,
+            pin_credential: None,
+            pin_env: None,
+        }
+    }
+}
+
+impl KeyStoreConfig {
+    /// Checks the settings belong to the backend; returns the offending key and why.
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let pkcs11_set = [
+            ("module", self.module.is_some()),
+            ("token", self.token.is_some()),
+            ("serial", self.serial.is_some()),
+            ("pin_file", self.pin_file.is_some()),
+            ("pin_credential", self.pin_credential.is_some()),
+            ("pin_env", self.pin_env.is_some()),
+        ];
+        let soft_set = [("dir", self.dir.is_some()), ("passphrase_file", self.passphrase_file.is_some())];
+        let (foreign, backend) = match self.backend.as_str() {
+            "soft" => (pkcs11_set.as_slice(), "soft"),
+            "pkcs11" => (soft_set.as_slice(), "pkcs11"),
+            other => {
+                return Err(("backend", format!("unknown backend {other:?}; this build has: soft, pkcs11")))
+            }
+        };
+        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
+            return Err((key, format!("does not apply to the {backend} backend")));
+        }
+        if backend == "pkcs11" {
+            if self.module.is_none() {
+                return Err(("module", "the pkcs11 backend needs the module's path".into()));
+            }
+            if self.token.is_none() && self.serial.is_none() {
+                return Err(("token", "name the token by label (token) or serial".into()));
+            }
+            let pins = pkcs11_set[3..].iter().filter(|(_, set)| *set).count();
+            if pins != 1 {
+                return Err(("pin_file", "give exactly one of pin_file, pin_credential, pin_env".into()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -276,12 +331,8 @@ impl Config {
             (None, Mode::System) => resolve_group("warrant").ok(),
             (None, Mode::User) => None,
         };
-        if file.keystore.backend != "soft" {
-            return Err(at.error(
-                Some("keystore"),
-                "backend",
-                &format!("unknown backend {:?}; this build has: soft", file.keystore.backend),
-            ));
+        if let Err((key, message)) = file.keystore.validate() {
+            return Err(at.error(Some("keystore"), key, &message));
         }
         let l = file.limits;
         for (key, ok) in [
@@ -600,5 +651,17 @@ rate = { requests = 10, per_seconds = 1 }
         assert!(e.to_string().contains("two rules are named \"developers\""), "{e}");
         let e = parse(&GOOD.replace("[limits]", "[keystore]\nbackend = \"tpm\"\n[limits]")).unwrap_err();
         assert!(e.to_string().contains("key `keystore.backend`: unknown backend"), "{e}");
+        let e = parse(
+            &GOOD.replace("[limits]", "[keystore]\nbackend = \"pkcs11\"\nmodule = \"/m.so\"\n[limits]"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("key `keystore.token`"), "{e}");
+        let pkcs11 = "[keystore]\nbackend = \"pkcs11\"\nmodule = \"/m.so\"\ntoken = \"t\"\n";
+        let e = parse(&GOOD.replace("[limits]", &format!("{pkcs11}[limits]"))).unwrap_err();
+        assert!(e.to_string().contains("exactly one of pin_file"), "{e}");
+        let e = parse(&GOOD.replace("[limits]", &format!("{pkcs11}pin_env = \"P\"\ndir = \"/k\"\n[limits]")))
+            .unwrap_err();
+        assert!(e.to_string().contains("key `keystore.dir`: does not apply to the pkcs11 backend"), "{e}");
+        parse(&GOOD.replace("[limits]", &format!("{pkcs11}pin_env = \"P\"\n[limits]"))).unwrap();
     }
 }

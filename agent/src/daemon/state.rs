@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rusqlite::Connection;
+use warrant_hsm_backends::pkcs11::{PinSource, Pkcs11KeyStore, TokenSelector};
 use warrant_hsm_backends::soft::SoftKeyStore;
 use warrant_hsm_backends::KeyStore;
 use zeroize::Zeroizing;
@@ -171,6 +172,19 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File, Error> {
 }
 
 fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
+    let k = &config.keystore;
+    if k.backend == "pkcs11" {
+        let pin = match (&k.pin_file, &k.pin_credential, &k.pin_env) {
+            (Some(file), _, _) => PinSource::File(file.clone()),
+            (_, Some(name), _) => PinSource::Credential(name.clone()),
+            (_, _, Some(var)) => PinSource::Env(var.clone()),
+            _ => return Err(Error::Config("the pkcs11 key store needs a PIN source".into())),
+        };
+        let module =
+            k.module.as_deref().ok_or_else(|| Error::Config("the pkcs11 key store needs a module".into()))?;
+        let token = TokenSelector { label: k.token.clone(), serial: k.serial.clone() };
+        return Ok(Box::new(Pkcs11KeyStore::open(module, token, &pin)?));
+    }
     let dir = config.keystore.dir.clone().unwrap_or_else(|| config.state_dir.join("keys"));
     let store = SoftKeyStore::open(dir)?;
     Ok(Box::new(match &config.keystore.passphrase_file {

@@ -1,0 +1,244 @@
+//! warrantd with its keys on a SoftHSM2 token: the authority's issuance key and the device
+//! key both live on the token, grants and warrants verify offline, concurrent clients all get
+//! valid signatures, and a grant's signature checks out with openssl.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use ciborium::Value;
+use warrant_agent::api;
+use warrant_agent::client::Client;
+use warrant_envelope::{sha256, HttpRequest, Verifier};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "246810";
+
+/// A SoftHSM configuration with one token, `warrant`, under `dir`.
+fn softhsm(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\n", dir.join("tokens").display()),
+    )
+    .unwrap();
+    let out = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "warrant", "--pin", PIN, "--so-pin", "13579111"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util (scripts/test installs softhsm2)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    conf
+}
+
+fn start_on_token(dir: &Path) -> common::Daemon {
+    let conf = softhsm(dir);
+    let config = common::base_config(dir).replacen(
+        "[audit]",
+        &format!("[keystore]\nbackend = \"pkcs11\"\nmodule = \"{MODULE}\"\ntoken = \"warrant\"\npin_env = \"WARRANT_TEST_PIN\"\n\n[audit]"),
+        1,
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    command.env("SOFTHSM2_CONF", conf).env("WARRANT_TEST_PIN", PIN);
+    common::start_command(dir, &path, command).unwrap_or_else(|e| panic!("warrantd did not start: {e}"))
+}
+
+fn sign_request(grant: &[u8]) -> api::SignRequest {
+    api::SignRequest {
+        key: "laptop".into(),
+        grant: grant.to_vec(),
+        audience: common::AUDIENCE.into(),
+        action: "deploy".into(),
+        resource: "prod/api".into(),
+        request: api::BoundRequest {
+            method: "POST".into(),
+            target: common::TARGET.into(),
+            body_sha256: hex::encode(sha256(b"{}")),
+        },
+        context: BTreeMap::new(),
+        nonce: None,
+        ttl: 60,
+    }
+}
+
+#[test]
+fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
+    let tmp = common::workdir();
+    let d = start_on_token(tmp.path());
+    let mut client = d.client();
+    let version: api::Version = client.get("/version").unwrap();
+    assert!(version.backends.iter().any(|b| b.name == "pkcs11" && b.active));
+    let settings: api::AuthoritySettings = client
+        .post(
+            "/authority",
+            &api::InitAuthority { issuer: "hsm-authority".into(), status_uri: "https://a/s/1".into() },
+        )
+        .unwrap();
+    let key: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
+    assert_eq!((key.backend.as_str(), key.protection.as_str()), ("pkcs11", "hardware"));
+    let keys: api::KeyList = client.get("/keys").unwrap();
+    assert!(keys.keys.iter().any(|k| k.name == settings.active_key && k.backend == "pkcs11"));
+
+    let challenge: api::ChallengeResponse =
+        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
+    let enrollment: api::EnrollResponse = client
+        .post(
+            "/enroll",
+            &api::EnrollRequest {
+                key: "laptop".into(),
+                principal: "alice".into(),
+                challenge: challenge.challenge,
+            },
+        )
+        .unwrap();
+    // No software allowance needed: the device key is on a token.
+    let grant: api::GrantResponse = client
+        .post(
+            "/authority/grants",
+            &api::GrantRequest {
+                enrollment: enrollment.enrollment,
+                policy: common::POLICY.into(),
+                groups: vec!["deployers".into()],
+                attributes: BTreeMap::new(),
+                valid_for: 3600,
+                max_warrant_ttl: 300,
+                allow_software: false,
+            },
+        )
+        .unwrap();
+    let list: api::StatusListResponse =
+        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+    let trust: serde_json::Value = client.get("/authority/trust").unwrap();
+    std::fs::write(tmp.path().join("trust.json"), trust.to_string()).unwrap();
+    let trusted = warrant_agent::trust_file::read(&tmp.path().join("trust.json")).unwrap();
+
+    // A verifier that refuses software keys accepts, and sees the self-reported token facts.
+    let verifier = Verifier::builder(common::AUDIENCE).trust(trusted).build().unwrap();
+    verifier.install_status_list(&list.list).unwrap();
+    let signed: api::SignResponse = client.post("/sign", &sign_request(&grant.grant)).unwrap();
+    let request = HttpRequest { method: "POST", target: common::TARGET, body: b"{}" };
+    let verified = verifier.verify(&signed.warrant, &request, None).unwrap();
+    assert_eq!(verified.device.backend.as_str(), "pkcs11");
+    assert_eq!(verified.device.properties["self_reported"], warrant_attestation::AttributeValue::Bool(true));
+    assert_eq!(
+        verified.device.properties["never_extractable"],
+        warrant_attestation::AttributeValue::Bool(true)
+    );
+
+    // Eight clients at once, each signature valid.
+    let socket = d.socket.clone();
+    let warrants: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (socket, grant) = (socket.clone(), grant.grant.clone());
+                scope.spawn(move || {
+                    let mut client = Client::new(&socket).unwrap();
+                    (0..5)
+                        .map(|_| {
+                            client
+                                .post::<_, api::SignResponse>("/sign", &sign_request(&grant))
+                                .unwrap()
+                                .warrant
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    for warrant in &warrants {
+        verifier.verify(warrant, &request, None).unwrap();
+    }
+
+    openssl_checks_the_grant(tmp.path(), &trust, &grant.grant);
+}
+
+/// The issuance public key as PEM and the grant's Sig_structure and DER signature, checked by
+/// `openssl dgst -verify`: an implementation that shares no code with warrant.
+fn openssl_checks_the_grant(dir: &Path, trust: &serde_json::Value, grant: &[u8]) {
+    let key = &trust["keys"][0];
+    let mut spki = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").unwrap();
+    spki.push(0x04);
+    spki.extend(hex::decode(key["x"].as_str().unwrap()).unwrap());
+    spki.extend(hex::decode(key["y"].as_str().unwrap()).unwrap());
+    let pem = Command::new("openssl")
+        .args(["pkey", "-pubin", "-inform", "DER", "-outform", "PEM"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(&spki)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(pem.status.success());
+    std::fs::write(dir.join("issuance.pem"), &pem.stdout).unwrap();
+
+    let Value::Tag(18, sign1) = ciborium::from_reader::<Value, _>(grant).unwrap() else {
+        panic!("not COSE_Sign1")
+    };
+    let Value::Array(parts) = *sign1 else { panic!("not an array") };
+    let (Value::Bytes(protected), Value::Bytes(payload), Value::Bytes(signature)) =
+        (&parts[0], &parts[2], &parts[3])
+    else {
+        panic!("unexpected COSE_Sign1 layout")
+    };
+    let tbs = Value::Array(vec![
+        Value::Text("Signature1".into()),
+        Value::Bytes(protected.clone()),
+        Value::Bytes(vec![]),
+        Value::Bytes(payload.clone()),
+    ]);
+    let mut tbs_bytes = Vec::new();
+    ciborium::into_writer(&tbs, &mut tbs_bytes).unwrap();
+    std::fs::write(dir.join("tbs.bin"), &tbs_bytes).unwrap();
+    std::fs::write(dir.join("sig.der"), der_signature(signature)).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(dir.join("issuance.pem"))
+        .arg("-signature")
+        .arg(dir.join("sig.der"))
+        .arg(dir.join("tbs.bin"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And a changed byte fails.
+    tbs_bytes[20] ^= 1;
+    std::fs::write(dir.join("tbs.bin"), &tbs_bytes).unwrap();
+    let out = Command::new("openssl")
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(dir.join("issuance.pem"))
+        .arg("-signature")
+        .arg(dir.join("sig.der"))
+        .arg(dir.join("tbs.bin"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+/// r || s as a DER SEQUENCE of two INTEGERs.
+fn der_signature(raw: &[u8]) -> Vec<u8> {
+    let integer = |bytes: &[u8]| {
+        let trimmed: Vec<u8> = bytes.iter().copied().skip_while(|b| *b == 0).collect();
+        let mut value = if trimmed.first().is_some_and(|b| b & 0x80 != 0) { vec![0] } else { vec![] };
+        value.extend(if trimmed.is_empty() { vec![0] } else { trimmed });
+        let mut out = vec![0x02, value.len() as u8];
+        out.extend(value);
+        out
+    };
+    let body: Vec<u8> = [integer(&raw[..32]), integer(&raw[32..])].concat();
+    let mut out = vec![0x30, body.len() as u8];
+    out.extend(body);
+    out
+}
