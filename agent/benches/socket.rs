@@ -290,7 +290,11 @@ fn enroll(socket: &Path, with_authority: bool) -> Vec<u8> {
         let _: api::AuthoritySettings = client
             .post(
                 "/authority",
-                &api::InitAuthority { issuer: "bench".into(), status_uri: "https://a/s".into() },
+                &api::InitAuthority {
+                    issuer: "bench".into(),
+                    status_uri: "https://a/s".into(),
+                    key_uri: None,
+                },
             )
             .unwrap();
     }

@@ -127,6 +127,15 @@ pub struct CreateKey {
     pub name: String,
 }
 
+/// `POST /v1/keys/existing`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExistingKey {
+    /// The key in the backend: a PKCS#11 URI (`pkcs11:token=...;object=...`); its object
+    /// label becomes the key's name.
+    pub uri: String,
+}
+
 /// A key, as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Key {
@@ -259,6 +268,9 @@ pub struct InitAuthority {
     pub issuer: String,
     /// Its status list URI.
     pub status_uri: String,
+    /// An existing key to issue with (a PKCS#11 URI); none: a new key is generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_uri: Option<String>,
 }
 
 /// The authority's settings.

@@ -108,6 +108,22 @@ impl Keyring {
         Ok(())
     }
 
+    /// Takes an existing key of the backend, named by `reference` (a PKCS#11 URI), into the
+    /// ring for `purpose`.
+    pub fn adopt(&self, conn: &Connection, reference: &str, purpose: KeyPurpose) -> Result<KeyInfo, Error> {
+        let info = self.store.existing(reference)?;
+        if self.purpose(&info.name).is_some() {
+            return Err(Error::Conflict(format!("the key {:?} is in use already", info.name.as_str())));
+        }
+        conn.execute(
+            "INSERT INTO keys (name, purpose, backend, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![info.name.as_str(), purpose.as_str(), info.backend.as_str(), info.created_at as i64],
+        )
+        .map_err(sql)?;
+        self.purposes.write().unwrap_or_else(|p| p.into_inner()).insert(info.name.clone(), purpose);
+        Ok(info)
+    }
+
     /// The purpose of `name`, if it is a key of this ring.
     pub fn purpose(&self, name: &KeyName) -> Option<KeyPurpose> {
         self.purposes.read().unwrap_or_else(|p| p.into_inner()).get(name).copied()

@@ -24,7 +24,11 @@ fn enrolled(client: &mut Client) -> (Vec<u8>, Verifier) {
     let _: api::AuthoritySettings = client
         .post(
             "/authority",
-            &api::InitAuthority { issuer: "acme".into(), status_uri: "https://a.example/s/1".into() },
+            &api::InitAuthority {
+                issuer: "acme".into(),
+                status_uri: "https://a.example/s/1".into(),
+                key_uri: None,
+            },
         )
         .unwrap();
     let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();

@@ -73,12 +73,27 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     let mut client = d.client();
     let version: api::Version = client.get("/version").unwrap();
     assert!(version.backends.iter().any(|b| b.name == "pkcs11" && b.active));
-    let settings: api::AuthoritySettings = client
-        .post(
-            "/authority",
-            &api::InitAuthority { issuer: "hsm-authority".into(), status_uri: "https://a/s/1".into() },
-        )
-        .unwrap();
+    // The issuance key: made on the token with pkcs11-tool, named to warrantd by its URI.
+    let out = Command::new("pkcs11-tool")
+        .args(["--module", MODULE, "--token-label", "warrant", "--login", "--pin", PIN])
+        .args(["--keypairgen", "--key-type", "EC:prime256v1", "--label", "issuer-hsm", "--id", "a1"])
+        .env("SOFTHSM2_CONF", tmp.path().join("softhsm2.conf"))
+        .output()
+        .expect("pkcs11-tool (scripts/test installs opensc)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let init = |uri: &str| api::InitAuthority {
+        issuer: "hsm-authority".into(),
+        status_uri: "https://a/s/1".into(),
+        key_uri: Some(uri.into()),
+    };
+    let wrong = client.post::<_, api::AuthoritySettings>(
+        "/authority",
+        &init("pkcs11:token=warrant;object=issuer-hsm;slot-id=0"),
+    );
+    assert!(wrong.unwrap_err().to_string().contains("slot ids change"));
+    let settings: api::AuthoritySettings =
+        client.post("/authority", &init("pkcs11:token=warrant;object=issuer-hsm;id=%a1")).unwrap();
+    assert_eq!(settings.active_key, "issuer-hsm");
     let key: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
     assert_eq!((key.backend.as_str(), key.protection.as_str()), ("pkcs11", "hardware"));
     let keys: api::KeyList = client.get("/keys").unwrap();

@@ -74,4 +74,7 @@ pub enum Error {
         /// The module's answer.
         reason: String,
     },
+    /// The backend cannot do this.
+    #[error("{0}")]
+    Unsupported(String),
 }

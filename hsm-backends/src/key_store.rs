@@ -63,4 +63,13 @@ pub trait KeyStore: Send + Sync {
 
     /// Deletes `name`.
     fn delete(&self, name: &KeyName) -> Result<(), Error>;
+
+    /// A key that already exists in the backend, named by a backend-specific reference (for
+    /// PKCS#11, an RFC 7512 URI), so it can be used without being created here.
+    fn existing(&self, reference: &str) -> Result<KeyInfo, Error> {
+        Err(Error::Unsupported(format!(
+            "the {} backend cannot use existing keys by reference ({reference:?})",
+            self.backend().as_str()
+        )))
+    }
 }

@@ -109,6 +109,20 @@ fn a_key_made_by_pkcs11_tool_is_used_by_its_label() {
     let name = KeyName::new(uri.object.as_deref().unwrap()).unwrap();
     let signature = store.sign_digest(&name, &[7; 32]).unwrap();
     verify(&store, &name, &[7; 32], &signature);
+
+    // `existing` checks the URI against this store's token and the key's label and id.
+    let info = store.existing("pkcs11:token=tool-test;object=from-tool;id=%01%02").unwrap();
+    assert_eq!(info.name.as_str(), "from-tool");
+    for (uri, reason) in [
+        ("pkcs11:token=keys-test;object=from-tool", "another token"),
+        ("pkcs11:token=tool-test", "object="),
+        ("pkcs11:token=tool-test;object=from-tool;id=%09", "no key named"),
+        ("pkcs11:token=tool-test;object=missing", "no key named"),
+        ("pkcs11:token=tool-test;object=../x", "invalid key name"),
+    ] {
+        let err = store.existing(uri).unwrap_err().to_string();
+        assert!(err.contains(reason), "{uri}: {err}");
+    }
 }
 
 fn store_label(selector: &TokenSelector) -> &str {

@@ -86,8 +86,14 @@ impl<'a> Authority<'a> {
         Self { conn, keys }
     }
 
-    /// Creates the authority with a first issuance key.
-    pub fn init(&mut self, issuer: &str, status_uri: &str) -> Result<Settings, Error> {
+    /// Creates the authority with a first issuance key: a new one, or the existing key that
+    /// `existing_key` (a PKCS#11 URI) names.
+    pub fn init(
+        &mut self,
+        issuer: &str,
+        status_uri: &str,
+        existing_key: Option<&str>,
+    ) -> Result<Settings, Error> {
         if issuer.is_empty() || status_uri.is_empty() {
             return Err(Error::Usage("the authority id and status URI must not be empty".into()));
         }
@@ -95,7 +101,10 @@ impl<'a> Authority<'a> {
             return Err(Error::Conflict("this daemon holds an authority already".into()));
         }
         let tx = self.conn.transaction().map_err(sql)?;
-        let key = new_issuance_key(&tx, self.keys)?;
+        let key = match existing_key {
+            Some(reference) => self.keys.adopt(&tx, reference, KeyPurpose::Issuance)?.name.to_string(),
+            None => new_issuance_key(&tx, self.keys)?,
+        };
         tx.execute(
             "INSERT INTO authority (id, issuer, status_uri, active_key, next_status_index,
                  status_sequence, last_status_digest) VALUES (1, ?1, ?2, ?3, 0, 0, ?4)",

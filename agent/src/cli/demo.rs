@@ -111,6 +111,7 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
         &api::InitAuthority {
             issuer: "demo-authority".into(),
             status_uri: "https://authority.example.com/status/1".into(),
+            key_uri: None,
         },
     )?;
     let trust: Value = client.get("/authority/trust")?;

@@ -71,6 +71,10 @@ enum AuthorityCommand {
         /// The URI of its status list (the `sub` of its status lists).
         #[arg(long)]
         status_uri: String,
+        /// Issue with this existing key on the daemon's PKCS#11 token
+        /// (`pkcs11:token=...;object=...`) instead of generating one.
+        #[arg(long)]
+        key_uri: Option<String>,
     },
     /// Show the authority's settings.
     Show,
@@ -157,6 +161,11 @@ enum KeysCommand {
     Show {
         /// The key's name.
         name: String,
+    },
+    /// Use a device key that exists on the daemon's PKCS#11 token, named by its URI.
+    Existing {
+        /// `pkcs11:token=...;object=...` (the object label becomes the key's name).
+        uri: String,
     },
     /// Delete a device key (its grants become useless).
     Delete {
@@ -330,9 +339,9 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
 
 fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<(), Error> {
     match cmd {
-        AuthorityCommand::Init { issuer, status_uri } => {
-            let settings: api::AuthoritySettings =
-                client.post("/authority", &api::InitAuthority { issuer: issuer.clone(), status_uri })?;
+        AuthorityCommand::Init { issuer, status_uri, key_uri } => {
+            let settings: api::AuthoritySettings = client
+                .post("/authority", &api::InitAuthority { issuer: issuer.clone(), status_uri, key_uri })?;
             out.done(
                 &format!("authority {issuer:?} created with issuance key {}", settings.active_key),
                 json!({"issuer": issuer, "active_key": settings.active_key}),
@@ -443,6 +452,10 @@ fn keys(client: &mut Client, cmd: KeysCommand, out: Output) -> Result<(), Error>
         }
         KeysCommand::Show { name } => {
             let key: api::Key = client.get(&format!("/keys/{name}"))?;
+            out.print(&view::key(&key));
+        }
+        KeysCommand::Existing { uri } => {
+            let key: api::Key = client.post("/keys/existing", &api::ExistingKey { uri })?;
             out.print(&view::key(&key));
         }
         KeysCommand::Delete { name } => {

@@ -105,6 +105,28 @@ pub async fn create_key(
     d.conclude(&caller, rule, entry, result).await.map(Json)
 }
 
+/// `POST /v1/keys/existing`: a device key that exists in the backend already.
+pub async fn existing_key(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    JsonBody(req): JsonBody<api::ExistingKey>,
+) -> Answer<api::Key> {
+    let entry =
+        Entry { operation: Operation::KeysCreate.as_str(), key: Some(req.uri.clone()), ..Default::default() };
+    // Rules match key names: the URI's object label is the name.
+    let label = warrant_hsm_backends::pkcs11::Pkcs11Uri::parse(&req.uri).ok().and_then(|u| u.object);
+    let rule = d
+        .authorize(&caller, Request::on_key(Operation::KeysCreate, label.as_deref().unwrap_or("")), &entry)
+        .await?;
+    let work = d.clone();
+    let result = blocking(move || {
+        let info = work.keys.adopt(&work.db(), &req.uri, KeyPurpose::Device)?;
+        Ok(key_view(&info, KeyPurpose::Device))
+    })
+    .await;
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
 /// `GET /v1/keys/{name}`.
 pub async fn get_key(
     State(d): Shared,
@@ -310,7 +332,7 @@ pub async fn init_authority(
         caller,
         Operation::AuthorityInit,
         move |a| {
-            a.init(&req.issuer, &req.status_uri)?;
+            a.init(&req.issuer, &req.status_uri, req.key_uri.as_deref())?;
             settings_view(a)
         },
         |s, e| e.key = Some(s.active_key.clone()),

@@ -29,6 +29,7 @@ impl Routes {
             .add("get", "/version", get(h::version))
             .add("get", "/keys", get(h::list_keys))
             .add("post", "/keys", post(h::create_key))
+            .add("post", "/keys/existing", post(h::existing_key))
             .add("get", "/keys/{name}", get(h::get_key))
             .add("delete", "/keys/{name}", delete(h::delete_key))
             .add("post", "/keys/{name}/evidence", post(h::key_evidence))

@@ -130,6 +130,7 @@ struct Connection {
 
 #[derive(Debug, Clone)]
 struct TokenReport {
+    label: String,
     manufacturer: String,
     model: String,
     serial: String,
@@ -149,6 +150,7 @@ impl Pkcs11KeyStore {
         let info = ctx.get_token_info(slot).map_err(p11("C_GetTokenInfo"))?;
         let firmware = info.firmware_version();
         let report = TokenReport {
+            label: info.label().trim_end().to_owned(),
             manufacturer: info.manufacturer_id().trim().to_owned(),
             model: info.model().trim().to_owned(),
             serial: info.serial_number().trim().to_owned(),
@@ -484,6 +486,51 @@ impl KeyStore for Pkcs11KeyStore {
             always_sensitive,
             never_extractable,
         }))
+    }
+
+    fn existing(&self, reference: &str) -> Result<KeyInfo, Error> {
+        let uri = Pkcs11Uri::parse(reference)?;
+        let r = &self.report;
+        let other = |given: &Option<String>, ours: &str| given.as_deref().is_some_and(|g| g != ours);
+        if other(&uri.token, &r.label) || other(&uri.serial, &r.serial) {
+            return Err(Error::InvalidUri {
+                uri: reference.chars().take(80).collect(),
+                reason: format!(
+                    "names another token than this store's ({:?}, serial {:?})",
+                    r.label, r.serial
+                ),
+            });
+        }
+        let object = uri.object.as_deref().ok_or_else(|| Error::InvalidUri {
+            uri: reference.chars().take(80).collect(),
+            reason: "name the key with object= (its CKA_LABEL)".into(),
+        })?;
+        let name = KeyName::new(object)?;
+        let public_key = self.public_key(&name)?;
+        if let Some(id) = &uri.id {
+            let matches = self.with_session(
+                |s, _| {
+                    Ok(!s
+                        .find_objects(&[
+                            Attribute::Class(ObjectClass::PRIVATE_KEY),
+                            Attribute::Label(object.as_bytes().to_vec()),
+                            Attribute::Id(id.clone()),
+                        ])?
+                        .is_empty())
+                },
+                "C_FindObjects",
+            )?;
+            if !matches {
+                return Err(Error::KeyNotFound(format!("{object} with id {}", hex::encode(id))));
+            }
+        }
+        Ok(KeyInfo {
+            name,
+            backend: BackendKind::Pkcs11,
+            public_key,
+            created_at: 0,
+            protection: KeyProtection::Hardware,
+        })
     }
 
     fn delete(&self, name: &KeyName) -> Result<(), Error> {
