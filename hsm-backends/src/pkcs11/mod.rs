@@ -113,6 +113,10 @@ pub struct Pkcs11KeyStore {
     state: Mutex<Connection>,
     report: TokenReport,
     public_keys: Mutex<HashMap<KeyName, P256PublicKey>>,
+    /// Private key handles, valid while the login lasts (cleared on reconnection).
+    handles: Mutex<HashMap<KeyName, ObjectHandle>>,
+    /// CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE of each key: fixed for its life.
+    attributes: Mutex<HashMap<KeyName, (bool, bool, bool)>>,
 }
 
 impl std::fmt::Debug for Pkcs11KeyStore {
@@ -121,11 +125,10 @@ impl std::fmt::Debug for Pkcs11KeyStore {
     }
 }
 
-/// The slot the token is in now, idle logged-in sessions, and private key handles.
+/// The slot the token is in now, and idle logged-in sessions.
 struct Connection {
     slot: Slot,
     idle: Vec<Session>,
-    handles: HashMap<KeyName, ObjectHandle>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,9 +163,11 @@ impl Pkcs11KeyStore {
             ctx,
             token,
             pin,
-            state: Mutex::new(Connection { slot, idle: Vec::new(), handles: HashMap::new() }),
+            state: Mutex::new(Connection { slot, idle: Vec::new() }),
             report,
             public_keys: Mutex::new(HashMap::new()),
+            handles: Mutex::new(HashMap::new()),
+            attributes: Mutex::new(HashMap::new()),
         };
         // Log in now, so a wrong PIN is reported at start, not at the first signature.
         let session = store.new_session(slot)?;
@@ -207,7 +212,7 @@ impl Pkcs11KeyStore {
     /// token may be in another slot now), logs in again, and retries once.
     fn with_session<T>(
         &self,
-        op: impl Fn(&Session, &mut HashMap<KeyName, ObjectHandle>) -> Result<T, cryptoki::error::Error>,
+        op: impl Fn(&Session) -> Result<T, cryptoki::error::Error>,
         what: &'static str,
     ) -> Result<T, Error> {
         for attempt in 0..2 {
@@ -219,23 +224,15 @@ impl Pkcs11KeyStore {
                 Some(s) => s,
                 None => self.new_session(slot)?,
             };
-            let mut handles = std::mem::take(&mut self.lock().handles);
-            let result = op(&session, &mut handles);
-            match result {
+            match op(&session) {
                 Ok(value) => {
-                    let mut state = self.lock();
-                    state.handles.extend(handles);
-                    state.idle.push(session);
+                    self.lock().idle.push(session);
                     return Ok(value);
                 }
-                Err(e) if session_lost(&e) && attempt == 0 => {
-                    self.reconnect()?;
-                }
+                Err(e) if session_lost(&e) && attempt == 0 => self.reconnect()?,
                 Err(e) => {
-                    let mut state = self.lock();
-                    state.handles.extend(handles);
                     if !session_lost(&e) {
-                        state.idle.push(session);
+                        self.lock().idle.push(session);
                     }
                     return Err(p11(what)(e));
                 }
@@ -247,11 +244,27 @@ impl Pkcs11KeyStore {
     /// Drops every session and handle, and finds the token again.
     fn reconnect(&self) -> Result<(), Error> {
         let slot = find_slot(&self.ctx, &self.token)?;
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).clear();
         let mut state = self.lock();
         state.idle.clear();
-        state.handles.clear();
         state.slot = slot;
         Ok(())
+    }
+
+    /// The private key's handle: cached, else found (and cached).
+    fn private_handle(
+        &self,
+        session: &Session,
+        name: &KeyName,
+    ) -> Result<Option<ObjectHandle>, cryptoki::error::Error> {
+        if let Some(h) = self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            return Ok(Some(*h));
+        }
+        let found = Self::find(session, name, ObjectClass::PRIVATE_KEY)?;
+        if let Some(h) = found {
+            self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), h);
+        }
+        Ok(found)
     }
 
     fn find(
@@ -261,21 +274,6 @@ impl Pkcs11KeyStore {
     ) -> Result<Option<ObjectHandle>, cryptoki::error::Error> {
         let template = [Attribute::Class(class), Attribute::Label(name.as_str().as_bytes().to_vec())];
         Ok(session.find_objects(&template)?.into_iter().next())
-    }
-
-    fn private_handle(
-        session: &Session,
-        handles: &mut HashMap<KeyName, ObjectHandle>,
-        name: &KeyName,
-    ) -> Result<Option<ObjectHandle>, cryptoki::error::Error> {
-        if let Some(h) = handles.get(name) {
-            return Ok(Some(*h));
-        }
-        let found = Self::find(session, name, ObjectClass::PRIVATE_KEY)?;
-        if let Some(h) = found {
-            handles.insert(name.clone(), h);
-        }
-        Ok(found)
     }
 
     fn read_public(
@@ -356,8 +354,7 @@ impl KeyStore for Pkcs11KeyStore {
     }
 
     fn create(&self, name: &KeyName) -> Result<KeyInfo, Error> {
-        if self.with_session(|s, _| Self::find(s, name, ObjectClass::PRIVATE_KEY), "C_FindObjects")?.is_some()
-        {
+        if self.with_session(|s| Self::find(s, name, ObjectClass::PRIVATE_KEY), "C_FindObjects")?.is_some() {
             return Err(Error::KeyExists(name.to_string()));
         }
         let mut id = [0u8; 16];
@@ -382,9 +379,9 @@ impl KeyStore for Pkcs11KeyStore {
             Attribute::Id(id.to_vec()),
         ];
         self.with_session(
-            |s, handles| {
+            |s| {
                 let (_, private) = s.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
-                handles.insert(name.clone(), private);
+                self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), private);
                 Ok(())
             },
             "C_GenerateKeyPair",
@@ -402,7 +399,7 @@ impl KeyStore for Pkcs11KeyStore {
 
     fn list(&self) -> Result<Vec<KeyInfo>, Error> {
         let labels = self.with_session(
-            |s, _| {
+            |s| {
                 let objects = s.find_objects(&[
                     Attribute::Class(ObjectClass::PRIVATE_KEY),
                     Attribute::KeyType(KeyType::EC),
@@ -444,7 +441,7 @@ impl KeyStore for Pkcs11KeyStore {
             return Ok(key.clone());
         }
         let key = self
-            .with_session(|s, _| Self::read_public(s, name), "reading a public key")?
+            .with_session(|s| Self::read_public(s, name), "reading a public key")?
             .ok_or_else(|| Error::KeyNotFound(name.to_string()))??;
         self.public_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), key.clone());
         Ok(key)
@@ -453,7 +450,7 @@ impl KeyStore for Pkcs11KeyStore {
     fn sign_digest(&self, name: &KeyName, digest: &[u8; 32]) -> Result<[u8; 64], Error> {
         let signature = self
             .with_session(
-                |s, handles| match Self::private_handle(s, handles, name)? {
+                |s| match self.private_handle(s, name)? {
                     Some(key) => s.sign(&Mechanism::Ecdsa, key, digest).map(Some),
                     None => Ok(None),
                 },
@@ -467,15 +464,23 @@ impl KeyStore for Pkcs11KeyStore {
     }
 
     fn evidence(&self, name: &KeyName, _nonce: &[u8; 32]) -> Result<Evidence, Error> {
-        let (local, always_sensitive, never_extractable) = self
-            .with_session(
-                |s, handles| match Self::private_handle(s, handles, name)? {
-                    Some(key) => Self::key_attributes(s, key).map(Some),
-                    None => Ok(None),
-                },
-                "reading key attributes",
-            )?
-            .ok_or_else(|| Error::KeyNotFound(name.to_string()))?;
+        let cached = self.attributes.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied();
+        let (local, always_sensitive, never_extractable) = match cached {
+            Some(attributes) => attributes,
+            None => {
+                let read = self
+                    .with_session(
+                        |s| match self.private_handle(s, name)? {
+                            Some(key) => Self::key_attributes(s, key).map(Some),
+                            None => Ok(None),
+                        },
+                        "reading key attributes",
+                    )?
+                    .ok_or_else(|| Error::KeyNotFound(name.to_string()))?;
+                self.attributes.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), read);
+                read
+            }
+        };
         let r = &self.report;
         Ok(Evidence::Pkcs11(Pkcs11Report {
             manufacturer: r.manufacturer.clone(),
@@ -509,7 +514,7 @@ impl KeyStore for Pkcs11KeyStore {
         let public_key = self.public_key(&name)?;
         if let Some(id) = &uri.id {
             let matches = self.with_session(
-                |s, _| {
+                |s| {
                     Ok(!s
                         .find_objects(&[
                             Attribute::Class(ObjectClass::PRIVATE_KEY),
@@ -535,8 +540,9 @@ impl KeyStore for Pkcs11KeyStore {
 
     fn delete(&self, name: &KeyName) -> Result<(), Error> {
         let deleted = self.with_session(
-            |s, handles| {
-                handles.remove(name);
+            |s| {
+                self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+                self.attributes.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
                 let mut any = false;
                 for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
                     while let Some(object) = Self::find(s, name, class)? {

@@ -1,0 +1,211 @@
+//! Warrants signed with a SoftHSM2 key through warrantd against raw cryptoki signing, in one
+//! run: 8 clients (threads). warrantd: `POST /v1/sign` with the device key on the token, each
+//! client one persistent connection. Raw cryptoki: each thread its own logged-in session,
+//! CKM_ECDSA over a SHA-256 digest. Both interleaved over 5 rounds of 1 s each.
+//!
+//! Run: `cargo bench -p warrant-agent --bench pkcs11` (needs softhsm2).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::object::{Attribute, ObjectClass};
+use cryptoki::session::UserType;
+use cryptoki::types::AuthPin;
+use warrant_agent::api;
+use warrant_agent::client::Client;
+use warrant_envelope::sha256;
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "246810";
+const AUDIENCE: &str = "https://api.example.com";
+const CLIENTS: usize = 8;
+const ROUNDS: usize = 5;
+const SLICE: Duration = Duration::from_secs(1);
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
+}
+
+/// Runs `op` (one per thread, made by `make`) on CLIENTS threads for SLICE; returns latencies.
+fn slice<F: FnMut() + Send>(make: &(dyn Fn() -> F + Sync)) -> Vec<u64> {
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    let mut op = make();
+                    op();
+                    barrier.wait();
+                    let end = Instant::now() + SLICE;
+                    let mut latencies = Vec::new();
+                    while Instant::now() < end {
+                        let start = Instant::now();
+                        op();
+                        latencies.push(start.elapsed().as_nanos() as u64);
+                    }
+                    latencies
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn main() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!("directories.tokendir = {}\nobjectstore.backend = file\n", dir.join("tokens").display()),
+    )
+    .unwrap();
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let status = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "bench", "--pin", PIN, "--so-pin", "13579111"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let uid = nix::unistd::getuid().as_raw();
+    let config = warrant_agent::daemon::config::single_user(dir, uid, AUDIENCE).replacen(
+        "[audit]\n",
+        &format!(
+            "[keystore]\nbackend = \"pkcs11\"\nmodule = \"{MODULE}\"\ntoken = \"bench\"\npin_env = \"BENCH_PIN\"\n\n[audit]\nfsync = \"batch\"\n"
+        ),
+        1,
+    );
+    std::fs::write(dir.join("agent.toml"), config).unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_warrantd"))
+        .arg("--config")
+        .arg(dir.join("agent.toml"))
+        .env("BENCH_PIN", PIN)
+        .env("WARRANTD_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let socket = dir.join("run/agent.sock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "warrantd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let grant = enroll(&socket);
+    let request = api::SignRequest {
+        key: "laptop".into(),
+        grant,
+        audience: AUDIENCE.into(),
+        action: "deploy".into(),
+        resource: "prod/api".into(),
+        request: api::BoundRequest {
+            method: "POST".into(),
+            target: "https://api.example.com/v1/deploy".into(),
+            body_sha256: hex::encode(sha256(b"{}")),
+        },
+        context: BTreeMap::new(),
+        nonce: None,
+        ttl: 60,
+    };
+
+    // Raw cryptoki in this process: one session per thread, on the same token and key.
+    let ctx = Pkcs11::new(MODULE).unwrap();
+    ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)).unwrap();
+    let slot = ctx
+        .get_slots_with_token()
+        .unwrap()
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label().trim_end() == "bench")
+        .unwrap();
+    let raw = || {
+        let session = ctx.open_rw_session(slot).unwrap();
+        let _ = session.login(UserType::User, Some(&AuthPin::from(PIN.to_owned())));
+        let key = session
+            .find_objects(&[Attribute::Class(ObjectClass::PRIVATE_KEY), Attribute::Label(b"laptop".to_vec())])
+            .unwrap()[0];
+        let digest = sha256(b"bench");
+        move || {
+            std::hint::black_box(session.sign(&Mechanism::Ecdsa, key, &digest).unwrap());
+        }
+    };
+    let through = || {
+        let mut client = Client::new(&socket).unwrap();
+        let request = request.clone();
+        move || {
+            let answer: api::SignResponse = client.post("/sign", &request).unwrap();
+            std::hint::black_box(answer);
+        }
+    };
+
+    let (mut raw_lat, mut daemon_lat) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        eprintln!("round {}/{ROUNDS}", round + 1);
+        raw_lat.extend(slice(&raw));
+        daemon_lat.extend(slice(&through));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+
+    println!("| system ({CLIENTS} clients) | p50 (us) | p99 (us) | throughput (ops/s) |");
+    println!("|---|---:|---:|---:|");
+    let seconds = ROUNDS as f64 * SLICE.as_secs_f64();
+    let mut rows = Vec::new();
+    for (name, latencies) in [
+        ("raw cryptoki, session per thread", &mut raw_lat),
+        ("warrantd sign, key on SoftHSM", &mut daemon_lat),
+    ] {
+        latencies.sort_unstable();
+        let throughput = latencies.len() as f64 / seconds;
+        println!(
+            "| {name} | {:.0} | {:.0} | {throughput:.0} |",
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.99)
+        );
+        rows.push(throughput);
+    }
+    println!("\nwarrantd / raw cryptoki throughput: {:.0}% (target >= 80%)", 100.0 * rows[1] / rows[0]);
+}
+
+fn enroll(socket: &Path) -> Vec<u8> {
+    let mut client = Client::new(socket).unwrap();
+    let _: api::AuthoritySettings = client
+        .post(
+            "/authority",
+            &api::InitAuthority { issuer: "bench".into(), status_uri: "https://a/s".into(), key_uri: None },
+        )
+        .unwrap();
+    let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
+    let challenge: api::ChallengeResponse =
+        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
+    let enrollment: api::EnrollResponse = client
+        .post(
+            "/enroll",
+            &api::EnrollRequest {
+                key: "laptop".into(),
+                principal: "alice".into(),
+                challenge: challenge.challenge,
+            },
+        )
+        .unwrap();
+    let grant: api::GrantResponse = client
+        .post(
+            "/authority/grants",
+            &api::GrantRequest {
+                enrollment: enrollment.enrollment,
+                policy: "permit (principal, action, resource);".into(),
+                groups: vec![],
+                attributes: BTreeMap::new(),
+                valid_for: 3600,
+                max_warrant_ttl: 300,
+                allow_software: false,
+            },
+        )
+        .unwrap();
+    grant.grant
+}
