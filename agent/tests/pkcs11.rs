@@ -257,3 +257,34 @@ fn der_signature(raw: &[u8]) -> Vec<u8> {
     out.extend(body);
     out
 }
+
+#[test]
+fn a_wrong_pin_or_a_missing_token_stops_warrantd_with_a_clear_error() {
+    let tmp = common::workdir();
+    let conf = softhsm(tmp.path());
+    let by_uri = |token: &str| {
+        common::base_config(tmp.path()).replacen(
+            "[audit]",
+            &format!(
+                "[keystore]\nbackend = \"pkcs11\"\nuri = \"pkcs11:token={token}?module-path={MODULE}\"\npin_env = \"WARRANT_TEST_PIN\"\n\n[audit]"
+            ),
+            1,
+        )
+    };
+    let start = |config: String, pin: &str| {
+        let path = tmp.path().join("agent.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+        command.env("SOFTHSM2_CONF", &conf).env("WARRANT_TEST_PIN", pin);
+        common::start_command(tmp.path(), &path, command)
+    };
+    let stderr = start(by_uri("warrant"), "999999").err().expect("a wrong PIN must stop warrantd");
+    assert!(stderr.contains("refused the PIN"), "{stderr}");
+    assert!(!stderr.contains("999999"), "the PIN was printed");
+    let stderr = start(by_uri("absent"), PIN).err().expect("a missing token must stop warrantd");
+    assert!(stderr.contains("no PKCS#11 token labelled \"absent\""), "{stderr}");
+    // The socket of a daemon that failed to start is not left behind.
+    assert!(!tmp.path().join("run/agent.sock").exists());
+    let d = start(by_uri("warrant"), PIN).unwrap();
+    let _: api::Health = d.client().get("/health").unwrap();
+}

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use warrant_hsm_backends::pkcs11::Pkcs11Uri;
+
 use super::rules::{Operation, Rule, RuleSet, Subjects};
 use crate::Error;
 
@@ -94,6 +96,9 @@ pub struct KeyStoreConfig {
     pub dir: Option<PathBuf>,
     /// soft: a file holding the passphrase that seals the keys.
     pub passphrase_file: Option<PathBuf>,
+    /// pkcs11: the token as an RFC 7512 URI (`pkcs11:token=...?module-path=...`), instead of
+    /// `module` and `token`/`serial`.
+    pub uri: Option<String>,
     /// pkcs11: the module (shared library) to load.
     pub module: Option<PathBuf>,
     /// pkcs11: the token's label.
@@ -114,6 +119,7 @@ impl Default for KeyStoreConfig {
             backend: "soft".into(),
             dir: None,
             passphrase_file: None,
+            uri: None,
             module: None,
             token: None,
             serial: None,
@@ -128,6 +134,7 @@ impl KeyStoreConfig {
     /// Checks the settings belong to the backend; returns the offending key and why.
     fn validate(&self) -> Result<(), (&'static str, String)> {
         let pkcs11_set = [
+            ("uri", self.uri.is_some()),
             ("module", self.module.is_some()),
             ("token", self.token.is_some()),
             ("serial", self.serial.is_some()),
@@ -147,13 +154,23 @@ impl KeyStoreConfig {
             return Err((key, format!("does not apply to the {backend} backend")));
         }
         if backend == "pkcs11" {
-            if self.module.is_none() {
-                return Err(("module", "the pkcs11 backend needs the module's path".into()));
+            if let Some(uri) = &self.uri {
+                if let Some((key, _)) = pkcs11_set[1..4].iter().find(|(_, set)| *set) {
+                    return Err((key, "give the token either as `uri` or as module and token/serial".into()));
+                }
+                let parsed = Pkcs11Uri::parse(uri).map_err(|e| ("uri", e.to_string()))?;
+                if parsed.module_path.is_none() {
+                    return Err(("uri", "the URI needs ?module-path=... (the module to load)".into()));
+                }
+            } else {
+                if self.module.is_none() {
+                    return Err(("module", "the pkcs11 backend needs the module's path (or a `uri`)".into()));
+                }
+                if self.token.is_none() && self.serial.is_none() {
+                    return Err(("token", "name the token by label (token) or serial".into()));
+                }
             }
-            if self.token.is_none() && self.serial.is_none() {
-                return Err(("token", "name the token by label (token) or serial".into()));
-            }
-            let pins = pkcs11_set[3..].iter().filter(|(_, set)| *set).count();
+            let pins = pkcs11_set[4..].iter().filter(|(_, set)| *set).count();
             if pins != 1 {
                 return Err(("pin_file", "give exactly one of pin_file, pin_credential, pin_env".into()));
             }
@@ -663,5 +680,14 @@ rate = { requests = 10, per_seconds = 1 }
             .unwrap_err();
         assert!(e.to_string().contains("key `keystore.dir`: does not apply to the pkcs11 backend"), "{e}");
         parse(&GOOD.replace("[limits]", &format!("{pkcs11}pin_env = \"P\"\n[limits]"))).unwrap();
+        let by_uri = "[keystore]\nbackend = \"pkcs11\"\npin_env = \"P\"\nuri = ";
+        let e = parse(&GOOD.replace("[limits]", &format!("{by_uri}\"pkcs11:token=t;slot-id=1\"\n[limits]")))
+            .unwrap_err();
+        assert!(e.to_string().contains("key `keystore.uri`") && e.to_string().contains("slot ids"), "{e}");
+        let e =
+            parse(&GOOD.replace("[limits]", &format!("{by_uri}\"pkcs11:token=t\"\n[limits]"))).unwrap_err();
+        assert!(e.to_string().contains("module-path"), "{e}");
+        parse(&GOOD.replace("[limits]", &format!("{by_uri}\"pkcs11:token=t?module-path=/m.so\"\n[limits]")))
+            .unwrap();
     }
 }

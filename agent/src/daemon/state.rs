@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rusqlite::Connection;
-use warrant_hsm_backends::pkcs11::{PinSource, Pkcs11KeyStore, TokenSelector};
+use warrant_hsm_backends::pkcs11::{PinSource, Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
 use warrant_hsm_backends::soft::SoftKeyStore;
 use warrant_hsm_backends::KeyStore;
 use zeroize::Zeroizing;
@@ -180,6 +180,9 @@ fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
             (_, _, Some(var)) => PinSource::Env(var.clone()),
             _ => return Err(Error::Config("the pkcs11 key store needs a PIN source".into())),
         };
+        if let Some(uri) = &k.uri {
+            return Ok(Box::new(Pkcs11KeyStore::open_uri(&Pkcs11Uri::parse(uri)?, None, &pin)?));
+        }
         let module =
             k.module.as_deref().ok_or_else(|| Error::Config("the pkcs11 key store needs a module".into()))?;
         let token = TokenSelector { label: k.token.clone(), serial: k.serial.clone() };
