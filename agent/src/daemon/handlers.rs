@@ -183,7 +183,7 @@ pub async fn key_evidence(
         Entry { operation: Operation::KeysRead.as_str(), key: Some(name.clone()), ..Default::default() };
     let request = Request::on_key(Operation::KeysRead, &name);
     let rule = d.authorize(&caller, request, &entry).await?;
-    let result = (|| {
+    let result = key_work(&d, || {
         let nonce = hex_field::<32>("nonce", &req.nonce)?;
         let key = KeyName::new(&name)?;
         if d.keys.purpose(&key).is_none() {
@@ -194,7 +194,7 @@ pub async fn key_evidence(
         ciborium::into_writer(&evidence.to_cbor(), &mut bytes)
             .map_err(|e| Error::Usage(format!("encoding evidence: {e}")))?;
         Ok(api::EvidenceResponse { kind: evidence.kind().as_str().into(), evidence: bytes })
-    })();
+    });
     d.conclude(&caller, rule, entry, result).await.map(Json)
 }
 
@@ -212,11 +212,11 @@ pub async fn enroll(
     };
     let request = Request::on_key(Operation::Enroll, &req.key);
     let rule = d.authorize(&caller, request, &entry).await?;
-    let result = (|| {
+    let result = key_work(&d, || {
         let challenge = hex_field("challenge", &req.challenge)?;
         let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
         Ok(api::EnrollResponse { enrollment: device::enroll(&key, &req.principal, challenge)? })
-    })();
+    });
     d.conclude(&caller, rule, entry, result).await.map(Json)
 }
 
@@ -240,7 +240,7 @@ pub async fn sign(
         ..Request::on_key(Operation::Sign, &req.key)
     };
     let rule = d.authorize(&caller, request, &entry).await?;
-    let result = (|| {
+    let result = key_work(&d, || {
         let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
         let nonce = req
             .nonce
@@ -265,7 +265,7 @@ pub async fn sign(
             },
         )?;
         Ok(warrant)
-    })();
+    });
     let result = result.map(|(warrant, claims)| api::SignResponse {
         warrant,
         warrant_id: hex::encode(claims.id),
@@ -275,6 +275,19 @@ pub async fn sign(
         entry.warrant_id = Some(signed.warrant_id.clone());
     }
     d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
+/// Runs key work: inline with the software store (tens of microseconds), and with hardware
+/// outside the async workers' turn (a token can take milliseconds, and must not stall the
+/// other connections).
+fn key_work<T>(d: &Daemon, work: impl FnOnce() -> Result<T, Error>) -> Result<T, Error> {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if d.keys.store().backend().is_hardware() && multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
 }
 
 /// Runs `work` on the blocking pool (database transactions wait for fsync).
