@@ -5,9 +5,7 @@
 //!
 //! Run: `cargo bench -p warrant-agent --bench pkcs11` (needs softhsm2).
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -16,13 +14,16 @@ use cryptoki::mechanism::Mechanism;
 use cryptoki::object::{Attribute, ObjectClass};
 use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::AUDIENCE;
 use warrant_agent::api;
 use warrant_agent::client::Client;
 use warrant_envelope::sha256;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "246810";
-const AUDIENCE: &str = "https://api.example.com";
 const CLIENTS: usize = 8;
 const ROUNDS: usize = 5;
 const SLICE: Duration = Duration::from_secs(1);
@@ -60,20 +61,8 @@ fn slice<F: FnMut() + Send>(make: &(dyn Fn() -> F + Sync)) -> Vec<u64> {
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    std::fs::create_dir_all(dir.join("tokens")).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\n", dir.join("tokens").display()),
-    )
-    .unwrap();
+    let conf = common::softhsm(dir, "bench", PIN);
     std::env::set_var("SOFTHSM2_CONF", &conf);
-    let status = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", "bench", "--pin", PIN, "--so-pin", "13579111"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success());
 
     let uid = nix::unistd::getuid().as_raw();
     let config = warrant_agent::daemon::config::single_user(dir, uid, AUDIENCE).replacen(
@@ -97,22 +86,11 @@ fn main() {
         assert!(Instant::now() < deadline, "warrantd did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let grant = enroll(&socket);
-    let request = api::SignRequest {
-        key: "laptop".into(),
-        grant,
-        audience: AUDIENCE.into(),
-        action: "deploy".into(),
-        resource: "prod/api".into(),
-        request: api::BoundRequest {
-            method: "POST".into(),
-            target: "https://api.example.com/v1/deploy".into(),
-            body_sha256: hex::encode(sha256(b"{}")),
-        },
-        context: BTreeMap::new(),
-        nonce: None,
-        ttl: 60,
-    };
+    let mut client = Client::new(&socket).unwrap();
+    common::init_authority(&mut client, "bench");
+    let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
+    let grant = common::grant_for(&mut client, "laptop", "alice", false);
+    let request = common::sign_request(&grant, AUDIENCE);
 
     // Raw cryptoki in this process: one session per thread, on the same token and key.
     let ctx = Pkcs11::new(MODULE).unwrap();
@@ -170,42 +148,4 @@ fn main() {
         rows.push(throughput);
     }
     println!("\nwarrantd / raw cryptoki throughput: {:.0}% (target >= 80%)", 100.0 * rows[1] / rows[0]);
-}
-
-fn enroll(socket: &Path) -> Vec<u8> {
-    let mut client = Client::new(socket).unwrap();
-    let _: api::AuthoritySettings = client
-        .post(
-            "/authority",
-            &api::InitAuthority { issuer: "bench".into(), status_uri: "https://a/s".into(), key_uri: None },
-        )
-        .unwrap();
-    let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
-    let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
-    let enrollment: api::EnrollResponse = client
-        .post(
-            "/enroll",
-            &api::EnrollRequest {
-                key: "laptop".into(),
-                principal: "alice".into(),
-                challenge: challenge.challenge,
-            },
-        )
-        .unwrap();
-    let grant: api::GrantResponse = client
-        .post(
-            "/authority/grants",
-            &api::GrantRequest {
-                enrollment: enrollment.enrollment,
-                policy: "permit (principal, action, resource);".into(),
-                groups: vec![],
-                attributes: BTreeMap::new(),
-                valid_for: 3600,
-                max_warrant_ttl: 300,
-                allow_software: false,
-            },
-        )
-        .unwrap();
-    grant.grant
 }

@@ -22,6 +22,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::AUDIENCE;
 use warrant_agent::api;
 use warrant_agent::client::Client;
 use warrant_agent::device::{self, WarrantRequest};
@@ -30,28 +34,9 @@ use warrant_envelope::{sha256, RequestBinding};
 use warrant_hsm_backends::soft::SoftKeyStore;
 use warrant_hsm_backends::KeyName;
 
-const AUDIENCE: &str = "https://api.example.com";
 const ROUNDS: usize = 5;
 const SLICE: Duration = Duration::from_millis(1000);
 const CLIENTS: [usize; 3] = [1, 4, 16];
-
-fn sign_request(grant: &[u8]) -> api::SignRequest {
-    api::SignRequest {
-        key: "laptop".into(),
-        grant: grant.to_vec(),
-        audience: AUDIENCE.into(),
-        action: "deploy".into(),
-        resource: "prod/api".into(),
-        request: api::BoundRequest {
-            method: "POST".into(),
-            target: "https://api.example.com/v1/deploy".into(),
-            body_sha256: hex::encode(sha256(b"{}")),
-        },
-        context: BTreeMap::new(),
-        nonce: None,
-        ttl: 60,
-    }
-}
 
 /// A system under test: makes one client's worth of state, then one operation per call.
 trait System: Sync {
@@ -103,7 +88,7 @@ impl System for Warrantd {
     }
     fn client(&self) -> Box<dyn FnMut() + Send + '_> {
         let mut client = Client::new(&self.socket).unwrap();
-        let request = sign_request(&self.grant);
+        let request = common::sign_request(&self.grant, AUDIENCE);
         Box::new(move || {
             let answer: api::SignResponse = client.post("/sign", &request).unwrap();
             std::hint::black_box(answer);
@@ -123,7 +108,7 @@ impl System for WarrantdRaw {
     }
     fn client(&self) -> Box<dyn FnMut() + Send + '_> {
         let mut stream = UnixStream::connect(&self.socket).unwrap();
-        let body = serde_json::to_string(&sign_request(&self.grant)).unwrap();
+        let body = serde_json::to_string(&common::sign_request(&self.grant, AUDIENCE)).unwrap();
         let request = format!(
             "POST /v1/sign HTTP/1.1\r\nhost: w\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
@@ -284,48 +269,11 @@ fn start_warrantd(dir: &Path, fsync: &str) -> (Process, PathBuf) {
 }
 
 /// A device key and a grant for it, made through `socket`.
-fn enroll(socket: &Path, with_authority: bool) -> Vec<u8> {
+fn enroll(socket: &Path) -> Vec<u8> {
     let mut client = Client::new(socket).unwrap();
-    if with_authority {
-        let _: api::AuthoritySettings = client
-            .post(
-                "/authority",
-                &api::InitAuthority {
-                    issuer: "bench".into(),
-                    status_uri: "https://a/s".into(),
-                    key_uri: None,
-                },
-            )
-            .unwrap();
-    }
+    common::init_authority(&mut client, "bench");
     let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
-    let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
-    let enrollment: api::EnrollResponse = client
-        .post(
-            "/enroll",
-            &api::EnrollRequest {
-                key: "laptop".into(),
-                principal: "alice".into(),
-                challenge: challenge.challenge,
-            },
-        )
-        .unwrap();
-    let grant: api::GrantResponse = client
-        .post(
-            "/authority/grants",
-            &api::GrantRequest {
-                enrollment: enrollment.enrollment,
-                policy: "permit (principal, action, resource);".into(),
-                groups: vec![],
-                attributes: BTreeMap::new(),
-                valid_for: 3600,
-                max_warrant_ttl: 300,
-                allow_software: true,
-            },
-        )
-        .unwrap();
-    grant.grant
+    common::grant_for(&mut client, "laptop", "alice", true)
 }
 
 fn start_ssh_agent(dir: &Path) -> (Process, PathBuf) {
@@ -351,8 +299,8 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let (_batch_daemon, batch_socket) = start_warrantd(&tmp.path().join("batch"), "batch");
     let (_line_daemon, line_socket) = start_warrantd(&tmp.path().join("line"), "line");
-    let grant = enroll(&batch_socket, true);
-    let line_grant = enroll(&line_socket, true);
+    let grant = enroll(&batch_socket);
+    let line_grant = enroll(&line_socket);
     let (_agent, agent_socket) = start_ssh_agent(tmp.path());
 
     let systems: Vec<Box<dyn System>> = vec![

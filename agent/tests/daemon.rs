@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -11,59 +10,20 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{base_config, raw_request, AUDIENCE, POLICY, TARGET};
+use common::{base_config, raw_request, sign_request, AUDIENCE, TARGET};
 use nix::sys::signal::Signal;
 use warrant_agent::api;
 use warrant_agent::client::Client;
 use warrant_agent::Error;
-use warrant_envelope::{sha256, HttpRequest, Verifier};
+use warrant_envelope::{HttpRequest, Verifier};
 
 /// An authority, a device key `laptop` and a grant for it; returns the grant and a verifier
 /// that trusts the authority and holds its first status list.
 fn enrolled(client: &mut Client) -> (Vec<u8>, Verifier) {
-    let _: api::AuthoritySettings = client
-        .post(
-            "/authority",
-            &api::InitAuthority {
-                issuer: "acme".into(),
-                status_uri: "https://a.example/s/1".into(),
-                key_uri: None,
-            },
-        )
-        .unwrap();
+    common::init_authority(client, "acme");
     let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
-    let grant = grant_for(client, "laptop", "alice");
+    let grant = common::grant_for(client, "laptop", "alice", true);
     (grant, verifier(client))
-}
-
-fn grant_for(client: &mut Client, key: &str, principal: &str) -> Vec<u8> {
-    let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
-    let enrollment: api::EnrollResponse = client
-        .post(
-            "/enroll",
-            &api::EnrollRequest {
-                key: key.into(),
-                principal: principal.into(),
-                challenge: challenge.challenge,
-            },
-        )
-        .unwrap();
-    let grant: api::GrantResponse = client
-        .post(
-            "/authority/grants",
-            &api::GrantRequest {
-                enrollment: enrollment.enrollment,
-                policy: POLICY.into(),
-                groups: vec!["deployers".into()],
-                attributes: BTreeMap::new(),
-                valid_for: 3600,
-                max_warrant_ttl: 300,
-                allow_software: true,
-            },
-        )
-        .unwrap();
-    grant.grant
 }
 
 fn verifier(client: &mut Client) -> Verifier {
@@ -76,24 +36,6 @@ fn verifier(client: &mut Client) -> Verifier {
         client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
     verifier.install_status_list(&list.list).unwrap();
     verifier
-}
-
-fn sign_request(grant: &[u8], audience: &str) -> api::SignRequest {
-    api::SignRequest {
-        key: "laptop".into(),
-        grant: grant.to_vec(),
-        audience: audience.into(),
-        action: "deploy".into(),
-        resource: "prod/api".into(),
-        request: api::BoundRequest {
-            method: "POST".into(),
-            target: TARGET.into(),
-            body_sha256: hex::encode(sha256(b"{}")),
-        },
-        context: BTreeMap::new(),
-        nonce: None,
-        ttl: 60,
-    }
 }
 
 fn sign(client: &mut Client, grant: &[u8]) -> Result<api::SignResponse, Error> {

@@ -4,38 +4,19 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use ciborium::Value;
 use warrant_agent::api;
 use warrant_agent::client::Client;
-use warrant_envelope::{sha256, HttpRequest, Verifier};
+use warrant_envelope::{HttpRequest, Verifier};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "246810";
 
-/// A SoftHSM configuration with one token, `warrant`, under `dir`.
-fn softhsm(dir: &Path) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir.join("tokens")).unwrap();
-    let conf = dir.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!("directories.tokendir = {}\nobjectstore.backend = file\n", dir.join("tokens").display()),
-    )
-    .unwrap();
-    let out = Command::new("softhsm2-util")
-        .args(["--init-token", "--free", "--label", "warrant", "--pin", PIN, "--so-pin", "13579111"])
-        .env("SOFTHSM2_CONF", &conf)
-        .output()
-        .expect("softhsm2-util (scripts/test installs softhsm2)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    conf
-}
-
 fn start_on_token(dir: &Path) -> common::Daemon {
-    let conf = softhsm(dir);
+    let conf = common::softhsm(dir, "warrant", PIN);
     let config = common::base_config(dir).replacen(
         "[audit]",
         &format!("[keystore]\nbackend = \"pkcs11\"\nmodule = \"{MODULE}\"\ntoken = \"warrant\"\npin_env = \"WARRANT_TEST_PIN\"\n\n[audit]"),
@@ -46,24 +27,6 @@ fn start_on_token(dir: &Path) -> common::Daemon {
     let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
     command.env("SOFTHSM2_CONF", conf).env("WARRANT_TEST_PIN", PIN);
     common::start_command(dir, &path, command).unwrap_or_else(|e| panic!("warrantd did not start: {e}"))
-}
-
-fn sign_request(grant: &[u8]) -> api::SignRequest {
-    api::SignRequest {
-        key: "laptop".into(),
-        grant: grant.to_vec(),
-        audience: common::AUDIENCE.into(),
-        action: "deploy".into(),
-        resource: "prod/api".into(),
-        request: api::BoundRequest {
-            method: "POST".into(),
-            target: common::TARGET.into(),
-            body_sha256: hex::encode(sha256(b"{}")),
-        },
-        context: BTreeMap::new(),
-        nonce: None,
-        ttl: 60,
-    }
 }
 
 #[test]
@@ -99,33 +62,8 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     let keys: api::KeyList = client.get("/keys").unwrap();
     assert!(keys.keys.iter().any(|k| k.name == settings.active_key && k.backend == "pkcs11"));
 
-    let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
-    let enrollment: api::EnrollResponse = client
-        .post(
-            "/enroll",
-            &api::EnrollRequest {
-                key: "laptop".into(),
-                principal: "alice".into(),
-                challenge: challenge.challenge,
-            },
-        )
-        .unwrap();
     // No software allowance needed: the device key is on a token.
-    let grant: api::GrantResponse = client
-        .post(
-            "/authority/grants",
-            &api::GrantRequest {
-                enrollment: enrollment.enrollment,
-                policy: common::POLICY.into(),
-                groups: vec!["deployers".into()],
-                attributes: BTreeMap::new(),
-                valid_for: 3600,
-                max_warrant_ttl: 300,
-                allow_software: false,
-            },
-        )
-        .unwrap();
+    let grant = common::grant_for(&mut client, "laptop", "alice", false);
     let list: api::StatusListResponse =
         client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
     let trust: serde_json::Value = client.get("/authority/trust").unwrap();
@@ -135,7 +73,8 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     // A verifier that refuses software keys accepts, and sees the self-reported token facts.
     let verifier = Verifier::builder(common::AUDIENCE).trust(trusted).build().unwrap();
     verifier.install_status_list(&list.list).unwrap();
-    let signed: api::SignResponse = client.post("/sign", &sign_request(&grant.grant)).unwrap();
+    let signed: api::SignResponse =
+        client.post("/sign", &common::sign_request(&grant, common::AUDIENCE)).unwrap();
     let request = HttpRequest { method: "POST", target: common::TARGET, body: b"{}" };
     let verified = verifier.verify(&signed.warrant, &request, None).unwrap();
     assert_eq!(verified.device.backend.as_str(), "pkcs11");
@@ -150,13 +89,16 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     let warrants: Vec<Vec<u8>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|_| {
-                let (socket, grant) = (socket.clone(), grant.grant.clone());
+                let (socket, grant) = (socket.clone(), grant.clone());
                 scope.spawn(move || {
                     let mut client = Client::new(&socket).unwrap();
                     (0..5)
                         .map(|_| {
                             client
-                                .post::<_, api::SignResponse>("/sign", &sign_request(&grant))
+                                .post::<_, api::SignResponse>(
+                                    "/sign",
+                                    &common::sign_request(&grant, common::AUDIENCE),
+                                )
                                 .unwrap()
                                 .warrant
                         })
@@ -170,7 +112,7 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
         verifier.verify(warrant, &request, None).unwrap();
     }
 
-    openssl_checks_the_grant(tmp.path(), &trust, &grant.grant);
+    openssl_checks_the_grant(tmp.path(), &trust, &grant);
 }
 
 /// The issuance public key as PEM and the grant's Sig_structure and DER signature, checked by
@@ -214,32 +156,25 @@ fn openssl_checks_the_grant(dir: &Path, trust: &serde_json::Value, grant: &[u8])
     ciborium::into_writer(&tbs, &mut tbs_bytes).unwrap();
     std::fs::write(dir.join("tbs.bin"), &tbs_bytes).unwrap();
     std::fs::write(dir.join("sig.der"), der_signature(signature)).unwrap();
-    let out = Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(dir.join("issuance.pem"))
-        .arg("-signature")
-        .arg(dir.join("sig.der"))
-        .arg(dir.join("tbs.bin"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "openssl: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let openssl_verifies = || {
+        let out = Command::new("openssl")
+            .args(["dgst", "-sha256", "-verify"])
+            .arg(dir.join("issuance.pem"))
+            .arg("-signature")
+            .arg(dir.join("sig.der"))
+            .arg(dir.join("tbs.bin"))
+            .output()
+            .unwrap();
+        let said =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), said)
+    };
+    let (ok, said) = openssl_verifies();
+    assert!(ok, "openssl: {said}");
     // And a changed byte fails.
     tbs_bytes[20] ^= 1;
     std::fs::write(dir.join("tbs.bin"), &tbs_bytes).unwrap();
-    let out = Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify"])
-        .arg(dir.join("issuance.pem"))
-        .arg("-signature")
-        .arg(dir.join("sig.der"))
-        .arg(dir.join("tbs.bin"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    assert!(!openssl_verifies().0);
 }
 
 /// r || s as a DER SEQUENCE of two INTEGERs.
@@ -261,7 +196,7 @@ fn der_signature(raw: &[u8]) -> Vec<u8> {
 #[test]
 fn a_wrong_pin_or_a_missing_token_stops_warrantd_with_a_clear_error() {
     let tmp = common::workdir();
-    let conf = softhsm(tmp.path());
+    let conf = common::softhsm(tmp.path(), "warrant", PIN);
     let by_uri = |token: &str| {
         common::base_config(tmp.path()).replacen(
             "[audit]",

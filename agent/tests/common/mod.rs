@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use warrant_agent::api;
 use warrant_agent::client::Client;
 
 /// The Cedar policy the tests grant.
@@ -23,6 +24,73 @@ pub const TARGET: &str = "https://api.example.com/v1/deploy";
 /// The config every test daemon gets: this uid is admin and may use device keys for AUDIENCE.
 pub fn base_config(dir: &Path) -> String {
     warrant_agent::daemon::config::single_user(dir, nix::unistd::getuid().as_raw(), AUDIENCE)
+}
+
+/// Creates the daemon's authority `issuer` with a new issuance key.
+pub fn init_authority(client: &mut Client, issuer: &str) -> api::AuthoritySettings {
+    let init = api::InitAuthority {
+        issuer: issuer.into(),
+        status_uri: "https://a.example/s/1".into(),
+        key_uri: None,
+    };
+    client.post("/authority", &init).unwrap()
+}
+
+/// Challenge, enrollment of `key` as `principal`, and a grant under POLICY (group
+/// `deployers`, grant valid an hour, warrants up to 300 s); returns the grant.
+pub fn grant_for(client: &mut Client, key: &str, principal: &str, allow_software: bool) -> Vec<u8> {
+    let challenge: api::ChallengeResponse =
+        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
+    let request =
+        api::EnrollRequest { key: key.into(), principal: principal.into(), challenge: challenge.challenge };
+    let enrollment: api::EnrollResponse = client.post("/enroll", &request).unwrap();
+    let request = api::GrantRequest {
+        enrollment: enrollment.enrollment,
+        policy: POLICY.into(),
+        groups: vec!["deployers".into()],
+        attributes: Default::default(),
+        valid_for: 3600,
+        max_warrant_ttl: 300,
+        allow_software,
+    };
+    client.post::<_, api::GrantResponse>("/authority/grants", &request).unwrap().grant
+}
+
+/// A request to sign a warrant with key `laptop` under `grant` for `audience`: POST TARGET
+/// with body `{}`, action `deploy` on `prod/api`, 60 s.
+pub fn sign_request(grant: &[u8], audience: &str) -> api::SignRequest {
+    api::SignRequest {
+        key: "laptop".into(),
+        grant: grant.to_vec(),
+        audience: audience.into(),
+        action: "deploy".into(),
+        resource: "prod/api".into(),
+        request: api::BoundRequest {
+            method: "POST".into(),
+            target: TARGET.into(),
+            body_sha256: hex::encode(warrant_envelope::sha256(b"{}")),
+        },
+        context: Default::default(),
+        nonce: None,
+        ttl: 60,
+    }
+}
+
+/// A SoftHSM2 configuration under `dir` with one token `label` (user PIN `pin`); returns the
+/// configuration file for SOFTHSM2_CONF.
+pub fn softhsm(dir: &Path, label: &str, pin: &str) -> PathBuf {
+    std::fs::create_dir_all(dir.join("tokens")).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    let text =
+        format!("directories.tokendir = {}\nobjectstore.backend = file\n", dir.join("tokens").display());
+    std::fs::write(&conf, text).unwrap();
+    let out = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "13579111"])
+        .env("SOFTHSM2_CONF", &conf)
+        .output()
+        .expect("softhsm2-util (scripts/test installs softhsm2)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    conf
 }
 
 /// A running warrantd.
