@@ -40,7 +40,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Walk the whole flow through a warrantd started on a temporary socket, on software keys.
+    /// Walk the whole flow through a warrantd started in this process on a temporary socket,
+    /// with software keys.
     Demo,
     /// The authority's operations (warrantd's admin rule must allow you).
     #[command(subcommand)]
