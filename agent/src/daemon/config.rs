@@ -625,14 +625,19 @@ rate = { requests = 10, per_seconds = 1 }
     }
 
     #[test]
-    fn the_documented_example_is_valid() {
+    fn the_documented_example_is_valid_and_so_are_its_commented_rules() {
         let text = include_str!("../../../docs/agent.example.toml");
-        // Its groups need not exist here: name them by number instead.
-        let text = text
-            .replace("groups = [\"warrant-admin\"]", "gids = [0]")
-            .replace("groups = [\"developers\"]", "gids = [0]");
-        let config = parse(&text).unwrap();
+        let config = parse(text).unwrap();
         assert_eq!(config.mode, Mode::System);
+        assert_eq!(config.rules.len(), 1, "as shipped, only [admin]");
+        // The examples, uncommented, with group names that exist everywhere.
+        let rules: String = text
+            .lines()
+            .skip_while(|l| !l.starts_with("# [[rules]]"))
+            .map(|l| l.strip_prefix("# ").or(l.strip_prefix('#')).unwrap_or(l))
+            .map(|l| format!("{}\n", l.replace("\"developers\"", "\"root\"")))
+            .collect();
+        let config = parse(&format!("{text}\n{rules}")).unwrap();
         assert_eq!(config.rules.len(), 3);
     }
 
