@@ -6,7 +6,6 @@
 //! Run: `cargo bench -p warrant-agent --bench pkcs11` (needs softhsm2).
 
 use std::process::Command;
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
@@ -16,6 +15,7 @@ use cryptoki::session::UserType;
 use cryptoki::types::AuthPin;
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use common::AUDIENCE;
 use warrant_agent::api;
@@ -27,36 +27,6 @@ const PIN: &str = "246810";
 const CLIENTS: usize = 8;
 const ROUNDS: usize = 5;
 const SLICE: Duration = Duration::from_secs(1);
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
-}
-
-/// Runs `op` (one per thread, made by `make`) on CLIENTS threads for SLICE; returns latencies.
-fn slice<F: FnMut() + Send>(make: &(dyn Fn() -> F + Sync)) -> Vec<u64> {
-    let barrier = Arc::new(Barrier::new(CLIENTS));
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..CLIENTS)
-            .map(|_| {
-                let barrier = barrier.clone();
-                scope.spawn(move || {
-                    let mut op = make();
-                    op();
-                    barrier.wait();
-                    let end = Instant::now() + SLICE;
-                    let mut latencies = Vec::new();
-                    while Instant::now() < end {
-                        let start = Instant::now();
-                        op();
-                        latencies.push(start.elapsed().as_nanos() as u64);
-                    }
-                    latencies
-                })
-            })
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
-    })
-}
 
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
@@ -124,8 +94,8 @@ fn main() {
     let (mut raw_lat, mut daemon_lat) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         eprintln!("round {}/{ROUNDS}", round + 1);
-        raw_lat.extend(slice(&raw));
-        daemon_lat.extend(slice(&through));
+        raw_lat.extend(support::run_clients(CLIENTS, SLICE, &raw));
+        daemon_lat.extend(support::run_clients(CLIENTS, SLICE, &through));
     }
     let _ = daemon.kill();
     let _ = daemon.wait();
@@ -142,8 +112,8 @@ fn main() {
         let throughput = latencies.len() as f64 / seconds;
         println!(
             "| {name} | {:.0} | {:.0} | {throughput:.0} |",
-            percentile(latencies, 0.5),
-            percentile(latencies, 0.99)
+            support::percentile_us(latencies, 0.5),
+            support::percentile_us(latencies, 0.99)
         );
         rows.push(throughput);
     }

@@ -19,11 +19,11 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use common::AUDIENCE;
 use warrant_agent::api;
@@ -199,38 +199,10 @@ struct Samples {
 
 /// `clients` threads call `system` as fast as they can for `SLICE`.
 fn run_slice(system: &dyn System, clients: usize, into: &mut Samples) {
-    let barrier = Arc::new(Barrier::new(clients + 1));
-    let results: Vec<Vec<u64>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..clients)
-            .map(|_| {
-                let barrier = barrier.clone();
-                scope.spawn(move || {
-                    let mut op = system.client();
-                    op(); // connect and warm up
-                    let mut latencies = Vec::with_capacity(20_000);
-                    barrier.wait();
-                    let end = Instant::now() + SLICE;
-                    while Instant::now() < end {
-                        let start = Instant::now();
-                        op();
-                        latencies.push(start.elapsed().as_nanos() as u64);
-                    }
-                    latencies
-                })
-            })
-            .collect();
-        barrier.wait();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for latencies in results {
-        into.ops += latencies.len() as u64;
-        into.latencies_ns.extend(latencies);
-    }
+    let latencies = support::run_clients(clients, SLICE, &|| system.client());
+    into.ops += latencies.len() as u64;
+    into.latencies_ns.extend(latencies);
     into.elapsed += SLICE;
-}
-
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
 struct Process(Child);
@@ -349,7 +321,8 @@ fn main() {
     let mut table = BTreeMap::new();
     for ((clients, i), s) in &mut samples {
         s.latencies_ns.sort_unstable();
-        let (p50, p99) = (percentile(&s.latencies_ns, 0.50), percentile(&s.latencies_ns, 0.99));
+        let (p50, p99) =
+            (support::percentile_us(&s.latencies_ns, 0.50), support::percentile_us(&s.latencies_ns, 0.99));
         let throughput = s.ops as f64 / s.elapsed.as_secs_f64();
         println!("| {clients} | {} | {p50:.0} | {p99:.0} | {throughput:.0} |", systems[*i].name());
         table.insert((*clients, *i), (p50, p99, throughput));
