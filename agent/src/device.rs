@@ -12,6 +12,7 @@ use warrant_envelope::{Clock, SystemClock};
 
 use crate::key_signer::KeySigner;
 use crate::Error;
+use warrant_hsm_backends::EvidencePurpose;
 
 /// Builds and signs an enrollment request for `principal` answering `challenge`.
 pub fn enroll(
@@ -24,7 +25,7 @@ pub fn enroll(
         device_key: key.public_key().clone(),
         challenge,
         issued_at: now(),
-        evidence: key.store().evidence(key.name(), &challenge)?,
+        evidence: key.store().evidence(key.name(), EvidencePurpose::Enrollment, &challenge)?,
     };
     Ok(claims.sign(key)?)
 }
@@ -92,7 +93,8 @@ pub fn sign_warrant(
         grant: request.grant.to_vec(),
         evidence: Evidence::Software,
     };
-    claims.evidence = key.store().evidence(key.name(), &claims.evidence_binding())?;
+    claims.evidence =
+        key.store().evidence(key.name(), EvidencePurpose::Warrant, &claims.evidence_binding())?;
     let warrant = claims.sign(key)?;
     Ok((warrant, claims))
 }

@@ -1,5 +1,7 @@
 use thiserror::Error;
 
+use crate::tpm::TpmError;
+
 /// Why a piece of evidence, or a key inside it, was refused.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AttestationError {
@@ -20,4 +22,10 @@ pub enum AttestationError {
         /// Backend the evidence claims.
         found: String,
     },
+    /// A certificate is malformed or does not chain to a trusted anchor.
+    #[error("certificate refused: {0}")]
+    CertificateInvalid(String),
+    /// TPM evidence was refused.
+    #[error(transparent)]
+    Tpm(#[from] TpmError),
 }

@@ -1,7 +1,8 @@
 use ciborium::Value;
 
 use crate::pkcs11::{self, Pkcs11Report};
-use crate::{software, AttestationError, DeviceFacts, P256PublicKey};
+use crate::tpm::{self, TpmCertifyEvidence, TpmError, TpmQuoteEvidence};
+use crate::{software, AttestationError, BackendKind, DeviceFacts, P256PublicKey};
 
 /// The kinds of evidence a device can attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,6 +11,12 @@ pub enum EvidenceKind {
     Software,
     /// A PKCS#11 token's self-reported description of itself and the key.
     Pkcs11,
+    /// A TPM2_Certify of the device key by the TPM's attestation key (enrollment).
+    TpmCertify,
+    /// A TPM2_Quote over the operation (warrants).
+    TpmQuote,
+    /// A TPM key signing without a quote (warrants).
+    TpmKey,
 }
 
 impl EvidenceKind {
@@ -18,6 +25,9 @@ impl EvidenceKind {
         match self {
             EvidenceKind::Software => "software",
             EvidenceKind::Pkcs11 => "pkcs11",
+            EvidenceKind::TpmCertify => "tpm-certify",
+            EvidenceKind::TpmQuote => "tpm-quote",
+            EvidenceKind::TpmKey => "tpm-key",
         }
     }
 }
@@ -32,6 +42,12 @@ pub enum Evidence {
     Software,
     /// A key on a PKCS#11 token, as the token describes it (unsigned, self-reported).
     Pkcs11(Pkcs11Report),
+    /// TPM enrollment evidence: the device key certified by the attestation key.
+    TpmCertify(TpmCertifyEvidence),
+    /// A TPM quote bound to one warrant.
+    TpmQuote(TpmQuoteEvidence),
+    /// A warrant signed by an enrolled TPM key, without a quote.
+    TpmKey,
 }
 
 const KIND: &str = "kind";
@@ -42,24 +58,35 @@ impl Evidence {
         match self {
             Evidence::Software => EvidenceKind::Software,
             Evidence::Pkcs11(_) => EvidenceKind::Pkcs11,
+            Evidence::TpmCertify(_) => EvidenceKind::TpmCertify,
+            Evidence::TpmQuote(_) => EvidenceKind::TpmQuote,
+            Evidence::TpmKey => EvidenceKind::TpmKey,
         }
     }
 
     /// The backend this evidence speaks for.
-    pub fn backend(&self) -> crate::BackendKind {
+    pub fn backend(&self) -> BackendKind {
         match self {
-            Evidence::Software => crate::BackendKind::Software,
-            Evidence::Pkcs11(_) => crate::BackendKind::Pkcs11,
+            Evidence::Software => BackendKind::Software,
+            Evidence::Pkcs11(_) => BackendKind::Pkcs11,
+            Evidence::TpmCertify(_) | Evidence::TpmQuote(_) | Evidence::TpmKey => BackendKind::Tpm,
         }
     }
 
-    /// The CBOR form.
+    /// The CBOR form, its text keys in deterministic (length-first) order.
     pub fn to_cbor(&self) -> Value {
         let mut entries = vec![(Value::Text(KIND.into()), Value::Text(self.kind().as_str().into()))];
         match self {
-            Evidence::Software => {}
+            Evidence::Software | Evidence::TpmKey => {}
             Evidence::Pkcs11(report) => entries.extend(report.to_entries()),
+            Evidence::TpmCertify(certify) => entries.extend(certify.to_entries()),
+            Evidence::TpmQuote(quote) => entries.extend(quote.to_entries()),
         }
+        let key = |entry: &(Value, Value)| match &entry.0 {
+            Value::Text(t) => (t.len(), t.clone()),
+            _ => (0, String::new()),
+        };
+        entries.sort_by_key(key);
         Value::Map(entries)
     }
 
@@ -81,21 +108,43 @@ impl Evidence {
                 entry => rest.push(entry),
             }
         }
+        let bare = |evidence: Evidence| match rest.first() {
+            None => Ok(evidence),
+            Some((k, _)) => {
+                Err(AttestationError::MalformedEvidence(format!("unexpected evidence entry {k:?}")))
+            }
+        };
         match kind.as_deref() {
-            Some("software") => match rest.first() {
-                None => Ok(Evidence::Software),
-                Some((k, _)) => {
-                    Err(AttestationError::MalformedEvidence(format!("unexpected evidence entry {k:?}")))
-                }
-            },
+            Some("software") => bare(Evidence::Software),
+            Some("tpm-key") => bare(Evidence::TpmKey),
             Some("pkcs11") => Ok(Evidence::Pkcs11(Pkcs11Report::from_entries(rest)?)),
+            Some("tpm-certify") => Ok(Evidence::TpmCertify(TpmCertifyEvidence::from_entries(rest)?)),
+            Some("tpm-quote") => Ok(Evidence::TpmQuote(TpmQuoteEvidence::from_entries(rest)?)),
             Some(other) => Err(AttestationError::UnknownEvidenceKind(other.to_owned())),
             None => Err(AttestationError::MalformedEvidence("missing \"kind\"".into())),
         }
     }
 
-    /// Appraises this evidence for `device_key`, against the facts the authority recorded at
-    /// enrollment. `binding` yields the digest the evidence must be bound to (the operation);
+    /// Appraises enrollment evidence for `device_key`, bound to the authority's `challenge`.
+    /// The facts it yields are what the authority records in the grant.
+    pub fn appraise_enrollment(
+        &self,
+        device_key: &P256PublicKey,
+        challenge: &[u8; 32],
+    ) -> Result<DeviceFacts, AttestationError> {
+        match self {
+            Evidence::Software => software::appraise(device_key, || *challenge),
+            Evidence::Pkcs11(report) => Ok(pkcs11::appraise(report)),
+            Evidence::TpmCertify(certify) => certify.appraise(device_key, challenge),
+            Evidence::TpmQuote(_) | Evidence::TpmKey => Err(TpmError::Misplaced(
+                "an enrollment needs tpm-certify evidence; quotes and bare TPM keys belong in warrants",
+            )
+            .into()),
+        }
+    }
+
+    /// Appraises a warrant's evidence for `device_key`, against the facts the authority recorded
+    /// at enrollment. `binding` yields the digest the evidence must be bound to (the operation);
     /// it is only computed by evidence kinds that carry a binding.
     pub fn appraise(
         &self,
@@ -106,6 +155,19 @@ impl Evidence {
         let facts = match self {
             Evidence::Software => software::appraise(device_key, binding)?,
             Evidence::Pkcs11(report) => pkcs11::appraise(report),
+            Evidence::TpmQuote(quote) if enrolled.backend == BackendKind::Tpm => {
+                quote.appraise(enrolled, &binding())?
+            }
+            Evidence::TpmKey if enrolled.backend == BackendKind::Tpm => tpm::unquoted(enrolled),
+            Evidence::TpmCertify(_) => {
+                return Err(TpmError::Misplaced(
+                    "tpm-certify evidence belongs in an enrollment, not a warrant",
+                )
+                .into())
+            }
+            Evidence::TpmQuote(_) | Evidence::TpmKey => {
+                DeviceFacts { backend: BackendKind::Tpm, ..DeviceFacts::software() }
+            }
         };
         if facts.backend != enrolled.backend {
             return Err(AttestationError::BackendMismatch {
@@ -120,7 +182,6 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::BackendKind;
     use std::collections::BTreeMap;
 
     #[test]

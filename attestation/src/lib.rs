@@ -6,12 +6,14 @@
 //! library: a verifier that only checks warrants depends on it alone.
 
 mod attribute;
+pub mod certificate;
 mod error;
 mod evidence;
 mod facts;
 mod pkcs11;
 mod public_key;
 mod software;
+pub mod tpm;
 
 pub use attribute::AttributeValue;
 pub use error::AttestationError;

@@ -102,8 +102,6 @@ pub fn verify_enrollment(bytes: &[u8]) -> Result<VerifiedEnrollment, Error> {
     if key.kid() != &signed.kid || !signed.verifies_with(&key) {
         return Err(Error::EnrollmentSignatureInvalid);
     }
-    // At enrollment nothing was appraised before: the evidence defines the backend.
-    let claimed = DeviceFacts { backend: claims.evidence.backend(), properties: Default::default() };
-    let device = claims.evidence.appraise(&claims.device_key, &claimed, || claims.challenge)?;
+    let device = claims.evidence.appraise_enrollment(&claims.device_key, &claims.challenge)?;
     Ok(VerifiedEnrollment { claims, device })
 }

@@ -74,6 +74,20 @@ pub enum Error {
         /// The module's answer.
         reason: String,
     },
+    /// A TPM command failed.
+    #[error("TPM {operation}: {reason}")]
+    Tpm {
+        /// What was attempted.
+        operation: &'static str,
+        /// The TPM's or the TSS's answer.
+        reason: String,
+    },
+    /// The TPM refused an authorisation (wrong PIN, or dictionary-attack lockout).
+    #[error("the TPM refused the authorisation ({0}); repeated failures lock the TPM for a while")]
+    TpmAuth(String),
+    /// The key was made under a storage root key this TPM no longer has.
+    #[error("TPM key {0:?} was created under another storage root key: the TPM was cleared or replaced, so the key is gone; create a new key and re-enroll the device")]
+    TpmCleared(String),
     /// The backend cannot do this.
     #[error("{0}")]
     Unsupported(String),

@@ -1,4 +1,6 @@
+use warrant_attestation::tpm::Credential;
 use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
+use zeroize::Zeroizing;
 
 use crate::{Error, KeyName};
 
@@ -39,6 +41,25 @@ pub struct KeyInfo {
     pub protection: KeyProtection,
 }
 
+/// What evidence is for: it differs between the two (a TPM certifies the key for an
+/// enrollment and quotes its PCRs into a warrant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvidencePurpose {
+    /// An enrollment request; the nonce is the authority's challenge.
+    Enrollment,
+    /// A warrant; the nonce is the warrant's evidence binding.
+    Warrant,
+}
+
+/// What a TPM shows an authority before enrollment: its EK certificate and its attestation key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmIdentity {
+    /// The EK certificate, DER.
+    pub ek_certificate: Vec<u8>,
+    /// The attestation key's TPMT_PUBLIC.
+    pub ak_public: Vec<u8>,
+}
+
 /// A store of P-256 signing keys. Implemented by each backend (software, TPM, PKCS#11,
 /// YubiKey); the rest of warrant uses keys only through this trait.
 pub trait KeyStore: Send + Sync {
@@ -57,9 +78,10 @@ pub trait KeyStore: Send + Sync {
     /// Signs a SHA-256 digest with ECDSA P-256; returns raw `r || s`.
     fn sign_digest(&self, name: &KeyName, digest: &[u8; 32]) -> Result<[u8; 64], Error>;
 
-    /// Evidence about where `name` lives, bound to `nonce` (an authority challenge, or the
-    /// digest of the operation being signed) where the backend can bind it.
-    fn evidence(&self, name: &KeyName, nonce: &[u8; 32]) -> Result<Evidence, Error>;
+    /// Evidence about where `name` lives, for `purpose`, bound to `nonce` (an authority
+    /// challenge, or the digest of the operation being signed) where the backend can bind it.
+    fn evidence(&self, name: &KeyName, purpose: EvidencePurpose, nonce: &[u8; 32])
+        -> Result<Evidence, Error>;
 
     /// Deletes `name`.
     fn delete(&self, name: &KeyName) -> Result<(), Error>;
@@ -69,6 +91,20 @@ pub trait KeyStore: Send + Sync {
     fn existing(&self, reference: &str) -> Result<KeyInfo, Error> {
         Err(Error::Unsupported(format!(
             "the {} backend cannot use existing keys by reference ({reference:?})",
+            self.backend().as_str()
+        )))
+    }
+
+    /// The TPM's EK certificate and attestation key, for an authority to make a credential.
+    fn tpm_identity(&self) -> Result<TpmIdentity, Error> {
+        Err(Error::Unsupported(format!("the {} backend has no TPM identity", self.backend().as_str())))
+    }
+
+    /// Recovers the secret an authority protected with TPM2_MakeCredential for this TPM's
+    /// EK and AK (TPM2_ActivateCredential).
+    fn activate_credential(&self, _credential: &Credential) -> Result<Zeroizing<Vec<u8>>, Error> {
+        Err(Error::Unsupported(format!(
+            "the {} backend cannot activate TPM credentials",
             self.backend().as_str()
         )))
     }

@@ -10,7 +10,9 @@ mod key_name;
 mod key_store;
 pub mod pkcs11;
 pub mod soft;
+#[cfg(feature = "tpm")]
+pub mod tpm;
 
 pub use error::Error;
 pub use key_name::KeyName;
-pub use key_store::{KeyInfo, KeyProtection, KeyStore};
+pub use key_store::{EvidencePurpose, KeyInfo, KeyProtection, KeyStore, TpmIdentity};

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use warrant_hsm_backends::pkcs11::{PinSource, Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
-use warrant_hsm_backends::{Error, KeyName, KeyStore};
+use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "123456";
@@ -80,7 +80,7 @@ fn keys_are_generated_on_the_token_sign_and_report_their_attributes() {
     verify(&store, &name, &digest, &signature);
     let listed = store.list().unwrap();
     assert_eq!(listed.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["device-1"]);
-    match store.evidence(&name, &[0; 32]).unwrap() {
+    match store.evidence(&name, EvidencePurpose::Enrollment, &[0; 32]).unwrap() {
         warrant_attestation::Evidence::Pkcs11(report) => {
             assert!(report.local && report.always_sensitive && report.never_extractable, "{report:?}");
             assert_eq!(report.model, "SoftHSM v2");
@@ -153,7 +153,10 @@ fn wrong_pin_missing_token_and_unknown_object_are_clear_errors() {
     let store = Pkcs11KeyStore::open(Path::new(MODULE), selector, &pin()).unwrap();
     let nobody = KeyName::new("nobody").unwrap();
     assert!(matches!(store.sign_digest(&nobody, &[0; 32]), Err(Error::KeyNotFound(_))));
-    assert!(matches!(store.evidence(&nobody, &[0; 32]), Err(Error::KeyNotFound(_))));
+    assert!(matches!(
+        store.evidence(&nobody, EvidencePurpose::Enrollment, &[0; 32]),
+        Err(Error::KeyNotFound(_))
+    ));
 }
 
 #[test]

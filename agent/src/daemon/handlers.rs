@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use warrant_envelope::{thumbprint, RequestBinding};
-use warrant_hsm_backends::{KeyInfo, KeyName};
+use warrant_hsm_backends::{EvidencePurpose, KeyInfo, KeyName};
 
 use super::audit::{Decision, Entry};
 use super::body::JsonBody;
@@ -189,7 +189,7 @@ pub async fn key_evidence(
         if d.keys.purpose(&key).is_none() {
             return Err(Error::NotFound(format!("no key named {name:?}")));
         }
-        let evidence = d.keys.store().evidence(&key, &nonce)?;
+        let evidence = d.keys.store().evidence(&key, EvidencePurpose::Enrollment, &nonce)?;
         let mut bytes = Vec::new();
         ciborium::into_writer(&evidence.to_cbor(), &mut bytes)
             .map_err(|e| Error::Usage(format!("encoding evidence: {e}")))?;

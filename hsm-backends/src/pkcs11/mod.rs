@@ -32,7 +32,7 @@ use zeroize::Zeroizing;
 pub use pin::PinSource;
 pub use uri::Pkcs11Uri;
 
-use crate::{Error, KeyInfo, KeyName, KeyProtection, KeyStore};
+use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore};
 
 /// DER of the prime256v1 OID, the CKA_EC_PARAMS of P-256 keys.
 const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -463,7 +463,12 @@ impl KeyStore for Pkcs11KeyStore {
             .map_err(|_| Error::Crypto("the token's ECDSA signature is not 64 bytes"))
     }
 
-    fn evidence(&self, name: &KeyName, _nonce: &[u8; 32]) -> Result<Evidence, Error> {
+    fn evidence(
+        &self,
+        name: &KeyName,
+        _purpose: EvidencePurpose,
+        _nonce: &[u8; 32],
+    ) -> Result<Evidence, Error> {
         let cached = self.attributes.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied();
         let (local, always_sensitive, never_extractable) = match cached {
             Some(attributes) => attributes,

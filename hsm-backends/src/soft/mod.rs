@@ -17,7 +17,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNIN
 use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
 
-use crate::{Error, KeyInfo, KeyName, KeyProtection, KeyStore};
+use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore};
 use key_file::{KdfCost, KeyFileError};
 
 const EXTENSION: &str = "key";
@@ -209,7 +209,12 @@ impl KeyStore for SoftKeyStore {
         signature.as_ref().try_into().map_err(|_| Error::Crypto("signature length"))
     }
 
-    fn evidence(&self, name: &KeyName, _nonce: &[u8; 32]) -> Result<Evidence, Error> {
+    fn evidence(
+        &self,
+        name: &KeyName,
+        _purpose: EvidencePurpose,
+        _nonce: &[u8; 32],
+    ) -> Result<Evidence, Error> {
         // The key must exist; there is nothing a file can attest about itself.
         self.public_key(name)?;
         Ok(Evidence::Software)

@@ -43,7 +43,10 @@ fn create_sign_list_delete() {
     let sig = reopened.sign_digest(&name("laptop"), &digest(b"again")).unwrap();
     assert!(verifies(&info.public_key, b"again", &sig));
     assert_eq!(reopened.list().unwrap(), vec![info.clone()]);
-    assert_eq!(reopened.evidence(&name("laptop"), &[0; 32]).unwrap(), Evidence::Software);
+    assert_eq!(
+        reopened.evidence(&name("laptop"), EvidencePurpose::Warrant, &[0; 32]).unwrap(),
+        Evidence::Software
+    );
 
     assert!(matches!(store.create(&name("laptop")), Err(Error::KeyExists(_))));
     store.delete(&name("laptop")).unwrap();

@@ -1,0 +1,64 @@
+use thiserror::Error;
+
+/// Why TPM evidence was refused. Each rejection has its own kind.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TpmError {
+    /// A TPM structure could not be decoded.
+    #[error("malformed TPM structure: {0}")]
+    Malformed(String),
+    /// An algorithm or curve this verifier does not handle.
+    #[error("unsupported TPM algorithm: {0}")]
+    UnsupportedAlgorithm(String),
+    /// TPMS_ATTEST without TPM_GENERATED_VALUE: the TPM did not make it.
+    #[error("TPMS_ATTEST magic is not TPM_GENERATED_VALUE: the TPM did not produce this structure")]
+    NotTpmGenerated,
+    /// A certify where a quote was expected, or the reverse, or another attestation type.
+    #[error("wrong attestation type: expected a {expected}, found {found}")]
+    WrongAttestType {
+        /// What was expected.
+        expected: &'static str,
+        /// What was found.
+        found: String,
+    },
+    /// The signature does not verify with the attestation key.
+    #[error("the attestation signature does not verify with the attestation key")]
+    SignatureInvalid,
+    /// Signature scheme and key type do not go together.
+    #[error("a {signature} signature cannot come from a {key} key")]
+    SignatureKeyMismatch {
+        /// The signature scheme.
+        signature: &'static str,
+        /// The key type.
+        key: String,
+    },
+    /// The attestation key is not a restricted signing key fixed to its TPM: such a key can sign
+    /// forged attestation structures.
+    #[error("the attestation key is not a restricted, TPM-fixed signing key (attributes 0x{0:08x}): it could sign forged evidence")]
+    AttestationKeyNotRestricted(u32),
+    /// extraData is not the expected nonce.
+    #[error("the quote or certify was made for another nonce: it does not belong to this operation")]
+    NonceMismatch,
+    /// The certified key's Name is not the Name of the key presented.
+    #[error("the certify is for another key than the one presented")]
+    CertifiedNameMismatch,
+    /// The certified key lacks a required attribute.
+    #[error(
+        "the certified key lacks {0}: it is not a TPM-generated, non-duplicable, unrestricted signing key"
+    )]
+    CertifiedKeyAttributes(&'static str),
+    /// The certified key is not the device key.
+    #[error("the certified key is not the device key")]
+    CertifiedKeyNotDeviceKey,
+    /// The supplied PCR values do not match the selection.
+    #[error("the PCR values supplied are not exactly the PCRs the quote selects, in its order")]
+    PcrCoverage,
+    /// The PCR values do not hash to the quote's pcrDigest.
+    #[error("the PCR values do not match the quote's PCR digest")]
+    PcrDigestMismatch,
+    /// The AK in the grant could not be read.
+    #[error("the grant does not record a usable TPM attestation key: re-enroll the device")]
+    NoEnrolledAttestationKey,
+    /// The evidence kind does not belong where it was found.
+    #[error("{0}")]
+    Misplaced(&'static str),
+}

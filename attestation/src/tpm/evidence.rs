@@ -1,0 +1,251 @@
+//! TPM evidence as carried in enrollment requests and warrants, and its appraisal.
+//!
+//! - `tpm-certify` (enrollment): the attestation key's public area, the device key's public
+//!   area, a TPM2_Certify of the device key by the AK over the authority's challenge, and the
+//!   EK certificate. That the AK shares a TPM with the EK is proved separately, by credential
+//!   activation, before the challenge is known (the authority's part).
+//! - `tpm-quote` (warrant): a TPM2_Quote by the enrolled AK whose qualifying data is the
+//!   warrant's evidence binding, with the PCR values it covers.
+//! - `tpm-key` (warrant): no quote; the enrolled key's signature is the only proof.
+
+use std::collections::BTreeMap;
+
+use ciborium::Value;
+
+use super::hash::TpmHash;
+use super::pcrs::{PcrValue, MAX_PCR_VALUES};
+use super::public::{TpmPublic, TpmPublicKey};
+use super::verify::{verify_certify, verify_quote, VerifiedQuote};
+use super::TpmError;
+use crate::certificate::MAX_CERTIFICATE;
+use crate::{AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey};
+
+/// Enrollment evidence: a certify of the device key by the attestation key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmCertifyEvidence {
+    /// The AK's TPMT_PUBLIC.
+    pub ak_public: Vec<u8>,
+    /// The device key's TPMT_PUBLIC.
+    pub key_public: Vec<u8>,
+    /// The TPMS_ATTEST the AK signed.
+    pub attest: Vec<u8>,
+    /// The AK's TPMT_SIGNATURE over `attest`.
+    pub signature: Vec<u8>,
+    /// The EK certificate (DER), as read from the TPM's NV.
+    pub ek_certificate: Vec<u8>,
+}
+
+/// Warrant evidence: a quote by the enrolled AK over the warrant's binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TpmQuoteEvidence {
+    /// The TPMS_ATTEST.
+    pub attest: Vec<u8>,
+    /// The AK's TPMT_SIGNATURE.
+    pub signature: Vec<u8>,
+    /// The PCR values the quote covers, in selection order.
+    pub pcrs: Vec<PcrValue>,
+}
+
+/// Largest TPM structure accepted in evidence.
+const MAX_STRUCTURE: usize = 1024;
+
+fn bad(kind: &str, reason: String) -> AttestationError {
+    AttestationError::MalformedEvidence(format!("{kind} evidence: {reason}"))
+}
+
+fn bytes(k: &str, v: &[u8]) -> (Value, Value) {
+    (Value::Text(k.into()), Value::Bytes(v.to_vec()))
+}
+
+/// Reads a map's entries into named byte strings, each at most its limit, each exactly once.
+fn read_bytes_entries(
+    kind: &str,
+    entries: Vec<(Value, Value)>,
+    fields: &[(&str, usize)],
+) -> Result<BTreeMap<String, Value>, AttestationError> {
+    let mut out = BTreeMap::new();
+    for (key, value) in entries {
+        let Value::Text(key) = key else { return Err(bad(kind, "keys must be text".into())) };
+        let Some(&(_, limit)) = fields.iter().find(|(name, _)| *name == key) else {
+            return Err(bad(kind, format!("unexpected entry {key:?}")));
+        };
+        match &value {
+            Value::Bytes(b) if b.len() <= limit => {}
+            Value::Array(a) if a.len() <= limit => {}
+            _ => return Err(bad(kind, format!("{key:?} has the wrong type or is too large"))),
+        }
+        if out.insert(key.clone(), value).is_some() {
+            return Err(bad(kind, format!("{key:?} appears twice")));
+        }
+    }
+    for (name, _) in fields {
+        if !out.contains_key(*name) {
+            return Err(bad(kind, format!("missing {name:?}")));
+        }
+    }
+    Ok(out)
+}
+
+fn take_bytes(map: &mut BTreeMap<String, Value>, key: &str) -> Vec<u8> {
+    match map.remove(key) {
+        Some(Value::Bytes(b)) => b,
+        _ => Vec::new(),
+    }
+}
+
+impl TpmCertifyEvidence {
+    pub(crate) fn to_entries(&self) -> Vec<(Value, Value)> {
+        vec![
+            bytes("attest", &self.attest),
+            bytes("ak_public", &self.ak_public),
+            bytes("signature", &self.signature),
+            bytes("key_public", &self.key_public),
+            bytes("ek_certificate", &self.ek_certificate),
+        ]
+    }
+
+    pub(crate) fn from_entries(entries: Vec<(Value, Value)>) -> Result<Self, AttestationError> {
+        let fields = [
+            ("attest", MAX_STRUCTURE),
+            ("ak_public", MAX_STRUCTURE),
+            ("signature", MAX_STRUCTURE),
+            ("key_public", MAX_STRUCTURE),
+            ("ek_certificate", MAX_CERTIFICATE),
+        ];
+        let mut m = read_bytes_entries("tpm-certify", entries, &fields)?;
+        Ok(Self {
+            attest: take_bytes(&mut m, "attest"),
+            ak_public: take_bytes(&mut m, "ak_public"),
+            signature: take_bytes(&mut m, "signature"),
+            key_public: take_bytes(&mut m, "key_public"),
+            ek_certificate: take_bytes(&mut m, "ek_certificate"),
+        })
+    }
+
+    /// Appraises the certify for `device_key` over `challenge`. The EK certificate's chain and
+    /// the credential activation are the authority's checks, not made here.
+    pub fn appraise(
+        &self,
+        device_key: &P256PublicKey,
+        challenge: &[u8],
+    ) -> Result<DeviceFacts, AttestationError> {
+        let ak = TpmPublic::parse(&self.ak_public)?;
+        let key = TpmPublic::parse(&self.key_public)?;
+        if key.key != TpmPublicKey::P256(device_key.clone()) {
+            return Err(TpmError::CertifiedKeyNotDeviceKey.into());
+        }
+        verify_certify(&ak, &self.attest, &self.signature, &key, challenge)?;
+        let ek_fingerprint = crate::certificate::Cert::from_der(&self.ek_certificate)?.fingerprint();
+        let text = |v: String| AttributeValue::Text(v);
+        let properties = BTreeMap::from([
+            ("ak_public".to_owned(), text(hex::encode(&self.ak_public))),
+            ("ak_name".to_owned(), text(hex::encode(ak.name()))),
+            ("ak_type".to_owned(), text(ak.key_type())),
+            ("ek_certificate_sha256".to_owned(), text(hex::encode(ek_fingerprint))),
+            ("key_name".to_owned(), text(hex::encode(key.name()))),
+            (
+                "key_user_with_auth".to_owned(),
+                AttributeValue::Bool(key.has(super::public::attributes::USER_WITH_AUTH)),
+            ),
+        ]);
+        Ok(DeviceFacts { backend: BackendKind::Tpm, properties })
+    }
+}
+
+impl TpmQuoteEvidence {
+    pub(crate) fn to_entries(&self) -> Vec<(Value, Value)> {
+        let pcrs = self
+            .pcrs
+            .iter()
+            .map(|p| {
+                Value::Array(vec![
+                    Value::Text(p.hash.as_str().into()),
+                    Value::Integer(p.index.into()),
+                    Value::Bytes(p.value.clone()),
+                ])
+            })
+            .collect();
+        vec![
+            (Value::Text("pcrs".into()), Value::Array(pcrs)),
+            bytes("attest", &self.attest),
+            bytes("signature", &self.signature),
+        ]
+    }
+
+    pub(crate) fn from_entries(entries: Vec<(Value, Value)>) -> Result<Self, AttestationError> {
+        const KIND: &str = "tpm-quote";
+        let fields = [("pcrs", MAX_PCR_VALUES), ("attest", MAX_STRUCTURE), ("signature", MAX_STRUCTURE)];
+        let mut m = read_bytes_entries(KIND, entries, &fields)?;
+        let Some(Value::Array(items)) = m.remove("pcrs") else {
+            return Err(bad(KIND, "\"pcrs\" must be an array".into()));
+        };
+        let pcrs = items
+            .into_iter()
+            .map(|item| match item {
+                Value::Array(parts) => match <[Value; 3]>::try_from(parts) {
+                    Ok([Value::Text(bank), Value::Integer(index), Value::Bytes(value)]) => {
+                        let hash = TpmHash::parse(&bank)
+                            .ok_or_else(|| bad(KIND, format!("unknown PCR bank {bank:?}")))?;
+                        let index = u8::try_from(index).ok().filter(|i| *i < 32);
+                        let index = index.ok_or_else(|| bad(KIND, "PCR index must be 0 to 31".into()))?;
+                        if value.len() != hash.digest_len() {
+                            return Err(bad(KIND, format!("PCR {index} value is not a {bank} digest")));
+                        }
+                        Ok(PcrValue { hash, index, value })
+                    }
+                    _ => Err(bad(KIND, "each PCR is [bank, index, value]".into())),
+                },
+                _ => Err(bad(KIND, "each PCR is [bank, index, value]".into())),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { attest: take_bytes(&mut m, "attest"), signature: take_bytes(&mut m, "signature"), pcrs })
+    }
+
+    /// Verifies the quote with the AK recorded at enrollment, over `binding`.
+    pub fn appraise(&self, enrolled: &DeviceFacts, binding: &[u8]) -> Result<DeviceFacts, AttestationError> {
+        let ak = enrolled_attestation_key(enrolled)?;
+        let quote = verify_quote(&ak, &self.attest, &self.signature, self.pcrs.clone(), Some(binding))?;
+        let mut facts = enrolled.clone();
+        facts.properties.extend(quote_properties(&quote));
+        facts.properties.insert("quoted".into(), AttributeValue::Bool(true));
+        Ok(facts)
+    }
+}
+
+/// The AK the authority recorded in the grant.
+fn enrolled_attestation_key(enrolled: &DeviceFacts) -> Result<TpmPublic, AttestationError> {
+    let Some(AttributeValue::Text(ak)) = enrolled.properties.get("ak_public") else {
+        return Err(TpmError::NoEnrolledAttestationKey.into());
+    };
+    let bytes = hex::decode(ak).map_err(|_| TpmError::NoEnrolledAttestationKey)?;
+    TpmPublic::parse(&bytes).map_err(|_| TpmError::NoEnrolledAttestationKey.into())
+}
+
+/// A verified quote as policy sees it: `pcr_<bank>_<index>` (hex), the clock and the hash.
+pub fn quote_properties(quote: &VerifiedQuote) -> BTreeMap<String, AttributeValue> {
+    let mut out = BTreeMap::new();
+    for pcr in &quote.pcrs {
+        out.insert(
+            format!("pcr_{}_{}", pcr.hash.as_str(), pcr.index),
+            AttributeValue::Text(hex::encode(&pcr.value)),
+        );
+    }
+    let int = |v: u64| AttributeValue::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    out.insert("quote_hash".into(), AttributeValue::Text(quote.signature.hash.as_str().into()));
+    out.insert("clock".into(), int(quote.clock.clock));
+    out.insert("clock_safe".into(), AttributeValue::Bool(quote.clock.safe));
+    out.insert("reset_count".into(), int(quote.clock.reset_count.into()));
+    out.insert("restart_count".into(), int(quote.clock.restart_count.into()));
+    out.insert(
+        "firmware_version".into(),
+        AttributeValue::Text(format!("{:016x}", quote.clock.firmware_version)),
+    );
+    out
+}
+
+/// Facts for a warrant without a quote: the enrolled facts, marked unquoted.
+pub fn unquoted(enrolled: &DeviceFacts) -> DeviceFacts {
+    let mut facts = enrolled.clone();
+    facts.properties.insert("quoted".into(), AttributeValue::Bool(false));
+    facts
+}

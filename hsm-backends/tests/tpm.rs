@@ -1,0 +1,130 @@
+//! The TPM key store against swtpm (one private swtpm per test).
+#![cfg(feature = "tpm")]
+
+#[path = "../../tests/support/swtpm.rs"]
+mod swtpm;
+
+use p256::ecdsa::signature::hazmat::PrehashVerifier;
+use sha2::{Digest, Sha256};
+use swtpm::Swtpm;
+use warrant_attestation::certificate::{certificates_from_pem, chain_to_anchor, Cert};
+use warrant_attestation::tpm::{make_credential, TpmError, TpmHash, TpmPublic};
+use warrant_attestation::{AttestationError, BackendKind, Evidence};
+use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore};
+use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore};
+
+fn store(tpm: &Swtpm, dir: &std::path::Path, quote: bool) -> TpmKeyStore {
+    std::env::set_var("TSS2_LOG", "all+none");
+    let quote_pcrs = quote.then(|| vec![(TpmHash::Sha256, (0..8).collect())]);
+    TpmKeyStore::open(TpmConfig { tcti: tpm.tcti(), dir: dir.join("keys"), quote_pcrs }).unwrap()
+}
+
+fn name(n: &str) -> KeyName {
+    KeyName::new(n).unwrap()
+}
+
+fn verifies(store: &TpmKeyStore, key: &KeyName, message: &[u8]) -> bool {
+    let digest: [u8; 32] = Sha256::digest(message).into();
+    let sig = store.sign_digest(key, &digest).unwrap();
+    let public = store.public_key(key).unwrap();
+    let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(public.sec1()).unwrap();
+    vk.verify_prehash(&digest, &p256::ecdsa::Signature::from_slice(&sig).unwrap()).is_ok()
+}
+
+#[test]
+fn keys_are_created_signed_with_listed_and_deleted() {
+    let tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&tpm, dir.path(), false);
+    let info = s.create(&name("laptop")).unwrap();
+    assert_eq!(info.backend, BackendKind::Tpm);
+    s.create(&name("second")).unwrap();
+    assert!(matches!(s.create(&name("laptop")), Err(Error::KeyExists(_))));
+    // Alternating keys forces reloads through the one cached slot.
+    for _ in 0..3 {
+        assert!(verifies(&s, &name("laptop"), b"one"));
+        assert!(verifies(&s, &name("second"), b"two"));
+    }
+    let names: Vec<_> = s.list().unwrap().into_iter().map(|k| k.name.to_string()).collect();
+    assert_eq!(names, ["laptop", "second"], "the attestation key is not listed");
+    assert_eq!(s.public_key(&name("laptop")).unwrap(), info.public_key);
+    s.delete(&name("laptop")).unwrap();
+    assert!(matches!(s.sign_digest(&name("laptop"), &[1; 32]), Err(Error::KeyNotFound(_))));
+    // A second store on the same blobs (a daemon restart) signs with the same key.
+    drop(s);
+    let again = store(&tpm, dir.path(), false);
+    assert!(verifies(&again, &name("second"), b"three"));
+}
+
+#[test]
+fn ek_certificate_chains_to_the_local_ca_and_make_credential_activates() {
+    let tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&tpm, dir.path(), false);
+    let identity = s.tpm_identity().unwrap();
+    let ek = Cert::from_der(&identity.ek_certificate).unwrap();
+    let anchors = certificates_from_pem(&tpm.ek_ca_pem()).unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    chain_to_anchor(&ek, &[], &anchors, now).unwrap();
+    // Another CA is refused.
+    let strangers =
+        certificates_from_pem(include_bytes!("../../attestation/tests/data/unrelated-ca.pem")).unwrap();
+    assert!(matches!(
+        chain_to_anchor(&ek, &[], &strangers, now),
+        Err(AttestationError::CertificateInvalid(_))
+    ));
+
+    let ak = TpmPublic::parse(&identity.ak_public).unwrap();
+    use rsa::pkcs8::DecodePublicKey;
+    let ek_key = rsa::RsaPublicKey::from_public_key_der(&ek.public_key_der().unwrap()).unwrap();
+    let credential = make_credential(&ek_key, &ak.name(), &[0x5a; 32]).unwrap();
+    assert_eq!(s.activate_credential(&credential).unwrap().as_slice(), &[0x5a; 32]);
+    // Made for another object's Name: the TPM's integrity check refuses it.
+    let mut other = ak.name();
+    other[5] ^= 1;
+    let wrong = make_credential(&ek_key, &other, &[0x5a; 32]).unwrap();
+    assert!(matches!(s.activate_credential(&wrong), Err(Error::Tpm { .. })));
+}
+
+#[test]
+fn certify_and_quote_evidence_verify_in_pure_rust() {
+    let tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&tpm, dir.path(), true);
+    let key = name("laptop");
+    let public = s.create(&key).unwrap().public_key;
+    let challenge = [7u8; 32];
+    let evidence = s.evidence(&key, EvidencePurpose::Enrollment, &challenge).unwrap();
+    let enrolled = evidence.appraise_enrollment(&public, &challenge).unwrap();
+    assert_eq!(enrolled.backend, BackendKind::Tpm);
+    assert!(matches!(
+        evidence.appraise_enrollment(&public, &[8; 32]),
+        Err(AttestationError::Tpm(TpmError::NonceMismatch))
+    ));
+    let binding = [9u8; 32];
+    let quote = s.evidence(&key, EvidencePurpose::Warrant, &binding).unwrap();
+    let Evidence::TpmQuote(q) = &quote else { panic!("expected a quote, got {quote:?}") };
+    assert_eq!(q.pcrs.len(), 8);
+    let facts = quote.appraise(&public, &enrolled, || binding).unwrap();
+    assert_eq!(facts.properties["quoted"], warrant_attestation::AttributeValue::Bool(true));
+    assert!(facts.properties.contains_key("pcr_sha256_7"));
+    assert!(matches!(
+        quote.appraise(&public, &enrolled, || [0; 32]),
+        Err(AttestationError::Tpm(TpmError::NonceMismatch))
+    ));
+}
+
+#[test]
+fn keys_survive_a_tpm_reset_and_a_cleared_tpm_is_reported() {
+    let mut tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(&tpm, dir.path(), false);
+    s.create(&name("laptop")).unwrap();
+    assert!(verifies(&s, &name("laptop"), b"before"));
+    tpm.restart();
+    assert!(verifies(&s, &name("laptop"), b"after a reset"));
+    tpm.wipe();
+    let err = s.sign_digest(&name("laptop"), &[1; 32]).unwrap_err();
+    assert!(matches!(err, Error::TpmCleared(_)), "{err}");
+    assert!(err.to_string().contains("re-enroll"), "{err}");
+}
