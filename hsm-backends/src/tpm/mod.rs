@@ -284,7 +284,7 @@ impl TpmKeyStore {
             return Err(Error::InsecurePermissions { path: dir.clone(), mode: mode & 0o7777 });
         }
         let store = Self { config, connection: Mutex::new(None) };
-        store.run("connect", |_, _| Ok(()))?;
+        store.run(|_, _| Ok(()))?;
         Ok(store)
     }
 
