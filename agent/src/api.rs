@@ -197,8 +197,37 @@ pub struct EnrollRequest {
     pub key: String,
     /// The principal to enroll as.
     pub principal: String,
-    /// The authority's challenge, hex.
-    pub challenge: String,
+    /// The authority's challenge, hex (or `tpm_credential`).
+    #[serde(default)]
+    pub challenge: Option<String>,
+    /// The authority's challenge made as a TPM credential, which the daemon's TPM activates.
+    #[serde(default)]
+    pub tpm_credential: Option<TpmCredential>,
+}
+
+/// A TPM's EK certificate and attestation key: `GET /v1/tpm/identity`, and what an authority
+/// makes a credential challenge for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpmIdentity {
+    /// The EK certificate, DER.
+    #[serde(with = "b64")]
+    pub ek_certificate: Vec<u8>,
+    /// The attestation key's TPMT_PUBLIC.
+    #[serde(with = "b64")]
+    pub ak_public: Vec<u8>,
+}
+
+/// An enrollment challenge protected by TPM2_MakeCredential.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TpmCredential {
+    /// TPM2B_ID_OBJECT contents.
+    #[serde(with = "b64")]
+    pub id_object: Vec<u8>,
+    /// TPM2B_ENCRYPTED_SECRET contents.
+    #[serde(with = "b64")]
+    pub encrypted_secret: Vec<u8>,
 }
 
 /// An enrollment request.
@@ -296,13 +325,20 @@ pub struct AuthoritySettings {
 pub struct ChallengeRequest {
     /// Seconds it stays valid.
     pub ttl: u64,
+    /// Make the challenge a credential for this TPM (its EK must chain to a configured root).
+    #[serde(default)]
+    pub tpm_identity: Option<TpmIdentity>,
 }
 
 /// An enrollment challenge.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChallengeResponse {
-    /// 32 bytes, hex.
-    pub challenge: String,
+    /// 32 bytes, hex (absent for a TPM challenge: only the TPM may learn it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<String>,
+    /// The challenge as a TPM credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm_credential: Option<TpmCredential>,
     /// Seconds it stays valid.
     pub ttl: u64,
 }

@@ -53,6 +53,9 @@ const MIGRATIONS: &[&str] = &[
         expires_at INTEGER NOT NULL,
         list BLOB NOT NULL
     ) STRICT;",
+    // 2: a challenge made as a TPM credential is bound to that TPM's attestation key.
+    "ALTER TABLE challenges ADD COLUMN tpm_ak_name TEXT;
+    ALTER TABLE challenges ADD COLUMN tpm_ek_sha256 TEXT;",
 ];
 
 /// Opens (creating if needed) the database in `state_dir` and applies pending migrations.

@@ -62,3 +62,17 @@ pub(crate) fn create_private_dir(path: &Path) -> Result<(), Error> {
     use std::os::unix::fs::DirBuilderExt;
     fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io(path))
 }
+
+/// Reads a JSON file into `T`.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
+    serde_json::from_slice(&read(path)?)
+        .map_err(|e| Error::BadFile { path: path.to_owned(), reason: format!("not the expected JSON: {e}") })
+}
+
+/// Writes `value` as JSON (0644: identities and credentials are public or bound to one TPM).
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|e| Error::Usage(format!("encoding JSON: {e}")))?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes, 0o644)
+}

@@ -9,12 +9,18 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
-use warrant_attestation::{AttributeValue, BackendKind};
+use warrant_attestation::certificate::Cert;
+use warrant_attestation::tpm::Credential;
+use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts};
 use warrant_envelope::{
     new_id, random_bytes, sha256, thumbprint, verify_enrollment, Clock, EntityData, GrantClaims, StatusBits,
     StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
 };
-use warrant_hsm_backends::KeyName;
+use warrant_hsm_backends::{KeyName, TpmIdentity};
+
+mod tpm_credential;
+
+pub use tpm_credential::TpmBinding;
 
 use crate::database::sql;
 use crate::keyring::{KeyPurpose, Keyring};
@@ -142,16 +148,41 @@ impl<'a> Authority<'a> {
     pub fn challenge(&mut self, ttl: u64) -> Result<[u8; CHALLENGE_LEN], Error> {
         self.settings()?;
         let challenge = random_bytes::<CHALLENGE_LEN>()?;
+        self.store_challenge(&challenge, ttl, None)?;
+        Ok(challenge)
+    }
+
+    /// Issues an enrollment challenge for a TPM, valid for `ttl` seconds: checks its EK
+    /// certificate against `ek_roots` and returns the challenge only as a credential that the
+    /// TPM holding that EK and attestation key can activate.
+    pub fn tpm_challenge(
+        &mut self,
+        ttl: u64,
+        identity: &TpmIdentity,
+        ek_roots: &[Cert],
+    ) -> Result<Credential, Error> {
+        self.settings()?;
+        let challenge = random_bytes::<CHALLENGE_LEN>()?;
+        let (credential, binding) = tpm_credential::credential_for(identity, ek_roots, &challenge, now())?;
+        self.store_challenge(&challenge, ttl, Some(&binding))?;
+        Ok(credential)
+    }
+
+    fn store_challenge(&mut self, challenge: &[u8], ttl: u64, tpm: Option<&TpmBinding>) -> Result<(), Error> {
         let now = now();
         let tx = self.conn.transaction().map_err(sql)?;
         tx.execute("DELETE FROM challenges WHERE expires_at <= ?1", [now as i64]).map_err(sql)?;
         tx.execute(
-            "INSERT INTO challenges (challenge, expires_at) VALUES (?1, ?2)",
-            params![challenge.as_slice(), now.saturating_add(ttl) as i64],
+            "INSERT INTO challenges (challenge, expires_at, tpm_ak_name, tpm_ek_sha256) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                challenge,
+                now.saturating_add(ttl) as i64,
+                tpm.map(|b| b.ak_name.as_str()),
+                tpm.map(|b| b.ek_sha256.as_str())
+            ],
         )
         .map_err(sql)?;
-        tx.commit().map_err(sql)?;
-        Ok(challenge)
+        tx.commit().map_err(sql)
     }
 
     /// Verifies an enrollment request and issues a grant for it. The request's challenge must
@@ -171,18 +202,29 @@ impl<'a> Authority<'a> {
         warrant_envelope::validate_policy(&options.policy)?;
         let now = now();
         let tx = self.conn.transaction().map_err(sql)?;
-        let consumed = tx
-            .execute(
-                "DELETE FROM challenges WHERE challenge = ?1 AND expires_at > ?2",
+        let open = tx
+            .query_row(
+                "SELECT tpm_ak_name, tpm_ek_sha256 FROM challenges WHERE challenge = ?1 AND expires_at > ?2",
                 params![verified.claims.challenge.as_slice(), now as i64],
+                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
             )
+            .optional()
             .map_err(sql)?;
-        if consumed != 1 {
+        let Some((ak_name, ek_sha256)) = open else {
             return Err(Error::AuthorityRefuses(
                 "the enrollment's challenge was not issued by this authority, was used already, or expired"
                     .into(),
             ));
+        };
+        let tpm = ak_name.zip(ek_sha256).map(|(ak_name, ek_sha256)| TpmBinding { ak_name, ek_sha256 });
+        check_tpm_binding(&verified.device, tpm.as_ref())?;
+        let mut device = verified.device;
+        if tpm.is_some() {
+            // Checked when the credential challenge was made: the EK chains to a configured root.
+            device.properties.insert("ek_verified".into(), AttributeValue::Bool(true));
         }
+        tx.execute("DELETE FROM challenges WHERE challenge = ?1", [verified.claims.challenge.as_slice()])
+            .map_err(sql)?;
         let claims = GrantClaims {
             issuer: settings.issuer.clone(),
             principal: verified.claims.principal.clone(),
@@ -191,7 +233,7 @@ impl<'a> Authority<'a> {
             not_before: now,
             expires_at: now.saturating_add(options.valid_for),
             device_key: verified.claims.device_key.clone(),
-            device: verified.device,
+            device,
             entity: EntityData { groups: options.groups.clone(), attributes: options.attributes.clone() },
             policy: options.policy.clone(),
             max_warrant_lifetime: options.max_warrant_lifetime,
@@ -364,4 +406,35 @@ fn read_settings(conn: &Connection) -> Result<Option<Settings>, Error> {
 
 fn corrupt(reason: &str) -> Error {
     Error::Database { path: crate::database::FILE_NAME.into(), reason: reason.into() }
+}
+
+/// A TPM enrollment must answer a credential challenge made for the same AK and EK; any other
+/// enrollment must answer a plain one.
+fn check_tpm_binding(device: &DeviceFacts, binding: Option<&TpmBinding>) -> Result<(), Error> {
+    let text = |key: &str| match device.properties.get(key) {
+        Some(AttributeValue::Text(t)) => Some(t.as_str()),
+        _ => None,
+    };
+    match (device.backend, binding) {
+        (BackendKind::Tpm, None) => Err(Error::AuthorityRefuses(
+            "a TPM device must answer a credential challenge (warrant authority challenge --tpm-identity), \
+             which proves its attestation key shares a TPM with a certified EK"
+                .into(),
+        )),
+        (BackendKind::Tpm, Some(b)) => {
+            if text("ak_name") != Some(b.ak_name.as_str())
+                || text("ek_certificate_sha256") != Some(b.ek_sha256.as_str())
+            {
+                return Err(Error::AuthorityRefuses(
+                    "the enrollment's attestation key or EK certificate is not the one the credential challenge was made for"
+                        .into(),
+                ));
+            }
+            Ok(())
+        }
+        (_, Some(_)) => Err(Error::AuthorityRefuses(
+            "the challenge was made as a TPM credential but the enrollment carries no TPM evidence".into(),
+        )),
+        (_, None) => Ok(()),
+    }
 }

@@ -127,18 +127,24 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
 
     // Enrollment: challenge, proof of possession, grant.
     let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 600 })?;
+        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 600, tpm_identity: None })?;
+    let challenge = challenge.challenge.unwrap_or_default();
     let enrollment: api::EnrollResponse = client.post(
         "/enroll",
         &api::EnrollRequest {
             key: "ci-runner".into(),
             principal: "alice".into(),
-            challenge: challenge.challenge.clone(),
+            challenge: Some(challenge.clone()),
+            tpm_credential: None,
         },
     )?;
     s.note(
         "enrollment request",
-        format!("{} bytes, answers challenge {}…", enrollment.enrollment.len(), &challenge.challenge[..12]),
+        format!(
+            "{} bytes, answers challenge {}…",
+            enrollment.enrollment.len(),
+            challenge.get(..12).unwrap_or_default()
+        ),
     );
     let granted: api::GrantResponse = client.post(
         "/authority/grants",

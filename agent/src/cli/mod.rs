@@ -3,6 +3,7 @@
 
 mod args;
 mod demo;
+mod evidence;
 mod view;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,9 @@ enum Command {
     Sign(SignArgs),
     /// Verify a warrant offline against a request (exit 0 accepted, 1 rejected).
     Verify(VerifyArgs),
+    /// Verify attestation evidence made by other tools, offline.
+    #[command(subcommand)]
+    Evidence(evidence::EvidenceCommand),
     /// Decode a grant, warrant, status list or enrollment request (without verifying it).
     Inspect {
         /// The object's file.
@@ -79,11 +83,19 @@ enum AuthorityCommand {
     },
     /// Show the authority's settings.
     Show,
-    /// Issue an enrollment challenge (hex) for a device.
+    /// Issue an enrollment challenge for a device: hex on stdout, or, for a TPM device
+    /// (--tpm-identity), a credential file only that TPM can open (--out).
     Challenge {
         /// Seconds the challenge stays valid.
         #[arg(long, default_value_t = 600)]
         ttl: u64,
+        /// The device's TPM identity (from `warrant keys tpm-identity`): its EK certificate must
+        /// chain to a root in [authority] tpm_ek_roots.
+        #[arg(long, requires = "out")]
+        tpm_identity: Option<PathBuf>,
+        /// Where to write the TPM credential.
+        #[arg(long, requires = "tpm_identity")]
+        out: Option<PathBuf>,
     },
     /// Verify an enrollment request and issue a grant for it.
     Grant(GrantArgs),
@@ -173,6 +185,13 @@ enum KeysCommand {
         /// The key's name.
         name: String,
     },
+    /// Write the daemon's TPM identity (EK certificate and attestation key) for the authority's
+    /// `challenge --tpm-identity`.
+    TpmIdentity {
+        /// Where to write it (JSON).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -184,8 +203,11 @@ struct EnrollArgs {
     #[arg(long)]
     principal: String,
     /// The authority's challenge (hex).
+    #[arg(long, required_unless_present = "tpm_credential", conflicts_with = "tpm_credential")]
+    challenge: Option<String>,
+    /// The authority's challenge as a TPM credential file (from `challenge --tpm-identity`).
     #[arg(long)]
-    challenge: String,
+    tpm_credential: Option<PathBuf>,
     /// Where to write the request.
     #[arg(long)]
     out: PathBuf,
@@ -291,8 +313,16 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
         Command::Authority(cmd) => authority(&mut connect()?, cmd, out)?,
         Command::Keys(cmd) => keys(&mut connect()?, cmd, out)?,
         Command::Enroll(args) => {
-            let request =
-                api::EnrollRequest { key: args.key, principal: args.principal, challenge: args.challenge };
+            let tpm_credential = match &args.tpm_credential {
+                Some(path) => Some(files::read_json::<api::TpmCredential>(path)?),
+                None => None,
+            };
+            let request = api::EnrollRequest {
+                key: args.key,
+                principal: args.principal,
+                challenge: args.challenge,
+                tpm_credential,
+            };
             let answer: api::EnrollResponse = connect()?.post("/enroll", &request)?;
             files::write_atomic(&args.out, &answer.enrollment, 0o644)?;
             out.done(
@@ -330,6 +360,7 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
             );
         }
         Command::Verify(args) => verify(args, out)?,
+        Command::Evidence(cmd) => evidence::run(cmd, out)?,
         Command::Inspect { file } => {
             let inspected = warrant_envelope::inspect(&files::read(&file)?)?;
             out.print(&view::inspected(&inspected));
@@ -352,10 +383,28 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
             let settings: api::AuthoritySettings = client.get("/authority")?;
             out.print(&serde_json::to_value(settings).unwrap_or_default());
         }
-        AuthorityCommand::Challenge { ttl } => {
+        AuthorityCommand::Challenge { ttl, tpm_identity, out: file } => {
+            let tpm_identity = match &tpm_identity {
+                Some(path) => Some(files::read_json::<api::TpmIdentity>(path)?),
+                None => None,
+            };
             let answer: api::ChallengeResponse =
-                client.post("/authority/challenges", &api::ChallengeRequest { ttl })?;
-            out.done(&answer.challenge, json!({"challenge": answer.challenge, "ttl": ttl}));
+                client.post("/authority/challenges", &api::ChallengeRequest { ttl, tpm_identity })?;
+            match (answer.challenge, answer.tpm_credential, file) {
+                (Some(challenge), None, None) => {
+                    out.done(&challenge, json!({"challenge": challenge, "ttl": ttl}))
+                }
+                (None, Some(credential), Some(file)) => {
+                    files::write_json(&file, &credential)?;
+                    out.done(
+                        &format!("TPM credential challenge written to {}", file.display()),
+                        json!({"out": file, "ttl": ttl}),
+                    );
+                }
+                _ => {
+                    return Err(Error::Usage("warrantd answered the challenge in an unexpected form".into()))
+                }
+            }
         }
         AuthorityCommand::Grant(args) => {
             let request = api::GrantRequest {
@@ -462,6 +511,11 @@ fn keys(client: &mut Client, cmd: KeysCommand, out: Output) -> Result<(), Error>
         KeysCommand::Delete { name } => {
             let deleted: api::Deleted = client.delete(&format!("/keys/{name}"))?;
             out.done(&format!("key {:?} deleted", deleted.name), json!({"deleted": deleted.name}));
+        }
+        KeysCommand::TpmIdentity { out: file } => {
+            let identity: api::TpmIdentity = client.get("/tpm/identity")?;
+            files::write_json(&file, &identity)?;
+            out.done(&format!("TPM identity written to {}", file.display()), json!({"out": file}));
         }
     }
     Ok(())

@@ -77,6 +77,8 @@ struct File {
     #[serde(default)]
     keystore: KeyStoreConfig,
     #[serde(default)]
+    authority: AuthorityConfig,
+    #[serde(default)]
     limits: Limits,
     #[serde(default)]
     audit: AuditConfig,
@@ -86,13 +88,22 @@ struct File {
     rules: Vec<RuleSection>,
 }
 
+/// The authority's settings that live in the configuration (the rest is in its database).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthorityConfig {
+    /// PEM files of the CA certificates TPM EK certificates must chain to (the TPM vendors'
+    /// roots and intermediates; swtpm's local CA in tests). Read when a TPM challenge is made.
+    pub tpm_ek_roots: Vec<PathBuf>,
+}
+
 /// Which key store holds the keys.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeyStoreConfig {
-    /// `soft` (files) or `pkcs11` (a token or HSM).
+    /// `soft` (files), `pkcs11` (a token or HSM) or `tpm` (a TPM 2.0).
     pub backend: String,
-    /// soft: the store's directory (default: `keys` in the state directory).
+    /// soft, tpm: the store's directory (default: `keys`, or `tpm-keys`, in the state directory).
     pub dir: Option<PathBuf>,
     /// soft: a file holding the passphrase that seals the keys.
     pub passphrase_file: Option<PathBuf>,
@@ -111,6 +122,11 @@ pub struct KeyStoreConfig {
     pub pin_credential: Option<String>,
     /// pkcs11: an environment variable holding the user PIN (for tests).
     pub pin_env: Option<String>,
+    /// tpm: the TCTI (default `device:/dev/tpmrm0`; also `swtpm:host=...,port=...`, `tabrmd`).
+    pub tcti: Option<String>,
+    /// tpm: the PCRs quoted into every warrant, as `sha256:0,1,2,3,4,5,6,7` (banks joined by
+    /// `+`), or `none` for warrants without a quote. Default: SHA-256 PCRs 0-7.
+    pub quote_pcrs: Option<String>,
 }
 
 impl Default for KeyStoreConfig {
@@ -126,6 +142,8 @@ impl Default for KeyStoreConfig {
             pin_file: None,
             pin_credential: None,
             pin_env: None,
+            tcti: None,
+            quote_pcrs: None,
         }
     }
 }
@@ -142,16 +160,31 @@ impl KeyStoreConfig {
             ("pin_credential", self.pin_credential.is_some()),
             ("pin_env", self.pin_env.is_some()),
         ];
-        let soft_set = [("dir", self.dir.is_some()), ("passphrase_file", self.passphrase_file.is_some())];
-        let (foreign, backend) = match self.backend.as_str() {
-            "soft" => (pkcs11_set.as_slice(), "soft"),
-            "pkcs11" => (soft_set.as_slice(), "pkcs11"),
+        let tpm_set = [("tcti", self.tcti.is_some()), ("quote_pcrs", self.quote_pcrs.is_some())];
+        let dir = [("dir", self.dir.is_some())];
+        let passphrase = [("passphrase_file", self.passphrase_file.is_some())];
+        let (foreign, backend): (Vec<_>, _) = match self.backend.as_str() {
+            "soft" => (pkcs11_set.iter().chain(&tpm_set).collect(), "soft"),
+            "pkcs11" => (dir.iter().chain(&passphrase).chain(&tpm_set).collect(), "pkcs11"),
+            "tpm" if cfg!(feature = "tpm") => (pkcs11_set.iter().chain(&passphrase).collect(), "tpm"),
+            "tpm" => {
+                return Err((
+                    "backend",
+                    "this build of warrantd has no TPM support (built without the `tpm` feature)".into(),
+                ))
+            }
             other => {
-                return Err(("backend", format!("unknown backend {other:?}; this build has: soft, pkcs11")))
+                let built = if cfg!(feature = "tpm") { "soft, pkcs11, tpm" } else { "soft, pkcs11" };
+                return Err(("backend", format!("unknown backend {other:?}; this build has: {built}")));
             }
         };
         if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
             return Err((key, format!("does not apply to the {backend} backend")));
+        }
+        if let Some(spec) = &self.quote_pcrs {
+            if spec != "none" {
+                warrant_attestation::tpm::parse_pcr_selection(spec).map_err(|e| ("quote_pcrs", e))?;
+            }
         }
         if backend == "pkcs11" {
             if let Some(uri) = &self.uri {
@@ -303,6 +336,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// The key store.
     pub keystore: KeyStoreConfig,
+    /// The authority's configured settings.
+    pub authority: AuthorityConfig,
     /// Limits.
     pub limits: Limits,
     /// Audit destinations.
@@ -383,6 +418,7 @@ impl Config {
             socket_gid,
             state_dir: file.state_dir.unwrap_or_else(|| mode.default_state_dir()),
             keystore: file.keystore,
+            authority: file.authority,
             limits: file.limits,
             audit: file.audit,
             rules: RuleSet::new(rules, admin),
@@ -671,8 +707,23 @@ rate = { requests = 10, per_seconds = 1 }
         ))
         .unwrap_err();
         assert!(e.to_string().contains("two rules are named \"developers\""), "{e}");
-        let e = parse(&GOOD.replace("[limits]", "[keystore]\nbackend = \"tpm\"\n[limits]")).unwrap_err();
+        let e = parse(&GOOD.replace("[limits]", "[keystore]\nbackend = \"sgx\"\n[limits]")).unwrap_err();
         assert!(e.to_string().contains("key `keystore.backend`: unknown backend"), "{e}");
+        let tpm = "[keystore]\nbackend = \"tpm\"\n";
+        if cfg!(feature = "tpm") {
+            let e = parse(&GOOD.replace("[limits]", &format!("{tpm}quote_pcrs = \"sha256:0,99\"\n[limits]")))
+                .unwrap_err();
+            assert!(e.to_string().contains("key `keystore.quote_pcrs`: PCR index \"99\""), "{e}");
+            let e = parse(&GOOD.replace("[limits]", &format!("{tpm}pin_env = \"P\"\n[limits]"))).unwrap_err();
+            assert!(e.to_string().contains("does not apply to the tpm backend"), "{e}");
+            let ok = format!("{tpm}tcti = \"swtpm:port=2321\"\nquote_pcrs = \"sha256:0,7+sha1:7\"\n[limits]");
+            parse(&GOOD.replace("[limits]", &ok)).unwrap();
+        } else {
+            let e = parse(&GOOD.replace("[limits]", &format!("{tpm}[limits]"))).unwrap_err();
+            assert!(e.to_string().contains("without the `tpm` feature"), "{e}");
+        }
+        let e = parse(&GOOD.replace("[limits]", "[keystore]\ntcti = \"x\"\n[limits]")).unwrap_err();
+        assert!(e.to_string().contains("key `keystore.tcti`: does not apply to the soft backend"), "{e}");
         let e = parse(
             &GOOD.replace("[limits]", "[keystore]\nbackend = \"pkcs11\"\nmodule = \"/m.so\"\n[limits]"),
         )

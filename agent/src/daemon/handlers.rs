@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use warrant_envelope::{thumbprint, RequestBinding};
-use warrant_hsm_backends::{EvidencePurpose, KeyInfo, KeyName};
+use warrant_attestation::certificate::{certificates_from_pem, Cert};
+use warrant_attestation::tpm::Credential;
+use warrant_envelope::{thumbprint, RequestBinding, CHALLENGE_LEN};
+use warrant_hsm_backends::{EvidencePurpose, KeyInfo, KeyName, TpmIdentity};
 
 use super::audit::{Decision, Entry};
 use super::body::JsonBody;
@@ -17,7 +19,7 @@ use crate::api::{self, hex_field};
 use crate::authority::{Authority, GrantOptions};
 use crate::device::{self, WarrantRequest};
 use crate::keyring::KeyPurpose;
-use crate::{trust_file, Error};
+use crate::{files, trust_file, Error};
 
 type Answer<T> = Result<Json<T>, ApiError>;
 type Shared = State<Arc<Daemon>>;
@@ -198,6 +200,31 @@ pub async fn key_evidence(
     d.conclude(&caller, rule, entry, result).await.map(Json)
 }
 
+/// The EK CA certificates the configuration names (each file PEM, one or more certificates).
+fn load_ek_roots(paths: &[std::path::PathBuf]) -> Result<Vec<Cert>, Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        let certs = certificates_from_pem(&files::read(path)?)
+            .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?;
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
+/// `GET /v1/tpm/identity`.
+pub async fn tpm_identity(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+) -> Answer<api::TpmIdentity> {
+    let entry = Entry { operation: Operation::KeysRead.as_str(), ..Default::default() };
+    let rule = d.authorize(&caller, Request::of(Operation::KeysRead), &entry).await?;
+    let result = key_work(&d, || {
+        let identity = d.keys.store().tpm_identity()?;
+        Ok(api::TpmIdentity { ek_certificate: identity.ek_certificate, ak_public: identity.ak_public })
+    });
+    d.conclude(&caller, rule, entry, result).await.map(Json)
+}
+
 /// `POST /v1/enroll`.
 pub async fn enroll(
     State(d): Shared,
@@ -213,7 +240,20 @@ pub async fn enroll(
     let request = Request::on_key(Operation::Enroll, &req.key);
     let rule = d.authorize(&caller, request, &entry).await?;
     let result = key_work(&d, || {
-        let challenge = hex_field("challenge", &req.challenge)?;
+        let challenge = match (&req.challenge, &req.tpm_credential) {
+            (Some(hex), None) => hex_field("challenge", hex)?,
+            (None, Some(c)) => {
+                let credential = Credential {
+                    id_object: c.id_object.clone(),
+                    encrypted_secret: c.encrypted_secret.clone(),
+                };
+                let secret = d.keys.store().activate_credential(&credential)?;
+                <[u8; CHALLENGE_LEN]>::try_from(secret.as_slice()).map_err(|_| {
+                    Error::Usage("the activated TPM credential is not a 32-byte challenge".into())
+                })?
+            }
+            _ => return Err(Error::Usage("give exactly one of challenge and tpm_credential".into())),
+        };
         let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
         Ok(api::EnrollResponse { enrollment: device::enroll(&key, &req.principal, challenge)? })
     });
@@ -376,8 +416,27 @@ pub async fn challenge(
     Extension(caller): Extension<Caller>,
     JsonBody(req): JsonBody<api::ChallengeRequest>,
 ) -> Answer<api::ChallengeResponse> {
-    let work = move |a: &mut Authority<'_>| {
-        Ok(api::ChallengeResponse { challenge: hex::encode(a.challenge(req.ttl)?), ttl: req.ttl })
+    let roots = d.live().config.authority.tpm_ek_roots.clone();
+    let work = move |a: &mut Authority<'_>| match req.tpm_identity {
+        None => Ok(api::ChallengeResponse {
+            challenge: Some(hex::encode(a.challenge(req.ttl)?)),
+            tpm_credential: None,
+            ttl: req.ttl,
+        }),
+        Some(identity) => {
+            let anchors = load_ek_roots(&roots)?;
+            let identity =
+                TpmIdentity { ek_certificate: identity.ek_certificate, ak_public: identity.ak_public };
+            let c = a.tpm_challenge(req.ttl, &identity, &anchors)?;
+            Ok(api::ChallengeResponse {
+                challenge: None,
+                tpm_credential: Some(api::TpmCredential {
+                    id_object: c.id_object,
+                    encrypted_secret: c.encrypted_secret,
+                }),
+                ttl: req.ttl,
+            })
+        }
     };
     authority_op(d, caller, Operation::AuthorityChallenge, work, |_, _| ()).await
 }

@@ -33,6 +33,7 @@ impl Routes {
             .add("get", "/keys/{name}", get(h::get_key))
             .add("delete", "/keys/{name}", delete(h::delete_key))
             .add("post", "/keys/{name}/evidence", post(h::key_evidence))
+            .add("get", "/tpm/identity", get(h::tpm_identity))
             .add("post", "/enroll", post(h::enroll))
             .add("post", "/sign", post(h::sign))
             .add("get", "/authority", get(h::authority_settings))

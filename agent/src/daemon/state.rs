@@ -173,6 +173,20 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File, Error> {
 
 fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
     let k = &config.keystore;
+    #[cfg(feature = "tpm")]
+    if k.backend == "tpm" {
+        use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore, DEFAULT_TCTI};
+        let quote_pcrs = match k.quote_pcrs.as_deref() {
+            Some("none") => None,
+            Some(spec) => Some(warrant_attestation::tpm::parse_pcr_selection(spec).map_err(Error::Config)?),
+            None => Some(vec![(warrant_attestation::tpm::TpmHash::Sha256, (0..8).collect())]),
+        };
+        return Ok(Box::new(TpmKeyStore::open(TpmConfig {
+            tcti: k.tcti.clone().unwrap_or_else(|| DEFAULT_TCTI.into()),
+            dir: k.dir.clone().unwrap_or_else(|| config.state_dir.join("tpm-keys")),
+            quote_pcrs,
+        })?));
+    }
     if k.backend == "pkcs11" {
         let pin = match (&k.pin_file, &k.pin_credential, &k.pin_env) {
             (Some(file), _, _) => PinSource::File(file.clone()),

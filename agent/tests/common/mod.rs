@@ -40,9 +40,13 @@ pub fn init_authority(client: &mut Client, issuer: &str) -> api::AuthoritySettin
 /// `deployers`, grant valid an hour, warrants up to 300 s); returns the grant.
 pub fn grant_for(client: &mut Client, key: &str, principal: &str, allow_software: bool) -> Vec<u8> {
     let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60 }).unwrap();
-    let request =
-        api::EnrollRequest { key: key.into(), principal: principal.into(), challenge: challenge.challenge };
+        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60, tpm_identity: None }).unwrap();
+    let request = api::EnrollRequest {
+        key: key.into(),
+        principal: principal.into(),
+        challenge: challenge.challenge,
+        tpm_credential: None,
+    };
     let enrollment: api::EnrollResponse = client.post("/enroll", &request).unwrap();
     let request = api::GrantRequest {
         enrollment: enrollment.enrollment,

@@ -18,7 +18,7 @@ pub use credential::{make_credential, Credential, MAX_CREDENTIAL};
 pub use error::TpmError;
 pub use evidence::{quote_properties, unquoted, TpmCertifyEvidence, TpmQuoteEvidence};
 pub use hash::TpmHash;
-pub use pcrs::{pcr_digest, read_pcr_file, PcrFileFormat, PcrValue, MAX_PCR_VALUES};
+pub use pcrs::{parse_pcr_selection, pcr_digest, read_pcr_file, PcrFileFormat, PcrValue, MAX_PCR_VALUES};
 pub use public::{attributes, TpmPublic, TpmPublicKey};
 pub use signature::{SignatureAlg, TpmSignature};
 pub use verify::{check_attestation_key, verify_certify, verify_quote, VerifiedQuote};

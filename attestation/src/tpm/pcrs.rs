@@ -139,6 +139,37 @@ fn read_serialized(bytes: &[u8]) -> Result<(Vec<PcrBank>, Vec<Vec<u8>>), TpmErro
     Ok((selection, digests))
 }
 
+/// Parses a PCR selection as tpm2-tools writes it: `sha256:0,1,2+sha1:7` (banks joined by `+`,
+/// indexes 0 to 23, each at most once per bank).
+pub fn parse_pcr_selection(spec: &str) -> Result<Vec<(TpmHash, Vec<u8>)>, String> {
+    let mut banks: Vec<(TpmHash, Vec<u8>)> = Vec::new();
+    for bank in spec.split('+') {
+        let (name, list) =
+            bank.split_once(':').ok_or_else(|| format!("{bank:?} is not BANK:INDEX,INDEX,..."))?;
+        let hash = TpmHash::parse(name)
+            .ok_or_else(|| format!("unknown PCR bank {name:?} (sha1, sha256, sha384, sha512)"))?;
+        if banks.iter().any(|(h, _)| *h == hash) {
+            return Err(format!("bank {name} appears twice"));
+        }
+        let mut pcrs = Vec::new();
+        for index in list.split(',') {
+            let i: u8 = index
+                .trim()
+                .parse()
+                .ok()
+                .filter(|i| *i < 24)
+                .ok_or_else(|| format!("PCR index {index:?} is not 0 to 23"))?;
+            if pcrs.contains(&i) {
+                return Err(format!("PCR {i} appears twice in bank {name}"));
+            }
+            pcrs.push(i);
+        }
+        pcrs.sort_unstable();
+        banks.push((hash, pcrs));
+    }
+    Ok(banks)
+}
+
 /// The digest a quote covers: the values in selection order, hashed with `hash`.
 pub fn pcr_digest(hash: TpmHash, values: &[PcrValue]) -> Vec<u8> {
     let parts: Vec<&[u8]> = values.iter().map(|v| v.value.as_slice()).collect();
