@@ -196,3 +196,68 @@ pub fn certificates_from_pem(bytes: &[u8]) -> Result<Vec<Cert>, AttestationError
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(name: &str) -> Cert {
+        let bytes = std::fs::read(format!("tests/data/{name}")).unwrap();
+        Cert::from_pem_or_der(&bytes).unwrap()
+    }
+
+    const NOW: u64 = 1_800_000_000; // 2027
+
+    #[test]
+    fn chains_link_by_link_to_a_pinned_anchor() {
+        let (root, inter, leaf) =
+            (load("test-root-p256.pem"), load("test-intermediate-rsa.pem"), load("test-leaf.pem"));
+        // An ECDSA P-256 root signs an RSA intermediate, which signs a P-256 leaf (sha384WithRSA).
+        let anchor = chain_to_anchor(&leaf, &[inter.clone()], std::slice::from_ref(&root), NOW).unwrap();
+        assert_eq!(anchor.subject(), "CN=Test EK Root");
+        // The intermediate pinned as an anchor is enough on its own.
+        chain_to_anchor(&leaf, &[], std::slice::from_ref(&inter), NOW).unwrap();
+        // Without the intermediate, or against another root, there is no chain.
+        assert!(matches!(
+            chain_to_anchor(&leaf, &[], &[root.clone()], NOW),
+            Err(AttestationError::CertificateInvalid(_))
+        ));
+        let stranger = load("unrelated-ca.pem");
+        assert!(chain_to_anchor(&leaf, &[inter.clone()], &[stranger], NOW).is_err());
+        // Validity is checked on every link.
+        assert!(chain_to_anchor(&leaf, &[inter.clone()], &[root.clone()], 4_000_000_000).is_err());
+        assert!(chain_to_anchor(&leaf, &[inter], &[root], 1_000_000_000).is_err());
+    }
+
+    #[test]
+    fn a_changed_signature_or_issuer_breaks_the_link() {
+        let (inter, leaf) = (load("test-intermediate-rsa.pem"), load("test-leaf.pem"));
+        let mut der = leaf.der().to_vec();
+        let last = der.len() - 1;
+        der[last] ^= 1;
+        let forged = Cert::from_der(&der).unwrap();
+        assert!(
+            matches!(forged.check_issued_by(&inter), Err(AttestationError::CertificateInvalid(m)) if m.contains("does not verify"))
+        );
+        assert!(
+            matches!(inter.check_issued_by(&leaf), Err(AttestationError::CertificateInvalid(m)) if m.contains("was not issued by"))
+        );
+    }
+
+    #[test]
+    fn parsing_is_strict_and_bounded() {
+        assert!(Cert::from_der(b"not a certificate").is_err());
+        assert!(Cert::from_der(&vec![0x30; MAX_CERTIFICATE + 1]).is_err());
+        let leaf = load("test-leaf.pem");
+        let mut trailing = leaf.der().to_vec();
+        trailing.push(0);
+        assert!(Cert::from_der(&trailing).is_err());
+        assert!(certificates_from_pem(b"no pem here").is_err());
+        let bundle = [
+            std::fs::read("tests/data/test-root-p256.pem").unwrap(),
+            std::fs::read("tests/data/test-leaf.pem").unwrap(),
+        ]
+        .concat();
+        assert_eq!(certificates_from_pem(&bundle).unwrap().len(), 2);
+    }
+}

@@ -22,3 +22,6 @@ pub use pcrs::{parse_pcr_selection, pcr_digest, read_pcr_file, PcrFileFormat, Pc
 pub use public::{attributes, TpmPublic, TpmPublicKey};
 pub use signature::{SignatureAlg, TpmSignature};
 pub use verify::{check_attestation_key, verify_certify, verify_quote, VerifiedQuote};
+
+#[cfg(test)]
+mod tests;
