@@ -213,19 +213,26 @@ mod tests {
         let (root, inter, leaf) =
             (load("test-root-p256.pem"), load("test-intermediate-rsa.pem"), load("test-leaf.pem"));
         // An ECDSA P-256 root signs an RSA intermediate, which signs a P-256 leaf (sha384WithRSA).
-        let anchor = chain_to_anchor(&leaf, &[inter.clone()], std::slice::from_ref(&root), NOW).unwrap();
+        let anchor =
+            chain_to_anchor(&leaf, std::slice::from_ref(&inter), std::slice::from_ref(&root), NOW).unwrap();
         assert_eq!(anchor.subject(), "CN=Test EK Root");
         // The intermediate pinned as an anchor is enough on its own.
         chain_to_anchor(&leaf, &[], std::slice::from_ref(&inter), NOW).unwrap();
         // Without the intermediate, or against another root, there is no chain.
         assert!(matches!(
-            chain_to_anchor(&leaf, &[], &[root.clone()], NOW),
+            chain_to_anchor(&leaf, &[], std::slice::from_ref(&root), NOW),
             Err(AttestationError::CertificateInvalid(_))
         ));
         let stranger = load("unrelated-ca.pem");
-        assert!(chain_to_anchor(&leaf, &[inter.clone()], &[stranger], NOW).is_err());
+        assert!(chain_to_anchor(&leaf, std::slice::from_ref(&inter), &[stranger], NOW).is_err());
         // Validity is checked on every link.
-        assert!(chain_to_anchor(&leaf, &[inter.clone()], &[root.clone()], 4_000_000_000).is_err());
+        assert!(chain_to_anchor(
+            &leaf,
+            std::slice::from_ref(&inter),
+            std::slice::from_ref(&root),
+            4_000_000_000
+        )
+        .is_err());
         assert!(chain_to_anchor(&leaf, &[inter], &[root], 1_000_000_000).is_err());
     }
 
