@@ -48,7 +48,7 @@ pub async fn health() -> Json<api::Health> {
 /// `GET /v1/version`.
 pub async fn version(State(d): Shared) -> Json<api::Version> {
     let active = d.keys.store().backend();
-    let backends = [("software", true), ("tpm", false), ("pkcs11", true), ("yubikey", false)]
+    let backends = [("software", true), ("tpm", cfg!(feature = "tpm")), ("pkcs11", true), ("yubikey", false)]
         .into_iter()
         .map(|(name, compiled)| api::Backend { name: name.into(), compiled, active: active.as_str() == name })
         .collect();

@@ -1,0 +1,385 @@
+//! warrantd on a TPM (swtpm, one per test): enrollment by credential activation, a quote in
+//! every warrant checked offline by a verifier whose Cedar policy reads PCR values, a TPM reset
+//! under the running daemon, and `warrant evidence tpm-quote` on quotes made by tpm2-tools.
+#![cfg(feature = "tpm")]
+
+mod common;
+#[path = "../../tests/support/swtpm.rs"]
+mod swtpm;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use swtpm::Swtpm;
+use warrant_agent::api;
+
+const ZERO_PCR: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+fn start_on_tpm(dir: &Path, tpm: &Swtpm, keystore_extra: &str) -> common::Daemon {
+    let roots = dir.join("ek-ca.pem");
+    std::fs::write(&roots, tpm.ek_ca_pem()).unwrap();
+    let config = common::base_config(dir).replacen(
+        "[audit]",
+        &format!(
+            "[keystore]\nbackend = \"tpm\"\ntcti = \"{}\"\n{keystore_extra}\n[authority]\ntpm_ek_roots = [\"{}\"]\n\n[audit]",
+            tpm.tcti(),
+            roots.display()
+        ),
+        1,
+    );
+    let path = dir.join("agent.toml");
+    std::fs::write(&path, config).unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    command.env("TSS2_LOG", "all+none");
+    common::start_command(dir, &path, command).unwrap_or_else(|e| panic!("warrantd did not start: {e}"))
+}
+
+fn cli(dir: &Path, d: &common::Daemon, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_warrant"))
+        .args(args)
+        .current_dir(dir)
+        .env("WARRANT_SOCKET", &d.socket)
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, d: &common::Daemon, args: &[&str]) -> String {
+    let out = cli(dir, d, args);
+    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn policy(pcr7: &str) -> String {
+    format!(
+        r#"permit (principal in Warrant::Group::"deployers", action == Warrant::Action::"deploy",
+  resource == Warrant::Resource::"prod/api")
+when {{ context.device.backend == "tpm" && context.device.properties.ek_verified
+  && context.device.properties.quoted && context.device.properties.pcr_sha256_7 == "{pcr7}" }};"#
+    )
+}
+
+/// keys tpm-identity -> authority challenge --tpm-identity -> enroll --tpm-credential -> grant.
+fn enroll_by_credential(dir: &Path, d: &common::Daemon, policy_text: &str, grant: &str) -> Output {
+    ok(dir, d, &["keys", "tpm-identity", "--out", "identity.json"]);
+    ok(dir, d, &["authority", "challenge", "--tpm-identity", "identity.json", "--out", "credential.json"]);
+    let credential = std::fs::read_to_string(dir.join("credential.json")).unwrap();
+    assert!(!credential.contains("challenge"), "the challenge must not travel in clear: {credential}");
+    ok(
+        dir,
+        d,
+        &[
+            "enroll",
+            "--key",
+            "laptop",
+            "--principal",
+            "alice",
+            "--tpm-credential",
+            "credential.json",
+            "--out",
+            "enrollment.cbor",
+        ],
+    );
+    std::fs::write(dir.join("policy.cedar"), policy_text).unwrap();
+    cli(
+        dir,
+        d,
+        &[
+            "authority",
+            "grant",
+            "--enrollment",
+            "enrollment.cbor",
+            "--policy",
+            "policy.cedar",
+            "--group",
+            "deployers",
+            "--out",
+            grant,
+        ],
+    )
+}
+
+fn sign_and_verify(dir: &Path, d: &common::Daemon, grant: &str) -> Output {
+    std::fs::write(dir.join("body.json"), "{}").unwrap();
+    let request = ["--method", "POST", "--target", common::TARGET, "--body", "body.json"];
+    let mut sign = vec!["sign", "--key", "laptop", "--grant", grant, "--audience", common::AUDIENCE];
+    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "warrant.cbor"]);
+    sign.extend(request);
+    ok(dir, d, &sign);
+    let mut verify =
+        vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json", "--audience", common::AUDIENCE];
+    verify.extend(["--status", "status.cbor"]);
+    verify.extend(request);
+    cli(dir, d, &verify)
+}
+
+#[test]
+fn a_tpm_device_enrolls_by_credential_and_every_warrant_carries_a_quote() {
+    let tmp = common::workdir();
+    let dir = tmp.path();
+    let tpm = Swtpm::start();
+    let d = start_on_tpm(dir, &tpm, "");
+    let version: api::Version = d.client().get("/version").unwrap();
+    assert!(version.backends.iter().any(|b| b.name == "tpm" && b.active && b.compiled));
+    ok(dir, &d, &["authority", "init", "--issuer", "tpm-authority", "--status-uri", "https://a/s/1"]);
+    ok(dir, &d, &["keys", "create", "laptop"]);
+
+    // A TPM device answering a plain challenge is refused: nothing proved its AK.
+    let challenge = ok(dir, &d, &["authority", "challenge"]);
+    ok(
+        dir,
+        &d,
+        &[
+            "enroll",
+            "--key",
+            "laptop",
+            "--principal",
+            "alice",
+            "--challenge",
+            challenge.trim(),
+            "--out",
+            "plain.cbor",
+        ],
+    );
+    std::fs::write(dir.join("policy.cedar"), policy(ZERO_PCR)).unwrap();
+    let out = cli(
+        dir,
+        &d,
+        &["authority", "grant", "--enrollment", "plain.cbor", "--policy", "policy.cedar", "--out", "g"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must answer a credential challenge"), "{out:?}");
+
+    let granted = enroll_by_credential(dir, &d, &policy(ZERO_PCR), "grant.cbor");
+    assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
+    // The credential's challenge is consumed with the grant.
+    let again = cli(
+        dir,
+        &d,
+        &["authority", "grant", "--enrollment", "enrollment.cbor", "--policy", "policy.cedar", "--out", "g2"],
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("used already"), "{again:?}");
+
+    ok(dir, &d, &["authority", "trust", "--out", "trust.json"]);
+    ok(dir, &d, &["authority", "publish-status", "--out", "status.cbor"]);
+    let out = sign_and_verify(dir, &d, "grant.cbor");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let device = &verified["device"];
+    assert_eq!(device["backend"], "tpm", "{verified}");
+    let properties = &device["properties"];
+    assert_eq!(properties["pcr_sha256_7"], ZERO_PCR, "{verified}");
+    assert_eq!(
+        (&properties["quoted"], &properties["ek_verified"]),
+        (&serde_json::json!(true), &serde_json::json!(true))
+    );
+    assert!(properties["ak_name"].as_str().is_some_and(|n| n.starts_with("000b")), "{verified}");
+    let inspected = ok(dir, &d, &["--json", "inspect", "warrant.cbor"]);
+    assert!(inspected.contains("tpm-quote"), "{inspected}");
+
+    // A grant whose policy wants another PCR 7 (another Secure Boot state) denies the warrant.
+    let mut other = String::from("ab");
+    other.push_str(&ZERO_PCR[2..]);
+    let granted = enroll_by_credential(dir, &d, &policy(&other), "grant-other.cbor");
+    assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
+    ok(dir, &d, &["authority", "publish-status", "--out", "status.cbor"]);
+    let out = sign_and_verify(dir, &d, "grant-other.cbor");
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("policy"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn without_quotes_warrants_say_so_and_a_tpm_reset_under_the_daemon_is_survived() {
+    let tmp = common::workdir();
+    let dir = tmp.path();
+    let mut tpm = Swtpm::start();
+    let d = start_on_tpm(dir, &tpm, "quote_pcrs = \"none\"");
+    ok(dir, &d, &["authority", "init", "--issuer", "tpm-authority", "--status-uri", "https://a/s/1"]);
+    ok(dir, &d, &["keys", "create", "laptop"]);
+    let unquoted =
+        r#"permit (principal, action, resource) when { context.device.properties.quoted == false };"#;
+    let granted = enroll_by_credential(dir, &d, unquoted, "grant.cbor");
+    assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
+    ok(dir, &d, &["authority", "trust", "--out", "trust.json"]);
+    ok(dir, &d, &["authority", "publish-status", "--out", "status.cbor"]);
+    assert_eq!(sign_and_verify(dir, &d, "grant.cbor").status.code(), Some(0));
+    assert!(ok(dir, &d, &["--json", "inspect", "warrant.cbor"]).contains("tpm-key"));
+    // swtpm restarted: the connection and every loaded object are gone; the daemon reconnects,
+    // re-derives the SRK and reloads the keys from their blobs.
+    tpm.restart();
+    let out = sign_and_verify(dir, &d, "grant.cbor");
+    assert_eq!(out.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&out.stdout), d.stderr());
+    // A wiped TPM (new seeds): signing fails and says to re-enroll.
+    tpm.wipe();
+    let mut sign = vec!["sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", common::AUDIENCE];
+    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "w2.cbor", "--method", "POST"]);
+    sign.extend(["--target", common::TARGET]);
+    let out = cli(dir, &d, &sign);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("re-enroll"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn quotes_made_by_tpm2_tools_are_verified_by_warrant_evidence_tpm_quote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let tpm = Swtpm::start();
+    tpm.tool(&["tpm2_createek", "-c", "ek.ctx", "-G", "rsa", "-u", "ek.pub"], dir);
+    tpm.tool(
+        &[
+            "tpm2_createak",
+            "-C",
+            "ek.ctx",
+            "-c",
+            "ak.ctx",
+            "-G",
+            "ecc",
+            "-g",
+            "sha256",
+            "-s",
+            "ecdsa",
+            "-u",
+            "ak.pub",
+        ],
+        dir,
+    );
+    tpm.tool(
+        &[
+            "tpm2_quote",
+            "-c",
+            "ak.ctx",
+            "-l",
+            "sha256:0,1,2,3,4,5,6,7",
+            "-q",
+            "c0ffee",
+            "-m",
+            "q.msg",
+            "-s",
+            "q.sig",
+            "-o",
+            "q.pcrs",
+            "-g",
+            "sha256",
+        ],
+        dir,
+    );
+    let warrant = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_warrant"))
+            .args(["--json", "evidence", "tpm-quote"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap()
+    };
+    let files = ["--ak", "ak.pub", "--message", "q.msg", "--signature", "q.sig", "--pcrs", "q.pcrs"];
+    let out = warrant(&[&files[..], &["--nonce", "c0ffee"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(facts["pcrs"]["sha256"]["7"], ZERO_PCR);
+    assert_eq!(facts["signature"]["scheme"], "ecdsa");
+
+    let reason = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = warrant(&[&files[..], &["--nonce", "c0ffef"]].concat());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(reason(&out).contains("another nonce"), "{}", reason(&out));
+
+    // The same quote as `-F values`.
+    tpm.tool(
+        &[
+            "tpm2_quote",
+            "-c",
+            "ak.ctx",
+            "-l",
+            "sha256:0,7",
+            "-m",
+            "v.msg",
+            "-s",
+            "v.sig",
+            "-o",
+            "v.pcrs",
+            "-F",
+            "values",
+            "-g",
+            "sha256",
+        ],
+        dir,
+    );
+    let out = warrant(&[
+        "--ak",
+        "ak.pub",
+        "--message",
+        "v.msg",
+        "--signature",
+        "v.sig",
+        "--pcrs",
+        "v.pcrs",
+        "--pcrs-format",
+        "values",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", reason(&out));
+
+    // A changed message byte, and PCR values that are not what was quoted.
+    let mut msg = std::fs::read(dir.join("q.msg")).unwrap();
+    msg[20] ^= 1;
+    std::fs::write(dir.join("bad.msg"), &msg).unwrap();
+    let out =
+        warrant(&["--ak", "ak.pub", "--message", "bad.msg", "--signature", "q.sig", "--pcrs", "q.pcrs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(reason(&out).contains("does not verify"), "{}", reason(&out));
+    let mut pcrs = std::fs::read(dir.join("q.pcrs")).unwrap();
+    pcrs[142] ^= 1; // the first value (after selection, list count, digest count and size)
+    std::fs::write(dir.join("bad.pcrs"), &pcrs).unwrap();
+    let out =
+        warrant(&["--ak", "ak.pub", "--message", "q.msg", "--signature", "q.sig", "--pcrs", "bad.pcrs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(reason(&out).contains("do not match the quote's PCR digest"), "{}", reason(&out));
+
+    // A quote signed by an unrestricted key: the TPM makes it, the verifier refuses it.
+    tpm.tool(&["tpm2_createprimary", "-C", "o", "-c", "primary.ctx"], dir);
+    tpm.tool(
+        &[
+            "tpm2_create",
+            "-C",
+            "primary.ctx",
+            "-G",
+            "ecc256:ecdsa-sha256",
+            "-a",
+            "fixedtpm|fixedparent|sensitivedataorigin|userwithauth|sign",
+            "-u",
+            "key.pub",
+            "-r",
+            "key.priv",
+        ],
+        dir,
+    );
+    tpm.tool(&["tpm2_load", "-C", "primary.ctx", "-u", "key.pub", "-r", "key.priv", "-c", "key.ctx"], dir);
+    tpm.tool(
+        &[
+            "tpm2_quote",
+            "-c",
+            "key.ctx",
+            "-l",
+            "sha256:0",
+            "-m",
+            "u.msg",
+            "-s",
+            "u.sig",
+            "-o",
+            "u.pcrs",
+            "-g",
+            "sha256",
+        ],
+        dir,
+    );
+    // tpm2_create -u writes TPM2B_PUBLIC, like tpm2_createak.
+    let out = warrant(&["--ak", "key.pub", "--message", "u.msg", "--signature", "u.sig", "--pcrs", "u.pcrs"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(reason(&out).contains("not a restricted"), "{}", reason(&out));
+}
