@@ -64,7 +64,7 @@ pub enum Error {
     #[error("the PKCS#11 token refused the PIN{0}")]
     PinIncorrect(String),
     /// The PIN could not be read from its source.
-    #[error("PKCS#11 PIN source: {0}")]
+    #[error("PIN source: {0}")]
     PinSource(String),
     /// A PKCS#11 call failed.
     #[error("PKCS#11 {operation}: {reason}")]
@@ -82,9 +82,15 @@ pub enum Error {
         /// The TPM's or the TSS's answer.
         reason: String,
     },
-    /// The TPM refused an authorisation (wrong PIN, or dictionary-attack lockout).
-    #[error("the TPM refused the authorisation ({0}); repeated failures lock the TPM for a while")]
-    TpmAuth(String),
+    /// The TPM refused a key's PIN (its authValue).
+    #[error("the TPM refused the PIN ({0}): wrong PIN; each failure counts towards the TPM's dictionary-attack lockout")]
+    TpmPinRefused(String),
+    /// The TPM key has a PIN and no PIN source is configured.
+    #[error("TPM key {0:?} has a PIN: configure a PIN source (pin_file, pin_credential or pin_env)")]
+    TpmPinRequired(String),
+    /// The TPM is locked out after too many wrong PINs.
+    #[error("the TPM is in dictionary-attack lockout after too many wrong PINs: wait for its recovery time, or have the TPM's owner reset it (tpm2_dictionarylockout -c)")]
+    TpmLockout,
     /// The key was made under a storage root key this TPM no longer has.
     #[error("TPM key {0:?} was created under another storage root key: the TPM was cleared or replaced, so the key is gone; create a new key and re-enroll the device")]
     TpmCleared(String),

@@ -8,6 +8,7 @@
 mod error;
 mod key_name;
 mod key_store;
+mod pin;
 pub mod pkcs11;
 pub mod soft;
 #[cfg(feature = "tpm")]
@@ -16,3 +17,4 @@ pub mod tpm;
 pub use error::Error;
 pub use key_name::KeyName;
 pub use key_store::{EvidencePurpose, KeyInfo, KeyProtection, KeyStore, TpmIdentity};
+pub use pin::PinSource;

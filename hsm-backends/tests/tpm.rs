@@ -11,12 +11,34 @@ use warrant_attestation::certificate::{certificates_from_pem, chain_to_anchor, C
 use warrant_attestation::tpm::{make_credential, TpmError, TpmHash, TpmPublic};
 use warrant_attestation::{AttestationError, BackendKind, Evidence};
 use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore};
-use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore};
+use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore, PinSource};
 
 fn store(tpm: &Swtpm, dir: &std::path::Path, quote: bool) -> TpmKeyStore {
+    store_with_pin(tpm, dir, quote, None).unwrap()
+}
+
+fn store_with_pin(
+    tpm: &Swtpm,
+    dir: &std::path::Path,
+    quote: bool,
+    pin: Option<&str>,
+) -> Result<TpmKeyStore, Error> {
     std::env::set_var("TSS2_LOG", "all+none");
     let quote_pcrs = quote.then(|| vec![(TpmHash::Sha256, (0..8).collect())]);
-    TpmKeyStore::open(TpmConfig { tcti: tpm.tcti(), dir: dir.join("keys"), quote_pcrs }).unwrap()
+    let pin = pin.map(|pin| {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(format!("pin-{pin}"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, format!("{pin}\n").as_bytes()).unwrap();
+        PinSource::File(path)
+    });
+    TpmKeyStore::open(TpmConfig { tcti: tpm.tcti(), dir: dir.join("keys"), quote_pcrs, pin })
 }
 
 fn name(n: &str) -> KeyName {
@@ -127,4 +149,55 @@ fn keys_survive_a_tpm_reset_and_a_cleared_tpm_is_reported() {
     let err = s.sign_digest(&name("laptop"), &[1; 32]).unwrap_err();
     assert!(matches!(err, Error::TpmCleared(_)), "{err}");
     assert!(err.to_string().contains("re-enroll"), "{err}");
+}
+
+fn lockout_counter(tpm: &Swtpm) -> u32 {
+    let dir = tempfile::tempdir().unwrap();
+    let out = String::from_utf8(tpm.tool(&["tpm2_getcap", "properties-variable"], dir.path())).unwrap();
+    let line = out.lines().skip_while(|l| !l.contains("TPM2_PT_LOCKOUT_COUNTER")).nth(0).unwrap().to_owned();
+    let value = line.rsplit(':').next().unwrap().trim();
+    u32::from_str_radix(value.trim_start_matches("0x"), 16).unwrap()
+}
+
+#[test]
+fn a_pin_protected_key_refuses_a_wrong_pin_once_per_try_until_lockout() {
+    let tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = name("laptop");
+    let right = store_with_pin(&tpm, dir.path(), false, Some("2468")).unwrap();
+    right.create(&key).unwrap();
+    assert!(verifies(&right, &key, b"with the right PIN"));
+    drop(right);
+    // Without any PIN configured, the key cannot be used, and the TPM is not even asked.
+    let none = store(&tpm, dir.path(), false);
+    for _ in 0..2 {
+        assert!(matches!(none.sign_digest(&key, &[1; 32]), Err(Error::TpmPinRequired(_))));
+    }
+    drop(none);
+    assert_eq!(lockout_counter(&tpm), 0);
+
+    let wrong = store_with_pin(&tpm, dir.path(), false, Some("1357")).unwrap();
+    let err = wrong.sign_digest(&key, &[1; 32]).unwrap_err();
+    assert!(matches!(err, Error::TpmPinRefused(_)), "{err}");
+    assert!(err.to_string().contains("wrong PIN") && !err.to_string().contains("1357"), "{err}");
+    drop(wrong);
+    // One try, one count: a refused PIN is never retried behind the caller's back.
+    assert_eq!(lockout_counter(&tpm), 1);
+    let wrong = store_with_pin(&tpm, dir.path(), false, Some("1357")).unwrap();
+    let mut locked = false;
+    for _ in 0..64 {
+        match wrong.sign_digest(&key, &[1; 32]) {
+            Err(Error::TpmPinRefused(_)) => continue,
+            Err(Error::TpmLockout) => {
+                locked = true;
+                break;
+            }
+            other => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert!(locked, "the TPM never locked out");
+    // Locked out: even the right PIN is refused until recovery.
+    drop(wrong);
+    let right = store_with_pin(&tpm, dir.path(), false, Some("2468")).unwrap();
+    assert!(matches!(right.sign_digest(&key, &[1; 32]), Err(Error::TpmLockout)));
 }

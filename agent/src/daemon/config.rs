@@ -151,11 +151,13 @@ impl Default for KeyStoreConfig {
 impl KeyStoreConfig {
     /// Checks the settings belong to the backend; returns the offending key and why.
     fn validate(&self) -> Result<(), (&'static str, String)> {
-        let pkcs11_set = [
+        let token = [
             ("uri", self.uri.is_some()),
             ("module", self.module.is_some()),
             ("token", self.token.is_some()),
             ("serial", self.serial.is_some()),
+        ];
+        let pins = [
             ("pin_file", self.pin_file.is_some()),
             ("pin_credential", self.pin_credential.is_some()),
             ("pin_env", self.pin_env.is_some()),
@@ -164,9 +166,9 @@ impl KeyStoreConfig {
         let dir = [("dir", self.dir.is_some())];
         let passphrase = [("passphrase_file", self.passphrase_file.is_some())];
         let (foreign, backend): (Vec<_>, _) = match self.backend.as_str() {
-            "soft" => (pkcs11_set.iter().chain(&tpm_set).collect(), "soft"),
+            "soft" => (token.iter().chain(&pins).chain(&tpm_set).collect(), "soft"),
             "pkcs11" => (dir.iter().chain(&passphrase).chain(&tpm_set).collect(), "pkcs11"),
-            "tpm" if cfg!(feature = "tpm") => (pkcs11_set.iter().chain(&passphrase).collect(), "tpm"),
+            "tpm" if cfg!(feature = "tpm") => (token.iter().chain(&passphrase).collect(), "tpm"),
             "tpm" => {
                 return Err((
                     "backend",
@@ -181,14 +183,9 @@ impl KeyStoreConfig {
         if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
             return Err((key, format!("does not apply to the {backend} backend")));
         }
-        if let Some(spec) = &self.quote_pcrs {
-            if spec != "none" {
-                warrant_attestation::tpm::parse_pcr_selection(spec).map_err(|e| ("quote_pcrs", e))?;
-            }
-        }
         if backend == "pkcs11" {
             if let Some(uri) = &self.uri {
-                if let Some((key, _)) = pkcs11_set[1..4].iter().find(|(_, set)| *set) {
+                if let Some((key, _)) = token[1..].iter().find(|(_, set)| *set) {
                     return Err((key, "give the token either as `uri` or as module and token/serial".into()));
                 }
                 let parsed = Pkcs11Uri::parse(uri).map_err(|e| ("uri", e.to_string()))?;
@@ -203,9 +200,14 @@ impl KeyStoreConfig {
                     return Err(("token", "name the token by label (token) or serial".into()));
                 }
             }
-            let pins = pkcs11_set[4..].iter().filter(|(_, set)| *set).count();
-            if pins != 1 {
-                return Err(("pin_file", "give exactly one of pin_file, pin_credential, pin_env".into()));
+        }
+        let pin_count = pins.iter().filter(|(_, set)| *set).count();
+        if pin_count > 1 || (backend == "pkcs11" && pin_count != 1) {
+            return Err(("pin_file", "give exactly one of pin_file, pin_credential, pin_env".into()));
+        }
+        if let Some(spec) = &self.quote_pcrs {
+            if spec != "none" {
+                warrant_attestation::tpm::parse_pcr_selection(spec).map_err(|e| ("quote_pcrs", e))?;
             }
         }
         Ok(())
@@ -714,7 +716,8 @@ rate = { requests = 10, per_seconds = 1 }
             let e = parse(&GOOD.replace("[limits]", &format!("{tpm}quote_pcrs = \"sha256:0,99\"\n[limits]")))
                 .unwrap_err();
             assert!(e.to_string().contains("key `keystore.quote_pcrs`: PCR index \"99\""), "{e}");
-            let e = parse(&GOOD.replace("[limits]", &format!("{tpm}pin_env = \"P\"\n[limits]"))).unwrap_err();
+            let e =
+                parse(&GOOD.replace("[limits]", &format!("{tpm}module = \"/m.so\"\n[limits]"))).unwrap_err();
             assert!(e.to_string().contains("does not apply to the tpm backend"), "{e}");
             let ok = format!("{tpm}tcti = \"swtpm:port=2321\"\nquote_pcrs = \"sha256:0,7+sha1:7\"\n[limits]");
             parse(&GOOD.replace("[limits]", &ok)).unwrap();

@@ -5,13 +5,14 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rusqlite::Connection;
-use warrant_hsm_backends::pkcs11::{PinSource, Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
+use warrant_hsm_backends::pkcs11::{Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
 use warrant_hsm_backends::soft::SoftKeyStore;
 use warrant_hsm_backends::KeyStore;
+use warrant_hsm_backends::PinSource;
 use zeroize::Zeroizing;
 
 use super::audit::{AuditLog, Decision, Entry};
-use super::config::{Config, Limits};
+use super::config::{Config, KeyStoreConfig, Limits};
 use super::error::ApiError;
 use super::peer::Caller;
 use super::rules::{Request, RuleSet};
@@ -171,6 +172,16 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File, Error> {
     }
 }
 
+/// The configured PIN source, if any (validation allows at most one).
+fn pin_source(k: &KeyStoreConfig) -> Option<PinSource> {
+    match (&k.pin_file, &k.pin_credential, &k.pin_env) {
+        (Some(file), _, _) => Some(PinSource::File(file.clone())),
+        (_, Some(name), _) => Some(PinSource::Credential(name.clone())),
+        (_, _, Some(var)) => Some(PinSource::Env(var.clone())),
+        _ => None,
+    }
+}
+
 fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
     let k = &config.keystore;
     #[cfg(feature = "tpm")]
@@ -185,15 +196,12 @@ fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
             tcti: k.tcti.clone().unwrap_or_else(|| DEFAULT_TCTI.into()),
             dir: k.dir.clone().unwrap_or_else(|| config.state_dir.join("tpm-keys")),
             quote_pcrs,
+            pin: pin_source(k),
         })?));
     }
     if k.backend == "pkcs11" {
-        let pin = match (&k.pin_file, &k.pin_credential, &k.pin_env) {
-            (Some(file), _, _) => PinSource::File(file.clone()),
-            (_, Some(name), _) => PinSource::Credential(name.clone()),
-            (_, _, Some(var)) => PinSource::Env(var.clone()),
-            _ => return Err(Error::Config("the pkcs11 key store needs a PIN source".into())),
-        };
+        let pin =
+            pin_source(k).ok_or_else(|| Error::Config("the pkcs11 key store needs a PIN source".into()))?;
         if let Some(uri) = &k.uri {
             return Ok(Box::new(Pkcs11KeyStore::open_uri(&Pkcs11Uri::parse(uri)?, None, &pin)?));
         }

@@ -11,7 +11,6 @@
 //! with OS locking. When the token drops sessions (closed, removed, reinserted), the store
 //! reopens and logs in again, then retries once.
 
-mod pin;
 mod uri;
 
 use std::collections::HashMap;
@@ -29,7 +28,7 @@ use cryptoki::types::AuthPin;
 use warrant_attestation::{BackendKind, Evidence, P256PublicKey, Pkcs11Report};
 use zeroize::Zeroizing;
 
-pub use pin::PinSource;
+pub use crate::pin::PinSource;
 pub use uri::Pkcs11Uri;
 
 use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore};

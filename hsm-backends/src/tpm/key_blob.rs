@@ -22,6 +22,8 @@ pub(crate) struct KeyBlob {
     pub srk_name: String,
     /// Seconds since the epoch.
     pub created_at: u64,
+    /// Whether the key's authValue is the configured PIN.
+    pub pin: bool,
 }
 
 impl KeyBlob {

@@ -27,8 +27,8 @@ use tss_esapi::interface_types::key_bits::RsaKeyBits;
 use tss_esapi::interface_types::resource_handles::Hierarchy;
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
 use tss_esapi::structures::{
-    Data, Digest, EncryptedSecret, HashScheme, HashcheckTicket, IdObject, PcrSelectionList, PcrSlot, Private,
-    Public, Signature, SignatureScheme, SymmetricDefinition,
+    Auth, Data, Digest, EncryptedSecret, HashScheme, HashcheckTicket, IdObject, PcrSelectionList, PcrSlot,
+    Private, Public, Signature, SignatureScheme, SymmetricDefinition,
 };
 use tss_esapi::tcti_ldr::TctiNameConf;
 use tss_esapi::traits::{Marshall, UnMarshall};
@@ -41,7 +41,7 @@ use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
 
 use self::key_blob::KeyBlob;
-use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, TpmIdentity};
+use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource, TpmIdentity};
 
 /// How the TPM store is reached and what it quotes.
 #[derive(Debug, Clone)]
@@ -52,6 +52,9 @@ pub struct TpmConfig {
     pub dir: PathBuf,
     /// PCRs quoted into each warrant, by bank; `None` signs warrants without a quote.
     pub quote_pcrs: Option<Vec<(TpmHash, Vec<u8>)>>,
+    /// The PIN new keys get as their authValue (and keys made with one need), so the TPM's
+    /// dictionary-attack lockout guards it. `None`: keys without a PIN.
+    pub pin: Option<PinSource>,
 }
 
 /// The default TCTI: the kernel's resource manager.
@@ -66,6 +69,7 @@ const AK_FILE: &str = ".attestation-key.tpmkey";
 /// A TPM 2.0 key store.
 pub struct TpmKeyStore {
     config: TpmConfig,
+    pin: Option<Zeroizing<String>>,
     connection: Mutex<Option<Connection>>,
 }
 
@@ -100,21 +104,29 @@ impl<T> Context2<T> for tss_esapi::Result<T> {
     }
 }
 
+fn response_kind(e: &tss_esapi::Error) -> Option<Tss2ResponseCodeKind> {
+    match e {
+        tss_esapi::Error::Tss2Error(rc) => rc.kind(),
+        tss_esapi::Error::WrapperError(_) => None,
+    }
+}
+
+/// A refused authorisation: retrying would spend another dictionary-attack try.
 fn auth_failure(e: &tss_esapi::Error) -> bool {
     matches!(
-        e,
-        tss_esapi::Error::Tss2Error(rc) if matches!(
-            rc.kind(),
-            Some(Tss2ResponseCodeKind::AuthFail | Tss2ResponseCodeKind::BadAuth | Tss2ResponseCodeKind::Lockout)
-        )
+        response_kind(e),
+        Some(Tss2ResponseCodeKind::AuthFail | Tss2ResponseCodeKind::BadAuth | Tss2ResponseCodeKind::Lockout)
     )
 }
 
 fn tpm_error(operation: &'static str, e: tss_esapi::Error) -> Error {
-    if auth_failure(&e) {
-        return Error::TpmAuth(format!("{operation}: {e}"));
+    match response_kind(&e) {
+        Some(Tss2ResponseCodeKind::Lockout) => Error::TpmLockout,
+        Some(Tss2ResponseCodeKind::AuthFail | Tss2ResponseCodeKind::BadAuth) => {
+            Error::TpmPinRefused(operation.to_owned())
+        }
+        _ => Error::Tpm { operation, reason: e.to_string() },
     }
-    Error::Tpm { operation, reason: e.to_string() }
 }
 
 fn hash_algorithm(hash: TpmHash) -> HashingAlgorithm {
@@ -188,7 +200,20 @@ impl Connection {
             self.flush_keys();
         }
         let path = store.key_path(name)?;
+        // Without its PIN the key is not even loaded: a signature attempt would cost a DA try.
+        let auth = if KeyBlob::read(&path)?.pin {
+            let pin = store.pin.as_ref().ok_or_else(|| Error::TpmPinRequired(name.to_string()))?;
+            Some(Auth::try_from(pin.as_bytes().to_vec()).during("set the key's PIN")?)
+        } else {
+            None
+        };
         let handle = self.load_blob(&path, name.as_str())?;
+        if let Some(auth) = auth {
+            if let Err(e) = self.ctx.tr_set_auth(handle.into(), auth) {
+                let _ = self.ctx.flush_context(handle.into());
+                return Err(Failure::Tpm("set the key's PIN", e));
+            }
+        }
         self.loaded.push((name.clone(), handle));
         Ok(handle)
     }
@@ -198,7 +223,7 @@ impl Connection {
         let path = store.config.dir.join(AK_FILE);
         if !path.exists() {
             let template = templates::attestation_key().during("build the AK template")?;
-            self.create_blob(&path, template, "create the attestation key")?;
+            self.create_blob(&path, template, None, "create the attestation key")?;
         }
         let public = KeyBlob::read(&path)?.bytes(&path, "public")?;
         if let Some(handle) = self.ak {
@@ -213,11 +238,13 @@ impl Connection {
         &mut self,
         path: &Path,
         template: Public,
+        pin: Option<&Zeroizing<String>>,
         operation: &'static str,
     ) -> Result<Public, Failure> {
         let srk = self.srk;
+        let auth = pin.map(|p| Auth::try_from(p.as_bytes().to_vec())).transpose().during(operation)?;
         let created =
-            with_password(&mut self.ctx, 1, |ctx| ctx.create(srk, template, None, None, None, None))
+            with_password(&mut self.ctx, 1, |ctx| ctx.create(srk, template, auth, None, None, None))
                 .during(operation)?;
         let public_bytes = created.out_public.marshall().during(operation)?;
         let blob = KeyBlob {
@@ -226,6 +253,7 @@ impl Connection {
             public: hex::encode(public_bytes),
             srk_name: self.srk_name.clone(),
             created_at: now(),
+            pin: pin.is_some(),
         };
         let json = serde_json::to_vec_pretty(&blob).map_err(|_| Error::Crypto("encoding a key file"))?;
         write_new(path, &json)?;
@@ -283,7 +311,9 @@ impl TpmKeyStore {
         if mode & 0o077 != 0 {
             return Err(Error::InsecurePermissions { path: dir.clone(), mode: mode & 0o7777 });
         }
-        let store = Self { config, connection: Mutex::new(None) };
+        // Read once and kept (zeroized on drop): keys are reloaded after a TPM reset.
+        let pin = config.pin.as_ref().map(PinSource::read).transpose()?;
+        let store = Self { config, pin, connection: Mutex::new(None) };
         store.run(|_, _| Ok(()))?;
         Ok(store)
     }
@@ -433,9 +463,9 @@ impl KeyStore for TpmKeyStore {
         if path.exists() {
             return Err(Error::KeyExists(name.to_string()));
         }
-        let public = self.run(|conn, _| {
+        let public = self.run(|conn, store| {
             let template = templates::device_key().during("build the key template")?;
-            conn.create_blob(&path, template, "create the key")
+            conn.create_blob(&path, template, store.pin.as_ref(), "create the key")
         })?;
         Ok(KeyInfo {
             name: name.clone(),

@@ -1,4 +1,4 @@
-//! Where a token's PIN comes from: a file only its owner can read, a systemd credential
+//! Where a PIN comes from (a PKCS#11 token's user PIN, a TPM key's authValue): a file only its owner can read, a systemd credential
 //! (`$CREDENTIALS_DIRECTORY/NAME`, from `LoadCredential=`), or an environment variable (for
 //! tests). The PIN is held in a zeroizing buffer and never printed.
 
