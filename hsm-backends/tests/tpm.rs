@@ -154,7 +154,7 @@ fn keys_survive_a_tpm_reset_and_a_cleared_tpm_is_reported() {
 fn lockout_counter(tpm: &Swtpm) -> u32 {
     let dir = tempfile::tempdir().unwrap();
     let out = String::from_utf8(tpm.tool(&["tpm2_getcap", "properties-variable"], dir.path())).unwrap();
-    let line = out.lines().skip_while(|l| !l.contains("TPM2_PT_LOCKOUT_COUNTER")).nth(0).unwrap().to_owned();
+    let line = out.lines().find(|l| l.contains("TPM2_PT_LOCKOUT_COUNTER")).unwrap().to_owned();
     let value = line.rsplit(':').next().unwrap().trim();
     u32::from_str_radix(value.trim_start_matches("0x"), 16).unwrap()
 }
