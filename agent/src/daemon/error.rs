@@ -32,7 +32,7 @@ impl From<Error> for ApiError {
             Error::Rejected(_) | Error::AuthorityRefuses(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotFound(_) | Error::KeyStore(Store::KeyNotFound(_)) => StatusCode::NOT_FOUND,
             Error::Conflict(_) | Error::KeyStore(Store::KeyExists(_)) => StatusCode::CONFLICT,
-            Error::KeyStore(Store::InvalidKeyName(_)) => StatusCode::BAD_REQUEST,
+            Error::KeyStore(Store::InvalidKeyName(_) | Store::Unsupported(_)) => StatusCode::BAD_REQUEST,
             Error::Forbidden { .. } | Error::Caller(_) => StatusCode::FORBIDDEN,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
