@@ -93,8 +93,8 @@ pub fn sign_warrant(
         grant: request.grant.to_vec(),
         evidence: Evidence::Software,
     };
-    claims.evidence =
-        key.store().evidence(key.name(), EvidencePurpose::Warrant, &claims.evidence_binding())?;
+    let purpose = EvidencePurpose::Warrant { grant_id: grant.id, now: issued_at };
+    claims.evidence = key.store().evidence(key.name(), purpose, &claims.evidence_binding())?;
     let warrant = claims.sign(key)?;
     Ok((warrant, claims))
 }

@@ -227,6 +227,33 @@ fn without_quotes_warrants_say_so_and_a_tpm_reset_under_the_daemon_is_survived()
 }
 
 #[test]
+fn a_cached_quote_serves_the_warrants_of_its_time_bucket_and_reports_its_age() {
+    let tmp = common::workdir();
+    let dir = tmp.path();
+    let tpm = Swtpm::start();
+    let d = start_on_tpm(dir, &tpm, "quote_cache_seconds = 3600");
+    ok(dir, &d, &["authority", "init", "--issuer", "tpm-authority", "--status-uri", "https://a/s/1"]);
+    ok(dir, &d, &["keys", "create", "laptop"]);
+    let fresh_enough = r#"permit (principal, action, resource)
+when { context.device.properties.quote_cached && context.device.properties.quote_age < 3600 };"#;
+    let granted = enroll_by_credential(dir, &d, fresh_enough, "grant.cbor");
+    assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
+    ok(dir, &d, &["authority", "trust", "--out", "trust.json"]);
+    ok(dir, &d, &["authority", "publish-status", "--out", "status.cbor"]);
+    let mut quotes = Vec::new();
+    for _ in 0..2 {
+        let out = sign_and_verify(dir, &d, "grant.cbor");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+        let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let properties = &verified["device"]["properties"];
+        assert_eq!(properties["quote_cached"], true, "{verified}");
+        quotes.push(properties["clock"].clone());
+    }
+    // The second warrant carries the same quote (same TPM clock reading).
+    assert_eq!(quotes[0], quotes[1]);
+}
+
+#[test]
 fn quotes_made_by_tpm2_tools_are_verified_by_warrant_evidence_tpm_quote() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

@@ -4,6 +4,19 @@ use crate::pkcs11::{self, Pkcs11Report};
 use crate::tpm::{self, TpmCertifyEvidence, TpmError, TpmQuoteEvidence};
 use crate::{software, AttestationError, BackendKind, DeviceFacts, P256PublicKey};
 
+/// What a warrant's evidence is appraised against besides the enrolled facts.
+pub struct WarrantContext<'a> {
+    /// The id of the grant the warrant is made under.
+    pub grant_id: [u8; 16],
+    /// The verifier's time, seconds since the epoch.
+    pub now: u64,
+    /// Tolerated clock difference, seconds.
+    pub skew: u64,
+    /// Yields the digest the evidence must be bound to (the operation); only evidence kinds
+    /// that carry a binding compute it.
+    pub binding: &'a dyn Fn() -> [u8; 32],
+}
+
 /// The kinds of evidence a device can attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvidenceKind {
@@ -133,7 +146,7 @@ impl Evidence {
         challenge: &[u8; 32],
     ) -> Result<DeviceFacts, AttestationError> {
         match self {
-            Evidence::Software => software::appraise(device_key, || *challenge),
+            Evidence::Software => Ok(software::appraise(device_key)),
             Evidence::Pkcs11(report) => Ok(pkcs11::appraise(report)),
             Evidence::TpmCertify(certify) => certify.appraise(device_key, challenge),
             Evidence::TpmQuote(_) | Evidence::TpmKey => Err(TpmError::Misplaced(
@@ -144,19 +157,18 @@ impl Evidence {
     }
 
     /// Appraises a warrant's evidence for `device_key`, against the facts the authority recorded
-    /// at enrollment. `binding` yields the digest the evidence must be bound to (the operation);
-    /// it is only computed by evidence kinds that carry a binding.
+    /// at enrollment and the warrant's `context`.
     pub fn appraise(
         &self,
         device_key: &P256PublicKey,
         enrolled: &DeviceFacts,
-        binding: impl FnOnce() -> [u8; 32],
+        context: &WarrantContext<'_>,
     ) -> Result<DeviceFacts, AttestationError> {
         let facts = match self {
-            Evidence::Software => software::appraise(device_key, binding)?,
+            Evidence::Software => software::appraise(device_key),
             Evidence::Pkcs11(report) => pkcs11::appraise(report),
             Evidence::TpmQuote(quote) if enrolled.backend == BackendKind::Tpm => {
-                quote.appraise(enrolled, &binding())?
+                quote.appraise(enrolled, context)?
             }
             Evidence::TpmKey if enrolled.backend == BackendKind::Tpm => tpm::unquoted(enrolled),
             Evidence::TpmCertify(_) => {
@@ -182,6 +194,17 @@ impl Evidence {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
+        // Leaks one closure per call: tests only.
+        let binding = *binding;
+        WarrantContext {
+            grant_id: [3; 16],
+            now: 1_800_000_000,
+            skew: 60,
+            binding: Box::leak(Box::new(move || binding)),
+        }
+    }
     use std::collections::BTreeMap;
 
     #[test]
@@ -207,7 +230,7 @@ mod tests {
         assert_eq!(Evidence::from_cbor(evidence.to_cbor()), Ok(evidence.clone()));
         let key = P256PublicKey::from_sec1(&hex_point()).unwrap();
         let enrolled = DeviceFacts { backend: BackendKind::Pkcs11, properties: BTreeMap::new() };
-        let facts = evidence.appraise(&key, &enrolled, || [0; 32]).unwrap();
+        let facts = evidence.appraise(&key, &enrolled, &ctx(&[0; 32])).unwrap();
         assert_eq!(facts.backend, BackendKind::Pkcs11);
         assert_eq!(facts.properties["self_reported"], crate::AttributeValue::Bool(true));
         assert_eq!(facts.properties["serial"], crate::AttributeValue::Text("1a2b3c".into()));
@@ -258,7 +281,7 @@ mod tests {
     fn evidence_from_another_backend_than_enrolled_is_refused() {
         let key = P256PublicKey::from_sec1(&hex_point()).unwrap();
         let enrolled = DeviceFacts { backend: BackendKind::Tpm, properties: BTreeMap::new() };
-        let err = Evidence::Software.appraise(&key, &enrolled, || [0; 32]).unwrap_err();
+        let err = Evidence::Software.appraise(&key, &enrolled, &ctx(&[0; 32])).unwrap_err();
         assert!(matches!(err, AttestationError::BackendMismatch { .. }));
     }
 

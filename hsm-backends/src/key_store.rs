@@ -47,8 +47,14 @@ pub struct KeyInfo {
 pub enum EvidencePurpose {
     /// An enrollment request; the nonce is the authority's challenge.
     Enrollment,
-    /// A warrant; the nonce is the warrant's evidence binding.
-    Warrant,
+    /// A warrant under the grant `grant_id`, signed at `now` (seconds since the epoch); the
+    /// nonce is the warrant's evidence binding.
+    Warrant {
+        /// The grant's id.
+        grant_id: [u8; 16],
+        /// The time the warrant is issued at.
+        now: u64,
+    },
 }
 
 /// What a TPM shows an authority before enrollment: its EK certificate and its attestation key.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use swtpm::Swtpm;
 use warrant_attestation::certificate::{certificates_from_pem, chain_to_anchor, Cert};
 use warrant_attestation::tpm::{make_credential, TpmError, TpmHash, TpmPublic};
-use warrant_attestation::{AttestationError, BackendKind, Evidence};
+use warrant_attestation::{AttestationError, BackendKind, Evidence, WarrantContext};
 use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore};
 use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore, PinSource};
 
@@ -38,11 +38,28 @@ fn store_with_pin(
         std::io::Write::write_all(&mut f, format!("{pin}\n").as_bytes()).unwrap();
         PinSource::File(path)
     });
-    TpmKeyStore::open(TpmConfig { tcti: tpm.tcti(), dir: dir.join("keys"), quote_pcrs, pin })
+    TpmKeyStore::open(TpmConfig {
+        tcti: tpm.tcti(),
+        dir: dir.join("keys"),
+        quote_pcrs,
+        quote_cache_seconds: None,
+        pin,
+    })
 }
 
 fn name(n: &str) -> KeyName {
     KeyName::new(n).unwrap()
+}
+
+fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
+    // Leaks one closure per call: tests only.
+    let binding = *binding;
+    WarrantContext {
+        grant_id: [3; 16],
+        now: 1_800_000_000,
+        skew: 60,
+        binding: Box::leak(Box::new(move || binding)),
+    }
 }
 
 fn verifies(store: &TpmKeyStore, key: &KeyName, message: &[u8]) -> bool {
@@ -124,14 +141,16 @@ fn certify_and_quote_evidence_verify_in_pure_rust() {
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     ));
     let binding = [9u8; 32];
-    let quote = s.evidence(&key, EvidencePurpose::Warrant, &binding).unwrap();
+    let quote = s
+        .evidence(&key, EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000 }, &binding)
+        .unwrap();
     let Evidence::TpmQuote(q) = &quote else { panic!("expected a quote, got {quote:?}") };
     assert_eq!(q.pcrs.len(), 8);
-    let facts = quote.appraise(&public, &enrolled, || binding).unwrap();
+    let facts = quote.appraise(&public, &enrolled, &ctx(&binding)).unwrap();
     assert_eq!(facts.properties["quoted"], warrant_attestation::AttributeValue::Bool(true));
     assert!(facts.properties.contains_key("pcr_sha256_7"));
     assert!(matches!(
-        quote.appraise(&public, &enrolled, || [0; 32]),
+        quote.appraise(&public, &enrolled, &ctx(&[0; 32])),
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     ));
 }

@@ -127,6 +127,9 @@ pub struct KeyStoreConfig {
     /// tpm: the PCRs quoted into every warrant, as `sha256:0,1,2,3,4,5,6,7` (banks joined by
     /// `+`), or `none` for warrants without a quote. Default: SHA-256 PCRs 0-7.
     pub quote_pcrs: Option<String>,
+    /// tpm: reuse one quote per grant for this many seconds (1 to 3600) instead of quoting for
+    /// every warrant; verifiers see the quote's age (`quote_age`) and their policy decides.
+    pub quote_cache_seconds: Option<u64>,
 }
 
 impl Default for KeyStoreConfig {
@@ -144,6 +147,7 @@ impl Default for KeyStoreConfig {
             pin_env: None,
             tcti: None,
             quote_pcrs: None,
+            quote_cache_seconds: None,
         }
     }
 }
@@ -162,7 +166,11 @@ impl KeyStoreConfig {
             ("pin_credential", self.pin_credential.is_some()),
             ("pin_env", self.pin_env.is_some()),
         ];
-        let tpm_set = [("tcti", self.tcti.is_some()), ("quote_pcrs", self.quote_pcrs.is_some())];
+        let tpm_set = [
+            ("tcti", self.tcti.is_some()),
+            ("quote_pcrs", self.quote_pcrs.is_some()),
+            ("quote_cache_seconds", self.quote_cache_seconds.is_some()),
+        ];
         let dir = [("dir", self.dir.is_some())];
         let passphrase = [("passphrase_file", self.passphrase_file.is_some())];
         let (foreign, backend): (Vec<_>, _) = match self.backend.as_str() {
@@ -208,6 +216,17 @@ impl KeyStoreConfig {
         if let Some(spec) = &self.quote_pcrs {
             if spec != "none" {
                 warrant_attestation::tpm::parse_pcr_selection(spec).map_err(|e| ("quote_pcrs", e))?;
+            }
+        }
+        if let Some(seconds) = self.quote_cache_seconds {
+            if !(1..=3600).contains(&seconds) {
+                return Err(("quote_cache_seconds", "must be 1 to 3600 seconds".into()));
+            }
+            if self.quote_pcrs.as_deref() == Some("none") {
+                return Err((
+                    "quote_cache_seconds",
+                    "there are no quotes to cache with quote_pcrs = \"none\"".into(),
+                ));
             }
         }
         Ok(())
@@ -719,7 +738,13 @@ rate = { requests = 10, per_seconds = 1 }
             let e =
                 parse(&GOOD.replace("[limits]", &format!("{tpm}module = \"/m.so\"\n[limits]"))).unwrap_err();
             assert!(e.to_string().contains("does not apply to the tpm backend"), "{e}");
-            let ok = format!("{tpm}tcti = \"swtpm:port=2321\"\nquote_pcrs = \"sha256:0,7+sha1:7\"\n[limits]");
+            let e = parse(&GOOD.replace("[limits]", &format!("{tpm}quote_cache_seconds = 0\n[limits]")))
+                .unwrap_err();
+            assert!(e.to_string().contains("key `keystore.quote_cache_seconds`: must be 1 to 3600"), "{e}");
+            let none = format!("{tpm}quote_pcrs = \"none\"\nquote_cache_seconds = 60\n[limits]");
+            let e = parse(&GOOD.replace("[limits]", &none)).unwrap_err();
+            assert!(e.to_string().contains("no quotes to cache"), "{e}");
+            let ok = format!("{tpm}tcti = \"swtpm:port=2321\"\nquote_pcrs = \"sha256:0,7+sha1:7\"\nquote_cache_seconds = 60\n[limits]");
             parse(&GOOD.replace("[limits]", &ok)).unwrap();
         } else {
             let e = parse(&GOOD.replace("[limits]", &format!("{tpm}[limits]"))).unwrap_err();

@@ -196,6 +196,7 @@ fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
             tcti: k.tcti.clone().unwrap_or_else(|| DEFAULT_TCTI.into()),
             dir: k.dir.clone().unwrap_or_else(|| config.state_dir.join("tpm-keys")),
             quote_pcrs,
+            quote_cache_seconds: k.quote_cache_seconds,
             pin: pin_source(k),
         })?));
     }

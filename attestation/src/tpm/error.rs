@@ -55,6 +55,9 @@ pub enum TpmError {
     /// The PCR values do not hash to the quote's pcrDigest.
     #[error("the PCR values do not match the quote's PCR digest")]
     PcrDigestMismatch,
+    /// A cached quote whose time bucket has not begun yet.
+    #[error("the cached quote's time bucket lies in the future: the device's clock is wrong")]
+    QuoteFromTheFuture,
     /// The AK in the grant could not be read.
     #[error("the grant does not record a usable TPM attestation key: re-enroll the device")]
     NoEnrolledAttestationKey,

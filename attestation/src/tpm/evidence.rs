@@ -18,7 +18,7 @@ use super::public::{TpmPublic, TpmPublicKey};
 use super::verify::{verify_certify, verify_quote, VerifiedQuote};
 use super::TpmError;
 use crate::certificate::MAX_CERTIFICATE;
-use crate::{AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey};
+use crate::{AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey, WarrantContext};
 
 /// Enrollment evidence: a certify of the device key by the attestation key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,20 @@ pub struct TpmQuoteEvidence {
     pub signature: Vec<u8>,
     /// The PCR values the quote covers, in selection order.
     pub pcrs: Vec<PcrValue>,
+    /// For a cached quote: the start of its time bucket (seconds since the epoch). Its nonce is
+    /// then [`cached_quote_nonce`] of the grant and the bucket instead of the warrant's binding.
+    pub bucket: Option<u64>,
+}
+
+/// The qualifying data of a cached quote: it belongs to one grant and one time bucket, so it
+/// can serve every warrant under that grant in the bucket and none elsewhere.
+pub fn cached_quote_nonce(grant_id: &[u8; 16], bucket: u64) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"warrant tpm cached quote v1\0");
+    h.update(grant_id);
+    h.update(bucket.to_be_bytes());
+    h.finalize().into()
 }
 
 /// Largest TPM structure accepted in evidence.
@@ -165,17 +179,35 @@ impl TpmQuoteEvidence {
                 ])
             })
             .collect();
-        vec![
+        let mut entries = vec![
             (Value::Text("pcrs".into()), Value::Array(pcrs)),
             bytes("attest", &self.attest),
             bytes("signature", &self.signature),
-        ]
+        ];
+        if let Some(bucket) = self.bucket {
+            entries.push((Value::Text("bucket".into()), Value::Integer(bucket.into())));
+        }
+        entries
     }
 
     pub(crate) fn from_entries(entries: Vec<(Value, Value)>) -> Result<Self, AttestationError> {
         const KIND: &str = "tpm-quote";
         let fields = [("pcrs", MAX_PCR_VALUES), ("attest", MAX_STRUCTURE), ("signature", MAX_STRUCTURE)];
-        let mut m = read_bytes_entries(KIND, entries, &fields)?;
+        let mut bucket = None;
+        let mut rest = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            match (key.as_text(), value) {
+                (Some("bucket"), Value::Integer(b)) if bucket.is_none() => {
+                    bucket =
+                        Some(u64::try_from(b).map_err(|_| bad(KIND, "\"bucket\" must be a time".into()))?)
+                }
+                (Some("bucket"), _) => {
+                    return Err(bad(KIND, "\"bucket\" must appear once, as a time".into()))
+                }
+                (_, value) => rest.push((key, value)),
+            }
+        }
+        let mut m = read_bytes_entries(KIND, rest, &fields)?;
         let Some(Value::Array(items)) = m.remove("pcrs") else {
             return Err(bad(KIND, "\"pcrs\" must be an array".into()));
         };
@@ -198,16 +230,39 @@ impl TpmQuoteEvidence {
                 _ => Err(bad(KIND, "each PCR is [bank, index, value]".into())),
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { attest: take_bytes(&mut m, "attest"), signature: take_bytes(&mut m, "signature"), pcrs })
+        Ok(Self {
+            attest: take_bytes(&mut m, "attest"),
+            signature: take_bytes(&mut m, "signature"),
+            pcrs,
+            bucket,
+        })
     }
 
-    /// Verifies the quote with the AK recorded at enrollment, over `binding`.
-    pub fn appraise(&self, enrolled: &DeviceFacts, binding: &[u8]) -> Result<DeviceFacts, AttestationError> {
+    /// Verifies the quote with the AK recorded at enrollment, over the warrant's binding (or,
+    /// for a cached quote, over the grant and time bucket: its age is then a fact for policy).
+    pub fn appraise(
+        &self,
+        enrolled: &DeviceFacts,
+        context: &WarrantContext<'_>,
+    ) -> Result<DeviceFacts, AttestationError> {
         let ak = enrolled_attestation_key(enrolled)?;
-        let quote = verify_quote(&ak, &self.attest, &self.signature, self.pcrs.clone(), Some(binding))?;
+        let (nonce, age) = match self.bucket {
+            None => ((context.binding)(), 0),
+            Some(bucket) if bucket > context.now.saturating_add(context.skew) => {
+                return Err(TpmError::QuoteFromTheFuture.into())
+            }
+            Some(bucket) => {
+                (cached_quote_nonce(&context.grant_id, bucket), context.now.saturating_sub(bucket))
+            }
+        };
+        let quote = verify_quote(&ak, &self.attest, &self.signature, self.pcrs.clone(), Some(&nonce))?;
         let mut facts = enrolled.clone();
         facts.properties.extend(quote_properties(&quote));
         facts.properties.insert("quoted".into(), AttributeValue::Bool(true));
+        facts.properties.insert("quote_cached".into(), AttributeValue::Bool(self.bucket.is_some()));
+        facts
+            .properties
+            .insert("quote_age".into(), AttributeValue::Int(i64::try_from(age).unwrap_or(i64::MAX)));
         Ok(facts)
     }
 }

@@ -16,7 +16,7 @@ mod wire;
 pub use attest::{Attested, ClockInfo, PcrBank, TpmAttest};
 pub use credential::{make_credential, Credential, MAX_CREDENTIAL};
 pub use error::TpmError;
-pub use evidence::{quote_properties, unquoted, TpmCertifyEvidence, TpmQuoteEvidence};
+pub use evidence::{cached_quote_nonce, quote_properties, unquoted, TpmCertifyEvidence, TpmQuoteEvidence};
 pub use hash::TpmHash;
 pub use pcrs::{parse_pcr_selection, pcr_digest, read_pcr_file, PcrFileFormat, PcrValue, MAX_PCR_VALUES};
 pub use public::{attributes, TpmPublic, TpmPublicKey};

@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 
 use super::attributes as attr;
 use super::*;
-use crate::{AttestationError, AttributeValue, BackendKind, DeviceFacts, Evidence, P256PublicKey};
+use crate::{
+    AttestationError, AttributeValue, BackendKind, DeviceFacts, Evidence, P256PublicKey, WarrantContext,
+};
 
 const AK_ATTRS: u32 = attr::FIXED_TPM
     | attr::FIXED_PARENT
@@ -109,6 +111,17 @@ fn ak_with(attributes: u32) -> Ak {
 }
 
 const NONCE: [u8; 32] = [0x42; 32];
+
+fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
+    // Leaks one closure per call: tests only.
+    let binding = *binding;
+    WarrantContext {
+        grant_id: [3; 16],
+        now: 1_800_000_000,
+        skew: 60,
+        binding: Box::leak(Box::new(move || binding)),
+    }
+}
 
 #[test]
 fn a_valid_quote_verifies_and_yields_its_facts() {
@@ -290,7 +303,7 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
         Err(AttestationError::Tpm(TpmError::CertifiedKeyNotDeviceKey))
     );
     assert!(matches!(
-        certify.appraise(&device_key, &enrolled, || NONCE),
+        certify.appraise(&device_key, &enrolled, &ctx(&NONCE)),
         Err(AttestationError::Tpm(TpmError::Misplaced(_)))
     ));
 
@@ -299,9 +312,10 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
         signature: ecdsa_sig(&ak.signing, &attest),
         attest,
         pcrs: pcrs(&pcr_values()),
+        bucket: None,
     });
     assert_eq!(Evidence::from_cbor(quote.to_cbor()).unwrap(), quote);
-    let facts = quote.appraise(&device_key, &enrolled, || NONCE).unwrap();
+    let facts = quote.appraise(&device_key, &enrolled, &ctx(&NONCE)).unwrap();
     assert_eq!(facts.properties["quoted"], AttributeValue::Bool(true));
     assert_eq!(facts.properties["ak_name"], enrolled.properties["ak_name"]);
     assert!(matches!(
@@ -311,21 +325,22 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
     // The grant must record an AK; a grant for another backend is refused.
     let no_ak = DeviceFacts { backend: BackendKind::Tpm, properties: Default::default() };
     assert_eq!(
-        quote.appraise(&device_key, &no_ak, || NONCE),
+        quote.appraise(&device_key, &no_ak, &ctx(&NONCE)),
         Err(AttestationError::Tpm(TpmError::NoEnrolledAttestationKey))
     );
     assert!(matches!(
-        quote.appraise(&device_key, &DeviceFacts::software(), || NONCE),
+        quote.appraise(&device_key, &DeviceFacts::software(), &ctx(&NONCE)),
         Err(AttestationError::BackendMismatch { .. })
     ));
-    let unquoted = Evidence::TpmKey.appraise(&device_key, &enrolled, || NONCE).unwrap();
+    let unquoted = Evidence::TpmKey.appraise(&device_key, &enrolled, &ctx(&NONCE)).unwrap();
     assert_eq!(unquoted.properties["quoted"], AttributeValue::Bool(false));
 }
 
 #[test]
 fn tpm_evidence_is_decoded_strictly() {
     use ciborium::Value;
-    let quote = TpmQuoteEvidence { attest: vec![1], signature: vec![2], pcrs: pcrs(&pcr_values()) };
+    let quote =
+        TpmQuoteEvidence { attest: vec![1], signature: vec![2], pcrs: pcrs(&pcr_values()), bucket: Some(7) };
     let Value::Map(good) = Evidence::TpmQuote(quote).to_cbor() else { unreachable!() };
     let bad_pcr = |item: Value| {
         let mut m = good.clone();
@@ -427,4 +442,62 @@ fn pcr_selections_parse_as_tpm2_tools_writes_them() {
     for bad in ["", "sha256", "md5:1", "sha256:24", "sha256:1,1", "sha256:1+sha256:2", "sha256:x"] {
         assert!(parse_pcr_selection(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn a_cached_quote_is_bound_to_its_grant_and_bucket_and_reports_its_age() {
+    let ak = ak_with(AK_ATTRS);
+    let (device_key, key) = certified_key(KEY_ATTRS);
+    let attest = certify_attest(&NONCE, &key.name());
+    let ek = std::fs::read("tests/data/unrelated-ca.pem").unwrap();
+    let certify = Evidence::TpmCertify(TpmCertifyEvidence {
+        ak_public: ak.public.bytes.clone(),
+        key_public: key.bytes.clone(),
+        signature: ecdsa_sig(&ak.signing, &attest),
+        attest,
+        ek_certificate: crate::certificate::Cert::from_pem_or_der(&ek).unwrap().der().to_vec(),
+    });
+    let enrolled = certify.appraise_enrollment(&device_key, &NONCE).unwrap();
+    let context = ctx(&NONCE); // grant [3; 16], now 1_800_000_000, skew 60
+    let cached = |grant: [u8; 16], bucket: u64| {
+        let attest = quote_attest(&cached_quote_nonce(&grant, bucket), &pcr_values());
+        Evidence::TpmQuote(TpmQuoteEvidence {
+            signature: ecdsa_sig(&ak.signing, &attest),
+            attest,
+            pcrs: pcrs(&pcr_values()),
+            bucket: Some(bucket),
+        })
+    };
+    let quote = cached([3; 16], context.now - 45);
+    assert_eq!(Evidence::from_cbor(quote.to_cbor()).unwrap(), quote);
+    let facts = quote.appraise(&device_key, &enrolled, &context).unwrap();
+    assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(true));
+    assert_eq!(facts.properties["quote_age"], AttributeValue::Int(45));
+    // Another grant's cached quote, or one claiming another bucket, does not verify.
+    assert_eq!(
+        cached([4; 16], context.now - 45).appraise(&device_key, &enrolled, &context),
+        Err(AttestationError::Tpm(TpmError::NonceMismatch))
+    );
+    let Evidence::TpmQuote(mut moved) = quote.clone() else { unreachable!() };
+    moved.bucket = Some(context.now - 10);
+    assert_eq!(
+        Evidence::TpmQuote(moved).appraise(&device_key, &enrolled, &context),
+        Err(AttestationError::Tpm(TpmError::NonceMismatch))
+    );
+    // A bucket beyond the tolerated skew is refused outright.
+    assert_eq!(
+        cached([3; 16], context.now + 120).appraise(&device_key, &enrolled, &context),
+        Err(AttestationError::Tpm(TpmError::QuoteFromTheFuture))
+    );
+    // A fresh quote is not cached and has age 0.
+    let attest = quote_attest(&NONCE, &pcr_values());
+    let fresh = Evidence::TpmQuote(TpmQuoteEvidence {
+        signature: ecdsa_sig(&ak.signing, &attest),
+        attest,
+        pcrs: pcrs(&pcr_values()),
+        bucket: None,
+    });
+    let facts = fresh.appraise(&device_key, &enrolled, &context).unwrap();
+    assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(false));
+    assert_eq!(facts.properties["quote_age"], AttributeValue::Int(0));
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cedar_policy::PolicySet;
-use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts};
+use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts, WarrantContext};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use replay::{MemoryReplayStore, ReplayStore};
@@ -289,7 +289,9 @@ impl Verifier {
 
         let status_sequence = self.status.check(g, now, self.skew)?;
 
-        let device = w.evidence.appraise(&g.device_key, &g.device, || w.evidence_binding())?;
+        let binding = || w.evidence_binding();
+        let context = WarrantContext { grant_id: g.id, now, skew: self.skew, binding: &binding };
+        let device = w.evidence.appraise(&g.device_key, &g.device, &context)?;
         if device.backend == BackendKind::Software && !self.allow_software_evidence {
             return Err(Error::SoftwareEvidenceNotAllowed);
         }

@@ -44,7 +44,13 @@ fn create_sign_list_delete() {
     assert!(verifies(&info.public_key, b"again", &sig));
     assert_eq!(reopened.list().unwrap(), vec![info.clone()]);
     assert_eq!(
-        reopened.evidence(&name("laptop"), EvidencePurpose::Warrant, &[0; 32]).unwrap(),
+        reopened
+            .evidence(
+                &name("laptop"),
+                EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000 },
+                &[0; 32]
+            )
+            .unwrap(),
         Evidence::Software
     );
 

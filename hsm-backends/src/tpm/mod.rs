@@ -9,6 +9,7 @@
 mod key_blob;
 mod templates;
 
+use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -35,7 +36,8 @@ use tss_esapi::traits::{Marshall, UnMarshall};
 use tss_esapi::tss2_esys::TPMT_TK_HASHCHECK;
 use tss_esapi::Context;
 use warrant_attestation::tpm::{
-    Attested, Credential, PcrValue, TpmAttest, TpmCertifyEvidence, TpmHash, TpmQuoteEvidence,
+    cached_quote_nonce, Attested, Credential, PcrValue, TpmAttest, TpmCertifyEvidence, TpmHash,
+    TpmQuoteEvidence,
 };
 use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
@@ -52,6 +54,9 @@ pub struct TpmConfig {
     pub dir: PathBuf,
     /// PCRs quoted into each warrant, by bank; `None` signs warrants without a quote.
     pub quote_pcrs: Option<Vec<(TpmHash, Vec<u8>)>>,
+    /// Reuse a quote for this many seconds (a time bucket) for all warrants under one grant,
+    /// instead of quoting for each warrant; `None`: a fresh quote per warrant.
+    pub quote_cache_seconds: Option<u64>,
     /// The PIN new keys get as their authValue (and keys made with one need), so the TPM's
     /// dictionary-attack lockout guards it. `None`: keys without a PIN.
     pub pin: Option<PinSource>,
@@ -71,7 +76,12 @@ pub struct TpmKeyStore {
     config: TpmConfig,
     pin: Option<Zeroizing<String>>,
     connection: Mutex<Option<Connection>>,
+    /// Cached quotes by grant id: (bucket, quote).
+    quotes: Mutex<HashMap<[u8; 16], (u64, TpmQuoteEvidence)>>,
 }
+
+/// Most grants with a cached quote at once; beyond, the cache starts over.
+const CACHED_GRANTS: usize = 64;
 
 /// An open TPM context with the SRK loaded and what is cached on it.
 struct Connection {
@@ -313,7 +323,7 @@ impl TpmKeyStore {
         }
         // Read once and kept (zeroized on drop): keys are reloaded after a TPM reset.
         let pin = config.pin.as_ref().map(PinSource::read).transpose()?;
-        let store = Self { config, pin, connection: Mutex::new(None) };
+        let store = Self { config, pin, connection: Mutex::new(None), quotes: Mutex::new(HashMap::new()) };
         store.run(|_, _| Ok(()))?;
         Ok(store)
     }
@@ -376,6 +386,33 @@ impl TpmKeyStore {
         })
     }
 
+    /// A quote over the grant's current time bucket, made once per bucket.
+    fn cached_quote(
+        &self,
+        grant_id: [u8; 16],
+        now: u64,
+        period: u64,
+        banks: &[(TpmHash, Vec<u8>)],
+    ) -> Result<Evidence, Error> {
+        let bucket = now - now % period.max(1);
+        let lock = || self.quotes.lock().map_err(|_| Error::Crypto("quote cache lock poisoned"));
+        if let Some((b, quote)) = lock()?.get(&grant_id) {
+            if *b == bucket {
+                return Ok(Evidence::TpmQuote(quote.clone()));
+            }
+        }
+        let Evidence::TpmQuote(mut quote) = self.quote(&cached_quote_nonce(&grant_id, bucket), banks)? else {
+            return Err(Error::Crypto("the TPM store made no quote"));
+        };
+        quote.bucket = Some(bucket);
+        let mut cache = lock()?;
+        if cache.len() >= CACHED_GRANTS {
+            cache.clear();
+        }
+        cache.insert(grant_id, (bucket, quote.clone()));
+        Ok(Evidence::TpmQuote(quote))
+    }
+
     fn quote(&self, nonce: &[u8; 32], banks: &[(TpmHash, Vec<u8>)]) -> Result<Evidence, Error> {
         self.run(|conn, store| {
             let (ak, _) = conn.attestation_key(store)?;
@@ -401,7 +438,12 @@ impl TpmKeyStore {
                 if let Attested::Quote { pcr_digest, .. } = &parsed.attested {
                     if &warrant_attestation::tpm::pcr_digest(TpmHash::Sha256, &pcrs) == pcr_digest {
                         let signature = signature.marshall().during("quote")?;
-                        return Ok(Evidence::TpmQuote(TpmQuoteEvidence { attest, signature, pcrs }));
+                        return Ok(Evidence::TpmQuote(TpmQuoteEvidence {
+                            attest,
+                            signature,
+                            pcrs,
+                            bucket: None,
+                        }));
                     }
                 }
             }
@@ -532,10 +574,13 @@ impl KeyStore for TpmKeyStore {
         purpose: EvidencePurpose,
         nonce: &[u8; 32],
     ) -> Result<Evidence, Error> {
-        match (purpose, &self.config.quote_pcrs) {
-            (EvidencePurpose::Enrollment, _) => self.certify(name, nonce),
-            (EvidencePurpose::Warrant, Some(banks)) => self.quote(nonce, banks),
-            (EvidencePurpose::Warrant, None) => Ok(Evidence::TpmKey),
+        match (purpose, &self.config.quote_pcrs, self.config.quote_cache_seconds) {
+            (EvidencePurpose::Enrollment, _, _) => self.certify(name, nonce),
+            (EvidencePurpose::Warrant { grant_id, now }, Some(banks), Some(period)) => {
+                self.cached_quote(grant_id, now, period, banks)
+            }
+            (EvidencePurpose::Warrant { .. }, Some(banks), None) => self.quote(nonce, banks),
+            (EvidencePurpose::Warrant { .. }, None, _) => Ok(Evidence::TpmKey),
         }
     }
 
