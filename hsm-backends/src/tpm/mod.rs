@@ -9,6 +9,9 @@
 mod key_blob;
 mod templates;
 
+/// The tss-esapi this store is built on (for benchmarks against the bare library).
+pub use tss_esapi;
+
 use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
