@@ -25,6 +25,12 @@ pub enum AttestationError {
     /// A certificate is malformed or does not chain to a trusted anchor.
     #[error("certificate refused: {0}")]
     CertificateInvalid(String),
+    /// A YubiKey PIV attestation was refused.
+    #[error("YubiKey PIV attestation refused: {0}")]
+    PivAttestationInvalid(String),
+    /// The attested ECDSA key is on firmware with the YSA-2024-03 side channel.
+    #[error("the YubiKey's firmware {0} is affected by YSA-2024-03 (ECDSA side channel, fixed in 5.7.0): its ECDSA keys are refused unless the verifier allows them")]
+    PivVulnerableFirmware(String),
     /// TPM evidence was refused.
     #[error(transparent)]
     Tpm(#[from] TpmError),

@@ -10,6 +10,7 @@ pub mod certificate;
 mod error;
 mod evidence;
 mod facts;
+pub mod piv;
 mod pkcs11;
 mod public_key;
 mod software;

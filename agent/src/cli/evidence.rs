@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{json, Value};
+use warrant_attestation::certificate::Cert;
+use warrant_attestation::piv::PivVerifier;
 use warrant_attestation::tpm::{read_pcr_file, verify_quote, PcrFileFormat, TpmAttest, TpmPublic};
 use warrant_attestation::AttestationError;
 
@@ -14,6 +16,26 @@ use crate::{files, Error};
 pub(super) enum EvidenceCommand {
     /// Verify a TPM2_Quote made by tpm2-tools 5.x (exit 0 and the facts, 1 and the reason).
     TpmQuote(TpmQuoteArgs),
+    /// Verify a YubiKey PIV attestation (e.g. `ykman piv keys attest` and `ykman piv
+    /// certificates export f9`) against Yubico's pinned roots (exit 0 and the facts, 1 and the
+    /// reason).
+    Piv(PivArgs),
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PivArgs {
+    /// The slot's attestation certificate (PEM or DER).
+    #[arg(long)]
+    slot_cert: PathBuf,
+    /// The device's attestation certificate from slot f9 (PEM or DER).
+    #[arg(long)]
+    f9_cert: PathBuf,
+    /// Also trust this root (PEM or DER; repeatable), e.g. a virtual card's test CA.
+    #[arg(long = "root")]
+    roots: Vec<PathBuf>,
+    /// Accept ECDSA keys on firmware below 5.7.0 (YSA-2024-03 side channel).
+    #[arg(long)]
+    allow_ysa_2024_03: bool,
 }
 
 /// PCR file formats of `tpm2_quote -o` (its `-F`).
@@ -52,17 +74,43 @@ fn rejected(e: impl Into<AttestationError>) -> Error {
 }
 
 pub(super) fn run(cmd: EvidenceCommand, out: Output) -> Result<(), Error> {
-    match cmd {
-        EvidenceCommand::TpmQuote(args) => {
-            let facts = tpm_quote(&args)?;
-            if out.json {
-                out.print(&facts);
-            } else {
-                out.print(&json!({"quote": "valid", "facts": facts}));
-            }
-            Ok(())
-        }
+    let (what, facts) = match cmd {
+        EvidenceCommand::TpmQuote(args) => ("quote", tpm_quote(&args)?),
+        EvidenceCommand::Piv(args) => ("attestation", piv(&args)?),
+    };
+    if out.json {
+        out.print(&facts);
+    } else {
+        out.print(&json!({what: "valid", "facts": facts}));
     }
+    Ok(())
+}
+
+fn read_cert(path: &std::path::Path) -> Result<Cert, Error> {
+    Cert::from_pem_or_der(&files::read(path)?)
+        .map_err(|e| Error::BadFile { path: path.to_owned(), reason: e.to_string() })
+}
+
+fn piv(args: &PivArgs) -> Result<Value, Error> {
+    let mut verifier = PivVerifier::yubico().map_err(rejected)?.allow_ysa_2024_03(args.allow_ysa_2024_03);
+    for root in &args.roots {
+        verifier = verifier.with_root(read_cert(root)?);
+    }
+    let now = warrant_envelope::Clock::now(&warrant_envelope::SystemClock);
+    let facts =
+        verifier.verify(&read_cert(&args.slot_cert)?, &read_cert(&args.f9_cert)?, now).map_err(rejected)?;
+    let (a, b, c) = facts.firmware;
+    Ok(json!({
+        "slot": facts.slot,
+        "key": {"x": hex::encode(facts.key.x()), "y": hex::encode(facts.key.y())},
+        "firmware": format!("{a}.{b}.{c}"),
+        "serial": facts.serial,
+        "pin_policy": facts.pin_policy.as_str(),
+        "touch_policy": facts.touch_policy.as_str(),
+        "form_factor": facts.form_factor.kind(),
+        "fips": facts.form_factor.fips(),
+        "root": facts.root,
+    }))
 }
 
 fn tpm_quote(args: &TpmQuoteArgs) -> Result<Value, Error> {
