@@ -81,6 +81,8 @@ pub struct TpmKeyStore {
     connection: Mutex<Option<Connection>>,
     /// Cached quotes by grant id: (bucket, quote).
     quotes: Mutex<HashMap<[u8; 16], (u64, TpmQuoteEvidence)>>,
+    /// Public keys by name: every signature asks for one, and the key file need not be read.
+    public_keys: Mutex<HashMap<KeyName, P256PublicKey>>,
 }
 
 /// Most grants with a cached quote at once; beyond, the cache starts over.
@@ -326,7 +328,13 @@ impl TpmKeyStore {
         }
         // Read once and kept (zeroized on drop): keys are reloaded after a TPM reset.
         let pin = config.pin.as_ref().map(PinSource::read).transpose()?;
-        let store = Self { config, pin, connection: Mutex::new(None), quotes: Mutex::new(HashMap::new()) };
+        let store = Self {
+            config,
+            pin,
+            connection: Mutex::new(None),
+            quotes: Mutex::new(HashMap::new()),
+            public_keys: Mutex::new(HashMap::new()),
+        };
         store.run(|_, _| Ok(()))?;
         Ok(store)
     }
@@ -540,7 +548,13 @@ impl KeyStore for TpmKeyStore {
     }
 
     fn public_key(&self, name: &KeyName) -> Result<P256PublicKey, Error> {
-        Ok(self.info(name, &self.key_path(name)?)?.public_key)
+        let cache = || self.public_keys.lock().map_err(|_| Error::Crypto("public key cache lock poisoned"));
+        if let Some(key) = cache()?.get(name) {
+            return Ok(key.clone());
+        }
+        let key = self.info(name, &self.key_path(name)?)?.public_key;
+        cache()?.insert(name.clone(), key.clone());
+        Ok(key)
     }
 
     fn sign_digest(&self, name: &KeyName, digest: &[u8; 32]) -> Result<[u8; 64], Error> {
@@ -589,6 +603,7 @@ impl KeyStore for TpmKeyStore {
 
     fn delete(&self, name: &KeyName) -> Result<(), Error> {
         let path = self.key_path(name)?;
+        self.public_keys.lock().map_err(|_| Error::Crypto("public key cache lock poisoned"))?.remove(name);
         let mut guard = self.connection.lock().map_err(|_| Error::Crypto("TPM connection lock poisoned"))?;
         if let Some(conn) = guard.as_mut() {
             if let Some(at) = conn.loaded.iter().position(|(n, _)| n == name) {
