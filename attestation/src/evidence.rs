@@ -1,5 +1,6 @@
 use ciborium::Value;
 
+use crate::piv::{PivEvidence, PivVerifier};
 use crate::pkcs11::{self, Pkcs11Report};
 use crate::tpm::{self, TpmCertifyEvidence, TpmError, TpmQuoteEvidence};
 use crate::{software, AttestationError, BackendKind, DeviceFacts, P256PublicKey};
@@ -17,6 +18,22 @@ pub struct WarrantContext<'a> {
     pub binding: &'a dyn Fn() -> [u8; 32],
 }
 
+/// What an authority trusts when it appraises enrollment evidence beyond the evidence itself.
+#[derive(Debug, Clone)]
+pub struct EnrollmentTrust {
+    /// YubiKey PIV attestation roots and firmware rules.
+    pub piv: PivVerifier,
+    /// The authority's time, seconds since the epoch (certificate validity).
+    pub now: u64,
+}
+
+impl EnrollmentTrust {
+    /// Yubico's pinned roots, ECDSA on firmware affected by YSA-2024-03 refused.
+    pub fn new(now: u64) -> Result<Self, AttestationError> {
+        Ok(Self { piv: PivVerifier::yubico()?, now })
+    }
+}
+
 /// The kinds of evidence a device can attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvidenceKind {
@@ -30,6 +47,10 @@ pub enum EvidenceKind {
     TpmQuote,
     /// A TPM key signing without a quote (warrants).
     TpmKey,
+    /// A YubiKey PIV slot attestation and the device's f9 certificate (enrollment).
+    YubikeyPiv,
+    /// A YubiKey PIV key signing (warrants): the grant holds the appraised attestation.
+    YubikeyKey,
 }
 
 impl EvidenceKind {
@@ -41,6 +62,8 @@ impl EvidenceKind {
             EvidenceKind::TpmCertify => "tpm-certify",
             EvidenceKind::TpmQuote => "tpm-quote",
             EvidenceKind::TpmKey => "tpm-key",
+            EvidenceKind::YubikeyPiv => "yubikey-piv",
+            EvidenceKind::YubikeyKey => "yubikey-key",
         }
     }
 }
@@ -61,6 +84,10 @@ pub enum Evidence {
     TpmQuote(TpmQuoteEvidence),
     /// A warrant signed by an enrolled TPM key, without a quote.
     TpmKey,
+    /// YubiKey enrollment evidence: the slot attestation and the f9 certificate (DER).
+    YubikeyPiv(PivEvidence),
+    /// A warrant signed by an enrolled YubiKey key.
+    YubikeyKey,
 }
 
 const KIND: &str = "kind";
@@ -74,6 +101,8 @@ impl Evidence {
             Evidence::TpmCertify(_) => EvidenceKind::TpmCertify,
             Evidence::TpmQuote(_) => EvidenceKind::TpmQuote,
             Evidence::TpmKey => EvidenceKind::TpmKey,
+            Evidence::YubikeyPiv(_) => EvidenceKind::YubikeyPiv,
+            Evidence::YubikeyKey => EvidenceKind::YubikeyKey,
         }
     }
 
@@ -83,6 +112,7 @@ impl Evidence {
             Evidence::Software => BackendKind::Software,
             Evidence::Pkcs11(_) => BackendKind::Pkcs11,
             Evidence::TpmCertify(_) | Evidence::TpmQuote(_) | Evidence::TpmKey => BackendKind::Tpm,
+            Evidence::YubikeyPiv(_) | Evidence::YubikeyKey => BackendKind::Yubikey,
         }
     }
 
@@ -90,10 +120,11 @@ impl Evidence {
     pub fn to_cbor(&self) -> Value {
         let mut entries = vec![(Value::Text(KIND.into()), Value::Text(self.kind().as_str().into()))];
         match self {
-            Evidence::Software | Evidence::TpmKey => {}
+            Evidence::Software | Evidence::TpmKey | Evidence::YubikeyKey => {}
             Evidence::Pkcs11(report) => entries.extend(report.to_entries()),
             Evidence::TpmCertify(certify) => entries.extend(certify.to_entries()),
             Evidence::TpmQuote(quote) => entries.extend(quote.to_entries()),
+            Evidence::YubikeyPiv(piv) => entries.extend(piv.to_entries()),
         }
         let key = |entry: &(Value, Value)| match &entry.0 {
             Value::Text(t) => (t.len(), t.clone()),
@@ -130,6 +161,8 @@ impl Evidence {
         match kind.as_deref() {
             Some("software") => bare(Evidence::Software),
             Some("tpm-key") => bare(Evidence::TpmKey),
+            Some("yubikey-key") => bare(Evidence::YubikeyKey),
+            Some("yubikey-piv") => Ok(Evidence::YubikeyPiv(PivEvidence::from_entries(rest)?)),
             Some("pkcs11") => Ok(Evidence::Pkcs11(Pkcs11Report::from_entries(rest)?)),
             Some("tpm-certify") => Ok(Evidence::TpmCertify(TpmCertifyEvidence::from_entries(rest)?)),
             Some("tpm-quote") => Ok(Evidence::TpmQuote(TpmQuoteEvidence::from_entries(rest)?)),
@@ -144,8 +177,13 @@ impl Evidence {
         &self,
         device_key: &P256PublicKey,
         challenge: &[u8; 32],
+        trust: &EnrollmentTrust,
     ) -> Result<DeviceFacts, AttestationError> {
         match self {
+            Evidence::YubikeyPiv(piv) => piv.appraise(device_key, trust),
+            Evidence::YubikeyKey => Err(AttestationError::PivAttestationInvalid(
+                "an enrollment needs yubikey-piv evidence (the slot's attestation)".into(),
+            )),
             Evidence::Software => Ok(software::appraise(device_key)),
             Evidence::Pkcs11(report) => Ok(pkcs11::appraise(report)),
             Evidence::TpmCertify(certify) => certify.appraise(device_key, challenge),
@@ -171,6 +209,13 @@ impl Evidence {
                 quote.appraise(enrolled, context)?
             }
             Evidence::TpmKey if enrolled.backend == BackendKind::Tpm => tpm::unquoted(enrolled),
+            Evidence::YubikeyKey if enrolled.backend == BackendKind::Yubikey => enrolled.clone(),
+            Evidence::YubikeyPiv(_) => {
+                return Err(AttestationError::PivAttestationInvalid(
+                    "yubikey-piv evidence belongs in an enrollment; warrants carry yubikey-key".into(),
+                ))
+            }
+            Evidence::YubikeyKey => DeviceFacts { backend: BackendKind::Yubikey, ..DeviceFacts::software() },
             Evidence::TpmCertify(_) => {
                 return Err(TpmError::Misplaced(
                     "tpm-certify evidence belongs in an enrollment, not a warrant",

@@ -3,7 +3,9 @@
 //! (proof of possession).
 
 use ciborium::Value;
-use warrant_attestation::{DeviceFacts, Evidence, P256PublicKey};
+use warrant_attestation::{DeviceFacts, EnrollmentTrust, Evidence, P256PublicKey};
+
+use crate::Clock;
 
 use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
@@ -95,6 +97,12 @@ pub struct VerifiedEnrollment {
 /// the evidence for that key bound to the challenge. Whether the challenge is one the
 /// authority issued, and still open, is the authority's check.
 pub fn verify_enrollment(bytes: &[u8]) -> Result<VerifiedEnrollment, Error> {
+    let now = crate::SystemClock.now();
+    verify_enrollment_with(bytes, &EnrollmentTrust::new(now)?)
+}
+
+/// [`verify_enrollment`] with the authority's own attestation trust (extra roots, options).
+pub fn verify_enrollment_with(bytes: &[u8], trust: &EnrollmentTrust) -> Result<VerifiedEnrollment, Error> {
     const O: ObjectType = ObjectType::EnrollmentRequest;
     let signed = cose::decode(O, bytes)?;
     let claims = EnrollmentClaims::from_payload(&signed.payload)?;
@@ -102,6 +110,6 @@ pub fn verify_enrollment(bytes: &[u8]) -> Result<VerifiedEnrollment, Error> {
     if key.kid() != &signed.kid || !signed.verifies_with(&key) {
         return Err(Error::EnrollmentSignatureInvalid);
     }
-    let device = claims.evidence.appraise_enrollment(&claims.device_key, &claims.challenge)?;
+    let device = claims.evidence.appraise_enrollment(&claims.device_key, &claims.challenge, trust)?;
     Ok(VerifiedEnrollment { claims, device })
 }

@@ -57,7 +57,9 @@ mod verifier;
 mod warrant;
 
 pub use digest::sha256;
-pub use enrollment::{verify_enrollment, EnrollmentClaims, VerifiedEnrollment, CHALLENGE_LEN};
+pub use enrollment::{
+    verify_enrollment, verify_enrollment_with, EnrollmentClaims, VerifiedEnrollment, CHALLENGE_LEN,
+};
 pub use error::Error;
 pub use grant::{EntityData, GrantClaims, StatusReference, MAX_POLICY_BYTES};
 pub use ids::{new_id, random_bytes};

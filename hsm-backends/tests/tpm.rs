@@ -51,6 +51,10 @@ fn name(n: &str) -> KeyName {
     KeyName::new(n).unwrap()
 }
 
+fn trust() -> warrant_attestation::EnrollmentTrust {
+    warrant_attestation::EnrollmentTrust::new(1_800_000_000).unwrap()
+}
+
 fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
     // Leaks one closure per call: tests only.
     let binding = *binding;
@@ -134,10 +138,10 @@ fn certify_and_quote_evidence_verify_in_pure_rust() {
     let public = s.create(&key).unwrap().public_key;
     let challenge = [7u8; 32];
     let evidence = s.evidence(&key, EvidencePurpose::Enrollment, &challenge).unwrap();
-    let enrolled = evidence.appraise_enrollment(&public, &challenge).unwrap();
+    let enrolled = evidence.appraise_enrollment(&public, &challenge, &trust()).unwrap();
     assert_eq!(enrolled.backend, BackendKind::Tpm);
     assert!(matches!(
-        evidence.appraise_enrollment(&public, &[8; 32]),
+        evidence.appraise_enrollment(&public, &[8; 32], &trust()),
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     ));
     let binding = [9u8; 32];

@@ -188,5 +188,69 @@ fn slot_of(cert: &Cert) -> Result<String, AttestationError> {
     Ok(slot)
 }
 
+/// Enrollment evidence from a YubiKey: the slot's attestation certificate and the device's f9
+/// certificate, DER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PivEvidence {
+    /// The slot attestation certificate (INS F9).
+    pub slot_certificate: Vec<u8>,
+    /// The f9 certificate.
+    pub f9_certificate: Vec<u8>,
+}
+
+impl PivEvidence {
+    pub(crate) fn to_entries(&self) -> Vec<(ciborium::Value, ciborium::Value)> {
+        use ciborium::Value;
+        vec![
+            (Value::Text("f9_certificate".into()), Value::Bytes(self.f9_certificate.clone())),
+            (Value::Text("slot_certificate".into()), Value::Bytes(self.slot_certificate.clone())),
+        ]
+    }
+
+    pub(crate) fn from_entries(
+        entries: Vec<(ciborium::Value, ciborium::Value)>,
+    ) -> Result<Self, AttestationError> {
+        use ciborium::Value;
+        let bad = |m: String| AttestationError::MalformedEvidence(format!("yubikey-piv evidence: {m}"));
+        let (mut slot, mut f9) = (None, None);
+        for (key, value) in entries {
+            let target = match key.as_text() {
+                Some("slot_certificate") => &mut slot,
+                Some("f9_certificate") => &mut f9,
+                _ => return Err(bad(format!("unexpected entry {key:?}"))),
+            };
+            match value {
+                Value::Bytes(b) if b.len() <= crate::certificate::MAX_CERTIFICATE && target.is_none() => {
+                    *target = Some(b)
+                }
+                _ => {
+                    return Err(bad("certificates must appear once, as byte strings of at most 8 KiB".into()))
+                }
+            }
+        }
+        Ok(Self {
+            slot_certificate: slot.ok_or_else(|| bad("missing \"slot_certificate\"".into()))?,
+            f9_certificate: f9.ok_or_else(|| bad("missing \"f9_certificate\"".into()))?,
+        })
+    }
+
+    /// Verifies the attestation with `trust` and that the attested key is `device_key`.
+    pub fn appraise(
+        &self,
+        device_key: &P256PublicKey,
+        trust: &crate::EnrollmentTrust,
+    ) -> Result<DeviceFacts, AttestationError> {
+        let slot = Cert::from_der(&self.slot_certificate)?;
+        let f9 = Cert::from_der(&self.f9_certificate)?;
+        let facts = trust.piv.verify(&slot, &f9, trust.now)?;
+        if &facts.key != device_key {
+            return Err(AttestationError::PivAttestationInvalid(
+                "the attested key is not the device key presented".into(),
+            ));
+        }
+        Ok(facts.to_device_facts())
+    }
+}
+
 #[cfg(test)]
 mod tests;

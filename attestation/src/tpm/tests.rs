@@ -112,6 +112,10 @@ fn ak_with(attributes: u32) -> Ak {
 
 const NONCE: [u8; 32] = [0x42; 32];
 
+fn trust() -> crate::EnrollmentTrust {
+    crate::EnrollmentTrust::new(1_800_000_000).unwrap()
+}
+
 fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
     // Leaks one closure per call: tests only.
     let binding = *binding;
@@ -294,12 +298,12 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
         ek_certificate: ek,
     });
     assert_eq!(Evidence::from_cbor(certify.to_cbor()).unwrap(), certify);
-    let enrolled = certify.appraise_enrollment(&device_key, &NONCE).unwrap();
+    let enrolled = certify.appraise_enrollment(&device_key, &NONCE, &trust()).unwrap();
     assert_eq!(enrolled.backend, BackendKind::Tpm);
     assert_eq!(enrolled.properties["ak_name"], AttributeValue::Text(hex::encode(ak.public.name())));
     let (stranger, _) = certified_key(KEY_ATTRS);
     assert_eq!(
-        certify.appraise_enrollment(&stranger, &NONCE),
+        certify.appraise_enrollment(&stranger, &NONCE, &trust()),
         Err(AttestationError::Tpm(TpmError::CertifiedKeyNotDeviceKey))
     );
     assert!(matches!(
@@ -319,7 +323,7 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
     assert_eq!(facts.properties["quoted"], AttributeValue::Bool(true));
     assert_eq!(facts.properties["ak_name"], enrolled.properties["ak_name"]);
     assert!(matches!(
-        quote.appraise_enrollment(&device_key, &NONCE),
+        quote.appraise_enrollment(&device_key, &NONCE, &trust()),
         Err(AttestationError::Tpm(TpmError::Misplaced(_)))
     ));
     // The grant must record an AK; a grant for another backend is refused.
@@ -457,7 +461,7 @@ fn a_cached_quote_is_bound_to_its_grant_and_bucket_and_reports_its_age() {
         attest,
         ek_certificate: crate::certificate::Cert::from_pem_or_der(&ek).unwrap().der().to_vec(),
     });
-    let enrolled = certify.appraise_enrollment(&device_key, &NONCE).unwrap();
+    let enrolled = certify.appraise_enrollment(&device_key, &NONCE, &trust()).unwrap();
     let context = ctx(&NONCE); // grant [3; 16], now 1_800_000_000, skew 60
     let cached = |grant: [u8; 16], bucket: u64| {
         let attest = quote_attest(&cached_quote_nonce(&grant, bucket), &pcr_values());
