@@ -94,6 +94,26 @@ pub enum Error {
     /// The key was made under a storage root key this TPM no longer has.
     #[error("TPM key {0:?} was created under another storage root key: the TPM was cleared or replaced, so the key is gone; create a new key and re-enroll the device")]
     TpmCleared(String),
+    /// The YubiKey refused the PIN.
+    #[error("the YubiKey refused the PIN: {tries} tries left before it blocks")]
+    YubikeyPinRefused {
+        /// Tries left.
+        tries: u8,
+    },
+    /// The YubiKey's PIN is blocked.
+    #[error("the YubiKey's PIN is blocked: unblock it with the PUK (ykman piv access unblock-pin)")]
+    YubikeyPinBlocked,
+    /// No (matching) YubiKey is present.
+    #[error("YubiKey not found: {0}")]
+    YubikeyNotFound(String),
+    /// A YubiKey operation failed.
+    #[error("YubiKey {operation}: {reason}")]
+    Yubikey {
+        /// What was attempted.
+        operation: &'static str,
+        /// The card's or PC/SC's answer.
+        reason: String,
+    },
     /// The backend cannot do this.
     #[error("{0}")]
     Unsupported(String),

@@ -13,6 +13,8 @@ pub mod pkcs11;
 pub mod soft;
 #[cfg(feature = "tpm")]
 pub mod tpm;
+#[cfg(feature = "yubikey")]
+pub mod yubikey;
 
 pub use error::Error;
 pub use key_name::KeyName;

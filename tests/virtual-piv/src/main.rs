@@ -78,7 +78,7 @@ fn run(args: &Args) -> Result<(), String> {
     use trussed::virt::{self, StorageConfig, StoreConfig};
     let store = StoreConfig {
         internal: StorageConfig::filesystem(args.dir.join("internal.littlefs")),
-        external: StorageConfig::ram(),
+        external: StorageConfig::filesystem(args.dir.join("external.littlefs")),
         volatile: StorageConfig::ram(),
     };
     virt::with_platform(store, |platform| {
