@@ -1,6 +1,7 @@
-//! Where a PIN comes from (a PKCS#11 token's user PIN, a TPM key's authValue): a file only its owner can read, a systemd credential
-//! (`$CREDENTIALS_DIRECTORY/NAME`, from `LoadCredential=`), or an environment variable (for
-//! tests). The PIN is held in a zeroizing buffer and never printed.
+//! Where a PIN comes from (a PKCS#11 token's user PIN, a TPM key's authValue, a YubiKey's PIV
+//! PIN): a file only its owner can read, a systemd credential (`$CREDENTIALS_DIRECTORY/NAME`,
+//! from `LoadCredential=`), a program that prints it (an askpass, on a workstation), or an
+//! environment variable (for tests). The PIN is held in a zeroizing buffer and never printed.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -18,6 +19,8 @@ pub enum PinSource {
     Credential(String),
     /// An environment variable of this name.
     Env(String),
+    /// A program (an askpass, or a pinentry wrapper) that prints the PIN on its standard output.
+    Askpass(PathBuf),
 }
 
 impl PinSource {
@@ -30,6 +33,26 @@ impl PinSource {
                     .map_err(|_| Error::PinSource(format!("environment variable {var} is not set")))
             }
             PinSource::File(path) => path.clone(),
+            PinSource::Askpass(program) => {
+                let out = std::process::Command::new(program)
+                    .arg("PIN for warrant:")
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .map_err(|e| Error::PinSource(format!("{}: {e}", program.display())))?;
+                let stdout = Zeroizing::new(out.stdout);
+                if !out.status.success() {
+                    return Err(Error::PinSource(format!(
+                        "{} gave no PIN ({})",
+                        program.display(),
+                        out.status
+                    )));
+                }
+                let text = std::str::from_utf8(&stdout).map_err(|_| {
+                    Error::PinSource(format!("{} printed a PIN that is not UTF-8", program.display()))
+                })?;
+                return Ok(Zeroizing::new(text.lines().next().unwrap_or_default().to_owned()));
+            }
             PinSource::Credential(name) => {
                 let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
                     Error::PinSource(format!(

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use warrant_attestation::certificate::Cert;
 use warrant_attestation::tpm::Credential;
-use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts};
+use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts, EnrollmentTrust};
 use warrant_envelope::{
-    new_id, random_bytes, sha256, thumbprint, verify_enrollment, Clock, EntityData, GrantClaims, StatusBits,
-    StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
+    new_id, random_bytes, sha256, thumbprint, verify_enrollment_with, Clock, EntityData, GrantClaims,
+    StatusBits, StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
 };
 use warrant_hsm_backends::{KeyName, TpmIdentity};
 
@@ -44,6 +44,8 @@ pub struct GrantOptions {
     pub max_warrant_lifetime: u64,
     /// Whether a device with a software key may be granted at all.
     pub allow_software: bool,
+    /// Attestation roots and rules for appraising the enrollment's evidence.
+    pub trust: EnrollmentTrust,
 }
 
 /// The authority's current settings.
@@ -193,7 +195,7 @@ impl<'a> Authority<'a> {
         options: &GrantOptions,
     ) -> Result<(Vec<u8>, GrantClaims), Error> {
         let settings = self.settings()?;
-        let verified = verify_enrollment(enrollment)?;
+        let verified = verify_enrollment_with(enrollment, &options.trust)?;
         if verified.device.backend == BackendKind::Software && !options.allow_software {
             return Err(Error::AuthorityRefuses(
                 "the device key is a software key; allow software keys to grant it anyway".into(),

@@ -5,6 +5,7 @@ mod args;
 mod demo;
 mod evidence;
 mod view;
+mod yubikey;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ enum Command {
     Sign(SignArgs),
     /// Verify a warrant offline against a request (exit 0 accepted, 1 rejected).
     Verify(VerifyArgs),
+    /// Prepare a YubiKey for warrantd (management key, PIN, PUK).
+    #[command(subcommand)]
+    Yubikey(yubikey::YubikeyCommand),
     /// Verify attestation evidence made by other tools, offline.
     #[command(subcommand)]
     Evidence(evidence::EvidenceCommand),
@@ -361,6 +365,7 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
         }
         Command::Verify(args) => verify(args, out)?,
         Command::Evidence(cmd) => evidence::run(cmd, out)?,
+        Command::Yubikey(cmd) => yubikey::run(cmd, out)?,
         Command::Inspect { file } => {
             let inspected = warrant_envelope::inspect(&files::read(&file)?)?;
             out.print(&view::inspected(&inspected));

@@ -95,6 +95,11 @@ pub struct AuthorityConfig {
     /// PEM files of the CA certificates TPM EK certificates must chain to (the TPM vendors'
     /// roots and intermediates; swtpm's local CA in tests). Read when a TPM challenge is made.
     pub tpm_ek_roots: Vec<PathBuf>,
+    /// PEM files of roots trusted for YubiKey PIV attestation besides Yubico's compiled-in
+    /// ones (a virtual card's test CA; never in production).
+    pub yubikey_roots: Vec<PathBuf>,
+    /// Accept ECDSA keys on YubiKey firmware below 5.7.0 (YSA-2024-03).
+    pub allow_ysa_2024_03: bool,
 }
 
 /// Which key store holds the keys.
@@ -130,6 +135,17 @@ pub struct KeyStoreConfig {
     /// tpm: reuse one quote per grant for this many seconds (1 to 3600) instead of quoting for
     /// every warrant; verifiers see the quote's age (`quote_age`) and their policy decides.
     pub quote_cache_seconds: Option<u64>,
+    /// yubikey: the card's serial (needed when several are present).
+    pub serial_number: Option<u32>,
+    /// yubikey: slots new keys may take, in order (default: retired slots 82-95).
+    pub slots: Option<Vec<String>>,
+    /// yubikey: PIN policy of new keys (`never`, `once`, `always`; default `once`).
+    pub pin_policy: Option<String>,
+    /// yubikey: touch policy of new keys (`never`, `always`, `cached`; default `never`).
+    pub touch_policy: Option<String>,
+    /// pkcs11, tpm, yubikey: a program that prints the PIN (an askpass or pinentry wrapper,
+    /// for workstations).
+    pub pin_askpass: Option<PathBuf>,
 }
 
 impl Default for KeyStoreConfig {
@@ -148,6 +164,11 @@ impl Default for KeyStoreConfig {
             tcti: None,
             quote_pcrs: None,
             quote_cache_seconds: None,
+            serial_number: None,
+            slots: None,
+            pin_policy: None,
+            touch_policy: None,
+            pin_askpass: None,
         }
     }
 }
@@ -165,6 +186,13 @@ impl KeyStoreConfig {
             ("pin_file", self.pin_file.is_some()),
             ("pin_credential", self.pin_credential.is_some()),
             ("pin_env", self.pin_env.is_some()),
+            ("pin_askpass", self.pin_askpass.is_some()),
+        ];
+        let yubikey_set = [
+            ("serial_number", self.serial_number.is_some()),
+            ("slots", self.slots.is_some()),
+            ("pin_policy", self.pin_policy.is_some()),
+            ("touch_policy", self.touch_policy.is_some()),
         ];
         let tpm_set = [
             ("tcti", self.tcti.is_some()),
@@ -174,9 +202,23 @@ impl KeyStoreConfig {
         let dir = [("dir", self.dir.is_some())];
         let passphrase = [("passphrase_file", self.passphrase_file.is_some())];
         let (foreign, backend): (Vec<_>, _) = match self.backend.as_str() {
-            "soft" => (token.iter().chain(&pins).chain(&tpm_set).collect(), "soft"),
-            "pkcs11" => (dir.iter().chain(&passphrase).chain(&tpm_set).collect(), "pkcs11"),
-            "tpm" if cfg!(feature = "tpm") => (token.iter().chain(&passphrase).collect(), "tpm"),
+            "soft" => (token.iter().chain(&pins).chain(&tpm_set).chain(&yubikey_set).collect(), "soft"),
+            "pkcs11" => {
+                (dir.iter().chain(&passphrase).chain(&tpm_set).chain(&yubikey_set).collect(), "pkcs11")
+            }
+            "tpm" if cfg!(feature = "tpm") => {
+                (token.iter().chain(&passphrase).chain(&yubikey_set).collect(), "tpm")
+            }
+            "yubikey" if cfg!(feature = "yubikey") => {
+                (token.iter().chain(&passphrase).chain(&tpm_set).collect(), "yubikey")
+            }
+            "yubikey" => {
+                return Err((
+                    "backend",
+                    "this build of warrantd has no YubiKey support (built without the `yubikey` feature)"
+                        .into(),
+                ))
+            }
             "tpm" => {
                 return Err((
                     "backend",
@@ -184,7 +226,10 @@ impl KeyStoreConfig {
                 ))
             }
             other => {
-                let built = if cfg!(feature = "tpm") { "soft, pkcs11, tpm" } else { "soft, pkcs11" };
+                let mut built = vec!["soft", "pkcs11"];
+                built.extend(cfg!(feature = "tpm").then_some("tpm"));
+                built.extend(cfg!(feature = "yubikey").then_some("yubikey"));
+                let built = built.join(", ");
                 return Err(("backend", format!("unknown backend {other:?}; this build has: {built}")));
             }
         };
@@ -210,8 +255,24 @@ impl KeyStoreConfig {
             }
         }
         let pin_count = pins.iter().filter(|(_, set)| *set).count();
-        if pin_count > 1 || (backend == "pkcs11" && pin_count != 1) {
-            return Err(("pin_file", "give exactly one of pin_file, pin_credential, pin_env".into()));
+        if pin_count > 1 || (matches!(backend, "pkcs11" | "yubikey") && pin_count != 1) {
+            return Err((
+                "pin_file",
+                "give exactly one of pin_file, pin_credential, pin_env, pin_askpass".into(),
+            ));
+        }
+        for slot in self.slots.iter().flatten() {
+            parse_slot_name(slot).map_err(|e| ("slots", e))?;
+        }
+        for (key, value, allowed) in [
+            ("pin_policy", &self.pin_policy, ["never", "once", "always"]),
+            ("touch_policy", &self.touch_policy, ["never", "always", "cached"]),
+        ] {
+            if let Some(v) = value {
+                if !allowed.contains(&v.as_str()) {
+                    return Err((key, format!("{v:?} is not one of {}", allowed.join(", "))));
+                }
+            }
         }
         if let Some(spec) = &self.quote_pcrs {
             if spec != "none" {
@@ -230,6 +291,15 @@ impl KeyStoreConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// A PIV key slot: 9a, 9c, 9d, 9e or 82-95.
+pub fn parse_slot_name(name: &str) -> Result<u8, String> {
+    let slot = u8::from_str_radix(name, 16).ok().filter(|_| name.len() == 2);
+    match slot {
+        Some(s @ (0x9a | 0x9c | 0x9d | 0x9e | 0x82..=0x95)) => Ok(s),
+        _ => Err(format!("{name:?} is not a key slot (9a, 9c, 9d, 9e, 82-95)")),
     }
 }
 

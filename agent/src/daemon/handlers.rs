@@ -6,11 +6,13 @@ use axum::extract::{Path, State};
 use axum::{Extension, Json};
 use warrant_attestation::certificate::{certificates_from_pem, Cert};
 use warrant_attestation::tpm::Credential;
+use warrant_attestation::EnrollmentTrust;
 use warrant_envelope::{thumbprint, RequestBinding, CHALLENGE_LEN};
 use warrant_hsm_backends::{EvidencePurpose, KeyInfo, KeyName, TpmIdentity};
 
 use super::audit::{Decision, Entry};
 use super::body::JsonBody;
+use super::config::AuthorityConfig;
 use super::error::ApiError;
 use super::peer::Caller;
 use super::rules::{Operation, Request};
@@ -48,10 +50,15 @@ pub async fn health() -> Json<api::Health> {
 /// `GET /v1/version`.
 pub async fn version(State(d): Shared) -> Json<api::Version> {
     let active = d.keys.store().backend();
-    let backends = [("software", true), ("tpm", cfg!(feature = "tpm")), ("pkcs11", true), ("yubikey", false)]
-        .into_iter()
-        .map(|(name, compiled)| api::Backend { name: name.into(), compiled, active: active.as_str() == name })
-        .collect();
+    let backends = [
+        ("software", true),
+        ("tpm", cfg!(feature = "tpm")),
+        ("pkcs11", true),
+        ("yubikey", cfg!(feature = "yubikey")),
+    ]
+    .into_iter()
+    .map(|(name, compiled)| api::Backend { name: name.into(), compiled, active: active.as_str() == name })
+    .collect();
     Json(api::Version {
         version: env!("CARGO_PKG_VERSION").into(),
         api: "v1".into(),
@@ -200,8 +207,8 @@ pub async fn key_evidence(
     d.conclude(&caller, rule, entry, result).await.map(Json)
 }
 
-/// The EK CA certificates the configuration names (each file PEM, one or more certificates).
-fn load_ek_roots(paths: &[std::path::PathBuf]) -> Result<Vec<Cert>, Error> {
+/// The certificates the configuration names (each file PEM, one or more certificates).
+fn load_certificates(paths: &[std::path::PathBuf]) -> Result<Vec<Cert>, Error> {
     let mut out = Vec::new();
     for path in paths {
         let certs = certificates_from_pem(&files::read(path)?)
@@ -209,6 +216,17 @@ fn load_ek_roots(paths: &[std::path::PathBuf]) -> Result<Vec<Cert>, Error> {
         out.extend(certs);
     }
     Ok(out)
+}
+
+/// Yubico's roots, the configured extra YubiKey roots, and the YSA-2024-03 choice.
+fn enrollment_trust(config: &AuthorityConfig) -> Result<EnrollmentTrust, Error> {
+    let now = warrant_envelope::Clock::now(&warrant_envelope::SystemClock);
+    let mut trust = EnrollmentTrust::new(now).map_err(warrant_envelope::Error::from)?;
+    for root in load_certificates(&config.yubikey_roots)? {
+        trust.piv = trust.piv.with_root(root);
+    }
+    trust.piv = trust.piv.allow_ysa_2024_03(config.allow_ysa_2024_03);
+    Ok(trust)
 }
 
 /// `GET /v1/tpm/identity`.
@@ -424,7 +442,7 @@ pub async fn challenge(
             ttl: req.ttl,
         }),
         Some(identity) => {
-            let anchors = load_ek_roots(&roots)?;
+            let anchors = load_certificates(&roots)?;
             let identity =
                 TpmIdentity { ek_certificate: identity.ek_certificate, ak_public: identity.ak_public };
             let c = a.tpm_challenge(req.ttl, &identity, &anchors)?;
@@ -447,6 +465,7 @@ pub async fn grant(
     Extension(caller): Extension<Caller>,
     JsonBody(req): JsonBody<api::GrantRequest>,
 ) -> Answer<api::GrantResponse> {
+    let authority = d.live().config.authority.clone();
     let work = move |a: &mut Authority<'_>| {
         let options = GrantOptions {
             policy: req.policy,
@@ -455,6 +474,7 @@ pub async fn grant(
             valid_for: req.valid_for,
             max_warrant_lifetime: req.max_warrant_ttl,
             allow_software: req.allow_software,
+            trust: enrollment_trust(&authority)?,
         };
         let (grant, claims) = a.grant(&req.enrollment, &options)?;
         Ok(api::GrantResponse {

@@ -174,16 +174,38 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File, Error> {
 
 /// The configured PIN source, if any (validation allows at most one).
 fn pin_source(k: &KeyStoreConfig) -> Option<PinSource> {
-    match (&k.pin_file, &k.pin_credential, &k.pin_env) {
-        (Some(file), _, _) => Some(PinSource::File(file.clone())),
-        (_, Some(name), _) => Some(PinSource::Credential(name.clone())),
-        (_, _, Some(var)) => Some(PinSource::Env(var.clone())),
+    match (&k.pin_file, &k.pin_credential, &k.pin_env, &k.pin_askpass) {
+        (Some(file), ..) => Some(PinSource::File(file.clone())),
+        (_, Some(name), ..) => Some(PinSource::Credential(name.clone())),
+        (_, _, Some(var), _) => Some(PinSource::Env(var.clone())),
+        (.., Some(program)) => Some(PinSource::Askpass(program.clone())),
         _ => None,
     }
 }
 
 fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
     let k = &config.keystore;
+    #[cfg(feature = "yubikey")]
+    if k.backend == "yubikey" {
+        use warrant_hsm_backends::yubikey::{default_slots, YubikeyConfig, YubikeyStore};
+        let slots = match &k.slots {
+            Some(names) => names
+                .iter()
+                .map(|n| super::config::parse_slot_name(n).map_err(Error::Config))
+                .collect::<Result<_, _>>()?,
+            None => default_slots(),
+        };
+        let pin =
+            pin_source(k).ok_or_else(|| Error::Config("the yubikey key store needs a PIN source".into()))?;
+        return Ok(Box::new(YubikeyStore::open(YubikeyConfig {
+            serial: k.serial_number,
+            dir: k.dir.clone().unwrap_or_else(|| config.state_dir.join("yubikey-keys")),
+            slots,
+            pin,
+            pin_policy: k.pin_policy.clone().unwrap_or_else(|| "once".into()),
+            touch_policy: k.touch_policy.clone().unwrap_or_else(|| "never".into()),
+        })?));
+    }
     #[cfg(feature = "tpm")]
     if k.backend == "tpm" {
         use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore, DEFAULT_TCTI};
