@@ -148,4 +148,8 @@ fn a_card_pulled_and_reinserted_is_reopened() {
     assert!(matches!(err, Error::YubikeyNotFound(_) | Error::Yubikey { .. }), "{err}");
     card.reinsert();
     assert!(verifies(&s, &key), "the store did not reopen the re-inserted card");
+    // Another process uses the card and resets it when done (yubico-piv-tool does): the
+    // store's PIN status is gone, and it verifies again by itself.
+    card.piv_tool(&["-a", "verify-pin", "-P", PIN]);
+    assert!(verifies(&s, &key), "the store did not recover from another process's reset");
 }

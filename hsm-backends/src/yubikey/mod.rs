@@ -10,6 +10,9 @@
 
 mod setup;
 
+/// The yubikey crate this store is built on (for benchmarks against the bare library).
+pub use ::yubikey;
+
 use std::collections::HashMap;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -91,9 +94,17 @@ fn card_error(operation: &'static str, e: yubikey::Error) -> Error {
     }
 }
 
-/// Whether an error may be a lost card or connection, worth one reopen.
+/// Whether an error may be a lost card or connection, worth one reopen: PC/SC errors, and a
+/// refused operation after another process reset the card (its PIN status is then gone; the
+/// reopen verifies the PIN again, and a wrong PIN is reported as such).
 fn connection_lost(e: &yubikey::Error) -> bool {
-    matches!(e, yubikey::Error::PcscError { .. } | yubikey::Error::GenericError | yubikey::Error::NotFound)
+    matches!(
+        e,
+        yubikey::Error::PcscError { .. }
+            | yubikey::Error::GenericError
+            | yubikey::Error::NotFound
+            | yubikey::Error::AuthenticationError
+    )
 }
 
 fn slot_id(slot: u8) -> Result<SlotId, Error> {
