@@ -820,6 +820,29 @@ rate = { requests = 10, per_seconds = 1 }
             let e = parse(&GOOD.replace("[limits]", &format!("{tpm}[limits]"))).unwrap_err();
             assert!(e.to_string().contains("without the `tpm` feature"), "{e}");
         }
+        let yk = "[keystore]\nbackend = \"yubikey\"\n";
+        if cfg!(feature = "yubikey") {
+            let e = parse(&GOOD.replace("[limits]", &format!("{yk}[limits]"))).unwrap_err();
+            assert!(e.to_string().contains("key `keystore.pin_file`: give exactly one"), "{e}");
+            let with_pin = format!("{yk}pin_askpass = \"/usr/bin/ssh-askpass\"\n");
+            let e = parse(&GOOD.replace("[limits]", &format!("{with_pin}slots = [\"9b\"]\n[limits]")))
+                .unwrap_err();
+            assert!(e.to_string().contains("key `keystore.slots`: \"9b\" is not a key slot"), "{e}");
+            let e =
+                parse(&GOOD.replace("[limits]", &format!("{with_pin}touch_policy = \"often\"\n[limits]")))
+                    .unwrap_err();
+            assert!(e.to_string().contains("key `keystore.touch_policy`"), "{e}");
+            let e =
+                parse(&GOOD.replace("[limits]", &format!("{with_pin}tcti = \"x\"\n[limits]"))).unwrap_err();
+            assert!(e.to_string().contains("does not apply to the yubikey backend"), "{e}");
+            let ok = format!(
+                "{with_pin}serial_number = 7\nslots = [\"9c\", \"82\"]\npin_policy = \"always\"\n[limits]"
+            );
+            parse(&GOOD.replace("[limits]", &ok)).unwrap();
+        } else {
+            let e = parse(&GOOD.replace("[limits]", &format!("{yk}[limits]"))).unwrap_err();
+            assert!(e.to_string().contains("without the `yubikey` feature"), "{e}");
+        }
         let e = parse(&GOOD.replace("[limits]", "[keystore]\ntcti = \"x\"\n[limits]")).unwrap_err();
         assert!(e.to_string().contains("key `keystore.tcti`: does not apply to the soft backend"), "{e}");
         let e = parse(

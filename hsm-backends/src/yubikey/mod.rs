@@ -191,7 +191,14 @@ impl YubikeyStore {
             }
             let Some(card) = guard.as_mut() else { continue };
             if self.pin_policy == PinPolicy::Always {
-                card.verify_pin(self.pin.as_bytes()).map_err(|e| card_error("verify the PIN", e))?;
+                // An askpass asks the person each time, as the key's policy means; other
+                // sources are unattended by nature.
+                let fresh = match &self.config.pin {
+                    PinSource::Askpass(_) => Some(self.config.pin.read()?),
+                    _ => None,
+                };
+                let pin = fresh.as_ref().unwrap_or(&self.pin);
+                card.verify_pin(pin.as_bytes()).map_err(|e| card_error("verify the PIN", e))?;
             }
             match op(card) {
                 Ok(value) => return Ok(value),
