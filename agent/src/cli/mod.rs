@@ -23,7 +23,7 @@ use args::{hex_bytes, key_value, Hex, Output};
 ///
 /// Key and authority operations are done by warrantd, reached on its socket (--socket,
 /// $WARRANT_SOCKET, else $XDG_RUNTIME_DIR/warrant/agent.sock when it exists, else
-/// /run/warrant/agent.sock). `verify` and `inspect` run locally.
+/// /run/warrant/agent.sock). `verify`, `inspect`, `evidence` and `yubikey setup` run locally.
 ///
 /// Exit status: 0 success (or accepted), 1 rejected or refused (the reason on stderr), 2 usage,
 /// I/O or daemon error.
