@@ -317,6 +317,65 @@ fn quotes_made_by_tpm2_tools_are_verified_by_warrant_evidence_tpm_quote() {
     assert_eq!(out.status.code(), Some(1));
     assert!(reason(&out).contains("another nonce"), "{}", reason(&out));
 
+    // An RSA attestation key (RSASSA), as many real AKs are, over two banks.
+    tpm.tool(
+        &[
+            "tpm2_createak",
+            "-C",
+            "ek.ctx",
+            "-c",
+            "rsa.ctx",
+            "-G",
+            "rsa",
+            "-g",
+            "sha256",
+            "-s",
+            "rsassa",
+            "-u",
+            "rsa.pub",
+        ],
+        dir,
+    );
+    tpm.tool(
+        &[
+            "tpm2_quote",
+            "-c",
+            "rsa.ctx",
+            "-l",
+            "sha1:0,7+sha256:7",
+            "-q",
+            "beef",
+            "-m",
+            "r.msg",
+            "-s",
+            "r.sig",
+            "-o",
+            "r.pcrs",
+            "-g",
+            "sha256",
+        ],
+        dir,
+    );
+    let out = warrant(&[
+        "--ak",
+        "rsa.pub",
+        "--message",
+        "r.msg",
+        "--signature",
+        "r.sig",
+        "--pcrs",
+        "r.pcrs",
+        "--nonce",
+        "beef",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", reason(&out));
+    let facts: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (&facts["signer"]["key"], &facts["signature"]["scheme"]),
+        (&"rsa-2048".into(), &"rsassa".into())
+    );
+    assert_eq!(facts["pcr_banks"], serde_json::json!(["sha1", "sha256"]));
+
     // The same quote as `-F values`.
     tpm.tool(
         &[
