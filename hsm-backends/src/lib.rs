@@ -10,6 +10,7 @@ mod key_name;
 mod key_store;
 mod pin;
 pub mod pkcs11;
+mod private_files;
 pub mod soft;
 #[cfg(feature = "tpm")]
 pub mod tpm;

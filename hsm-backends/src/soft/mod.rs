@@ -6,8 +6,6 @@ mod key_file;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -17,6 +15,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNIN
 use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
 
+use crate::private_files::{check_private, io, open_private_dir, write_new_private_file};
 use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore};
 use key_file::{KdfCost, KeyFileError};
 
@@ -47,10 +46,7 @@ impl SoftKeyStore {
     /// others can access is refused.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Error> {
         let dir = dir.into();
-        if !dir.exists() {
-            fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir).map_err(io(&dir))?;
-        }
-        check_private(&dir)?;
+        open_private_dir(&dir)?;
         Ok(Self {
             dir,
             passphrase: None,
@@ -231,10 +227,6 @@ impl KeyStore for SoftKeyStore {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_owned(), source }
-}
-
 fn file_error(name: &KeyName, path: &Path, e: KeyFileError) -> Error {
     match e {
         KeyFileError::Corrupt(reason) => Error::CorruptKeyFile { path: path.to_owned(), reason },
@@ -242,35 +234,6 @@ fn file_error(name: &KeyName, path: &Path, e: KeyFileError) -> Error {
         KeyFileError::WrongPassphrase => Error::WrongPassphrase(name.to_string()),
         KeyFileError::Crypto(what) => Error::Crypto(what),
     }
-}
-
-/// Refuses a file or directory that anyone but its owner can access.
-fn check_private(path: &Path) -> Result<(), Error> {
-    let mode = fs::metadata(path).map_err(io(path))?.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(Error::InsecurePermissions { path: path.to_owned(), mode });
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to a new file at `path`, mode 0600, durably, never replacing a file: the
-/// content goes to a temporary file first and is hard-linked into place, so a crash leaves
-/// either no key or a whole one.
-fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
-    let result = (|| {
-        let mut file = tmp.as_file();
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::hard_link(tmp.path(), path)?;
-        fs::File::open(dir)?.sync_all()
-    })();
-    result.map_err(io(path))
 }
 
 #[cfg(test)]

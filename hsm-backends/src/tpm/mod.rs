@@ -13,7 +13,6 @@ mod templates;
 pub use tss_esapi;
 
 use std::collections::HashMap;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -46,6 +45,7 @@ use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
 
 use self::key_blob::KeyBlob;
+use crate::private_files::{open_private_dir, write_new_private_file};
 use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource, TpmIdentity};
 
 /// How the TPM store is reached and what it quotes.
@@ -271,26 +271,9 @@ impl Connection {
             pin: pin.is_some(),
         };
         let json = serde_json::to_vec_pretty(&blob).map_err(|_| Error::Crypto("encoding a key file"))?;
-        write_new(path, &json)?;
+        write_new_private_file(path, &json)?;
         Ok(created.out_public)
     }
-}
-
-/// Writes a new 0600 file, failing if it exists.
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let io = |source| Error::Io { path: path.into(), source };
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::KeyExists(
-                    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
-                )
-            } else {
-                io(e)
-            }
-        })?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(io)
 }
 
 fn p256_of(public: &Public) -> Result<P256PublicKey, Error> {
@@ -313,19 +296,7 @@ fn p256_of(public: &Public) -> Result<P256PublicKey, Error> {
 impl TpmKeyStore {
     /// Opens the store: creates `dir` (0700) if needed and connects to the TPM, deriving the SRK.
     pub fn open(config: TpmConfig) -> Result<Self, Error> {
-        let dir = &config.dir;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| Error::Io { path: dir.clone(), source })?;
-        let mode = std::fs::metadata(dir)
-            .map_err(|source| Error::Io { path: dir.clone(), source })?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(Error::InsecurePermissions { path: dir.clone(), mode: mode & 0o7777 });
-        }
+        open_private_dir(&config.dir)?;
         // Read once and kept (zeroized on drop): keys are reloaded after a TPM reset.
         let pin = config.pin.as_ref().map(PinSource::read).transpose()?;
         let store = Self {

@@ -14,8 +14,7 @@ mod setup;
 pub use ::yubikey;
 
 use std::collections::HashMap;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,6 +25,7 @@ use yubikey::piv::{self, AlgorithmId, SlotId};
 use yubikey::{Certificate, MgmKey, PinPolicy, Serial, TouchPolicy, YubiKey};
 use zeroize::Zeroizing;
 
+use crate::private_files::{open_private_dir, write_new_private_file};
 use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource};
 
 pub use setup::{setup, SetupOptions, SetupReport};
@@ -146,19 +146,7 @@ pub(crate) fn open_card(serial: Option<u32>) -> Result<YubiKey, yubikey::Error> 
 impl YubikeyStore {
     /// Opens the store: the record directory (0700), the PIN, and the card (PIN verified).
     pub fn open(config: YubikeyConfig) -> Result<Self, Error> {
-        let dir = &config.dir;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|source| Error::Io { path: dir.clone(), source })?;
-        let mode = std::fs::metadata(dir)
-            .map_err(|source| Error::Io { path: dir.clone(), source })?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            return Err(Error::InsecurePermissions { path: dir.clone(), mode: mode & 0o7777 });
-        }
+        open_private_dir(&config.dir)?;
         if config.slots.is_empty() {
             return Err(Error::Unsupported("the YubiKey store needs at least one slot for keys".into()));
         }
@@ -327,7 +315,7 @@ impl KeyStore for YubikeyStore {
             public: hex::encode(public.sec1()),
             created_at: now(),
         };
-        write_new(
+        write_new_private_file(
             &path,
             &serde_json::to_vec_pretty(&record).map_err(|_| Error::Crypto("encoding a key record"))?,
         )?;
@@ -378,12 +366,4 @@ impl KeyStore for YubikeyStore {
         self.evidence.lock().map_err(|_| Error::Crypto("evidence cache lock poisoned"))?.remove(name);
         std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })
     }
-}
-
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write;
-    let io = |source| Error::Io { path: path.into(), source };
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
-    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(io)
 }
