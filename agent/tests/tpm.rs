@@ -35,18 +35,11 @@ fn start_on_tpm(dir: &Path, tpm: &Swtpm, keystore_extra: &str) -> common::Daemon
 }
 
 fn cli(dir: &Path, d: &common::Daemon, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_warrant"))
-        .args(args)
-        .current_dir(dir)
-        .env("WARRANT_SOCKET", &d.socket)
-        .output()
-        .unwrap()
+    common::warrant(dir, Some(&d.socket), args)
 }
 
 fn ok(dir: &Path, d: &common::Daemon, args: &[&str]) -> String {
-    let out = cli(dir, d, args);
-    assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    common::warrant_ok(dir, Some(&d.socket), args)
 }
 
 fn policy(pcr7: &str) -> String {
@@ -99,17 +92,7 @@ fn enroll_by_credential(dir: &Path, d: &common::Daemon, policy_text: &str, grant
 }
 
 fn sign_and_verify(dir: &Path, d: &common::Daemon, grant: &str) -> Output {
-    std::fs::write(dir.join("body.json"), "{}").unwrap();
-    let request = ["--method", "POST", "--target", common::TARGET, "--body", "body.json"];
-    let mut sign = vec!["sign", "--key", "laptop", "--grant", grant, "--audience", common::AUDIENCE];
-    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "warrant.cbor"]);
-    sign.extend(request);
-    ok(dir, d, &sign);
-    let mut verify =
-        vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json", "--audience", common::AUDIENCE];
-    verify.extend(["--status", "status.cbor"]);
-    verify.extend(request);
-    cli(dir, d, &verify)
+    common::sign_and_verify(dir, &d.socket, grant)
 }
 
 #[test]

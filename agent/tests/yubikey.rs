@@ -24,26 +24,7 @@ fn secret_file(dir: &Path, name: &str, value: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn warrant(dir: &Path, socket: Option<&Path>, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_warrant"));
-    command.args(args).current_dir(dir);
-    if let Some(socket) = socket {
-        command.env("WARRANT_SOCKET", socket);
-    }
-    command.output().unwrap()
-}
-
-fn ok(dir: &Path, socket: Option<&Path>, args: &[&str]) -> String {
-    let out = warrant(dir, socket, args);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{warrant, warrant_ok as ok};
 
 fn set_up_card(dir: &Path) {
     let new_pin = secret_file(dir, "new-pin", PIN);
@@ -117,20 +98,7 @@ fn enroll(dir: &Path, socket: &Path) -> Output {
 }
 
 fn sign_and_verify(dir: &Path, socket: &Path) -> Output {
-    std::fs::write(dir.join("body.json"), "{}").unwrap();
-    let request = ["--method", "POST", "--target", common::TARGET, "--body", "body.json"];
-    let mut sign = vec!["sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", common::AUDIENCE];
-    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "warrant.cbor"]);
-    sign.extend(request);
-    let out = warrant(dir, Some(socket), &sign);
-    if out.status.code() != Some(0) {
-        return out;
-    }
-    let mut verify =
-        vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json", "--audience", common::AUDIENCE];
-    verify.extend(["--status", "status.cbor"]);
-    verify.extend(request);
-    warrant(dir, Some(socket), &verify)
+    common::sign_and_verify(dir, socket, "grant.cbor")
 }
 
 #[test]

@@ -266,3 +266,46 @@ pub fn read_response(stream: &mut UnixStream) -> (u16, String) {
     stream.read_exact(&mut body).unwrap();
     (status, String::from_utf8(body).unwrap())
 }
+
+/// Runs the `warrant` CLI in `dir`, on `socket` when given.
+pub fn warrant(dir: &Path, socket: Option<&Path>, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrant"));
+    command.args(args).current_dir(dir);
+    if let Some(socket) = socket {
+        command.env("WARRANT_SOCKET", socket);
+    }
+    command.output().unwrap()
+}
+
+/// [`warrant`], which must exit 0; returns its standard output.
+pub fn warrant_ok(dir: &Path, socket: Option<&Path>, args: &[&str]) -> String {
+    let out = warrant(dir, socket, args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Signs a warrant with key `laptop` under `grant` (POST TARGET, body `{}`, deploy on
+/// prod/api) and verifies it offline against `trust.json` and `status.cbor` in `dir`: the
+/// `--json` verify's output, or the sign's when signing failed.
+pub fn sign_and_verify(dir: &Path, socket: &Path, grant: &str) -> std::process::Output {
+    std::fs::write(dir.join("body.json"), "{}").unwrap();
+    let request = ["--method", "POST", "--target", TARGET, "--body", "body.json"];
+    let mut sign = vec!["sign", "--key", "laptop", "--grant", grant, "--audience", AUDIENCE];
+    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "warrant.cbor"]);
+    sign.extend(request);
+    let out = warrant(dir, Some(socket), &sign);
+    if out.status.code() != Some(0) {
+        return out;
+    }
+    let mut verify =
+        vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json", "--audience", AUDIENCE];
+    verify.extend(["--status", "status.cbor"]);
+    verify.extend(request);
+    warrant(dir, Some(socket), &verify)
+}
