@@ -50,26 +50,38 @@ impl VirtualCard {
     }
 
     fn start(&mut self) {
-        let child = Command::new(binary())
-            .arg(&self.dir)
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start virtual-piv");
-        self.child = Some(child);
-        // Present once yubico-piv-tool (an independent client) sees it.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let ok = Command::new("yubico-piv-tool").args(["-r", READER, "-a", "status"]).output().is_ok_and(
-                |o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(&SERIAL.to_string()),
-            );
-            if ok {
-                return;
+        // pcscd sometimes misses a card that connects to vpcd right after another went (it
+        // keeps reporting no card); pulling and inserting again brings it, as with real readers.
+        for _ in 0..5 {
+            std::fs::create_dir_all(&self.dir).unwrap();
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.dir.join("card.log"))
+                .unwrap();
+            let child = Command::new(binary())
+                .arg(&self.dir)
+                .args(&self.extra)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start virtual-piv");
+            self.child = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(4);
+            while Instant::now() < deadline {
+                if present() {
+                    return;
+                }
+                let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                let log = std::fs::read_to_string(self.dir.join("card.log")).unwrap_or_default();
+                assert!(exited.is_none(), "the virtual card exited ({exited:?}): {log}");
+                std::thread::sleep(Duration::from_millis(50));
             }
-            assert!(Instant::now() < deadline, "the virtual card did not appear in pcscd's reader {READER}");
-            std::thread::sleep(Duration::from_millis(50));
+            self.remove();
+            std::thread::sleep(Duration::from_millis(500));
         }
+        let log = std::fs::read_to_string(self.dir.join("card.log")).unwrap_or_default();
+        panic!("the virtual card did not appear in pcscd's reader {READER}: {log}");
     }
 
     /// Pulls the card: its process is killed.
@@ -78,8 +90,12 @@ impl VirtualCard {
             let _ = child.kill();
             let _ = child.wait();
         }
-        // pcscd notices the card gone when vpcd's connection closes.
-        std::thread::sleep(Duration::from_millis(300));
+        // Wait until pcscd has seen the card go (vpcd notices the closed connection when it next
+        // talks to the card); a new card connecting before that can sit unseen in vpcd's backlog.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && present() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Puts the same card back.
@@ -97,6 +113,14 @@ impl VirtualCard {
         assert!(out.status.success(), "yubico-piv-tool {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
+}
+
+/// Whether yubico-piv-tool (an independent client) sees the card in the reader.
+fn present() -> bool {
+    Command::new("yubico-piv-tool")
+        .args(["-r", READER, "-a", "status"])
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains(&SERIAL.to_string()))
 }
 
 impl Drop for VirtualCard {

@@ -109,11 +109,12 @@ impl From<Error> for Failure {
     }
 }
 
-trait Context2<T> {
+/// Names the operation a TPM result came from, so errors say what was attempted.
+trait During<T> {
     fn during(self, operation: &'static str) -> Result<T, Failure>;
 }
 
-impl<T> Context2<T> for tss_esapi::Result<T> {
+impl<T> During<T> for tss_esapi::Result<T> {
     fn during(self, operation: &'static str) -> Result<T, Failure> {
         self.map_err(|e| Failure::Tpm(operation, e))
     }
