@@ -81,6 +81,8 @@ pub struct YubikeyStore {
     touch_policy: TouchPolicy,
     card: Mutex<Option<YubiKey>>,
     evidence: Mutex<HashMap<KeyName, PivEvidence>>,
+    /// Slot and public key by name: every signature needs both, and the record need not be read.
+    keys: Mutex<HashMap<KeyName, (u8, P256PublicKey)>>,
 }
 
 fn card_error(operation: &'static str, e: yubikey::Error) -> Error {
@@ -157,6 +159,7 @@ impl YubikeyStore {
             config,
             card: Mutex::new(None),
             evidence: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
         };
         store.with_card("open the card", |_| Ok(()))?;
         Ok(store)
@@ -237,6 +240,16 @@ impl YubikeyStore {
     }
 
     fn slot_of(&self, name: &KeyName) -> Result<(u8, P256PublicKey), Error> {
+        let cache = || self.keys.lock().map_err(|_| Error::Crypto("key cache lock poisoned"));
+        if let Some(key) = cache()?.get(name) {
+            return Ok(key.clone());
+        }
+        let key = self.read_slot(name)?;
+        cache()?.insert(name.clone(), key.clone());
+        Ok(key)
+    }
+
+    fn read_slot(&self, name: &KeyName) -> Result<(u8, P256PublicKey), Error> {
         let (path, record) = self.record(name)?;
         let corrupt = |reason| Error::CorruptKeyFile { path: path.clone(), reason };
         let slot = parse_slot(&record.slot).map_err(|_| corrupt("bad slot"))?;
@@ -364,6 +377,7 @@ impl KeyStore for YubikeyStore {
         // The key stays in its slot until a new key overwrites it; warrant forgets it.
         let (path, _) = self.record(name)?;
         self.evidence.lock().map_err(|_| Error::Crypto("evidence cache lock poisoned"))?.remove(name);
+        self.keys.lock().map_err(|_| Error::Crypto("key cache lock poisoned"))?.remove(name);
         std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })
     }
 }
