@@ -59,7 +59,7 @@ fn main() {
     let mut client = Client::new(&socket).unwrap();
     common::init_authority(&mut client, "bench");
     let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
-    let grant = common::grant_for(&mut client, "laptop", "alice", false);
+    let grant = common::grant_for(&mut client, "laptop", "alice", true);
     let request = common::sign_request(&grant, AUDIENCE);
 
     // Raw cryptoki in this process: one session per thread, on the same token and key.

@@ -70,6 +70,7 @@ impl System for InProcess {
                 context: BTreeMap::new(),
                 nonce: None,
                 lifetime: 60,
+                status_lists: None,
             };
             std::hint::black_box(device::sign_warrant(&key, &request).unwrap());
         })

@@ -4,7 +4,8 @@
 //! - bare tss-esapi: ECDSA P-256 TPM2_Sign of a digest with a loaded key, password session;
 //! - warrantd, no quote (`quote_pcrs = "none"`), audit `fsync = "batch"` and `"line"`;
 //! - warrantd, a TPM2_Quote of SHA-256 PCRs 0-7 in every warrant;
-//! - warrantd, a cached quote (`quote_cache_seconds = 3600`).
+//! - warrantd, a cached quote (`quote_cache_seconds = 3600`), bound to the status list each
+//!   sign request carries.
 //!
 //! Run: `cargo bench -p warrant-agent --features tpm --bench tpm` (needs swtpm, swtpm-tools).
 
@@ -90,13 +91,17 @@ fn start(dir: &Path, config: &Path) -> common::Daemon {
     common::start_command(dir, config, command).unwrap()
 }
 
-/// Enrolls key `laptop` by credential activation and returns its grant.
-fn enroll(client: &mut warrant_agent::client::Client) -> Vec<u8> {
+/// Enrolls key `laptop` by credential activation and returns its grant and the authority's
+/// status list.
+fn enroll(client: &mut warrant_agent::client::Client) -> (Vec<u8>, Vec<u8>) {
     common::init_authority(client, "bench");
     let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
     let identity: api::TpmIdentity = client.get("/tpm/identity").unwrap();
     let challenge: api::ChallengeResponse = client
-        .post("/authority/challenges", &api::ChallengeRequest { ttl: 60, tpm_identity: Some(identity) })
+        .post(
+            "/authority/challenges",
+            &api::ChallengeRequest { ttl: 60, principal: Some("alice".into()), tpm_identity: Some(identity) },
+        )
         .unwrap();
     let request = api::EnrollRequest {
         key: "laptop".into(),
@@ -107,14 +112,19 @@ fn enroll(client: &mut warrant_agent::client::Client) -> Vec<u8> {
     let enrollment: api::EnrollResponse = client.post("/enroll", &request).unwrap();
     let request = api::GrantRequest {
         enrollment: enrollment.enrollment,
+        principal: None,
         policy: common::POLICY.into(),
         groups: vec!["deployers".into()],
         attributes: Default::default(),
         valid_for: 3600,
         max_warrant_ttl: 300,
         allow_software: false,
+        allow_self_reported: false,
     };
-    client.post::<_, api::GrantResponse>("/authority/grants", &request).unwrap().grant
+    let grant = client.post::<_, api::GrantResponse>("/authority/grants", &request).unwrap().grant;
+    let list: api::StatusListResponse =
+        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+    (grant, list.list)
 }
 
 fn main() {
@@ -132,13 +142,15 @@ fn main() {
         ("warrantd, quote per warrant (sha256:0-7), batch", config(dir, &tpm, "", "batch")),
         ("warrantd, cached quote (3600 s), batch", config(dir, &tpm, "quote_cache_seconds = 3600", "batch")),
     ];
-    let grant = {
+    let (grant, list) = {
         let d = start(dir, &daemons[0].1);
-        let grant = enroll(&mut d.client());
+        let enrolled = enroll(&mut d.client());
         d.stop();
-        grant
+        enrolled
     };
-    let request = common::sign_request(&grant, AUDIENCE);
+    // Every request carries the list, as a device told of each new list would (without one, a
+    // cached-quote daemon quotes for each warrant).
+    let request = api::SignRequest { status_list: Some(list), ..common::sign_request(&grant, AUDIENCE) };
 
     let mut bare_lat = Vec::new();
     let mut daemon_lat: Vec<Vec<u64>> = vec![Vec::new(); daemons.len()];

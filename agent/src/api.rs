@@ -30,6 +30,26 @@ pub mod b64 {
     }
 }
 
+/// Standard base64 for `Option<Vec<u8>>` fields (absent or null: `None`).
+pub mod b64_option {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Encodes.
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(bytes) => super::b64::serialize(bytes, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Decodes, strictly.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::b64")] Vec<u8>);
+        Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(bytes)| bytes))
+    }
+}
+
 /// Decodes a hex field of exactly `N` bytes.
 pub fn hex_field<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Error> {
     hex::decode(text)
@@ -275,6 +295,10 @@ pub struct SignRequest {
     pub nonce: Option<String>,
     /// Lifetime, seconds.
     pub ttl: u64,
+    /// A status list of the grant's authority (its newest): warrantd remembers the newest list
+    /// per issuer and URI and binds cached TPM quotes to it. It is not verified here.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_option")]
+    pub status_list: Option<Vec<u8>>,
 }
 
 /// A signed warrant.
@@ -325,6 +349,10 @@ pub struct AuthoritySettings {
 pub struct ChallengeRequest {
     /// Seconds it stays valid.
     pub ttl: u64,
+    /// The principal the authority intends: a grant answering this challenge goes to it only.
+    /// None: the grant request must name the principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// Make the challenge a credential for this TPM (its EK must chain to a configured root).
     #[serde(default)]
     pub tpm_identity: Option<TpmIdentity>,
@@ -339,6 +367,9 @@ pub struct ChallengeResponse {
     /// The challenge as a TPM credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tpm_credential: Option<TpmCredential>,
+    /// The principal recorded with the challenge, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// Seconds it stays valid.
     pub ttl: u64,
 }
@@ -350,6 +381,10 @@ pub struct GrantRequest {
     /// The enrollment request.
     #[serde(with = "b64")]
     pub enrollment: Vec<u8>,
+    /// The principal to grant. Required when the challenge recorded none; when it did, must
+    /// equal it. The enrollment must ask for the same principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
     /// Cedar policy text.
     pub policy: String,
     /// The principal's groups.
@@ -365,6 +400,9 @@ pub struct GrantRequest {
     /// Grant a software key.
     #[serde(default)]
     pub allow_software: bool,
+    /// Grant a key whose evidence is self-reported by its key store (PKCS#11).
+    #[serde(default)]
+    pub allow_self_reported: bool,
 }
 
 /// An issued grant.

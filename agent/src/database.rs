@@ -56,6 +56,8 @@ const MIGRATIONS: &[&str] = &[
     // 2: a challenge made as a TPM credential is bound to that TPM's attestation key.
     "ALTER TABLE challenges ADD COLUMN tpm_ak_name TEXT;
     ALTER TABLE challenges ADD COLUMN tpm_ek_sha256 TEXT;",
+    // 3: the principal the authority intends a challenge for (NULL: named at grant time).
+    "ALTER TABLE challenges ADD COLUMN principal TEXT;",
 ];
 
 /// Opens (creating if needed) the database in `state_dir` and applies pending migrations.
@@ -128,6 +130,22 @@ mod tests {
         let conn = open(dir.path()).unwrap();
         let v: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v, schema_version());
+    }
+
+    #[test]
+    fn challenges_open_before_the_principal_column_keep_no_principal() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join(FILE_NAME)).unwrap();
+        for (i, sql) in MIGRATIONS[..2].iter().enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as u32 + 1).unwrap();
+        }
+        conn.execute("INSERT INTO challenges (challenge, expires_at) VALUES (x'01', 9)", []).unwrap();
+        migrate(&mut conn).unwrap();
+        let principal: Option<String> =
+            conn.query_row("SELECT principal FROM challenges", [], |r| r.get(0)).unwrap();
+        // The grant for such a challenge must then name the principal itself.
+        assert_eq!(principal, None);
     }
 
     #[test]

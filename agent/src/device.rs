@@ -11,6 +11,7 @@ use warrant_envelope::{
 use warrant_envelope::{Clock, SystemClock};
 
 use crate::key_signer::KeySigner;
+use crate::newest_lists::NewestStatusLists;
 use crate::Error;
 use warrant_hsm_backends::EvidencePurpose;
 
@@ -49,6 +50,10 @@ pub struct WarrantRequest<'a> {
     pub nonce: Option<Vec<u8>>,
     /// Lifetime in seconds.
     pub lifetime: u64,
+    /// The status lists the device knows: evidence reused across warrants (a cached TPM
+    /// quote) is bound to the newest list of the grant's authority. None: evidence for this
+    /// warrant alone.
+    pub status_lists: Option<&'a NewestStatusLists>,
 }
 
 /// Reads the claims of a grant (unverified: the device trusts what its authority sent it,
@@ -65,6 +70,8 @@ pub fn sign_warrant(
     key: &KeySigner<'_>,
     request: &WarrantRequest<'_>,
 ) -> Result<(Vec<u8>, WarrantClaims), Error> {
+    // Before any key or evidence work: a target verifiers refuse is never signed.
+    request.request.check_signable()?;
     let grant = grant_claims(request.grant)?;
     if &grant.device_key != key.public_key() {
         return Err(Error::Usage(format!(
@@ -93,7 +100,8 @@ pub fn sign_warrant(
         grant: request.grant.to_vec(),
         evidence: Evidence::Software,
     };
-    let purpose = EvidencePurpose::Warrant { grant_id: grant.id, now: issued_at };
+    let status_list = request.status_lists.and_then(|lists| lists.newest(&grant.issuer, &grant.status.uri));
+    let purpose = EvidencePurpose::Warrant { grant_id: grant.id, now: issued_at, status_list };
     claims.evidence = key.store().evidence(key.name(), purpose, &claims.evidence_binding())?;
     let warrant = claims.sign(key)?;
     Ok((warrant, claims))

@@ -41,6 +41,37 @@ pub enum Error {
     /// The authority refuses the operation (its own rules, not a malformed object).
     #[error("authority refuses: {0}")]
     AuthorityRefuses(String),
+    /// The enrollment asks for another principal than the one the authority decided on.
+    #[error(
+        "authority refuses: the enrollment asks for principal {requested:?} but the authority \
+         decided on {intended:?} ({decided_by}); enroll again as {intended:?}, or make a new \
+         challenge for {requested:?} if that is who the device is for"
+    )]
+    EnrollmentPrincipalMismatch {
+        /// The principal the authority decided on.
+        intended: String,
+        /// The principal the enrollment names.
+        requested: String,
+        /// Where the decision was recorded: the challenge or the grant request.
+        decided_by: &'static str,
+    },
+    /// The grant request names another principal than the one its challenge was made for.
+    #[error(
+        "authority refuses: the grant names principal {grant:?} but its challenge was made for \
+         {challenge:?}; grant as {challenge:?} or make a new challenge for {grant:?}"
+    )]
+    GrantPrincipalConflict {
+        /// The principal recorded with the challenge.
+        challenge: String,
+        /// The principal the grant request names.
+        grant: String,
+    },
+    /// Neither the challenge nor the grant request names the principal.
+    #[error(
+        "authority refuses: no principal was decided for this enrollment; give the principal \
+         with `authority grant --principal` (or make challenges with `authority challenge --principal`)"
+    )]
+    PrincipalUndecided,
     /// The named thing does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -64,6 +95,9 @@ pub enum Error {
     /// The calling process could not be identified, or changed while its request was handled.
     #[error("caller identity: {0}")]
     Caller(String),
+    /// The daemon is short of a resource (file descriptors, memory) and cannot serve now.
+    #[error("warrantd is short of resources and cannot serve this request now ({0}); retry shortly")]
+    Unavailable(String),
     /// The daemon could not be reached.
     #[error("cannot reach warrantd at {socket}: {reason}")]
     Unreachable {
@@ -93,7 +127,12 @@ impl Error {
         match self {
             // A key that cannot sign is an operational error, not a verdict on an object.
             Error::Rejected(warrant_envelope::Error::Signing(_)) => 2,
-            Error::Rejected(_) | Error::AuthorityRefuses(_) | Error::Forbidden { .. } => 1,
+            Error::Rejected(_)
+            | Error::AuthorityRefuses(_)
+            | Error::EnrollmentPrincipalMismatch { .. }
+            | Error::GrantPrincipalConflict { .. }
+            | Error::PrincipalUndecided
+            | Error::Forbidden { .. } => 1,
             Error::Daemon { status: 403 | 422, .. } => 1,
             _ => 2,
         }
@@ -109,11 +148,15 @@ impl Error {
             Error::Database { .. } => "database",
             Error::Config(_) => "config",
             Error::AuthorityRefuses(_) => "authority_refuses",
+            Error::EnrollmentPrincipalMismatch { .. } => "enrollment_principal_mismatch",
+            Error::GrantPrincipalConflict { .. } => "grant_principal_conflict",
+            Error::PrincipalUndecided => "principal_undecided",
             Error::NotFound(_) => "not_found",
             Error::Conflict(_) => "conflict",
             Error::Forbidden { .. } => "forbidden",
             Error::RateLimited { .. } => "rate_limited",
             Error::Caller(_) => "caller_identity",
+            Error::Unavailable(_) => "unavailable",
             Error::Unreachable { .. } => "unreachable",
             Error::Daemon { code, .. } => code,
             Error::Usage(_) => "usage",

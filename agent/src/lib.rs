@@ -12,6 +12,7 @@ mod error;
 mod files;
 pub mod key_signer;
 pub mod keyring;
+pub mod newest_lists;
 pub mod trust_file;
 
 pub use error::Error;

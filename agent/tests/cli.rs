@@ -70,7 +70,7 @@ impl Env {
     fn enrolled(&self) {
         self.ok(&["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/status/1"]);
         self.ok(&["keys", "create", "laptop"]);
-        let challenge = self.ok(&["authority", "challenge"]);
+        let challenge = self.ok(&["authority", "challenge", "--principal", "alice"]);
         self.enroll("alice", challenge.trim(), "enroll.cbor");
         let grant = self.p("grant.cbor");
         let out = self.grant(
@@ -215,6 +215,91 @@ fn inspect_decodes_every_object() {
     assert_eq!(e.run(&["inspect", &e.p("junk")]).status.code(), Some(1));
 }
 
+/// The `--json` error code and message of a refused command.
+fn refusal(out: &Output) -> (String, String) {
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
+    (text("error"), text("message"))
+}
+
+#[test]
+fn a_grant_goes_only_to_the_principal_the_challenge_was_made_for() {
+    let e = Env::new();
+    e.ok(&["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/status/1"]);
+    e.ok(&["keys", "create", "laptop"]);
+    let challenge = e.ok(&["authority", "challenge", "--principal", "alice"]);
+    let g = e.p("g.cbor");
+
+    // The enrollee asks for someone else: refused, naming both, and nothing is written.
+    e.enroll("mallory", challenge.trim(), "mallory.cbor");
+    let out = e.grant("mallory.cbor", "policy.cedar", &["--json", "--allow-software", "--out", &g]);
+    let (code, message) = refusal(&out);
+    assert_eq!(code, "enrollment_principal_mismatch");
+    assert!(message.contains("\"mallory\"") && message.contains("\"alice\""), "{message}");
+    assert!(!Path::new(&g).exists());
+
+    // The operator may repeat the decision on the grant, not change it.
+    e.enroll("alice", challenge.trim(), "alice.cbor");
+    let args = ["--json", "--principal", "bob", "--allow-software", "--out", &g];
+    assert_eq!(refusal(&e.grant("alice.cbor", "policy.cedar", &args)).0, "grant_principal_conflict");
+
+    // The refusals left the challenge open: the enrollment the authority intended is granted.
+    let out =
+        e.grant("alice.cbor", "policy.cedar", &["--principal", "alice", "--allow-software", "--out", &g]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(e.ok(&["inspect", &g]).contains("sub: alice"));
+}
+
+/// The device never signs a target a verifier would refuse: nothing is written, and the
+/// refusal names the defect before any key or evidence work.
+#[test]
+fn a_target_a_service_would_rewrite_is_never_signed() {
+    let e = Env::new();
+    e.enrolled();
+    let (grant, out) = (e.p("grant.cbor"), e.p("w.cbor"));
+    for target in [
+        "/v1/deploy",
+        "https://api.example.com/v1/read/../deploy",
+        "https://api.example.com/v1/./deploy",
+        "https://api.example.com/v1%2Fdeploy",
+        "https://api.example.com/v1/%2e%2e/deploy",
+        "https://api.example.com/v1/deploy#x",
+        "https://ci@api.example.com/v1/deploy",
+    ] {
+        let mut args = vec!["--json", "sign", "--key", "laptop", "--grant", &grant, "--audience", AUDIENCE];
+        args.extend(["--action", "deploy", "--resource", "prod/api", "--method", "POST", "--target", target]);
+        args.extend(["--out", &out]);
+        let (code, message) = refusal(&e.run(&args));
+        assert_eq!(code, "request_target_unsignable", "{target}: {message}");
+        assert!(message.contains(target), "{message}");
+        assert!(!Path::new(&out).exists());
+    }
+}
+
+#[test]
+fn a_challenge_without_a_principal_needs_the_principal_on_the_grant() {
+    let e = Env::new();
+    e.ok(&["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/status/1"]);
+    e.ok(&["keys", "create", "laptop"]);
+    let challenge = e.ok(&["authority", "challenge"]);
+    let g = e.p("g.cbor");
+    e.enroll("mallory", challenge.trim(), "mallory.cbor");
+
+    // Neither names the principal: the enrollee's word is not enough.
+    let out = e.grant("mallory.cbor", "policy.cedar", &["--json", "--allow-software", "--out", &g]);
+    assert_eq!(refusal(&out).0, "principal_undecided");
+    let args = ["--json", "--principal", "alice", "--allow-software", "--out", &g];
+    let out = e.grant("mallory.cbor", "policy.cedar", &args);
+    assert_eq!(refusal(&out).0, "enrollment_principal_mismatch");
+    assert!(!Path::new(&g).exists());
+
+    e.enroll("alice", challenge.trim(), "alice.cbor");
+    let out =
+        e.grant("alice.cbor", "policy.cedar", &["--principal", "alice", "--allow-software", "--out", &g]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn the_authority_refuses_software_keys_unless_told_and_challenges_are_single_use() {
     let e = Env::new();
@@ -225,7 +310,7 @@ fn the_authority_refuses_software_keys_unless_told_and_challenges_are_single_use
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("challenge"));
 
-    let challenge = e.ok(&["authority", "challenge"]);
+    let challenge = e.ok(&["authority", "challenge", "--principal", "bob"]);
     e.enroll("bob", challenge.trim(), "e2.cbor");
     let out = e.grant("e2.cbor", "policy.cedar", &["--out", &g2]);
     assert_eq!(out.status.code(), Some(1));

@@ -140,35 +140,19 @@ fn socket_and_directory_are_private() {
 }
 
 /// Creates (once) a user `warrant-test` in a group of the same name; `None` unless root.
-fn test_user() -> Option<(u32, String)> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: creating a second user needs root (CI runs as root)");
-        return None;
-    }
-    let name = "warrant-test";
-    if nix::unistd::User::from_name(name).unwrap().is_none() {
-        let status =
-            Command::new("useradd").args(["--system", "--user-group", "--no-create-home", name]).status();
-        // Another test process may have created it meanwhile.
-        if !status.map(|s| s.success()).unwrap_or(false)
-            && nix::unistd::User::from_name(name).unwrap().is_none()
-        {
-            panic!("useradd {name} failed");
-        }
-    }
-    let user = nix::unistd::User::from_name(name).unwrap().unwrap();
-    Some((user.uid.as_raw(), name.to_owned()))
-}
-
 #[test]
 fn another_user_is_refused_by_the_socket_or_by_the_rules() {
-    let Some((_, user)) = test_user() else { return };
+    let Some((_, user)) = common::test_user() else { return };
     let tmp = common::workdir();
-    // The test user must reach files under the work directory.
+    // The test user must reach files under the work directory, and run the CLI: a checkout
+    // in a 0700 home directory is out of its reach, so the binary is copied here.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cli = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrant"));
     let run_as = |socket: &Path| {
         Command::new("runuser")
-            .args(["-u", &user, "--", env!("CARGO_BIN_EXE_warrant"), "--json", "--socket"])
+            .args(["-u", &user, "--"])
+            .arg(&cli)
+            .args(["--json", "--socket"])
             .arg(socket)
             .args(["keys", "list"])
             .output()
@@ -569,6 +553,12 @@ fn sealed_keys_need_the_passphrase_and_it_never_reaches_the_logs() {
         &format!("[keystore]\npassphrase_file = \"{}\"\n\n[audit]", tmp.path().join("pass").display()),
         1,
     );
+    // A passphrase file others can read is refused, like a PIN file.
+    std::fs::set_permissions(tmp.path().join("pass"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = common::try_start(tmp.path(), &sealed).err().expect("a 0644 passphrase file is refused");
+    assert!(refused.contains("readable by its owner only"), "{refused}");
+    assert!(!refused.contains(secret), "the passphrase leaked");
+    std::fs::set_permissions(tmp.path().join("pass"), std::fs::Permissions::from_mode(0o600)).unwrap();
     let d = common::start(tmp.path(), &sealed);
     let (grant, _) = enrolled(&mut d.client());
     assert!(d.stop().success());
@@ -654,4 +644,68 @@ fn malformed_requests_are_refused_with_reasons() {
     assert_eq!(daemon_status(&e.unwrap_err()), (400, "usage".into()));
     let e = client.get::<api::Key>("/keys/nope");
     assert_eq!(daemon_status(&e.unwrap_err()), (404, "not_found".into()));
+}
+
+#[test]
+fn the_api_refuses_a_grant_for_another_principal_than_the_challenges() {
+    let tmp = common::workdir();
+    let d = common::start(tmp.path(), &base_config(tmp.path()));
+    let mut client = d.client();
+    common::init_authority(&mut client, "acme");
+    let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
+    let challenge = api::ChallengeRequest { ttl: 60, principal: Some("alice".into()), tpm_identity: None };
+    let challenge: api::ChallengeResponse = client.post("/authority/challenges", &challenge).unwrap();
+    assert_eq!(challenge.principal.as_deref(), Some("alice"));
+    let enroll = api::EnrollRequest {
+        key: "laptop".into(),
+        principal: "mallory".into(),
+        challenge: challenge.challenge,
+        tpm_credential: None,
+    };
+    let enrollment: api::EnrollResponse = client.post("/enroll", &enroll).unwrap();
+    let grant = api::GrantRequest {
+        enrollment: enrollment.enrollment,
+        principal: None,
+        policy: common::POLICY.into(),
+        groups: vec![],
+        attributes: Default::default(),
+        valid_for: 3600,
+        max_warrant_ttl: 300,
+        allow_software: true,
+        allow_self_reported: false,
+    };
+    let e = client.post::<_, api::GrantResponse>("/authority/grants", &grant).unwrap_err();
+    assert_eq!(daemon_status(&e), (422, "enrollment_principal_mismatch".into()));
+    assert!(e.to_string().contains("\"mallory\"") && e.to_string().contains("\"alice\""), "{e}");
+    // The refusal is audited with its reason.
+    let refused = d.audit().into_iter().rev().find(|l| l["operation"] == "authority.grant").unwrap();
+    assert!(refused["reason"].as_str().unwrap_or_default().contains("mallory"), "{refused}");
+}
+
+/// Lists chain by their signed content (`status_list_digest`), the digest verifiers use. A
+/// database written before that holds the SHA-256 of the last list's bytes as
+/// `last_status_digest`; the next list must still chain onto the published one.
+#[test]
+fn status_lists_chain_by_signed_content_even_from_an_older_database() {
+    let tmp = common::workdir();
+    let config = base_config(tmp.path());
+    let d = common::start(tmp.path(), &config);
+    let (_, verifier) = enrolled(&mut d.client());
+    let first: api::StatusListResponse = d.client().get("/authority/status-lists/latest").unwrap();
+    assert!(d.stop().success());
+    let db = tmp.path().join("state/state.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let old_style = warrant_envelope::sha256(&first.list);
+    conn.execute("UPDATE authority SET last_status_digest = ?1", [old_style.as_slice()]).unwrap();
+    drop(conn);
+
+    let d = common::start(tmp.path(), &config);
+    let next: api::StatusListResponse =
+        d.client().post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+    assert_eq!(next.sequence, first.sequence + 1);
+    verifier.install_status_list(&next.list).unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let stored: Vec<u8> =
+        conn.query_row("SELECT last_status_digest FROM authority", [], |r| r.get(0)).unwrap();
+    assert_eq!(stored, warrant_envelope::status_list_digest(&next.list).unwrap());
 }

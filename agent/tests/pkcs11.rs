@@ -62,20 +62,63 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     let keys: api::KeyList = client.get("/keys").unwrap();
     assert!(keys.keys.iter().any(|k| k.name == settings.active_key && k.backend == "pkcs11"));
 
-    // No software allowance needed: the device key is on a token.
-    let grant = common::grant_for(&mut client, "laptop", "alice", false);
+    // The token's evidence is its own unsigned report (a software key can forge it): the
+    // authority refuses it unless told to accept self-reported evidence.
+    let challenge = api::ChallengeRequest { ttl: 60, principal: Some("alice".into()), tpm_identity: None };
+    let challenge: api::ChallengeResponse = client.post("/authority/challenges", &challenge).unwrap();
+    let enroll = api::EnrollRequest {
+        key: "laptop".into(),
+        principal: "alice".into(),
+        challenge: challenge.challenge,
+        tpm_credential: None,
+    };
+    let enrollment: api::EnrollResponse = client.post("/enroll", &enroll).unwrap();
+    let refused = client
+        .post::<_, api::GrantResponse>(
+            "/authority/grants",
+            &api::GrantRequest {
+                enrollment: enrollment.enrollment,
+                principal: None,
+                policy: common::POLICY.into(),
+                groups: vec![],
+                attributes: Default::default(),
+                valid_for: 3600,
+                max_warrant_ttl: 300,
+                allow_software: true,
+                allow_self_reported: false,
+            },
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("self-reported"), "{refused}");
+    let grant = common::grant_for(&mut client, "laptop", "alice", true);
     let list: api::StatusListResponse =
         client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
     let trust: serde_json::Value = client.get("/authority/trust").unwrap();
     std::fs::write(tmp.path().join("trust.json"), trust.to_string()).unwrap();
     let trusted = warrant_agent::trust_file::read(&tmp.path().join("trust.json")).unwrap();
 
-    // A verifier that refuses software keys accepts, and sees the self-reported token facts.
-    let verifier = Verifier::builder(common::AUDIENCE).trust(trusted).build().unwrap();
-    verifier.install_status_list(&list.list).unwrap();
+    // A verifier refuses self-reported evidence unless it opts in; one that does sees the
+    // token's facts, and never `hardware`.
     let signed: api::SignResponse =
         client.post("/sign", &common::sign_request(&grant, common::AUDIENCE)).unwrap();
     let request = HttpRequest { method: "POST", target: common::TARGET, body: b"{}" };
+    let strict = Verifier::builder(common::AUDIENCE).trust(trusted.clone()).build().unwrap();
+    strict.install_status_list(&list.list).unwrap();
+    assert!(matches!(
+        strict.verify(&signed.warrant, &request, None),
+        Err(warrant_envelope::Error::SelfReportedEvidenceNotAllowed)
+    ));
+    let verifier = Verifier::builder(common::AUDIENCE)
+        .trust(trusted)
+        .allow_self_reported_evidence(true)
+        .local_policy(
+            r#"permit(principal, action, resource) when {
+                context.device.assurance == "self-reported" && !context.device.hardware };"#,
+        )
+        .build()
+        .unwrap();
+    verifier.install_status_list(&list.list).unwrap();
     let verified = verifier.verify(&signed.warrant, &request, None).unwrap();
     assert_eq!(verified.device.backend.as_str(), "pkcs11");
     assert_eq!(verified.device.properties["self_reported"], warrant_attestation::AttributeValue::Bool(true));

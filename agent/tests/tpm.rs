@@ -54,7 +54,8 @@ when {{ context.device.backend == "tpm" && context.device.properties.ek_verified
 /// keys tpm-identity -> authority challenge --tpm-identity -> enroll --tpm-credential -> grant.
 fn enroll_by_credential(dir: &Path, d: &common::Daemon, policy_text: &str, grant: &str) -> Output {
     ok(dir, d, &["keys", "tpm-identity", "--out", "identity.json"]);
-    ok(dir, d, &["authority", "challenge", "--tpm-identity", "identity.json", "--out", "credential.json"]);
+    let challenge = ["authority", "challenge", "--principal", "alice", "--tpm-identity", "identity.json"];
+    ok(dir, d, &[&challenge[..], &["--out", "credential.json"]].concat());
     let credential = std::fs::read_to_string(dir.join("credential.json")).unwrap();
     assert!(!credential.contains("challenge"), "the challenge must not travel in clear: {credential}");
     ok(
@@ -107,7 +108,7 @@ fn a_tpm_device_enrolls_by_credential_and_every_warrant_carries_a_quote() {
     ok(dir, &d, &["keys", "create", "laptop"]);
 
     // A TPM device answering a plain challenge is refused: nothing proved its AK.
-    let challenge = ok(dir, &d, &["authority", "challenge"]);
+    let challenge = ok(dir, &d, &["authority", "challenge", "--principal", "alice"]);
     ok(
         dir,
         &d,
@@ -209,8 +210,35 @@ fn without_quotes_warrants_say_so_and_a_tpm_reset_under_the_daemon_is_survived()
     );
 }
 
+/// Signs `warrant.cbor` under `grant.cbor` with `extra` arguments (e.g. `--status-list`).
+fn sign_with(dir: &Path, d: &common::Daemon, extra: &[&str]) -> Output {
+    std::fs::write(dir.join("body.json"), "{}").unwrap();
+    let mut sign = vec!["sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", common::AUDIENCE];
+    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "warrant.cbor"]);
+    sign.extend(["--method", "POST", "--target", common::TARGET, "--body", "body.json"]);
+    sign.extend(extra);
+    cli(dir, d, &sign)
+}
+
+/// Verifies `warrant.cbor` by a verifier that installed `lists` in order; returns the device
+/// properties, or the refusal's message.
+fn verify_holding(dir: &Path, d: &common::Daemon, lists: &[&str]) -> Result<serde_json::Value, String> {
+    let mut verify = vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json"];
+    verify.extend(["--audience", common::AUDIENCE, "--method", "POST", "--target", common::TARGET]);
+    verify.extend(["--body", "body.json"]);
+    for list in lists {
+        verify.extend(["--status", list]);
+    }
+    let out = cli(dir, d, &verify);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    match out.status.code() {
+        Some(0) => Ok(answer["device"]["properties"].clone()),
+        _ => Err(format!("{answer} {}", String::from_utf8_lossy(&out.stderr))),
+    }
+}
+
 #[test]
-fn a_cached_quote_serves_the_warrants_of_its_time_bucket_and_reports_its_age() {
+fn a_cached_quote_is_bound_to_the_newest_status_list_and_fresh_only_while_verifiers_hold_it() {
     let tmp = common::workdir();
     let dir = tmp.path();
     let tpm = Swtpm::start();
@@ -218,22 +246,58 @@ fn a_cached_quote_serves_the_warrants_of_its_time_bucket_and_reports_its_age() {
     ok(dir, &d, &["authority", "init", "--issuer", "tpm-authority", "--status-uri", "https://a/s/1"]);
     ok(dir, &d, &["keys", "create", "laptop"]);
     let fresh_enough = r#"permit (principal, action, resource)
-when { context.device.properties.quote_cached && context.device.properties.quote_age < 3600 };"#;
+when { context.device.properties.quoted && context.device.properties.quote_age < 3600 };"#;
     let granted = enroll_by_credential(dir, &d, fresh_enough, "grant.cbor");
     assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
     ok(dir, &d, &["authority", "trust", "--out", "trust.json"]);
-    ok(dir, &d, &["authority", "publish-status", "--out", "status.cbor"]);
-    let mut quotes = Vec::new();
+    ok(dir, &d, &["authority", "publish-status", "--out", "s1.cbor"]);
+
+    // Signed with the newest list: a cached quote, reused by the next warrant (same TPM clock),
+    // accepted by a verifier holding that list.
+    let mut clocks = Vec::new();
     for _ in 0..2 {
-        let out = sign_and_verify(dir, &d, "grant.cbor");
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
-        let verified: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let properties = &verified["device"]["properties"];
-        assert_eq!(properties["quote_cached"], true, "{verified}");
-        quotes.push(properties["clock"].clone());
+        let out = sign_with(dir, &d, &["--status-list", "s1.cbor"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let properties = verify_holding(dir, &d, &["s1.cbor"]).unwrap();
+        assert_eq!(properties["quote_cached"], true, "{properties}");
+        assert!(properties["quote_age"].as_i64().is_some_and(|age| (0..60).contains(&age)), "{properties}");
+        clocks.push(properties["clock"].clone());
     }
-    // The second warrant carries the same quote (same TPM clock reading).
-    assert_eq!(quotes[0], quotes[1]);
+    assert_eq!(clocks[0], clocks[1]);
+
+    // The authority publishes two lists. A verifier holding the next one still accepts the
+    // quote (bound to the list before its newest); one holding the list after refuses it.
+    ok(dir, &d, &["authority", "publish-status", "--out", "s2.cbor"]);
+    ok(dir, &d, &["authority", "publish-status", "--out", "s3.cbor"]);
+    let properties = verify_holding(dir, &d, &["s1.cbor", "s2.cbor"]).unwrap();
+    assert_eq!(properties["quote_cached"], true, "{properties}");
+    let refused = verify_holding(dir, &d, &["s1.cbor", "s2.cbor", "s3.cbor"]).unwrap_err();
+    assert!(refused.contains("does not hold") && refused.contains("newest status list"), "{refused}");
+
+    // Given the newest list, warrantd quotes again; it remembers that list and never goes back
+    // to an older one it is offered.
+    for extra in [&["--status-list", "s3.cbor"][..], &[], &["--status-list", "s1.cbor"]] {
+        let out = sign_with(dir, &d, extra);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let properties = verify_holding(dir, &d, &["s1.cbor", "s2.cbor", "s3.cbor"]).unwrap();
+        assert_eq!(properties["quote_cached"], true, "{extra:?}: {properties}");
+        assert_ne!(properties["clock"], clocks[0], "{extra:?}: {properties}");
+    }
+
+    // What is not a status list is refused, saying so.
+    let out = sign_with(dir, &d, &["--status-list", "grant.cbor"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not usable"), "{out:?}");
+
+    // A warrantd that knows no list for the grant quotes for each warrant, and says why.
+    d.stop();
+    let d = start_on_tpm(dir, &tpm, "quote_cache_seconds = 3600");
+    let out = sign_with(dir, &d, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let properties = verify_holding(dir, &d, &["s1.cbor", "s2.cbor", "s3.cbor"]).unwrap();
+    assert_eq!((&properties["quoted"], &properties["quote_cached"]), (&true.into(), &false.into()));
+    assert_eq!(properties["quote_age"], 0, "{properties}");
+    assert!(d.stderr().contains("no status list known for the grant"), "{}", d.stderr());
 }
 
 #[test]

@@ -59,7 +59,7 @@ fn enroll(dir: &Path, socket: &Path) -> Output {
     let s = Some(socket);
     ok(dir, s, &["authority", "init", "--issuer", "yubikey-authority", "--status-uri", "https://a/s/1"]);
     ok(dir, s, &["keys", "create", "laptop"]);
-    let challenge = ok(dir, s, &["authority", "challenge"]);
+    let challenge = ok(dir, s, &["authority", "challenge", "--principal", "alice"]);
     ok(
         dir,
         s,

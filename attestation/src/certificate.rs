@@ -12,6 +12,8 @@ use x509_cert::Certificate;
 
 use crate::AttestationError;
 
+mod extensions;
+
 /// Largest certificate accepted.
 pub const MAX_CERTIFICATE: usize = 8 * 1024;
 /// Most links walked from a leaf to an anchor.

@@ -28,6 +28,26 @@ pub enum AttestationError {
     /// A YubiKey PIV attestation was refused.
     #[error("YubiKey PIV attestation refused: {0}")]
     PivAttestationInvalid(String),
+    /// The certificate presented as f9 is a FIDO/U2F attestation certificate.
+    #[error("the certificate presented as the YubiKey's f9 certificate is a FIDO/U2F attestation certificate (it carries extension {0}), not the PIV attestation intermediate: send the certificate from PIV slot f9")]
+    PivF9IsFidoCertificate(String),
+    /// The certificate presented as f9 does not have the PIV attestation intermediate's subject.
+    #[error("the certificate presented as the YubiKey's f9 certificate has subject {0:?}, not CN=Yubico PIV Attestation (CN=YubiKey PIV Attestation from firmware 5.7.4): send the certificate from PIV slot f9")]
+    PivF9Subject(String),
+    /// The f9 certificate's basicConstraints make it no issuer of slot certificates.
+    #[error("the f9 certificate's basicConstraints forbid what it does ({0}): a PIV attestation intermediate issues slot certificates, so it is a CA with path length 0")]
+    PivF9NotCa(String),
+    /// The f9 certificate's keyUsage does not allow certificate signing.
+    #[error(
+        "the f9 certificate's keyUsage lacks keyCertSign: it cannot issue slot attestation certificates"
+    )]
+    PivF9KeyUsage,
+    /// The slot certificate's subject names no PIV slot.
+    #[error("the slot certificate's subject {0:?} is not CN=YubiKey PIV Attestation <slot> for a PIV slot: send the output of the YubiKey's attest command (ykman piv keys attest)")]
+    PivSlotSubject(String),
+    /// The slot certificate claims to be a CA.
+    #[error("the slot certificate asserts basicConstraints cA: a slot attestation certificate is a leaf")]
+    PivSlotIsCa,
     /// The attested ECDSA key is on firmware with the YSA-2024-03 side channel.
     #[error("the YubiKey's firmware {0} is affected by YSA-2024-03 (ECDSA side channel, fixed in 5.7.0): its ECDSA keys are refused unless the verifier allows them")]
     PivVulnerableFirmware(String),

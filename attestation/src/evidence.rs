@@ -11,11 +11,31 @@ pub struct WarrantContext<'a> {
     pub grant_id: [u8; 16],
     /// The verifier's time, seconds since the epoch.
     pub now: u64,
-    /// Tolerated clock difference, seconds.
-    pub skew: u64,
     /// Yields the digest the evidence must be bound to (the operation); only evidence kinds
     /// that carry a binding compute it.
     pub binding: &'a dyn Fn() -> [u8; 32],
+    /// The status list the verifier holds for the grant's (issuer, status URI), if any.
+    pub status_list: Option<StatusListAnchor>,
+    /// The list that one replaced, if the verifier held it: a cached quote made just before the
+    /// authority published its newest list still serves until the next one.
+    pub previous_status_list: Option<StatusListAnchor>,
+}
+
+/// A status list a verifier holds, as a cached TPM quote is bound to it: what proves the
+/// quote was made after the list's `iat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusListAnchor {
+    /// The list's signed-content digest (SHA-256 of its COSE Sig_structure).
+    pub digest: [u8; 32],
+    /// The list's `iat`, seconds since the epoch.
+    pub issued_at: u64,
+}
+
+impl WarrantContext<'_> {
+    /// The held status list (the newest or the previous) whose digest is `digest`.
+    pub fn status_list_anchor(&self, digest: &[u8; 32]) -> Option<StatusListAnchor> {
+        [self.status_list, self.previous_status_list].into_iter().flatten().find(|a| &a.digest == digest)
+    }
 }
 
 /// What an authority trusts when it appraises enrollment evidence beyond the evidence itself.
@@ -80,7 +100,7 @@ pub enum Evidence {
     Pkcs11(Pkcs11Report),
     /// TPM enrollment evidence: the device key certified by the attestation key.
     TpmCertify(TpmCertifyEvidence),
-    /// A TPM quote bound to one warrant.
+    /// A TPM quote bound to one warrant, or (cached) to its grant and a status list.
     TpmQuote(TpmQuoteEvidence),
     /// A warrant signed by an enrolled TPM key, without a quote.
     TpmKey,
@@ -246,8 +266,9 @@ mod tests {
         WarrantContext {
             grant_id: [3; 16],
             now: 1_800_000_000,
-            skew: 60,
             binding: Box::leak(Box::new(move || binding)),
+            status_list: None,
+            previous_status_list: None,
         }
     }
     use std::collections::BTreeMap;
@@ -279,6 +300,11 @@ mod tests {
         assert_eq!(facts.backend, BackendKind::Pkcs11);
         assert_eq!(facts.properties["self_reported"], crate::AttributeValue::Bool(true));
         assert_eq!(facts.properties["serial"], crate::AttributeValue::Text("1a2b3c".into()));
+        // A token that leaves a field blank: the fact is absent, never empty text.
+        let blank = Evidence::Pkcs11(Pkcs11Report { serial: String::new(), ..report() });
+        let facts = blank.appraise(&key, &enrolled, &ctx(&[0; 32])).unwrap();
+        assert!(!facts.properties.contains_key("serial"));
+        assert!(facts.properties.contains_key("model"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod tpm;
 
 pub use attribute::AttributeValue;
 pub use error::AttestationError;
-pub use evidence::{EnrollmentTrust, Evidence, EvidenceKind, WarrantContext};
-pub use facts::{BackendKind, DeviceFacts};
+pub use evidence::{EnrollmentTrust, Evidence, EvidenceKind, StatusListAnchor, WarrantContext};
+pub use facts::{Assurance, BackendKind, DeviceFacts};
 pub use pkcs11::Pkcs11Report;
 pub use public_key::P256PublicKey;

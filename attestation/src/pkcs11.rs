@@ -83,18 +83,26 @@ impl Pkcs11Report {
     }
 }
 
-/// The facts: the report's fields, marked self-reported.
+/// The facts: the report's fields, marked self-reported. A token may leave a text field
+/// blank; a blank field is left out of the facts (a policy tests it with `has`), since facts
+/// become attributes, whose text is never empty.
 pub(crate) fn appraise(report: &Pkcs11Report) -> DeviceFacts {
-    let text = |v: &str| AttributeValue::Text(v.to_owned());
-    let properties = BTreeMap::from([
+    let mut properties = BTreeMap::from([
         ("self_reported".to_owned(), AttributeValue::Bool(true)),
-        ("manufacturer".to_owned(), text(&report.manufacturer)),
-        ("model".to_owned(), text(&report.model)),
-        ("serial".to_owned(), text(&report.serial)),
-        ("firmware".to_owned(), text(&report.firmware)),
         ("local".to_owned(), AttributeValue::Bool(report.local)),
         ("always_sensitive".to_owned(), AttributeValue::Bool(report.always_sensitive)),
         ("never_extractable".to_owned(), AttributeValue::Bool(report.never_extractable)),
     ]);
+    let texts = [
+        ("manufacturer", &report.manufacturer),
+        ("model", &report.model),
+        ("serial", &report.serial),
+        ("firmware", &report.firmware),
+    ];
+    for (name, value) in texts {
+        if !value.is_empty() {
+            properties.insert(name.to_owned(), AttributeValue::Text(value.clone()));
+        }
+    }
     DeviceFacts { backend: BackendKind::Pkcs11, properties }
 }

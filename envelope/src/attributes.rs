@@ -8,14 +8,30 @@ use warrant_attestation::AttributeValue;
 
 use crate::cbor::{self, KeyRef, Reader};
 use crate::cwt::{MAX_ENTRIES, MAX_TEXT};
-use crate::Error;
+use crate::{Error, ObjectType};
 
 /// An attribute map as CBOR: text keys in deterministic order.
 pub(crate) fn to_cbor(map: &BTreeMap<String, AttributeValue>) -> Value {
     cbor::map(map.iter().map(|(k, v)| (Value::Text(k.clone()), v.to_cbor())).collect())
 }
 
-/// Reads an attribute map: text keys, simple values, at most [`MAX_ENTRIES`].
+/// Refuses a map with an empty name or an empty text value, which decoders refuse: an object
+/// carrying one would be signed only to be rejected.
+pub(crate) fn check_non_empty(
+    object: ObjectType,
+    claim: &'static str,
+    map: &BTreeMap<String, AttributeValue>,
+) -> Result<(), Error> {
+    let empty =
+        |(k, v): (&String, &AttributeValue)| k.is_empty() || *v == AttributeValue::Text(String::new());
+    if map.iter().any(empty) {
+        return Err(Error::EmptyText { object, claim });
+    }
+    Ok(())
+}
+
+/// Reads an attribute map: text keys of 1 to 1024 bytes, simple values (text non-empty), at
+/// most [`MAX_ENTRIES`].
 pub(crate) fn read(
     r: &mut Reader<'_>,
     claim: &'static str,
@@ -27,7 +43,10 @@ pub(crate) fn read(
         if out.len() == MAX_ENTRIES {
             return Err(r.invalid(claim, "too many entries"));
         }
-        if name.is_empty() || name.len() > MAX_TEXT {
+        if name.is_empty() {
+            return Err(Error::EmptyText { object: r.object(), claim });
+        }
+        if name.len() > MAX_TEXT {
             return Err(r.invalid(claim, "keys must be 1 to 1024 bytes"));
         }
         let name = name.to_owned();

@@ -181,7 +181,7 @@ impl<'a> Reader<'a> {
         let raw = self.take(len)?;
         let text = std::str::from_utf8(raw).map_err(|_| self.invalid(claim, "not UTF-8"))?;
         if text.is_empty() {
-            return Err(self.invalid(claim, "must not be empty"));
+            return Err(Error::EmptyText { object: self.object, claim });
         }
         if text.len() > max {
             return Err(self.invalid(claim, format!("longer than {max} bytes")));
@@ -480,6 +480,25 @@ mod tests {
         let mut ok = vec![0x81; MAX_DEPTH];
         ok.push(0x01);
         assert!(reader(&ok).item().is_ok());
+    }
+
+    #[test]
+    fn depth_counts_arrays_maps_and_tags_but_not_embedded_cbor() {
+        // The item read is at depth 0; each array, map or tag adds one for what it holds.
+        let at_depth = |prefix: &[u8], n: usize| [prefix.repeat(n), vec![0x01]].concat();
+        for prefix in [&[0x81u8][..], &[0xa1, 0x01], &[0xc1]] {
+            assert!(reader(&at_depth(prefix, MAX_DEPTH)).item().is_ok(), "{prefix:?}");
+            let deep = at_depth(prefix, MAX_DEPTH + 1);
+            assert!(matches!(reader(&deep).item(), Err(Error::TooDeep { .. })), "{prefix:?}");
+        }
+        // A byte string is one item whatever it holds: tag 24 (embedded CBOR) counts as a
+        // level, the 100 arrays inside its byte string do not.
+        let inner = at_depth(&[0x81], 100);
+        let embedded = [vec![0xd8, 24, 0x58, inner.len() as u8], inner].concat();
+        let wrapped = [vec![0x81; MAX_DEPTH - 1], embedded.clone()].concat();
+        assert!(reader(&wrapped).item().is_ok());
+        let wrapped = [vec![0x81; MAX_DEPTH], embedded].concat();
+        assert!(matches!(reader(&wrapped).item(), Err(Error::TooDeep { .. })));
     }
 
     #[test]

@@ -1,11 +1,16 @@
 //! Which top-level fields of the Cedar context a policy set can read.
 //!
 //! Cedar spends about half a microsecond per context value on every request, so a verifier
-//! builds only the fields its policies read. The scan below is conservative: it finds every
-//! use of the `context` variable in the policy text (outside string literals and comments)
-//! and, unless that use is a plain field access (`context.f`, `context has f`,
-//! `context["f"]`), answers "all fields". A field it misses would make a policy fail
-//! evaluation and deny, so the scan errs only towards building more.
+//! builds only the fields its policies read. The read set comes from Cedar's own parse of the
+//! policies (their JSON form), never from the policy text: comments, line ends and string
+//! escapes are Cedar's business, and a scanner that disagrees with Cedar's lexer about them
+//! would miss a field. Every use of the `context` variable is found; unless it is a plain
+//! field access or `has` test (`context.f`, `context["f"]`, `context has f`), the answer is
+//! "all fields". Building more than needed costs time; building less would change decisions,
+//! so the walk errs only towards more.
+
+use cedar_policy::PolicySet;
+use serde_json::Value;
 
 /// A set of top-level context fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +28,8 @@ impl ContextFields {
     fn with(self, name: &str) -> Self {
         match NAMES.iter().position(|n| *n == name) {
             Some(bit) => Self(self.0 | 1 << bit),
-            // Not a field this verifier provides: reading it fails evaluation (a denial)
-            // whether or not anything else is built.
+            // Not a field this verifier provides: reading it is an evaluation error (a
+            // denial), and `has` is false, whatever else is built.
             None => self,
         }
     }
@@ -39,117 +44,73 @@ impl ContextFields {
         NAMES.iter().position(|n| *n == name).is_some_and(|bit| self.0 & (1 << bit) != 0)
     }
 
-    /// The fields the policy text can read.
-    pub(crate) fn read_by(text: &str) -> Self {
-        let b = text.as_bytes();
+    /// The fields the policies (and templates) of `set` can read.
+    pub(crate) fn read_by(set: &PolicySet) -> Self {
         let mut fields = Self::NONE;
-        let mut i = 0;
-        while i < b.len() {
-            match b[i] {
-                b'"' => i = skip_string(b, i),
-                b'/' if b.get(i + 1) == Some(&b'/') => {
-                    while i < b.len() && b[i] != b'\n' {
-                        i += 1;
-                    }
-                }
-                c if is_ident_start(c) => {
-                    let start = i;
-                    i = ident_end(b, i);
-                    if &text[start..i] != "context" || preceded_by_dot(b, start) {
-                        continue;
-                    }
-                    match field_after(text, i) {
-                        Some(name) => fields = fields.with(name),
-                        None => return Self::ALL,
-                    }
-                }
-                _ => i += 1,
+        // A policy Cedar cannot render has an unknown shape: `None`, and everything is built.
+        let jsons = set.policies().map(|p| p.to_json().ok()).chain(set.templates().map(|t| t.to_json().ok()));
+        for json in jsons {
+            let Some(json) = json else { return Self::ALL };
+            match read_in(&json) {
+                Some(found) => fields = fields.union(found),
+                None => return Self::ALL,
             }
         }
         fields
     }
 }
 
-fn is_ident_start(c: u8) -> bool {
-    c.is_ascii_alphabetic() || c == b'_'
-}
-
-fn ident_end(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
-        i += 1;
+/// The fields read anywhere in `value` (a policy's JSON form, or part of it); `None` when
+/// `context` is used other than by a field access or `has` test.
+fn read_in(value: &Value) -> Option<ContextFields> {
+    match value {
+        Value::Object(map) => {
+            if map.get("Var").and_then(Value::as_str) == Some("context") {
+                return None;
+            }
+            let mut fields = ContextFields::NONE;
+            for (key, child) in map {
+                match field_access(key, child) {
+                    Some(name) => fields = fields.with(name),
+                    None => fields = fields.union(read_in(child)?),
+                }
+            }
+            Some(fields)
+        }
+        Value::Array(items) => {
+            items.iter().try_fold(ContextFields::NONE, |fields, item| Some(fields.union(read_in(item)?)))
+        }
+        _ => Some(ContextFields::NONE),
     }
-    i
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && b[i].is_ascii_whitespace() {
-        i += 1;
+/// The top-level field that the node `{key: body}` reads, if it is `context.f`,
+/// `context["f"]` or `context has f` (also `context has f.g`, whose first step is `f`).
+fn field_access<'a>(key: &str, body: &'a Value) -> Option<&'a str> {
+    if key != "." && key != "has" {
+        return None;
     }
-    i
-}
-
-/// Index just past the string literal starting at `i` (an opening quote).
-fn skip_string(b: &[u8], mut i: usize) -> usize {
-    i += 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return i + 1,
-            _ => i += 1,
-        }
+    let body = body.as_object()?;
+    let left = body.get("left")?.as_object()?;
+    if left.len() != 1 || left.get("Var").and_then(Value::as_str) != Some("context") {
+        return None;
     }
-    i
-}
-
-/// Whether the identifier at `start` is an attribute name (`x.context`), not the variable.
-fn preceded_by_dot(b: &[u8], start: usize) -> bool {
-    b[..start].iter().rev().find(|c| !c.is_ascii_whitespace()) == Some(&b'.')
-}
-
-/// The field named right after the `context` variable ending at `i`, if the use is a plain
-/// field access; `None` for any other use.
-fn field_after(text: &str, i: usize) -> Option<&str> {
-    let b = text.as_bytes();
-    let j = skip_ws(b, i);
-    let name_at = |k: usize| -> Option<&str> {
-        let k = skip_ws(b, k);
-        if b.get(k).copied().is_some_and(is_ident_start) {
-            return Some(&text[k..ident_end(b, k)]);
-        }
-        plain_string_at(text, k)
-    };
-    match b.get(j) {
-        Some(b'.') => {
-            let k = skip_ws(b, j + 1);
-            b.get(k).copied().filter(|c| is_ident_start(*c)).map(|_| &text[k..ident_end(b, k)])
-        }
-        Some(b'[') => plain_string_at(text, skip_ws(b, j + 1)),
-        Some(b'h')
-            if text[j..].starts_with("has")
-                && !b.get(j + 3).is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_') =>
-        {
-            name_at(j + 3)
-        }
+    match body.get("attr")? {
+        Value::String(name) => Some(name),
+        Value::Array(path) => path.first()?.as_str(),
         _ => None,
     }
 }
 
-/// The content of a string literal at `k` without escapes; `None` otherwise.
-fn plain_string_at(text: &str, k: usize) -> Option<&str> {
-    let b = text.as_bytes();
-    if b.get(k) != Some(&b'"') {
-        return None;
-    }
-    let end = skip_string(b, k);
-    let content = text.get(k + 1..end.checked_sub(1)?)?;
-    (!content.contains('\\')).then_some(content)
-}
-
 #[cfg(test)]
 mod tests {
+    use std::str::FromStr;
+
     use super::*;
 
-    fn names(f: ContextFields) -> Vec<&'static str> {
+    fn names(text: &str) -> Vec<&'static str> {
+        let set = PolicySet::from_str(text).unwrap();
+        let f = ContextFields::read_by(&set);
         NAMES.iter().copied().filter(|n| f.contains(n)).collect()
     }
 
@@ -158,7 +119,13 @@ mod tests {
         let text = r#"permit(principal, action, resource) when {
             context.request.method == "POST" && context has claims &&
             context["warrant"].lifetime < 60 && context has "device" && context . time > 0 };"#;
-        assert_eq!(names(ContextFields::read_by(text)), ["request", "claims", "device", "time", "warrant"]);
+        assert_eq!(names(text), ["request", "claims", "device", "time", "warrant"]);
+    }
+
+    #[test]
+    fn extended_has_reads_its_first_step() {
+        let text = "permit(principal, action, resource) when { context has claims.approved };";
+        assert_eq!(names(text), ["claims"]);
     }
 
     #[test]
@@ -166,28 +133,42 @@ mod tests {
         let text = r#"// context == {} in a comment
             permit(principal, action, resource) when { principal.context == "context" &&
             resource.x like "*context*" && context.audience == "a\"context" };"#;
-        assert_eq!(names(ContextFields::read_by(text)), ["audience"]);
+        assert_eq!(names(text), ["audience"]);
+    }
+
+    /// The scanner this replaced took `context` after a comment ending in `.` for an
+    /// attribute name, and ended `//` comments only at `\n` (Cedar also ends them at `\r`).
+    #[test]
+    fn comments_that_fooled_the_text_scanner() {
+        let dot = "forbid(principal, action, resource) unless { // see the docs.\ncontext.claims.approved == true };";
+        assert_eq!(names(dot), ["claims"]);
+        let cr = "forbid(principal, action, resource) unless { // note\rcontext.device.hardware };";
+        assert_eq!(names(cr), ["device"]);
     }
 
     #[test]
     fn any_other_use_means_every_field() {
         for text in [
             "permit(principal, action, resource) when { context == {} };",
-            "permit(principal, action, resource) when { context has \"cla\\u{69}ms\" };",
-            "permit(principal, action, resource) when { context };",
-            "permit(principal, action, resource) when { context. };",
-            "permit(principal, action, resource) when { context hasclaims };",
+            "permit(principal, action, resource) when { context has \"cla\\u{69}ms\" && context.x == context };",
+            "permit(principal, action, resource) when { [context].contains({}) };",
+            "permit(principal, action, resource) when { (if true then context else {}).claims == {} };",
         ] {
-            assert_eq!(ContextFields::read_by(text), ContextFields::ALL, "{text}");
+            assert_eq!(ContextFields::read_by(&PolicySet::from_str(text).unwrap()), ContextFields::ALL, "{text}");
         }
-        assert_eq!(ContextFields::read_by("permit(principal, action, resource);"), ContextFields::NONE);
+        assert!(names("permit(principal, action, resource);").is_empty());
+    }
+
+    #[test]
+    fn escaped_field_names_are_read_as_cedar_reads_them() {
+        assert_eq!(
+            names(r#"permit(principal, action, resource) when { context has "cla\u{69}ms" };"#),
+            ["claims"]
+        );
     }
 
     #[test]
     fn unknown_fields_add_nothing() {
-        assert_eq!(
-            ContextFields::read_by("permit(principal,action,resource) when { context.nope };"),
-            ContextFields::NONE
-        );
+        assert!(names("permit(principal,action,resource) when { context.nope };").is_empty());
     }
 }

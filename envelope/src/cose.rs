@@ -31,6 +31,17 @@ impl SignedObject {
     pub(crate) fn verifies_with(&self, key: &VerifyingKey) -> bool {
         key.verifies(&sig_structure(&self.protected, &self.payload), &self.signature)
     }
+
+    /// SHA-256 of what the signature covers; see [`signed_content_digest`].
+    pub(crate) fn content_digest(&self) -> [u8; 32] {
+        signed_content_digest(&self.protected, &self.payload)
+    }
+}
+
+/// SHA-256 of the Sig_structure: the digest ES256 signs. It identifies an object's content
+/// independently of its signature, which ECDSA lets anyone re-encode (`(r, n-s)` verifies too).
+pub(crate) fn signed_content_digest(protected: &[u8], payload: &[u8]) -> [u8; 32] {
+    sha256(&sig_structure(protected, payload))
 }
 
 /// The bytes ES256 signs: `["Signature1", protected, h'', payload]`.
@@ -63,7 +74,7 @@ pub(crate) fn sign(object: ObjectType, signer: &dyn Signer, payload: Vec<u8>) ->
         .build();
     let protected_bytes =
         header.clone().to_vec().map_err(|e| Error::Malformed { object, reason: format!("header: {e}") })?;
-    let digest = sha256(&sig_structure(&protected_bytes, &payload));
+    let digest = signed_content_digest(&protected_bytes, &payload);
     let signature = signer.sign_digest(&digest).map_err(|e| Error::Signing(e.to_string()))?;
     let sign1 = CoseSign1 {
         protected: ProtectedHeader { original_data: Some(protected_bytes), header },
@@ -126,18 +137,23 @@ fn check_protected_header(object: ObjectType, raw: &[u8]) -> Result<KeyId, Error
     const CRIT: i64 = 2;
     const KID: i64 = 4;
     const ES256: i64 = -7;
+    // RFC 9052 encodes an empty protected header as a zero-length bstr (or, loosely, `h'a0'`).
+    if raw.is_empty() || raw == [0xa0] {
+        return Err(Error::ProtectedHeaderEmpty { object });
+    }
     let mut r = Reader::new(object, raw, 1024)?;
     let mut keys = r.map("protected header")?;
     let (mut alg, mut kid, mut typ) = (None, None, None);
     while let Some(key) = keys.next(&mut r)? {
         match key {
-            KeyRef::Int(ALG) => alg = Some(r.int("alg").map_err(|_| Error::AlgorithmNotAllowed)?),
+            KeyRef::Int(ALG) => {
+                alg = Some(r.int("alg").map_err(|e| wrong_type(e, Error::AlgorithmNotAllowed))?)
+            }
             KeyRef::Int(CRIT) => return Err(Error::UnknownCritical),
             KeyRef::Int(KID) => {
-                kid =
-                    Some(r.fixed_bytes::<32>("kid").map_err(|_| {
-                        Error::UnexpectedHeader("kid must be a 32-byte key thumbprint".into())
-                    })?)
+                let not_a_thumbprint =
+                    || Error::UnexpectedHeader("kid must be a 32-byte key thumbprint".into());
+                kid = Some(r.fixed_bytes::<32>("kid").map_err(|e| wrong_type(e, not_a_thumbprint()))?)
             }
             KeyRef::Int(TYP_LABEL) => typ = Some(r.text("typ", 256)?),
             other => return Err(Error::UnexpectedHeader(format!("protected header parameter {other}"))),
@@ -157,6 +173,15 @@ fn check_protected_header(object: ObjectType, raw: &[u8]) -> Result<KeyId, Error
         }
     }
     kid.ok_or_else(|| Error::UnexpectedHeader("kid is missing".into()))
+}
+
+/// A header value of the wrong type or size is `instead`; an encoding error (a non-preferred
+/// head, truncation) keeps its own reason, so `-7` in a long form is not "algorithm not allowed".
+fn wrong_type(e: Error, instead: Error) -> Error {
+    match e {
+        Error::InvalidClaim { .. } => instead,
+        encoding => encoding,
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use thiserror::Error;
 use warrant_attestation::AttestationError;
 
-use crate::ObjectType;
+use crate::{ObjectType, TargetDefect};
 
 /// Every way building, decoding or verifying a warrant object can fail.
 ///
@@ -76,6 +76,14 @@ pub enum Error {
         /// The claim's name.
         claim: &'static str,
     },
+    /// A text claim, attribute name or attribute value is the empty string.
+    #[error("{object} claim {claim:?} has empty text: text claims, attribute names and attribute values are never empty")]
+    EmptyText {
+        /// What was being decoded or encoded.
+        object: ObjectType,
+        /// The claim's name.
+        claim: &'static str,
+    },
     /// A claim has the wrong type or an invalid value.
     #[error("{object} claim {claim:?} is invalid: {reason}")]
     InvalidClaim {
@@ -95,6 +103,12 @@ pub enum Error {
         expected: &'static str,
         /// What the header says.
         found: String,
+    },
+    /// The protected header is empty (a zero-length byte string or an empty map).
+    #[error("{object}'s protected header is empty: it must carry alg ES256, kid and typ")]
+    ProtectedHeaderEmpty {
+        /// What was being decoded.
+        object: ObjectType,
     },
     /// The algorithm is absent from the protected header or is not ES256.
     #[error("algorithm not allowed: only ES256 (-7) in the protected header is accepted")]
@@ -133,6 +147,17 @@ pub enum Error {
     /// An enrollment request's proof-of-possession signature does not verify.
     #[error("enrollment request signature is invalid (proof of possession failed)")]
     EnrollmentSignatureInvalid,
+    /// One key is listed under two trusted authorities: which one it speaks for would be
+    /// ambiguous, so the verifier is not built.
+    #[error("key {kid} is listed under two trusted authorities, {first:?} and {second:?}: list each key under one authority")]
+    TrustedKeyConflict {
+        /// The key's id, hex.
+        kid: String,
+        /// The authority it was first listed under.
+        first: String,
+        /// The other authority.
+        second: String,
+    },
     /// A status list's signature does not verify, or its key is not trusted.
     #[error("status list signature is invalid or by an untrusted key")]
     StatusListSignatureInvalid,
@@ -221,6 +246,22 @@ pub enum Error {
         /// Actual target.
         found: String,
     },
+    /// The warrant binds a request target that verifiers refuse (see [`TargetDefect`]).
+    #[error("warrant binds request target {target:?}, which is refused: {defect}")]
+    RequestTargetInvalid {
+        /// The bound target.
+        target: String,
+        /// What is wrong with it.
+        defect: TargetDefect,
+    },
+    /// A warrant was asked for a request target that verifiers would refuse; nothing was signed.
+    #[error("refusing to sign a warrant for request target {target:?}: {defect}; give the target exactly as the service reconstructs it")]
+    RequestTargetUnsignable {
+        /// The target asked for.
+        target: String,
+        /// What is wrong with it.
+        defect: TargetDefect,
+    },
     /// The request body's SHA-256 differs from the one the warrant binds.
     #[error("request body does not match the digest in the warrant")]
     RequestBodyMismatch,
@@ -238,9 +279,11 @@ pub enum Error {
         /// Its capacity.
         capacity: usize,
     },
-    /// No status list is held for the grant's status list URI.
-    #[error("no status list held for {uri:?}: install the authority's latest status list")]
+    /// No status list of the grant's issuer is held for the grant's status list URI.
+    #[error("no status list of authority {issuer:?} held for {uri:?}: install that authority's latest status list")]
     StatusListMissing {
+        /// The grant's issuer.
+        issuer: String,
         /// The URI the grant references.
         uri: String,
     },
@@ -278,13 +321,30 @@ pub enum Error {
         /// Held sequence.
         held: u64,
     },
-    /// The status list was issued by another authority than the grant.
-    #[error("status list issuer {found:?} is not the grant's issuer {expected:?}")]
+    /// The status list's `iss` is not the authority that owns its signing key.
+    #[error(
+        "status list claims issuer {claimed:?} but is signed by a key of authority {key_owner:?}: a list speaks only for its signer"
+    )]
     StatusListIssuerMismatch {
-        /// Grant issuer.
-        expected: String,
-        /// List issuer.
-        found: String,
+        /// The authority owning the signing key.
+        key_owner: String,
+        /// The list's `iss` claim.
+        claimed: String,
+    },
+    /// Bytes follow the end of the zlib stream in a status list's `lst`.
+    #[error("status list has {extra} bytes after the end of its zlib stream; nothing may follow it")]
+    StatusListTrailingData {
+        /// How many bytes follow the stream.
+        extra: usize,
+    },
+    /// The status list covers fewer entries than every list must (it is padded so that it
+    /// does not reveal how few grants exist).
+    #[error("status list covers {entries} entries, fewer than the minimum {minimum}")]
+    StatusListTooShort {
+        /// Entries covered.
+        entries: u64,
+        /// The minimum.
+        minimum: u64,
     },
     /// The grant's status index is outside the list.
     #[error("grant status index {index} is outside the status list ({size} entries)")]
@@ -312,6 +372,10 @@ pub enum Error {
     /// The device key is a software key and this verifier does not accept those.
     #[error("device key is a software key (no hardware protection) and this verifier does not allow software evidence")]
     SoftwareEvidenceNotAllowed,
+    /// The device's evidence is self-reported (a PKCS#11 token describing itself, which a
+    /// software key can imitate) and this verifier does not accept that.
+    #[error("device evidence is self-reported by its key store (PKCS#11), not attested by a third party, and this verifier does not allow self-reported evidence")]
+    SelfReportedEvidenceNotAllowed,
     /// A Cedar policy set could not be parsed.
     #[error("{which} policy is invalid: {reason}")]
     PolicyInvalid {
@@ -332,6 +396,20 @@ pub enum Error {
         /// Which policies decided, or that none permitted.
         reason: String,
     },
+    /// A policy could not be evaluated (a missing attribute, a wrong type, an extension
+    /// function's error, an overflow). Cedar skips such a policy; a skipped `forbid` would
+    /// let the request through, so any evaluation error is a denial.
+    #[error("{which} policy could not be evaluated for {action} on {resource}, so it denies: {errors}")]
+    PolicyEvaluationFailed {
+        /// "grant" or "local".
+        which: &'static str,
+        /// The action asked for.
+        action: String,
+        /// The resource.
+        resource: String,
+        /// Each failing policy (by its `@id` where it has one) and Cedar's error.
+        errors: String,
+    },
 }
 
 impl Error {
@@ -347,8 +425,10 @@ impl Error {
             Error::DuplicateKey { .. } => "duplicate_key",
             Error::UnknownClaim { .. } => "unknown_claim",
             Error::MissingClaim { .. } => "missing_claim",
+            Error::EmptyText { .. } => "empty_text",
             Error::InvalidClaim { .. } => "invalid_claim",
             Error::WrongObjectType { .. } => "wrong_object_type",
+            Error::ProtectedHeaderEmpty { .. } => "protected_header_empty",
             Error::AlgorithmNotAllowed => "algorithm_not_allowed",
             Error::UnknownCritical => "unknown_critical",
             Error::UnexpectedHeader(_) => "unexpected_header",
@@ -358,6 +438,7 @@ impl Error {
             Error::WarrantKeyMismatch => "warrant_key_mismatch",
             Error::WarrantSignatureInvalid => "warrant_signature_invalid",
             Error::EnrollmentSignatureInvalid => "enrollment_signature_invalid",
+            Error::TrustedKeyConflict { .. } => "trusted_key_conflict",
             Error::StatusListSignatureInvalid => "status_list_signature_invalid",
             Error::Signing(_) => "signing_failed",
             Error::GrantNotYetValid { .. } => "grant_not_yet_valid",
@@ -371,6 +452,8 @@ impl Error {
             Error::NonceMismatch => "nonce_mismatch",
             Error::RequestMethodMismatch { .. } => "request_method_mismatch",
             Error::RequestTargetMismatch { .. } => "request_target_mismatch",
+            Error::RequestTargetInvalid { .. } => "request_target_invalid",
+            Error::RequestTargetUnsignable { .. } => "request_target_unsignable",
             Error::RequestBodyMismatch => "request_body_mismatch",
             Error::Replayed { .. } => "replayed",
             Error::ReplayStoreFull { .. } => "replay_store_full",
@@ -380,12 +463,16 @@ impl Error {
             Error::StatusListForked { .. } => "status_list_forked",
             Error::StatusListChainBroken { .. } => "status_list_chain_broken",
             Error::StatusListIssuerMismatch { .. } => "status_list_issuer_mismatch",
+            Error::StatusListTrailingData { .. } => "status_list_trailing_data",
+            Error::StatusListTooShort { .. } => "status_list_too_short",
             Error::StatusIndexOutOfRange { .. } => "status_index_out_of_range",
             Error::Revoked { .. } => "revoked",
             Error::Evidence(_) => "evidence_rejected",
             Error::SoftwareEvidenceNotAllowed => "software_evidence_not_allowed",
+            Error::SelfReportedEvidenceNotAllowed => "self_reported_evidence_not_allowed",
             Error::PolicyInvalid { .. } => "policy_invalid",
             Error::PolicyDenied { .. } => "policy_denied",
+            Error::PolicyEvaluationFailed { .. } => "policy_evaluation_failed",
         }
     }
 }

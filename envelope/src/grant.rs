@@ -151,8 +151,15 @@ impl GrantClaims {
         Ok(claims)
     }
 
-    /// Signs the grant with the authority's issuance key.
+    /// Signs the grant with the authority's issuance key. Refuses empty attribute names or
+    /// text values and empty group names, which decoders refuse.
     pub fn sign(&self, authority: &dyn Signer) -> Result<Vec<u8>, Error> {
+        const O: ObjectType = ObjectType::Grant;
+        attributes::check_non_empty(O, DEVICE_PROPS.name(), &self.device.properties)?;
+        attributes::check_non_empty(O, ENTITY_ATTRS.name(), &self.entity.attributes)?;
+        if self.entity.groups.iter().any(String::is_empty) {
+            return Err(Error::EmptyText { object: O, claim: ENTITY_GROUPS.name() });
+        }
         let payload = cbor::encode(ObjectType::Grant, &self.to_cbor())?;
         cose::sign(ObjectType::Grant, authority, payload)
     }

@@ -44,6 +44,9 @@ mod cwt;
 mod digest;
 mod enrollment;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod grant;
 mod ids;
 mod inspect;
@@ -53,6 +56,7 @@ mod policy;
 mod request;
 mod signer;
 mod status_list;
+mod target;
 mod verifier;
 mod warrant;
 
@@ -69,9 +73,12 @@ pub use object_type::ObjectType;
 pub use policy::validate_policy;
 pub use request::{HttpRequest, RequestBinding};
 pub use signer::Signer;
-pub use status_list::{StatusBits, StatusListClaims, MAX_STATUS_BYTES};
+pub use status_list::{
+    status_list_digest, StatusBits, StatusListClaims, MAX_STATUS_BYTES, MIN_STATUS_ENTRIES,
+};
+pub use target::{check_request_target, TargetDefect};
 pub use verifier::{
-    Clock, ManualClock, MemoryReplayStore, ReplayStore, StatusListInfo, SystemClock, TrustedAuthority,
-    VerifiedWarrant, Verifier, VerifierBuilder, DEFAULT_CLOCK_SKEW_SECS,
+    Clock, ManualClock, MemoryReplayStore, ReplayKey, ReplayStore, StatusListInfo, SystemClock,
+    TrustedAuthority, VerifiedWarrant, Verifier, VerifierBuilder, DEFAULT_CLOCK_SKEW_SECS,
 };
 pub use warrant::WarrantClaims;

@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet, Request,
-    RestrictedExpression,
+    AuthorizationError, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid,
+    PolicyId, PolicySet, Request, RestrictedExpression,
 };
-use warrant_attestation::{AttributeValue, DeviceFacts};
+use warrant_attestation::{Assurance, AttributeValue, DeviceFacts};
 
 use crate::context_fields::ContextFields;
 use crate::grant::GrantClaims;
@@ -243,9 +243,12 @@ impl PolicyRequest {
             pairs.push(("claims".to_owned(), attribute_record(input.claims)?));
         }
         if fields.contains("device") {
+            // Both derive from the backend, which the decision key covers.
+            let assurance = input.device.backend.assurance();
             let device = record([
                 ("backend".to_owned(), text(input.device.backend.as_str())),
-                ("hardware".to_owned(), RestrictedExpression::new_bool(input.device.backend.is_hardware())),
+                ("assurance".to_owned(), text(assurance.as_str())),
+                ("hardware".to_owned(), RestrictedExpression::new_bool(assurance == Assurance::Attested)),
                 ("properties".to_owned(), attribute_record(&input.device.properties)?),
             ])?;
             pairs.push(("device".to_owned(), device));
@@ -274,7 +277,10 @@ impl PolicyRequest {
         Ok(Self { request, action: input.action.to_owned(), resource: input.resource.to_owned() })
     }
 
-    /// Evaluates `policies`; anything but an explicit permit is a denial.
+    /// Evaluates `policies`: only an explicit permit with no evaluation error in any policy
+    /// allows. Cedar skips a policy whose evaluation errors and decides on the rest, so a
+    /// `forbid ... unless { context.claims.approved }` would be dodged by leaving the claim
+    /// out; here that error is itself the denial.
     pub(crate) fn authorize(
         &self,
         source: PolicySource,
@@ -282,25 +288,34 @@ impl PolicyRequest {
         entities: &Entities,
     ) -> Result<(), Error> {
         let response = Authorizer::new().is_authorized(&self.request, policies, entities);
+        let diagnostics = response.diagnostics();
+        // Name policies by their @id annotation where they have one, else by Cedar's id.
+        let name = |id: &PolicyId| match policies.policy(id).and_then(|p| p.annotation("id")) {
+            Some(name) => name.to_owned(),
+            None => id.to_string(),
+        };
+        let errors: Vec<String> = diagnostics
+            .errors()
+            .map(|AuthorizationError::PolicyEvaluationError(e)| {
+                format!("policy {}: {}", name(e.policy_id()), e.inner())
+            })
+            .collect();
+        if !errors.is_empty() {
+            return Err(Error::PolicyEvaluationFailed {
+                which: source.name(),
+                action: self.action.clone(),
+                resource: self.resource.clone(),
+                errors: errors.join("; "),
+            });
+        }
         if response.decision() == Decision::Allow {
             return Ok(());
         }
-        let diagnostics = response.diagnostics();
-        // Name policies by their @id annotation where they have one, else by Cedar's id.
-        let forbidding: Vec<String> = diagnostics
-            .reason()
-            .map(|id| match policies.policy(id).and_then(|p| p.annotation("id")) {
-                Some(name) => name.to_owned(),
-                None => id.to_string(),
-            })
-            .collect();
-        let errors: Vec<String> = diagnostics.errors().map(|e| e.to_string()).collect();
-        let reason = if !forbidding.is_empty() {
-            format!("forbidden by {}", forbidding.join(", "))
-        } else if !errors.is_empty() {
-            format!("no policy permits (evaluation errors: {})", errors.join("; "))
-        } else {
+        let forbidding: Vec<String> = diagnostics.reason().map(name).collect();
+        let reason = if forbidding.is_empty() {
             "no policy permits".to_owned()
+        } else {
+            format!("forbidden by {}", forbidding.join(", "))
         };
         Err(Error::PolicyDenied {
             which: source.name(),

@@ -5,6 +5,7 @@ use ciborium::Value;
 use crate::cbor::{self, Key, Reader};
 use crate::cwt::MAX_TEXT;
 use crate::digest::{digests_equal, sha256};
+use crate::target::check_request_target;
 use crate::Error;
 
 const METHOD: Key = Key::Text("method");
@@ -16,7 +17,8 @@ const BODY: Key = Key::Text("body");
 pub struct HttpRequest<'a> {
     /// The method, e.g. `POST` (compared exactly: methods are case-sensitive).
     pub method: &'a str,
-    /// The target URI the client addressed, e.g. `https://api.example.com/v1/deploy?env=prod`.
+    /// The target URI the client addressed, in absolute form as the service reconstructs it,
+    /// e.g. `https://api.example.com/v1/deploy?env=prod` (see [`check_request_target`]).
     pub target: &'a str,
     /// The request body (empty for none).
     pub body: &'a [u8],
@@ -27,7 +29,7 @@ pub struct HttpRequest<'a> {
 pub struct RequestBinding {
     /// The method.
     pub method: String,
-    /// The target URI.
+    /// The target URI, in absolute form (see [`check_request_target`]).
     pub target: String,
     /// SHA-256 of the body.
     pub body_sha256: [u8; 32],
@@ -43,8 +45,17 @@ impl RequestBinding {
         }
     }
 
-    /// Checks that `request` is the bound one, recomputing the body digest.
+    /// Refuses a binding verifiers would refuse, before anything is signed.
+    pub fn check_signable(&self) -> Result<(), Error> {
+        check_request_target(&self.target)
+            .map_err(|defect| Error::RequestTargetUnsignable { target: self.target.clone(), defect })
+    }
+
+    /// Checks that the bound target has the required form and that `request` is the bound
+    /// one, recomputing the body digest.
     pub fn check(&self, request: &HttpRequest<'_>) -> Result<(), Error> {
+        check_request_target(&self.target)
+            .map_err(|defect| Error::RequestTargetInvalid { target: self.target.clone(), defect })?;
         if self.method != request.method {
             return Err(Error::RequestMethodMismatch {
                 expected: self.method.clone(),

@@ -17,6 +17,10 @@ const LIST: Key = Key::Text("lst");
 /// Largest decompressed bit array accepted: 1 MiB, room for 8,388,608 grants.
 pub const MAX_STATUS_BYTES: usize = 1024 * 1024;
 
+/// Fewest entries a list covers: authorities pad to it so that a list does not reveal how
+/// few grants exist, and verifiers refuse a shorter list.
+pub const MIN_STATUS_ENTRIES: u64 = 1024;
+
 /// One revocation bit per grant index; bit `i` is bit `i % 8` (least significant first) of
 /// byte `i / 8`, as in the Token Status List.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -25,9 +29,9 @@ pub struct StatusBits {
 }
 
 impl StatusBits {
-    /// A list of at least `entries` bits, all clear.
+    /// A list of at least `entries` bits and at least [`MIN_STATUS_ENTRIES`], all clear.
     pub fn with_capacity(entries: u64) -> Self {
-        Self { bytes: vec![0; entries.div_ceil(8).max(1) as usize] }
+        Self { bytes: vec![0; entries.max(MIN_STATUS_ENTRIES).div_ceil(8) as usize] }
     }
 
     /// How many indexes the list covers.
@@ -73,22 +77,30 @@ impl StatusBits {
     fn decompress(compressed: &[u8]) -> Result<Self, Error> {
         const O: ObjectType = ObjectType::StatusList;
         let mut bytes = Vec::new();
+        // Over the slice itself (not a buffered copy), so `total_in` is exactly what the stream used.
+        let mut decoder = flate2::bufread::ZlibDecoder::new(compressed);
         // Read one byte past the limit so a decompression bomb is detected, not truncated.
-        flate2::read::ZlibDecoder::new(compressed)
-            .take(MAX_STATUS_BYTES as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::InvalidClaim {
-                object: O,
-                claim: "lst",
-                reason: format!("not zlib data: {e}"),
-            })?;
+        decoder.by_ref().take(MAX_STATUS_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(|e| {
+            Error::InvalidClaim { object: O, claim: "lst", reason: format!("not zlib data: {e}") }
+        })?;
         if bytes.len() > MAX_STATUS_BYTES {
             return Err(Error::TooLarge { object: O, size: bytes.len(), limit: MAX_STATUS_BYTES });
         }
         if bytes.is_empty() {
             return Err(Error::InvalidClaim { object: O, claim: "lst", reason: "empty list".into() });
         }
-        Ok(Self { bytes })
+        // The stream ends with its checksum; bytes after it mean nothing here, and another
+        // decoder might read them as more of the list.
+        let extra =
+            compressed.len().saturating_sub(usize::try_from(decoder.total_in()).unwrap_or(usize::MAX));
+        if extra > 0 {
+            return Err(Error::StatusListTrailingData { extra });
+        }
+        let bits = Self { bytes };
+        if bits.len() < MIN_STATUS_ENTRIES {
+            return Err(Error::StatusListTooShort { entries: bits.len(), minimum: MIN_STATUS_ENTRIES });
+        }
+        Ok(bits)
     }
 }
 
@@ -101,7 +113,7 @@ pub struct StatusListClaims {
     pub uri: String,
     /// Sequence number, increasing by one per published list.
     pub sequence: u64,
-    /// SHA-256 of the previous list's encoded bytes (all zero for the first).
+    /// The previous list's [`status_list_digest`] (all zero for the first).
     pub previous: [u8; 32],
     /// `iat`.
     pub issued_at: u64,
@@ -197,6 +209,21 @@ impl DecodedStatusList {
         let claims = StatusListClaims::from_payload(&signed.payload)?;
         Ok(Self { signed, claims })
     }
+
+    /// The list's [`status_list_digest`].
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        self.signed.content_digest()
+    }
+}
+
+/// The digest that identifies a status list and that its successor names as `prev`: SHA-256
+/// of its signed content, the COSE Sig_structure `["Signature1", protected, h'', payload]`.
+///
+/// Not of its encoded bytes: ECDSA signatures are malleable, so a relay could serve `(r, n-s)`
+/// of a list (same content, other bytes) and break the chain for verifiers that took it.
+/// `bytes` is decoded strictly; its signature is not checked here.
+pub fn status_list_digest(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    DecodedStatusList::decode(bytes).map(|list| list.digest())
 }
 
 #[cfg(test)]
@@ -206,11 +233,15 @@ mod tests {
     #[test]
     fn bits_are_lsb_first_and_bounded() {
         let mut bits = StatusBits::with_capacity(16);
+        assert_eq!(bits.len(), MIN_STATUS_ENTRIES, "padded");
         bits.revoke(9).unwrap();
-        assert_eq!(bits.bytes, vec![0, 0b10]);
+        assert_eq!(bits.bytes[..3], [0, 0b10, 0]);
         assert!(bits.is_revoked(9).unwrap());
         assert!(!bits.is_revoked(8).unwrap());
-        assert!(matches!(bits.is_revoked(16), Err(Error::StatusIndexOutOfRange { index: 16, size: 16 })));
+        assert!(matches!(
+            bits.is_revoked(MIN_STATUS_ENTRIES),
+            Err(Error::StatusIndexOutOfRange { index: 1024, size: 1024 })
+        ));
         assert!(bits.revoke(u64::MAX).is_err());
     }
 
@@ -223,5 +254,22 @@ mod tests {
         assert!(bomb.len() < 4096, "a bomb is small");
         assert!(matches!(StatusBits::decompress(&bomb), Err(Error::TooLarge { .. })));
         assert!(matches!(StatusBits::decompress(b"not zlib"), Err(Error::InvalidClaim { .. })));
+    }
+
+    #[test]
+    fn the_zlib_stream_must_end_the_data_and_cover_the_minimum() {
+        let compressed = StatusBits::with_capacity(0).compress().unwrap();
+        assert!(StatusBits::decompress(&compressed).is_ok());
+        for cut in [1, 4, 5] {
+            let truncated = &compressed[..compressed.len() - cut];
+            assert!(matches!(StatusBits::decompress(truncated), Err(Error::InvalidClaim { .. })), "{cut}");
+        }
+        let trailing = [&compressed[..], &[0]].concat();
+        assert!(matches!(StatusBits::decompress(&trailing), Err(Error::StatusListTrailingData { extra: 1 })));
+        let short = StatusBits { bytes: vec![0; 127] }.compress().unwrap();
+        assert!(matches!(
+            StatusBits::decompress(&short),
+            Err(Error::StatusListTooShort { entries: 1016, minimum: MIN_STATUS_ENTRIES })
+        ));
     }
 }

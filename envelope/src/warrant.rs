@@ -146,8 +146,11 @@ impl WarrantClaims {
         Ok(claims)
     }
 
-    /// Signs the warrant with the device key.
+    /// Signs the warrant with the device key. Refuses claims a verifier would refuse for
+    /// their form: a request target it does not accept, empty context names or values.
     pub fn sign(&self, device: &dyn Signer) -> Result<Vec<u8>, Error> {
+        self.request.check_signable()?;
+        attributes::check_non_empty(ObjectType::Warrant, CONTEXT.name(), &self.context)?;
         let payload = cbor::encode(ObjectType::Warrant, &self.to_cbor())?;
         cose::sign(ObjectType::Warrant, device, payload)
     }

@@ -542,7 +542,8 @@ fn status_index_outside_the_list_and_foreign_lists_are_rejected() {
         Error::StatusIndexOutOfRange { index: 4096, .. }
     ));
 
-    // A list from a second trusted authority, for the same URI, does not speak for the first.
+    // A list from a second trusted authority, for the same URI, does not speak for the first:
+    // the verifier still holds no list of the grant's issuer.
     let other = TestKey::new();
     let v = f
         .builder()
@@ -552,19 +553,186 @@ fn status_index_outside_the_list_and_foreign_lists_are_rejected() {
     let mut claims = f.status_claims.clone();
     claims.issuer = "other-authority".into();
     v.install_status_list(&claims.sign(&other).unwrap()).unwrap();
-    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::StatusListIssuerMismatch { .. })));
-    // And a list claiming the first authority's id but signed by the other is refused.
+    let err = verify(&f, &v, &f.warrant()).unwrap_err();
+    assert!(
+        matches!(&err, Error::StatusListMissing { issuer, uri } if issuer == ISSUER && uri == STATUS_URI),
+        "{err:?}"
+    );
+    // And a list claiming the first authority's id but signed by the other is refused, with
+    // the names the right way round.
     let mut claims = f.status_claims.clone();
     claims.sequence = 9;
+    let err = v.install_status_list(&claims.sign(&other).unwrap()).unwrap_err();
+    assert!(
+        matches!(&err, Error::StatusListIssuerMismatch { key_owner, claimed }
+            if key_owner == "other-authority" && claimed == ISSUER),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "status_list_issuer_mismatch");
+    assert_eq!(
+        err.to_string(),
+        "status list claims issuer \"acme-authority\" but is signed by a key of authority \"other-authority\": \
+         a list speaks only for its signer"
+    );
+}
+
+/// A second trusted authority (or its stolen key) publishes a list under the first one's URI
+/// with the largest sequence. Lists are held per (issuer, URI), so the first authority's
+/// grants are still checked against its own list, which keeps advancing.
+#[test]
+fn another_authority_cannot_take_over_a_status_uri() {
+    let f = Fixture::new();
+    let other = TestKey::new();
     let v = f
         .builder()
         .trust(TrustedAuthority { issuer: "other-authority".into(), keys: vec![other.public_key().clone()] })
         .build()
         .unwrap();
-    assert!(matches!(
-        v.install_status_list(&claims.sign(&other).unwrap()),
-        Err(Error::StatusListIssuerMismatch { .. })
-    ));
+    let mut hijack = f.status_claims.clone();
+    hijack.issuer = "other-authority".into();
+    hijack.sequence = u64::MAX;
+    hijack.bits.revoke(5).unwrap();
+    // Before and after the first authority's own list: neither order lets it through.
+    v.install_status_list(&hijack.sign(&other).unwrap()).unwrap();
+    v.install_status_list(&f.status).unwrap();
+    v.install_status_list(&hijack.sign(&other).unwrap()).unwrap();
+
+    assert_eq!(verify(&f, &v, &f.warrant()).unwrap().status_sequence, 1);
+    assert_eq!(v.status_list(ISSUER, STATUS_URI).unwrap().sequence, 1);
+    assert_eq!(v.status_list("other-authority", STATUS_URI).unwrap().sequence, u64::MAX);
+    // The first authority's next list installs (no rollback against the other's) and revokes.
+    let list2 = f.next_status(2, &f.status, &[5]);
+    assert_eq!(v.install_status_list(&list2).unwrap().sequence, 2);
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { sequence: 2, .. })));
+}
+
+/// `s` -> `n - s`: the other valid ECDSA signature over the same content.
+fn malleate(list: &[u8]) -> Vec<u8> {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
+        0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    ];
+    let mut p = parts(list);
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(p.signature[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        p.signature[32 + i] = d.rem_euclid(256) as u8;
+    }
+    assert_eq!(borrow, 0, "s < n");
+    assemble(p)
+}
+
+/// A relay serves `(r, n-s)` of list N: it verifies and installs. The chain is over signed
+/// content, so it is the same list as the genuine N, and the genuine N+1 naming N installs
+/// and revokes instead of being refused as a broken chain.
+#[test]
+fn a_malleated_status_list_is_the_same_list() {
+    let f = Fixture::new();
+    let list2 = f.next_status(2, &f.status, &[]);
+    let malleated = malleate(&list2);
+    assert_ne!(malleated, list2);
+    assert_eq!(status_list_digest(&malleated).unwrap(), status_list_digest(&list2).unwrap());
+
+    let v = f.verifier();
+    let held = v.install_status_list(&malleated).unwrap();
+    assert_eq!(held.digest, status_list_digest(&list2).unwrap());
+    assert_eq!(held.issued_at, f.status_claims.issued_at);
+    // The genuine copy is the held list again: a no-op, not equivocation.
+    assert_eq!(v.install_status_list(&list2).unwrap(), held);
+    let list3 = f.next_status(3, &list2, &[5]);
+    assert_eq!(v.install_status_list(&list3).unwrap().sequence, 3);
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { sequence: 3, .. })));
+    // And a malleated copy of the held list changes nothing.
+    assert_eq!(v.install_status_list(&malleate(&list3)).unwrap().sequence, 3);
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { sequence: 3, .. })));
+}
+
+/// A second device, enrolled for another principal, with its own grant.
+fn second_device(f: &Fixture) -> (TestKey, Vec<u8>) {
+    let device = TestKey::new();
+    let mut grant = f.grant_claims.clone();
+    grant.principal = "mallory".into();
+    grant.id = [0x22; 16];
+    grant.status.index = 6;
+    grant.device_key = device.public_key().clone();
+    let grant = grant.sign(&f.authority).unwrap();
+    (device, grant)
+}
+
+/// Device X learns device Y's warrant id and uses it first under its own grant. Ids are
+/// remembered per (issuer, grant, warrant id, audience), so Y's warrant still verifies, and
+/// X's is accepted once.
+#[test]
+fn a_device_cannot_burn_another_devices_warrant_id() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    let victim = f.warrant_claims();
+    let (device, grant) = second_device(&f);
+    let mut stolen = f.warrant_claims();
+    stolen.issuer = "mallory".into();
+    stolen.grant = grant;
+    stolen.id = victim.id;
+    let stolen = stolen.sign(&device).unwrap();
+
+    assert_eq!(verify(&f, &v, &stolen).unwrap().principal, "mallory");
+    assert_eq!(verify(&f, &v, &victim.sign(&f.device).unwrap()).unwrap().principal, "alice");
+    let err = verify(&f, &v, &stolen).unwrap_err();
+    // The reason names the warrant id, not the store's digest.
+    assert!(matches!(&err, Error::Replayed { id } if *id == hex::encode(victim.id)), "{err:?}");
+}
+
+/// One replay store shared by two services: the same warrant id at each audience is two
+/// different warrants, each accepted once.
+#[test]
+fn one_replay_store_shared_by_two_audiences_keeps_them_apart() {
+    const OTHER: &str = "https://billing.example.com";
+    let f = Fixture::new();
+    let store = std::sync::Arc::new(MemoryReplayStore::new(16));
+    let verifier = |audience: &str| {
+        let v = Verifier::builder(audience)
+            .trust(f.trusted())
+            .clock(f.clock.clone())
+            .allow_software_evidence(true)
+            .replay_store(store.clone())
+            .build()
+            .unwrap();
+        v.install_status_list(&f.status).unwrap();
+        v
+    };
+    let (api, billing) = (verifier(AUDIENCE), verifier(OTHER));
+    let for_api = f.warrant_claims();
+    let mut for_billing = f.warrant_claims();
+    for_billing.audience = OTHER.into();
+    for_billing.id = for_api.id;
+    let (for_api, for_billing) = (for_api.sign(&f.device).unwrap(), for_billing.sign(&f.device).unwrap());
+
+    assert!(verify(&f, &api, &for_api).is_ok());
+    assert!(verify(&f, &billing, &for_billing).is_ok());
+    assert_eq!(store.len(), 2);
+    assert!(matches!(verify(&f, &api, &for_api), Err(Error::Replayed { .. })));
+    assert!(matches!(verify(&f, &billing, &for_billing), Err(Error::Replayed { .. })));
+}
+
+/// A key listed under two authorities would speak for whichever was listed last: refused.
+#[test]
+fn a_key_listed_under_two_authorities_is_refused_at_build() {
+    let f = Fixture::new();
+    let twice =
+        TrustedAuthority { issuer: "other-authority".into(), keys: vec![f.authority.public_key().clone()] };
+    let err = f.builder().trust(twice).build().err().expect("must be refused");
+    assert!(
+        matches!(&err, Error::TrustedKeyConflict { first, second, .. }
+            if first == ISSUER && second == "other-authority"),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "trusted_key_conflict");
+    // The same key twice under one authority (e.g. two trust files) is harmless.
+    let mut repeated = f.trusted();
+    repeated.keys.push(f.authority.public_key().clone());
+    let v = f.builder().trust(repeated).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    assert!(verify(&f, &v, &f.warrant()).is_ok());
 }
 
 #[test]
@@ -753,4 +921,213 @@ fn grants_sharing_a_policy_text_share_nothing_else() {
     let mut c = f.warrant_claims();
     c.grant = third.sign(&f.authority).unwrap();
     assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::PolicyDenied { .. })));
+}
+
+/// The warrant's claims with `request.target` replaced, re-encoded as an independent encoder
+/// would (the signing path refuses such targets), and re-signed by the device.
+fn warrant_with_target(f: &Fixture, target: &str) -> Vec<u8> {
+    let mut p = parts(&f.warrant());
+    let mut entries = claims_of(&p.payload);
+    let (_, Value::Map(request)) =
+        entries.iter_mut().find(|(k, _)| *k == Value::Text("request".into())).unwrap()
+    else {
+        panic!("request is a map")
+    };
+    let (_, value) = request.iter_mut().find(|(k, _)| *k == Value::Text("target".into())).unwrap();
+    *value = Value::Text(target.into());
+    p.payload = encode(&Value::Map(entries));
+    resign(p, &f.device)
+}
+
+/// A policy `like` on the target must not be dodged by a path the service normalises later:
+/// dot-segments, encoded separators, fragments, userinfo and non-absolute targets are refused
+/// when a warrant is made and when one made elsewhere is verified, each naming the defect.
+#[test]
+fn request_targets_a_service_would_rewrite_are_refused_at_signing_and_verification() {
+    let f = Fixture::new();
+    for (target, defect) in [
+        ("/v1/deploy", TargetDefect::NotAbsolute),
+        ("https://api.example.com/v1/./deploy", TargetDefect::DotSegment),
+        ("https://api.example.com/v1/read/../deploy", TargetDefect::DotSegment),
+        ("https://api.example.com/v1/deploy/.", TargetDefect::DotSegment),
+        ("https://api.example.com/v1/deploy/..", TargetDefect::DotSegment),
+        ("https://api.example.com/v1%2Fdeploy", TargetDefect::EncodedSeparator),
+        ("https://api.example.com/v1%2fdeploy", TargetDefect::EncodedSeparator),
+        ("https://api.example.com/v1/%2E%2E/deploy", TargetDefect::EncodedSeparator),
+        ("https://api.example.com/v1/%2e/deploy", TargetDefect::EncodedSeparator),
+        ("https://api.example.com/v1/deploy#x", TargetDefect::Fragment),
+        ("https://ci@api.example.com/v1/deploy", TargetDefect::Userinfo),
+    ] {
+        let mut claims = f.warrant_claims();
+        claims.request.target = target.into();
+        let err = claims.sign(&f.device).unwrap_err();
+        assert!(
+            matches!(&err, Error::RequestTargetUnsignable { target: t, defect: d } if t == target && *d == defect),
+            "{target}: {err:?}"
+        );
+        assert_eq!(err.code(), "request_target_unsignable");
+
+        let request = HttpRequest { method: "POST", target, body: BODY };
+        let err = f.verifier().verify(&warrant_with_target(&f, target), &request, None).unwrap_err();
+        assert!(
+            matches!(&err, Error::RequestTargetInvalid { target: t, defect: d } if t == target && *d == defect),
+            "{target}: {err:?}"
+        );
+        assert_eq!(err.code(), "request_target_invalid");
+    }
+    // The query is not path-normalised: encoded separators there are ordinary data.
+    let target = "https://api.example.com/v1/deploy?next=%2Fhome%2E";
+    let request = HttpRequest { method: "POST", target, body: BODY };
+    let mut claims = f.warrant_claims();
+    claims.request = RequestBinding::of(&request);
+    f.verifier().verify(&claims.sign(&f.device).unwrap(), &request, None).unwrap();
+}
+
+/// The status list's claims with `lst` replaced, re-signed by the authority.
+fn status_with_lst(f: &Fixture, lst: Vec<u8>) -> Vec<u8> {
+    let mut p = parts(&f.status);
+    let mut entries = claims_of(&p.payload);
+    let (_, Value::Map(list)) = entries.iter_mut().find(|(k, _)| *k == Value::Integer(65533.into())).unwrap()
+    else {
+        panic!("status_list is a map")
+    };
+    let (_, value) = list.iter_mut().find(|(k, _)| *k == Value::Text("lst".into())).unwrap();
+    *value = Value::Bytes(lst);
+    p.payload = encode(&Value::Map(entries));
+    resign(p, &f.authority)
+}
+
+fn lst_of(f: &Fixture) -> Vec<u8> {
+    let entries = claims_of(&parts(&f.status).payload);
+    let (_, Value::Map(list)) = entries.iter().find(|(k, _)| *k == Value::Integer(65533.into())).unwrap()
+    else {
+        panic!("status_list is a map")
+    };
+    let (_, Value::Bytes(lst)) = list.iter().find(|(k, _)| *k == Value::Text("lst".into())).unwrap() else {
+        panic!("lst is bytes")
+    };
+    lst.clone()
+}
+
+#[test]
+fn bytes_after_the_zlib_stream_of_a_status_list_are_refused() {
+    let f = Fixture::new();
+    let v = f.builder().build().unwrap();
+    for extra in [vec![0u8], vec![0x78, 0x9c], lst_of(&f)] {
+        let mut lst = lst_of(&f);
+        lst.extend_from_slice(&extra);
+        let err = v.install_status_list(&status_with_lst(&f, lst)).unwrap_err();
+        assert!(matches!(err, Error::StatusListTrailingData { extra: n } if n == extra.len()), "{err:?}");
+        assert_eq!(err.code(), "status_list_trailing_data");
+    }
+    // The same list re-signed without the extra bytes installs.
+    v.install_status_list(&status_with_lst(&f, lst_of(&f))).unwrap();
+}
+
+/// zlib of `len` zero bytes, as an independent encoder would make it.
+fn zlib_zeros(len: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&vec![0; len]).unwrap();
+    z.finish().unwrap()
+}
+
+#[test]
+fn status_lists_shorter_than_the_1024_entry_padding_are_refused() {
+    let f = Fixture::new();
+    let v = f.builder().build().unwrap();
+    // Producers pad by construction.
+    assert_eq!(StatusBits::with_capacity(5).len(), MIN_STATUS_ENTRIES);
+    for (bytes, entries) in [(1, 8), (127, 1016)] {
+        let err = v.install_status_list(&status_with_lst(&f, zlib_zeros(bytes))).unwrap_err();
+        assert!(
+            matches!(err, Error::StatusListTooShort { entries: e, minimum: 1024 } if e == entries),
+            "{err:?}"
+        );
+        assert_eq!(err.code(), "status_list_too_short");
+    }
+    v.install_status_list(&status_with_lst(&f, zlib_zeros(128))).unwrap();
+}
+
+/// Empty attribute names and empty text values: refused when made and when decoded, for
+/// warrant context claims and for the grant's attribute maps.
+#[test]
+fn empty_attribute_names_and_values_are_refused() {
+    use warrant_attestation::AttributeValue;
+    let f = Fixture::new();
+    let empty_name = ("".to_owned(), AttributeValue::Text("x".into()));
+    let empty_value = ("ci_job".to_owned(), AttributeValue::Text(String::new()));
+    for (name, value) in [empty_name.clone(), empty_value.clone()] {
+        let mut claims = f.warrant_claims();
+        claims.context = [(name.clone(), value.clone())].into();
+        let err = claims.sign(&f.device).unwrap_err();
+        assert!(matches!(err, Error::EmptyText { object: ObjectType::Warrant, claim: "context" }), "{err:?}");
+        let mut grant = f.grant_claims.clone();
+        grant.entity.attributes = [(name, value)].into();
+        let err = grant.sign(&f.authority).unwrap_err();
+        assert!(matches!(err, Error::EmptyText { object: ObjectType::Grant, claim: "attrs" }), "{err:?}");
+    }
+    let mut grant = f.grant_claims.clone();
+    grant.entity.groups = vec![String::new()];
+    assert!(matches!(grant.sign(&f.authority), Err(Error::EmptyText { claim: "groups", .. })));
+
+    // Made by an independent encoder: refused on decoding, with the same reason.
+    for (name, value) in [("", Value::Text("x".into())), ("ci_job", Value::Text(String::new()))] {
+        let mut p = parts(&f.warrant());
+        let mut entries = claims_of(&p.payload);
+        let context = entries.iter_mut().find(|(k, _)| *k == Value::Text("context".into())).unwrap();
+        context.1 = Value::Map(vec![(Value::Text(name.into()), value)]);
+        p.payload = encode(&Value::Map(entries));
+        let err = rejection(&f, &resign(p, &f.device));
+        assert!(matches!(err, Error::EmptyText { object: ObjectType::Warrant, claim: "context" }), "{err:?}");
+        assert_eq!(err.code(), "empty_text");
+    }
+}
+
+/// `-7` with a one-byte argument (`0x38 0x06`) is an encoding error, not a foreign algorithm.
+#[test]
+fn a_long_form_alg_is_reported_as_non_canonical() {
+    let f = Fixture::new();
+    let kid = warrant_envelope::thumbprint(f.device.public_key());
+    let header =
+        protected_header(Some(iana::Algorithm::ES256), &kid, Some(ObjectType::Warrant.media_type()), vec![]);
+    assert_eq!(header[..3], [0xa3, 0x01, 0x26], "map(3), alg: -7");
+    let mut p = parts(&f.warrant());
+    p.protected = [&[0xa3, 0x01, 0x38, 0x06][..], &header[3..]].concat();
+    let err = rejection(&f, &resign(p, &f.device));
+    assert!(matches!(err, Error::NonCanonical { object: ObjectType::Warrant }), "{err:?}");
+    // A kid with an over-long length head likewise.
+    let mut p = parts(&f.warrant());
+    let kid_at = header.windows(3).position(|w| w == [0x04, 0x58, 0x20]).unwrap();
+    p.protected = [&header[..kid_at], &[0x04, 0x59, 0x00, 0x20], &header[kid_at + 3..]].concat();
+    let err = rejection(&f, &resign(p, &f.device));
+    assert!(matches!(err, Error::NonCanonical { object: ObjectType::Warrant }), "{err:?}");
+}
+
+#[test]
+fn an_empty_protected_header_has_its_own_reason() {
+    let f = Fixture::new();
+    for empty in [vec![], vec![0xa0]] {
+        let mut p = parts(&f.warrant());
+        p.protected = empty.clone();
+        let err = rejection(&f, &resign(p, &f.device));
+        assert!(
+            matches!(err, Error::ProtectedHeaderEmpty { object: ObjectType::Warrant }),
+            "{empty:?}: {err:?}"
+        );
+        assert_eq!(err.code(), "protected_header_empty");
+    }
+}
+
+/// ECDSA's `(r, s)` and `(r, n - s)` both verify; verifiers accept high-S signatures (the
+/// test vectors contain some) and do not normalise them.
+#[test]
+fn high_s_signatures_are_accepted() {
+    let f = Fixture::new();
+    let warrant = f.warrant();
+    let other = malleate(&warrant);
+    let v = f.verifier();
+    verify(&f, &v, &other).unwrap();
+    // The same warrant id: the second form is a replay, not a new warrant.
+    assert!(matches!(verify(&f, &v, &warrant), Err(Error::Replayed { .. })));
 }

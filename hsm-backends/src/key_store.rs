@@ -54,6 +54,11 @@ pub enum EvidencePurpose {
         grant_id: [u8; 16],
         /// The time the warrant is issued at.
         now: u64,
+        /// The signed-content digest of the newest status list the device knows for the
+        /// grant's (issuer, status URI), if any: a store that reuses evidence across warrants
+        /// (a cached TPM quote) binds it to this list, which the device could not know before
+        /// the authority issued it. Without one, evidence is made for this warrant alone.
+        status_list: Option<[u8; 32]>,
     },
 }
 

@@ -66,7 +66,7 @@ impl PinSource {
             std::fs::metadata(&path).map_err(|e| Error::PinSource(format!("{}: {e}", path.display())))?;
         if meta.mode() & 0o077 != 0 {
             return Err(Error::PinSource(format!(
-                "{} has mode {:o}: a PIN file must be readable by its owner only",
+                "{} has mode {:o}: a file holding a PIN or passphrase must be readable by its owner only (chmod 600)",
                 path.display(),
                 meta.mode() & 0o777
             )));

@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use swtpm::Swtpm;
 use warrant_attestation::certificate::{certificates_from_pem, chain_to_anchor, Cert};
 use warrant_attestation::tpm::{make_credential, TpmError, TpmHash, TpmPublic};
-use warrant_attestation::{AttestationError, BackendKind, Evidence, WarrantContext};
+use warrant_attestation::{
+    AttestationError, AttributeValue, BackendKind, Evidence, StatusListAnchor, WarrantContext,
+};
 use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore};
 use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore, PinSource};
 
@@ -61,8 +63,9 @@ fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
     WarrantContext {
         grant_id: [3; 16],
         now: 1_800_000_000,
-        skew: 60,
         binding: Box::leak(Box::new(move || binding)),
+        status_list: None,
+        previous_status_list: None,
     }
 }
 
@@ -146,7 +149,11 @@ fn certify_and_quote_evidence_verify_in_pure_rust() {
     ));
     let binding = [9u8; 32];
     let quote = s
-        .evidence(&key, EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000 }, &binding)
+        .evidence(
+            &key,
+            EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000, status_list: None },
+            &binding,
+        )
         .unwrap();
     let Evidence::TpmQuote(q) = &quote else { panic!("expected a quote, got {quote:?}") };
     assert_eq!(q.pcrs.len(), 8);
@@ -157,6 +164,64 @@ fn certify_and_quote_evidence_verify_in_pure_rust() {
         quote.appraise(&public, &enrolled, &ctx(&[0; 32])),
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     ));
+}
+
+#[test]
+fn cached_quotes_are_bound_to_the_newest_status_list_and_made_again_for_a_new_one() {
+    let tpm = Swtpm::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::env::set_var("TSS2_LOG", "all+none");
+    let s = TpmKeyStore::open(TpmConfig {
+        tcti: tpm.tcti(),
+        dir: dir.path().join("keys"),
+        quote_pcrs: Some(vec![(TpmHash::Sha256, (0..8).collect())]),
+        quote_cache_seconds: Some(600),
+        pin: None,
+    })
+    .unwrap();
+    let key = name("laptop");
+    let public = s.create(&key).unwrap().public_key;
+    let enrolled = s.evidence(&key, EvidencePurpose::Enrollment, &[7; 32]).unwrap();
+    let enrolled = enrolled.appraise_enrollment(&public, &[7; 32], &trust()).unwrap();
+    let now = 1_800_000_000;
+    let (list_a, list_b) = ([0xa1; 32], [0xb2; 32]);
+    let quote = |status_list: Option<[u8; 32]>, now: u64, binding: [u8; 32]| {
+        let purpose = EvidencePurpose::Warrant { grant_id: [3; 16], now, status_list };
+        s.evidence(&key, purpose, &binding).unwrap()
+    };
+    let attest = |e: &Evidence| match e {
+        Evidence::TpmQuote(q) => (q.attest.clone(), q.status_list),
+        other => panic!("expected a quote, got {other:?}"),
+    };
+    // One quote per (grant, list), reused across warrants within quote_cache_seconds.
+    let first = quote(Some(list_a), now, [1; 32]);
+    assert_eq!(attest(&first).1, Some(list_a));
+    assert_eq!(attest(&quote(Some(list_a), now + 599, [2; 32])), attest(&first));
+    // Older than quote_cache_seconds, or a new list: a new quote.
+    assert_ne!(attest(&quote(Some(list_a), now + 600, [2; 32])).0, attest(&first).0);
+    let second = quote(Some(list_b), now + 601, [3; 32]);
+    assert_eq!(attest(&second).1, Some(list_b));
+    assert_ne!(attest(&second).0, attest(&first).0);
+
+    // The verifier holding list B accepts the quote bound to it, aged from B's iat.
+    let mut context = ctx(&[3; 32]);
+    context.status_list = Some(StatusListAnchor { digest: list_b, issued_at: context.now - 30 });
+    let facts = second.appraise(&public, &enrolled, &context).unwrap();
+    assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(true));
+    assert_eq!(facts.properties["quote_age"], AttributeValue::Int(30));
+    // One holding only list A refuses it as not fresh.
+    context.status_list = Some(StatusListAnchor { digest: list_a, issued_at: context.now - 30 });
+    assert_eq!(
+        second.appraise(&public, &enrolled, &context),
+        Err(AttestationError::Tpm(TpmError::QuoteNotFresh))
+    );
+
+    // No list known: a quote for this warrant alone, never a reusable one.
+    let alone = quote(None, now + 602, [4; 32]);
+    assert_eq!(attest(&alone).1, None);
+    let facts = alone.appraise(&public, &enrolled, &ctx(&[4; 32])).unwrap();
+    assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(false));
+    assert_ne!(attest(&quote(None, now + 602, [5; 32])).0, attest(&alone).0);
 }
 
 #[test]

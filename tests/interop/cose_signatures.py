@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Independent check of warrant's COSE_Sign1 objects with Python's cbor2 and cryptography.
 
-Usage: cose_signatures.py TRUST_JSON GRANT WARRANT STATUS_LIST
+Usage: cose_signatures.py TRUST_JSON GRANT WARRANT STATUS_LIST NEXT_STATUS_LIST
 
 Rebuilds each Sig_structure (RFC 9052 section 4.4) itself, verifies the ES256 signatures
-(the grant and status list with the authority key from the trust file, the warrant with the
+(the grant and status lists with the authority key from the trust file, the warrant with the
 key in the grant's cnf claim), recomputes the RFC 9679 key thumbprints that serve as kids,
-and checks that a one-byte change is refused. Prints one line per check and a closing
+checks that the next status list's prev is the SHA-256 of the first one's Sig_structure
+(FORMAT.md section 6), and checks that a one-byte change is refused. Prints one line per check and a closing
 'N passed, N failed' line; exits non-zero on any failure.
 """
 import hashlib
@@ -52,8 +53,12 @@ def thumbprint(x, y):
     return hashlib.sha256(cbor2.dumps({1: 2, -1: 1, -2: x, -3: y}, canonical=True)).digest()
 
 
+def sig_structure(protected, payload):
+    return cbor2.dumps(["Signature1", protected, b"", payload])
+
+
 def verify(key, protected, payload, signature):
-    tbs = cbor2.dumps(["Signature1", protected, b"", payload])
+    tbs = sig_structure(protected, payload)
     der = utils.encode_dss_signature(
         int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
     )
@@ -61,7 +66,7 @@ def verify(key, protected, payload, signature):
 
 
 def main():
-    trust_path, grant_path, warrant_path, status_path = sys.argv[1:5]
+    trust_path, grant_path, warrant_path, status_path, next_status_path = sys.argv[1:6]
     trust = json.load(open(trust_path))
     authority = {
         bytes.fromhex(k["kid"]): (bytes.fromhex(k["x"]), bytes.fromhex(k["y"])) for k in trust["keys"]
@@ -69,6 +74,7 @@ def main():
     grant_bytes = open(grant_path, "rb").read()
     warrant_bytes = open(warrant_path, "rb").read()
     status_bytes = open(status_path, "rb").read()
+    next_status_bytes = open(next_status_path, "rb").read()
 
     def authority_signed(data, typ):
         protected, header, payload, signature = parse(data)
@@ -80,6 +86,16 @@ def main():
     check("grant signed by the authority", lambda: authority_signed(grant_bytes, "application/warrant-grant+cwt"))
     check("status list signed by the authority",
           lambda: authority_signed(status_bytes, "application/warrant-status-list+cwt"))
+
+    def chained_by_signed_content():
+        authority_signed(next_status_bytes, "application/warrant-status-list+cwt")
+        protected, _, payload, _ = parse(status_bytes)
+        first, second = cbor2.loads(payload), cbor2.loads(parse(next_status_bytes)[2])
+        assert second["seq"] == first["seq"] + 1, f"sequences {first['seq']}, {second['seq']}"
+        expected = hashlib.sha256(sig_structure(protected, payload)).digest()
+        assert second["prev"] == expected, f"prev {second['prev'].hex()}, expected {expected.hex()}"
+
+    check("next status list's prev is the SHA-256 of the first one's Sig_structure", chained_by_signed_content)
 
     def warrant_signed(data):
         protected, header, payload, signature = parse(data)

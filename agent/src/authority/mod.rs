@@ -11,13 +11,14 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use warrant_attestation::certificate::Cert;
 use warrant_attestation::tpm::Credential;
-use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts, EnrollmentTrust};
+use warrant_attestation::{Assurance, AttributeValue, BackendKind, DeviceFacts, EnrollmentTrust};
 use warrant_envelope::{
-    new_id, random_bytes, sha256, thumbprint, verify_enrollment_with, Clock, EntityData, GrantClaims,
-    StatusBits, StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
+    new_id, random_bytes, status_list_digest, thumbprint, verify_enrollment_with, Clock, EntityData,
+    GrantClaims, StatusBits, StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
 };
 use warrant_hsm_backends::{KeyName, TpmIdentity};
 
+mod principal;
 mod tpm_credential;
 
 pub use tpm_credential::TpmBinding;
@@ -26,12 +27,30 @@ use crate::database::sql;
 use crate::keyring::{KeyPurpose, Keyring};
 use crate::Error;
 
-/// Smallest status list published, so a list does not reveal how few grants exist.
-const MIN_STATUS_ENTRIES: u64 = 1024;
+/// Longest life of an enrollment challenge: a day. A challenge is a one-time secret that
+/// should be answered within minutes; the bound also keeps every expiry far inside the
+/// database's signed 64-bit times (2^64 - 1 seconds once wrapped into an already-expired
+/// challenge that was nevertheless answered as made).
+pub const MAX_CHALLENGE_TTL: u64 = 24 * 3600;
+/// Longest life of a grant: ten years.
+pub const MAX_GRANT_VALIDITY: u64 = 10 * 366 * 24 * 3600;
+/// Longest life of a status list: a year.
+pub const MAX_STATUS_TTL: u64 = 366 * 24 * 3600;
+
+/// Refuses a lifetime of 0 or above `max` seconds, naming `what`.
+fn check_lifetime(what: &str, seconds: u64, max: u64) -> Result<(), Error> {
+    if seconds == 0 || seconds > max {
+        return Err(Error::Usage(format!("{what} must be 1 to {max} seconds, not {seconds}")));
+    }
+    Ok(())
+}
 
 /// What the authority decides about a grant beyond what the enrollment asks.
 #[derive(Debug, Clone)]
 pub struct GrantOptions {
+    /// The principal to grant, when its challenge recorded none; when both name one they
+    /// must agree, and the enrollment must ask for it.
+    pub principal: Option<String>,
     /// Cedar policy set for warrants under the grant.
     pub policy: String,
     /// The principal's groups.
@@ -44,6 +63,8 @@ pub struct GrantOptions {
     pub max_warrant_lifetime: u64,
     /// Whether a device with a software key may be granted at all.
     pub allow_software: bool,
+    /// Whether a device whose evidence is self-reported (PKCS#11) may be granted.
+    pub allow_self_reported: bool,
     /// Attestation roots and rules for appraising the enrollment's evidence.
     pub trust: EnrollmentTrust,
 }
@@ -63,7 +84,7 @@ pub struct Settings {
     pub next_status_index: u64,
     /// Sequence of the last published status list (0: none yet).
     pub status_sequence: u64,
-    /// SHA-256 of the last published status list (zeros: none yet).
+    /// [`status_list_digest`] of the last published status list (zeros: none yet).
     pub last_status_digest: [u8; 32],
 }
 
@@ -146,39 +167,53 @@ impl<'a> Authority<'a> {
         Ok(TrustedAuthority { issuer: settings.issuer, keys })
     }
 
-    /// Issues an enrollment challenge valid for `ttl` seconds.
-    pub fn challenge(&mut self, ttl: u64) -> Result<[u8; CHALLENGE_LEN], Error> {
+    /// Issues an enrollment challenge valid for `ttl` seconds, for `principal` when given (a
+    /// grant for it then goes to that principal only).
+    pub fn challenge(&mut self, ttl: u64, principal: Option<&str>) -> Result<[u8; CHALLENGE_LEN], Error> {
         self.settings()?;
+        check_lifetime("a challenge's ttl", ttl, MAX_CHALLENGE_TTL)?;
+        principal.map(principal::check_name).transpose()?;
         let challenge = random_bytes::<CHALLENGE_LEN>()?;
-        self.store_challenge(&challenge, ttl, None)?;
+        self.store_challenge(&challenge, ttl, principal, None)?;
         Ok(challenge)
     }
 
-    /// Issues an enrollment challenge for a TPM, valid for `ttl` seconds: checks its EK
-    /// certificate against `ek_roots` and returns the challenge only as a credential that the
-    /// TPM holding that EK and attestation key can activate.
+    /// Issues an enrollment challenge for a TPM, valid for `ttl` seconds and for `principal`
+    /// when given: checks its EK certificate against `ek_roots` and returns the challenge only
+    /// as a credential that the TPM holding that EK and attestation key can activate.
     pub fn tpm_challenge(
         &mut self,
         ttl: u64,
+        principal: Option<&str>,
         identity: &TpmIdentity,
         ek_roots: &[Cert],
     ) -> Result<Credential, Error> {
         self.settings()?;
+        check_lifetime("a challenge's ttl", ttl, MAX_CHALLENGE_TTL)?;
+        principal.map(principal::check_name).transpose()?;
         let challenge = random_bytes::<CHALLENGE_LEN>()?;
         let (credential, binding) = tpm_credential::credential_for(identity, ek_roots, &challenge, now())?;
-        self.store_challenge(&challenge, ttl, Some(&binding))?;
+        self.store_challenge(&challenge, ttl, principal, Some(&binding))?;
         Ok(credential)
     }
 
-    fn store_challenge(&mut self, challenge: &[u8], ttl: u64, tpm: Option<&TpmBinding>) -> Result<(), Error> {
+    fn store_challenge(
+        &mut self,
+        challenge: &[u8],
+        ttl: u64,
+        principal: Option<&str>,
+        tpm: Option<&TpmBinding>,
+    ) -> Result<(), Error> {
         let now = now();
         let tx = self.conn.transaction().map_err(sql)?;
         tx.execute("DELETE FROM challenges WHERE expires_at <= ?1", [now as i64]).map_err(sql)?;
         tx.execute(
-            "INSERT INTO challenges (challenge, expires_at, tpm_ak_name, tpm_ek_sha256) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO challenges (challenge, expires_at, principal, tpm_ak_name, tpm_ek_sha256)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
             params![
                 challenge,
                 now.saturating_add(ttl) as i64,
+                principal,
                 tpm.map(|b| b.ak_name.as_str()),
                 tpm.map(|b| b.ek_sha256.as_str())
             ],
@@ -188,36 +223,56 @@ impl<'a> Authority<'a> {
     }
 
     /// Verifies an enrollment request and issues a grant for it. The request's challenge must
-    /// be open; it is consumed.
+    /// be open; it is consumed. The grant is for the principal the challenge recorded or
+    /// `options.principal` names, and the enrollment must ask for that one.
     pub fn grant(
         &mut self,
         enrollment: &[u8],
         options: &GrantOptions,
     ) -> Result<(Vec<u8>, GrantClaims), Error> {
         let settings = self.settings()?;
+        check_lifetime("a grant's validity", options.valid_for, MAX_GRANT_VALIDITY)?;
         let verified = verify_enrollment_with(enrollment, &options.trust)?;
-        if verified.device.backend == BackendKind::Software && !options.allow_software {
-            return Err(Error::AuthorityRefuses(
-                "the device key is a software key; allow software keys to grant it anyway".into(),
-            ));
+        match verified.device.backend.assurance() {
+            Assurance::Software if !options.allow_software => {
+                return Err(Error::AuthorityRefuses(
+                    "the device key is a software key; allow software keys to grant it anyway".into(),
+                ))
+            }
+            Assurance::SelfReported if !options.allow_self_reported => return Err(Error::AuthorityRefuses(
+                "the device's evidence is self-reported by its PKCS#11 token (unsigned: a software key can \
+                     claim the same); allow self-reported evidence to grant it anyway"
+                    .into(),
+            )),
+            _ => {}
         }
         warrant_envelope::validate_policy(&options.policy)?;
+        options.principal.as_deref().map(principal::check_name).transpose()?;
         let now = now();
         let tx = self.conn.transaction().map_err(sql)?;
         let open = tx
             .query_row(
-                "SELECT tpm_ak_name, tpm_ek_sha256 FROM challenges WHERE challenge = ?1 AND expires_at > ?2",
+                "SELECT principal, tpm_ak_name, tpm_ek_sha256 FROM challenges
+                 WHERE challenge = ?1 AND expires_at > ?2",
                 params![verified.claims.challenge.as_slice(), now as i64],
-                |r| Ok((r.get::<_, Option<String>>(0)?, r.get::<_, Option<String>>(1)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, Option<String>>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                },
             )
             .optional()
             .map_err(sql)?;
-        let Some((ak_name, ek_sha256)) = open else {
+        let Some((intended, ak_name, ek_sha256)) = open else {
             return Err(Error::AuthorityRefuses(
                 "the enrollment's challenge was not issued by this authority, was used already, or expired"
                     .into(),
             ));
         };
+        let principal =
+            principal::decide(intended.as_deref(), options.principal.as_deref(), &verified.claims.principal)?;
         let tpm = ak_name.zip(ek_sha256).map(|(ak_name, ek_sha256)| TpmBinding { ak_name, ek_sha256 });
         check_tpm_binding(&verified.device, tpm.as_ref())?;
         let mut device = verified.device;
@@ -229,7 +284,7 @@ impl<'a> Authority<'a> {
             .map_err(sql)?;
         let claims = GrantClaims {
             issuer: settings.issuer.clone(),
-            principal: verified.claims.principal.clone(),
+            principal,
             id: new_id()?,
             issued_at: now,
             not_before: now,
@@ -290,8 +345,10 @@ impl<'a> Authority<'a> {
     /// Signs the next status list, valid for `ttl` seconds, and keeps it.
     pub fn publish_status(&mut self, ttl: u64) -> Result<(Vec<u8>, StatusListClaims), Error> {
         let settings = self.settings()?;
+        check_lifetime("a status list's ttl", ttl, MAX_STATUS_TTL)?;
         let tx = self.conn.transaction().map_err(sql)?;
-        let mut bits = StatusBits::with_capacity(settings.next_status_index.max(MIN_STATUS_ENTRIES));
+        // Padded to MIN_STATUS_ENTRIES: a list does not reveal how few grants exist.
+        let mut bits = StatusBits::with_capacity(settings.next_status_index);
         for index in revoked_indexes(&tx)? {
             bits.revoke(index)?;
         }
@@ -300,7 +357,7 @@ impl<'a> Authority<'a> {
             issuer: settings.issuer.clone(),
             uri: settings.status_uri.clone(),
             sequence: settings.status_sequence + 1,
-            previous: settings.last_status_digest,
+            previous: previous_status_digest(&tx, settings.status_sequence)?,
             issued_at: now,
             expires_at: now.saturating_add(ttl),
             bits,
@@ -308,7 +365,7 @@ impl<'a> Authority<'a> {
         let list = claims.sign(&self.keys.signer(&settings.active_key, KeyPurpose::Issuance)?)?;
         tx.execute(
             "UPDATE authority SET status_sequence = ?1, last_status_digest = ?2 WHERE id = 1",
-            params![claims.sequence as i64, sha256(&list).as_slice()],
+            params![claims.sequence as i64, status_list_digest(&list)?.as_slice()],
         )
         .map_err(sql)?;
         tx.execute(
@@ -359,6 +416,22 @@ fn new_issuance_key(tx: &Transaction<'_>, keys: &Keyring) -> Result<String, Erro
     let name = KeyName::new(&format!("issuance-{}", hex::encode(random_bytes::<6>()?)))?;
     keys.create(tx, &name, KeyPurpose::Issuance)?;
     Ok(name.to_string())
+}
+
+/// What the list after `sequence` names as `prev`: the [`status_list_digest`] of the stored list
+/// `sequence`, the function verifiers use. Computed from the list itself rather than read
+/// from `last_status_digest`, which databases written before the digest covered only the
+/// signed content hold as the SHA-256 of the list's bytes.
+fn previous_status_digest(tx: &Transaction<'_>, sequence: u64) -> Result<[u8; 32], Error> {
+    if sequence == 0 {
+        return Ok([0; 32]);
+    }
+    let list: Option<Vec<u8>> = tx
+        .query_row("SELECT list FROM status_lists WHERE sequence = ?1", [sequence as i64], |r| r.get(0))
+        .optional()
+        .map_err(sql)?;
+    let list = list.ok_or_else(|| corrupt("the last published status list is missing"))?;
+    Ok(status_list_digest(&list)?)
 }
 
 fn revoked_indexes(tx: &Transaction<'_>) -> Result<Vec<u64>, Error> {

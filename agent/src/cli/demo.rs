@@ -73,8 +73,10 @@ impl DemoDaemon {
         let socket = dir.join("run/agent.sock");
         let text = single_user(dir, nix::unistd::getuid().as_raw(), AUDIENCE);
         let config = Config::parse(&dir.join("agent.toml"), &text)?;
-        // Bound before the thread starts, so the socket answers as soon as this returns.
-        let server = Server::open(config)?;
+        // Bound before the thread starts, so the socket answers as soon as this returns. The
+        // demo opens a handful of connections: the configured cap is the only one needed.
+        let capacity = config.limits.max_connections;
+        let server = Server::open(config, capacity)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -125,9 +127,12 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
     let key: api::Key = client.post("/keys", &api::CreateKey { name: "ci-runner".into() })?;
     s.note("device key created", format!("P-256 {:?}, kid {}…", key.name, &key.kid[..12]));
 
-    // Enrollment: challenge, proof of possession, grant.
-    let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 600, tpm_identity: None })?;
+    // Enrollment: a challenge for the principal the authority decides on, proof of
+    // possession, grant (refused if the enrollment asked for anyone else).
+    let challenge: api::ChallengeResponse = client.post(
+        "/authority/challenges",
+        &api::ChallengeRequest { ttl: 600, principal: Some("alice".into()), tpm_identity: None },
+    )?;
     let challenge = challenge.challenge.unwrap_or_default();
     let enrollment: api::EnrollResponse = client.post(
         "/enroll",
@@ -150,20 +155,23 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
         "/authority/grants",
         &api::GrantRequest {
             enrollment: enrollment.enrollment,
+            principal: None,
             policy: POLICY.into(),
             groups: vec!["deployers".into()],
             attributes: BTreeMap::from([("team".into(), Value::from("platform"))]),
             valid_for: 3600,
             max_warrant_ttl: 120,
             allow_software: true,
+            allow_self_reported: false,
         },
     )?;
     s.note(
         "grant issued",
         format!(
-            "{} bytes, id {}…, groups [deployers], policy: deploy prod/api",
+            "{} bytes, id {}…, for {:?} (the challenge's principal), groups [deployers], policy: deploy prod/api",
             granted.grant.len(),
-            &granted.grant_id[..12]
+            &granted.grant_id[..12],
+            granted.principal
         ),
     );
     let status1: api::StatusListResponse =
@@ -197,6 +205,7 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
                     context: BTreeMap::from([("ci_job".into(), Value::from("release-42"))]),
                     nonce: None,
                     ttl: 60,
+                    status_list: None,
                 },
             )?;
             Ok(answer.warrant)

@@ -89,7 +89,13 @@ enum AuthorityCommand {
     Show,
     /// Issue an enrollment challenge for a device: hex on stdout, or, for a TPM device
     /// (--tpm-identity), a credential file only that TPM can open (--out).
+    ///
+    /// The principal is the authority's decision: record it here (--principal) or name it when
+    /// granting; a grant refuses an enrollment that asks for another principal.
     Challenge {
+        /// The principal this challenge is for: its grant goes to this principal only.
+        #[arg(long)]
+        principal: Option<String>,
         /// Seconds the challenge stays valid.
         #[arg(long, default_value_t = 600)]
         ttl: u64,
@@ -101,7 +107,8 @@ enum AuthorityCommand {
         #[arg(long, requires = "tpm_identity")]
         out: Option<PathBuf>,
     },
-    /// Verify an enrollment request and issue a grant for it.
+    /// Verify an enrollment request and issue a grant for it, for the principal its challenge
+    /// recorded or --principal names (the enrollment must ask for the same one).
     Grant(GrantArgs),
     /// Revoke a grant (effective with the next published status list).
     Revoke {
@@ -142,6 +149,10 @@ struct GrantArgs {
     /// The enrollment request file.
     #[arg(long)]
     enrollment: PathBuf,
+    /// The principal to grant. Required when the challenge was made without --principal; else
+    /// it must equal the challenge's. The enrollment must ask for this principal.
+    #[arg(long)]
+    principal: Option<String>,
     /// The Cedar policy file for warrants under the grant.
     #[arg(long)]
     policy: PathBuf,
@@ -160,6 +171,10 @@ struct GrantArgs {
     /// Grant a device whose key is a software key (no hardware protection).
     #[arg(long)]
     allow_software: bool,
+    /// Grant a device whose evidence its key store reports about itself, unsigned (PKCS#11):
+    /// a software key can make the same claims.
+    #[arg(long)]
+    allow_self_reported: bool,
     /// Where to write the grant.
     #[arg(long)]
     out: PathBuf,
@@ -203,7 +218,7 @@ struct EnrollArgs {
     /// The device key.
     #[arg(long)]
     key: String,
-    /// The principal to enroll as.
+    /// The principal to enroll as (the authority grants only the one it decided on).
     #[arg(long)]
     principal: String,
     /// The authority's challenge (hex).
@@ -242,6 +257,10 @@ struct SignArgs {
     /// The verifier's nonce (hex), if it issued one.
     #[arg(long)]
     nonce: Option<String>,
+    /// The newest status list of the grant's authority: warrantd remembers it and binds
+    /// cached TPM quotes to it, so verifiers holding it can tell the quote is fresh.
+    #[arg(long)]
+    status_list: Option<PathBuf>,
     /// Warrant lifetime in seconds.
     #[arg(long, default_value_t = 60)]
     ttl: u64,
@@ -256,7 +275,8 @@ struct RequestArgs {
     /// HTTP method.
     #[arg(long)]
     method: String,
-    /// Target URI, exactly as the verifier will see it.
+    /// Target URI in absolute form (https://host/path?query), exactly as the service
+    /// reconstructs it; dot-segments, %2F or %2E in the path, a fragment or userinfo are refused.
     #[arg(long)]
     target: String,
     /// File with the request body (none: empty body). Only its digest goes to the daemon.
@@ -288,6 +308,9 @@ struct VerifyArgs {
     /// Accept devices with software keys.
     #[arg(long)]
     allow_software: bool,
+    /// Accept devices whose evidence is self-reported by their key store (PKCS#11).
+    #[arg(long)]
+    allow_self_reported: bool,
     /// Tolerated clock skew, seconds.
     #[arg(long, default_value_t = warrant_envelope::DEFAULT_CLOCK_SKEW_SECS)]
     skew: u64,
@@ -350,6 +373,7 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
                 context: args::context(args.claims),
                 nonce: args.nonce,
                 ttl: args.ttl,
+                status_list: args.status_list.as_deref().map(files::read).transpose()?,
             };
             let answer: api::SignResponse = connect()?.post("/sign", &request)?;
             files::write_atomic(&args.out, &answer.warrant, 0o644)?;
@@ -388,22 +412,23 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
             let settings: api::AuthoritySettings = client.get("/authority")?;
             out.print(&serde_json::to_value(settings).unwrap_or_default());
         }
-        AuthorityCommand::Challenge { ttl, tpm_identity, out: file } => {
+        AuthorityCommand::Challenge { principal, ttl, tpm_identity, out: file } => {
             let tpm_identity = match &tpm_identity {
                 Some(path) => Some(files::read_json::<api::TpmIdentity>(path)?),
                 None => None,
             };
-            let answer: api::ChallengeResponse =
-                client.post("/authority/challenges", &api::ChallengeRequest { ttl, tpm_identity })?;
+            let answer: api::ChallengeResponse = client
+                .post("/authority/challenges", &api::ChallengeRequest { ttl, principal, tpm_identity })?;
+            let principal = answer.principal;
             match (answer.challenge, answer.tpm_credential, file) {
                 (Some(challenge), None, None) => {
-                    out.done(&challenge, json!({"challenge": challenge, "ttl": ttl}))
+                    out.done(&challenge, json!({"challenge": challenge, "principal": principal, "ttl": ttl}))
                 }
                 (None, Some(credential), Some(file)) => {
                     files::write_json(&file, &credential)?;
                     out.done(
                         &format!("TPM credential challenge written to {}", file.display()),
-                        json!({"out": file, "ttl": ttl}),
+                        json!({"out": file, "principal": principal, "ttl": ttl}),
                     );
                 }
                 _ => {
@@ -414,12 +439,14 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
         AuthorityCommand::Grant(args) => {
             let request = api::GrantRequest {
                 enrollment: files::read(&args.enrollment)?,
+                principal: args.principal,
                 policy: files::read_text(&args.policy)?,
                 groups: args.groups,
                 attributes: args::context(args.attributes),
                 valid_for: args.valid_for,
                 max_warrant_ttl: args.max_warrant_ttl,
                 allow_software: args.allow_software,
+                allow_self_reported: args.allow_self_reported,
             };
             let answer: api::GrantResponse = client.post("/authority/grants", &request)?;
             files::write_atomic(&args.out, &answer.grant, 0o644)?;
@@ -527,8 +554,10 @@ fn keys(client: &mut Client, cmd: KeysCommand, out: Output) -> Result<(), Error>
 }
 
 fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
-    let mut builder =
-        Verifier::builder(&args.audience).clock_skew(args.skew).allow_software_evidence(args.allow_software);
+    let mut builder = Verifier::builder(&args.audience)
+        .clock_skew(args.skew)
+        .allow_software_evidence(args.allow_software)
+        .allow_self_reported_evidence(args.allow_self_reported);
     for path in &args.trust {
         builder = builder.trust(trust_file::read(path)?);
     }

@@ -3,10 +3,15 @@
 //! line is on disk, and lines that arrive together share one fsync (group commit). With
 //! `fsync = "batch"` answers do not wait; the writer wakes every `batch_interval_ms` and writes
 //! and syncs what queued, so a crash can lose that interval's lines.
+//!
+//! Lines are whole or absent: each batch is one `write`, and a failed or short write (a full
+//! disk) is cut back to the last whole line. The file is reopened on SIGHUP (after logrotate)
+//! and whenever its path no longer names the open file (moved away or deleted), so lines never
+//! go to an unlinked inode. Every text field is capped, so no caller can make a line large.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -75,16 +80,29 @@ struct Line<'a> {
     uid: Option<u32>,
     gid: Option<u32>,
     pid: Option<u32>,
-    exe: Option<&'a std::path::Path>,
+    exe: Option<String>,
     #[serde(flatten)]
     entry: &'a Entry,
 }
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
+/// What the writer thread is asked to do.
+enum Message {
+    /// Write a line; tell the sender how it went, if it waits.
+    Line(String, Option<Ack>),
+    /// Reopen the file at its path (SIGHUP, after logrotate).
+    Reopen,
+}
+
+/// Longest text of any one field of a line, in bytes; longer text is cut (at a character
+/// boundary) and says how long it was. A caller controls key names, audiences and the like:
+/// without a cap, one refused request with a 60 kB key name would write 60 kB.
+pub const MAX_FIELD_BYTES: usize = 256;
+
 /// The audit log's front end; cheap to share.
 pub struct AuditLog {
-    tx: Option<mpsc::Sender<(String, Option<Ack>)>>,
+    tx: Option<mpsc::Sender<Message>>,
     wait: bool,
     writer: Option<std::thread::JoinHandle<()>>,
 }
@@ -132,23 +150,69 @@ impl AuditLog {
     ) -> Result<(), Error> {
         let Some(tx) = &self.tx else { return Ok(()) };
         entry.decision = Some(decision);
+        entry.cap_fields();
+        let exe = caller.and_then(|c| c.exe.as_deref()).map(|p| capped(&p.to_string_lossy()));
         let line = Line {
             time: rfc3339_now(),
             uid: caller.map(|c| c.uid),
             gid: caller.map(|c| c.gid),
             pid: caller.map(|c| c.pid),
-            exe: caller.and_then(|c| c.exe.as_deref()),
+            exe,
             entry: &entry,
         };
         let mut text = serde_json::to_string(&line).map_err(|e| audit_failed(e.to_string()))?;
         text.push('\n');
         if !self.wait {
-            return tx.send((text, None)).map_err(|_| audit_failed("the audit writer stopped".into()));
+            return tx
+                .send(Message::Line(text, None))
+                .map_err(|_| audit_failed("the audit writer stopped".into()));
         }
         let (ack, done) = oneshot::channel();
-        tx.send((text, Some(ack))).map_err(|_| audit_failed("the audit writer stopped".into()))?;
+        tx.send(Message::Line(text, Some(ack)))
+            .map_err(|_| audit_failed("the audit writer stopped".into()))?;
         done.await.map_err(|_| audit_failed("the audit writer stopped".into()))?.map_err(audit_failed)
     }
+
+    /// Reopens the audit file at its path (on SIGHUP, the logrotate convention).
+    pub fn reopen(&self) {
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Message::Reopen);
+        }
+    }
+}
+
+impl Entry {
+    /// Caps every text field at [`MAX_FIELD_BYTES`].
+    fn cap_fields(&mut self) {
+        let fields = [
+            &mut self.key,
+            &mut self.action,
+            &mut self.resource,
+            &mut self.audience,
+            &mut self.principal,
+            &mut self.warrant_id,
+            &mut self.grant_id,
+            &mut self.rule,
+            &mut self.reason,
+        ];
+        for text in fields.into_iter().flatten() {
+            if text.len() > MAX_FIELD_BYTES {
+                *text = capped(text);
+            }
+        }
+    }
+}
+
+/// `text` cut to at most [`MAX_FIELD_BYTES`] at a character boundary, saying how long it was.
+fn capped(text: &str) -> String {
+    if text.len() <= MAX_FIELD_BYTES {
+        return text.to_owned();
+    }
+    let mut end = MAX_FIELD_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…({} bytes)", &text[..end], text.len())
 }
 
 fn file_wait(config: &AuditConfig) -> bool {
@@ -171,7 +235,7 @@ fn open_append(path: &PathBuf) -> Result<File, Error> {
 type Batch = Vec<(String, Option<Ack>)>;
 
 fn writer(
-    rx: mpsc::Receiver<(String, Option<Ack>)>,
+    rx: mpsc::Receiver<Message>,
     file: Option<(PathBuf, File)>,
     stdout: bool,
     batch_interval: Option<Duration>,
@@ -181,8 +245,10 @@ fn writer(
         // Line mode: wake for every line (its answer waits), take all that queued meanwhile.
         None => {
             while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                batch.extend(rx.try_iter());
+                let mut batch = Vec::new();
+                for message in std::iter::once(first).chain(rx.try_iter()) {
+                    sink.take(message, &mut batch);
+                }
                 sink.write(batch);
             }
         }
@@ -192,7 +258,7 @@ fn writer(
             let mut batch = Vec::new();
             let closed = loop {
                 match rx.try_recv() {
-                    Ok(message) => batch.push(message),
+                    Ok(message) => sink.take(message, &mut batch),
                     Err(mpsc::TryRecvError::Empty) => break false,
                     Err(mpsc::TryRecvError::Disconnected) => break true,
                 }
@@ -214,12 +280,38 @@ struct Sink {
 }
 
 impl Sink {
+    /// Adds a line to `batch`, or acts on a control message at once (lines queued before it
+    /// are already in `batch` and go to the reopened file, which is only ever fresher).
+    fn take(&mut self, message: Message, batch: &mut Batch) {
+        match message {
+            Message::Line(line, ack) => batch.push((line, ack)),
+            Message::Reopen => self.reopen(),
+        }
+    }
+
+    /// Opens the file at its path again.
+    fn reopen(&mut self) {
+        if let Some((path, file)) = &mut self.file {
+            match open_append(path) {
+                Ok(fresh) => {
+                    *file = fresh;
+                    tracing::info!("audit log reopened: {}", path.display());
+                }
+                Err(e) => tracing::error!("audit log: reopening failed, still writing the open file: {e}"),
+            }
+        }
+    }
+
     /// Writes and syncs `batch`, then tells the waiting senders how it went.
     fn write(&mut self, batch: Batch) {
         let text: String = batch.iter().map(|(line, _)| line.as_str()).collect();
         let mut result = Ok(());
+        if self.file.as_ref().is_some_and(|(path, file)| !still_at(path, file)) {
+            // Moved away or deleted without a SIGHUP: lines must not go to a dead inode.
+            self.reopen();
+        }
         if let Some((path, f)) = &mut self.file {
-            if let Err(e) = f.write_all(text.as_bytes()).and_then(|()| f.sync_data()) {
+            if let Err(e) = append_whole(f, text.as_bytes()) {
                 result = Err(format!("{}: {e}", path.display()));
             }
         }
@@ -236,6 +328,39 @@ impl Sink {
             if let Some(ack) = ack {
                 let _ = ack.send(result.clone());
             }
+        }
+    }
+}
+
+/// Whether `path` still names the open `file` (same device and inode).
+fn still_at(path: &std::path::Path, file: &File) -> bool {
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(at_path), Ok(open)) => at_path.dev() == open.dev() && at_path.ino() == open.ino(),
+        _ => false,
+    }
+}
+
+/// Appends `bytes` (whole lines) with one `write` and syncs them; on a failed or short write
+/// (a full disk) the file is cut back to where it was, so a line is whole or absent.
+fn append_whole(file: &mut File, bytes: &[u8]) -> std::io::Result<()> {
+    let start = file.metadata()?.len();
+    let written = file.write(bytes).and_then(|n| {
+        if n == bytes.len() {
+            Ok(())
+        } else {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("short write: {n} of {} bytes", bytes.len()),
+            ))
+        }
+    });
+    match written.and_then(|()| file.sync_data()) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if let Err(cut) = file.set_len(start).and_then(|()| file.sync_data()) {
+                tracing::error!("audit log: cutting back a failed write: {cut}");
+            }
+            Err(e)
         }
     }
 }

@@ -65,6 +65,11 @@ async fn parse<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, Api
             }
         })?
         .to_bytes();
+    // serde reads a struct from a JSON array too (`["name"]` as `{"name": ...}`): every body
+    // of this API is an object, and nothing else is accepted.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_json", "the JSON body must be an object"));
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("the JSON body is not acceptable: {e}"))
     })

@@ -132,8 +132,11 @@ pub struct KeyStoreConfig {
     /// tpm: the PCRs quoted into every warrant, as `sha256:0,1,2,3,4,5,6,7` (banks joined by
     /// `+`), or `none` for warrants without a quote. Default: SHA-256 PCRs 0-7.
     pub quote_pcrs: Option<String>,
-    /// tpm: reuse one quote per grant for this many seconds (1 to 3600) instead of quoting for
-    /// every warrant; verifiers see the quote's age (`quote_age`) and their policy decides.
+    /// tpm: reuse one quote per grant for at most this many seconds (1 to 3600) instead of
+    /// quoting for every warrant. The quote is bound to the newest status list of the grant's
+    /// authority that warrantd was given with a sign request (a new list, a new quote); with
+    /// none known, every warrant gets its own quote. Verifiers see the quote's age
+    /// (`quote_age`, from the list's `iat`) and their policy decides.
     pub quote_cache_seconds: Option<u64>,
     /// yubikey: the card's serial (needed when several are present).
     pub serial_number: Option<u32>,

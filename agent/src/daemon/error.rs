@@ -29,12 +29,17 @@ impl From<Error> for ApiError {
         let status = match &e {
             Error::Usage(_) | Error::BadFile { .. } => StatusCode::BAD_REQUEST,
             Error::Rejected(warrant_envelope::Error::Signing(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            Error::Rejected(_) | Error::AuthorityRefuses(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::Rejected(_)
+            | Error::AuthorityRefuses(_)
+            | Error::EnrollmentPrincipalMismatch { .. }
+            | Error::GrantPrincipalConflict { .. }
+            | Error::PrincipalUndecided => StatusCode::UNPROCESSABLE_ENTITY,
             Error::NotFound(_) | Error::KeyStore(Store::KeyNotFound(_)) => StatusCode::NOT_FOUND,
             Error::Conflict(_) | Error::KeyStore(Store::KeyExists(_)) => StatusCode::CONFLICT,
             Error::KeyStore(Store::InvalidKeyName(_) | Store::Unsupported(_)) => StatusCode::BAD_REQUEST,
             Error::Forbidden { .. } | Error::Caller(_) => StatusCode::FORBIDDEN,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let rule = match &e {

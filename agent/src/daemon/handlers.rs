@@ -21,6 +21,7 @@ use crate::api::{self, hex_field};
 use crate::authority::{Authority, GrantOptions};
 use crate::device::{self, WarrantRequest};
 use crate::keyring::KeyPurpose;
+use crate::newest_lists::Offered;
 use crate::{files, trust_file, Error};
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -300,6 +301,14 @@ pub async fn sign(
     let rule = d.authorize(&caller, request, &entry).await?;
     let result = key_work(&d, || {
         let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
+        if let Some(list) = &req.status_list {
+            if let Offered::Superseded { held } = d.status_lists.offer(list)? {
+                tracing::info!(
+                    held,
+                    "the status list given is not newer than the one held; quotes stay bound to that"
+                );
+            }
+        }
         let nonce = req
             .nonce
             .as_deref()
@@ -320,6 +329,7 @@ pub async fn sign(
                 context: api::attributes(&req.context)?,
                 nonce,
                 lifetime: req.ttl,
+                status_lists: Some(&d.status_lists),
             },
         )?;
         Ok(warrant)
@@ -437,26 +447,29 @@ pub async fn challenge(
     let roots = d.live().config.authority.tpm_ek_roots.clone();
     let work = move |a: &mut Authority<'_>| match req.tpm_identity {
         None => Ok(api::ChallengeResponse {
-            challenge: Some(hex::encode(a.challenge(req.ttl)?)),
+            challenge: Some(hex::encode(a.challenge(req.ttl, req.principal.as_deref())?)),
             tpm_credential: None,
+            principal: req.principal,
             ttl: req.ttl,
         }),
         Some(identity) => {
             let anchors = load_certificates(&roots)?;
             let identity =
                 TpmIdentity { ek_certificate: identity.ek_certificate, ak_public: identity.ak_public };
-            let c = a.tpm_challenge(req.ttl, &identity, &anchors)?;
+            let c = a.tpm_challenge(req.ttl, req.principal.as_deref(), &identity, &anchors)?;
             Ok(api::ChallengeResponse {
                 challenge: None,
                 tpm_credential: Some(api::TpmCredential {
                     id_object: c.id_object,
                     encrypted_secret: c.encrypted_secret,
                 }),
+                principal: req.principal,
                 ttl: req.ttl,
             })
         }
     };
-    authority_op(d, caller, Operation::AuthorityChallenge, work, |_, _| ()).await
+    let describe = |c: &api::ChallengeResponse, e: &mut Entry| e.principal = c.principal.clone();
+    authority_op(d, caller, Operation::AuthorityChallenge, work, describe).await
 }
 
 /// `POST /v1/authority/grants`.
@@ -468,12 +481,14 @@ pub async fn grant(
     let authority = d.live().config.authority.clone();
     let work = move |a: &mut Authority<'_>| {
         let options = GrantOptions {
+            principal: req.principal,
             policy: req.policy,
             groups: req.groups,
             attributes: api::attributes(&req.attributes)?,
             valid_for: req.valid_for,
             max_warrant_lifetime: req.max_warrant_ttl,
             allow_software: req.allow_software,
+            allow_self_reported: req.allow_self_reported,
             trust: enrollment_trust(&authority)?,
         };
         let (grant, claims) = a.grant(&req.enrollment, &options)?;

@@ -64,21 +64,35 @@ fn bind(path: &Path, gid: Option<u32>) -> Result<UnixListener, Error> {
     };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let dir_mode = if gid.is_some() { 0o750 } else { 0o700 };
-    fs::DirBuilder::new().recursive(true).mode(dir_mode).create(dir).map_err(io(dir))?;
-    let meta = fs::metadata(dir).map_err(io(dir))?;
-    if meta.uid() != nix::unistd::geteuid().as_raw() {
-        // A shared directory (e.g. /tmp) is not ours to chmod; the socket's own mode protects it.
-        if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
-            return Err(Error::Config(format!(
-                "{}: the socket's directory is writable by anyone; choose a private directory",
-                dir.display()
-            )));
+    // Only a directory that is the socket's alone is ours to chmod: one made here, or one of
+    // ours holding nothing but this socket (left by an earlier start). As root,
+    // `socket = "/tmp/agent.sock"` must not turn /tmp into 0700. Any other directory keeps its
+    // mode; the socket's own mode protects it, unless anyone may replace the socket.
+    let created = match fs::DirBuilder::new().mode(dir_mode).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            fs::DirBuilder::new().recursive(true).mode(dir_mode).create(dir).map_err(io(dir))?;
+            true
         }
-    } else {
+        Err(source) => return Err(Error::Io { path: dir.to_owned(), source }),
+    };
+    let meta = fs::metadata(dir).map_err(io(dir))?;
+    if !meta.is_dir() {
+        return Err(Error::Config(format!("{}: the socket's directory is not a directory", dir.display())));
+    }
+    let ours = created || (meta.uid() == nix::unistd::geteuid().as_raw() && holds_only(dir, path)?);
+    if ours {
+        // The mode DirBuilder used was reduced by the umask; set it exactly.
         fs::set_permissions(dir, fs::Permissions::from_mode(dir_mode)).map_err(io(dir))?;
         if let Some(gid) = gid {
             std::os::unix::fs::chown(dir, None, Some(gid)).map_err(io(dir))?;
         }
+    } else if meta.mode() & 0o002 != 0 && meta.mode() & 0o1000 == 0 {
+        return Err(Error::Config(format!(
+            "{}: the socket's directory is writable by anyone; choose a private directory",
+            dir.display()
+        )));
     }
     remove_if_stale(path)?;
     let socket = UnixListener::bind(path).map_err(io(path))?;
@@ -88,6 +102,18 @@ fn bind(path: &Path, gid: Option<u32>) -> Result<UnixListener, Error> {
     }
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(io(path))?;
     Ok(socket)
+}
+
+/// Whether `dir` holds no entry but (perhaps) `socket`.
+fn holds_only(dir: &Path, socket: &Path) -> Result<bool, Error> {
+    let entries = fs::read_dir(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+        if Some(entry.file_name().as_os_str()) != socket.file_name() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 fn remove_if_stale(path: &Path) -> Result<(), Error> {

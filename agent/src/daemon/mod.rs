@@ -10,6 +10,7 @@ mod handlers;
 mod listener;
 mod notify;
 mod peer;
+mod process_limits;
 mod routes;
 mod rules;
 mod server;
@@ -82,8 +83,10 @@ fn run(args: Args) -> Result<(), Error> {
         );
         return Ok(());
     }
+    // Before any key or secret is loaded.
+    let connection_capacity = process_limits::apply()?;
     // Before any other thread exists: opening reads and clears systemd's LISTEN_* variables.
-    let server = Server::open(config)?;
+    let server = Server::open(config, connection_capacity)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
+use rustix::io::Errno;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 use tokio::net::UnixStream;
 
@@ -46,7 +47,10 @@ impl ProcessHandle {
         let raw = Pid::from_raw(i32::try_from(pid).map_err(|_| exited())?).ok_or_else(exited)?;
         let pidfd = match pidfd_open(raw, PidfdFlags::empty()) {
             Ok(fd) => Some(Arc::new(fd)),
-            Err(rustix::io::Errno::SRCH) => return Err(exited()),
+            Err(Errno::SRCH) => return Err(exited()),
+            Err(e) if SHORTAGE.contains(&e) => {
+                return Err(Error::Unavailable(format!("opening a pidfd for process {pid}: {e}")))
+            }
             // Kernels before 5.3: fall back to the start time.
             Err(_) => None,
         };
@@ -108,8 +112,7 @@ impl Caller {
 /// Field 22 of /proc/PID/stat, counted after the command name (which may hold spaces and
 /// parentheses, hence the last `)`).
 fn start_time(pid: u32) -> Result<u64, Error> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| Error::Caller(format!("reading /proc/{pid}/stat: {e}")))?;
+    let stat = read_proc(pid, "stat")?;
     parse_start_time(&stat).ok_or_else(|| Error::Caller(format!("/proc/{pid}/stat has no start time")))
 }
 
@@ -119,9 +122,23 @@ fn parse_start_time(stat: &str) -> Option<u64> {
     after_comm.split_whitespace().nth(22 - 3)?.parse().ok()
 }
 
+/// Errors that mean the daemon is short of a resource, not that the caller is unknown.
+const SHORTAGE: [Errno; 3] = [Errno::MFILE, Errno::NFILE, Errno::NOMEM];
+
+/// Reads /proc/PID/`file`. Running out of descriptors or memory is the daemon's shortage, not
+/// a failure to identify the caller: it is answered 503, never as an identity refusal.
+fn read_proc(pid: u32, file: &str) -> Result<String, Error> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}")).map_err(|e| {
+        let message = format!("reading /proc/{pid}/{file}: {e}");
+        match Errno::from_io_error(&e) {
+            Some(errno) if SHORTAGE.contains(&errno) => Error::Unavailable(message),
+            _ => Error::Caller(message),
+        }
+    })
+}
+
 fn supplementary_groups(pid: u32) -> Result<Vec<u32>, Error> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| Error::Caller(format!("reading /proc/{pid}/status: {e}")))?;
+    let status = read_proc(pid, "status")?;
     let line = status
         .lines()
         .find_map(|l| l.strip_prefix("Groups:"))

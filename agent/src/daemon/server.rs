@@ -40,11 +40,20 @@ pub enum Control {
 pub struct Server {
     daemon: Arc<Daemon>,
     listener: Listener,
+    /// The most connections the process's descriptors allow, whatever `max_connections` says.
+    connection_capacity: usize,
 }
 
 impl Server {
-    /// Opens the state and the socket.
-    pub fn open(config: Config) -> Result<Self, Error> {
+    /// Opens the state and the socket; at most `connection_capacity` connections are served at
+    /// once (the descriptor limit's share), whatever the configuration allows.
+    pub fn open(config: Config, connection_capacity: usize) -> Result<Self, Error> {
+        if config.limits.max_connections > connection_capacity {
+            tracing::warn!(
+                "max_connections = {} needs more file descriptors than this process may open; serving at most {connection_capacity} (raise LimitNOFILE)",
+                config.limits.max_connections
+            );
+        }
         let listener = listener::listen(&config)?;
         let daemon = match Daemon::open(config) {
             Ok(d) => d,
@@ -53,12 +62,12 @@ impl Server {
                 return Err(e);
             }
         };
-        Ok(Self { daemon: Arc::new(daemon), listener })
+        Ok(Self { daemon: Arc::new(daemon), listener, connection_capacity })
     }
 
     /// Serves until `control` says stop (or is closed).
     pub async fn run(self, mut control: mpsc::Receiver<Control>) -> Result<(), Error> {
-        let Server { daemon, listener: Listener { socket, bound_path } } = self;
+        let Server { daemon, listener: Listener { socket, bound_path }, connection_capacity } = self;
         socket.set_nonblocking(true).map_err(|source| Error::Io { path: "socket".into(), source })?;
         let socket =
             UnixListener::from_std(socket).map_err(|source| Error::Io { path: "socket".into(), source })?;
@@ -69,7 +78,9 @@ impl Server {
         loop {
             tokio::select! {
                 accepted = socket.accept() => match accepted {
-                    Ok((stream, _)) => accept(&daemon, &router, &active, &graceful, stream),
+                    Ok((stream, _)) => {
+                        accept(&daemon, &router, &active, &graceful, connection_capacity, stream)
+                    }
                     Err(e) => {
                         // Out of file descriptors, most likely: wait rather than spin.
                         tracing::warn!("accept: {e}");
@@ -102,6 +113,8 @@ fn remove_socket(path: &Option<PathBuf>) {
 
 fn reload(daemon: &Daemon) {
     notify::reloading();
+    // The logrotate convention: after `mv` and SIGHUP, write to a new file at the path.
+    daemon.audit.reopen();
     let path = daemon.live().config.path.clone();
     match Config::load(&path) {
         Ok(config) => {
@@ -130,13 +143,14 @@ fn accept(
     router: &axum::Router,
     active: &Arc<AtomicUsize>,
     graceful: &GracefulShutdown,
+    connection_capacity: usize,
     stream: UnixStream,
 ) {
     let limits = daemon.limits();
+    let max_connections = limits.max_connections.min(connection_capacity);
     let caller = Caller::of(&stream);
-    if active.load(Ordering::SeqCst) >= limits.max_connections {
-        let message =
-            format!("warrantd serves at most {} connections at once; retry shortly", limits.max_connections);
+    if active.load(Ordering::SeqCst) >= max_connections {
+        let message = format!("warrantd serves at most {max_connections} connections at once; retry shortly");
         refuse(
             daemon.clone(),
             caller.ok(),

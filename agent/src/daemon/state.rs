@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::peer::Caller;
 use super::rules::{Request, RuleSet};
 use crate::keyring::Keyring;
+use crate::newest_lists::NewestStatusLists;
 use crate::{database, files, Error};
 
 /// The daemon's shared state.
@@ -27,6 +28,8 @@ pub struct Daemon {
     pub keys: Keyring,
     /// The audit log.
     pub audit: AuditLog,
+    /// The newest status list given per (issuer, URI), which cached TPM quotes are bound to.
+    pub status_lists: NewestStatusLists,
     // Held while the daemon runs: a second daemon on the same state directory refuses.
     _lock: std::fs::File,
 }
@@ -54,6 +57,7 @@ impl Daemon {
             db: Mutex::new(conn),
             keys,
             audit,
+            status_lists: NewestStatusLists::default(),
             _lock: lock,
         })
     }
@@ -237,11 +241,9 @@ fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
     let store = SoftKeyStore::open(dir)?;
     Ok(Box::new(match &config.keystore.passphrase_file {
         Some(path) => {
-            let mut bytes = Zeroizing::new(files::read(path)?);
-            if bytes.last() == Some(&b'\n') {
-                bytes.pop();
-            }
-            store.with_passphrase(bytes)
+            // Read as a PIN file is: refused unless private to its owner, one newline dropped.
+            let passphrase = PinSource::File(path.clone()).read()?;
+            store.with_passphrase(Zeroizing::new(passphrase.as_bytes().to_vec()))
         }
         None => store,
     }))

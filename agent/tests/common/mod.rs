@@ -36,11 +36,13 @@ pub fn init_authority(client: &mut Client, issuer: &str) -> api::AuthoritySettin
     client.post("/authority", &init).unwrap()
 }
 
-/// Challenge, enrollment of `key` as `principal`, and a grant under POLICY (group
-/// `deployers`, grant valid an hour, warrants up to 300 s); returns the grant.
-pub fn grant_for(client: &mut Client, key: &str, principal: &str, allow_software: bool) -> Vec<u8> {
-    let challenge: api::ChallengeResponse =
-        client.post("/authority/challenges", &api::ChallengeRequest { ttl: 60, tpm_identity: None }).unwrap();
+/// Challenge for `principal`, enrollment of `key` as `principal`, and a grant under POLICY
+/// (group `deployers`, grant valid an hour, warrants up to 300 s); returns the grant.
+/// A grant for `key` under POLICY. `allow_unattested` lets the authority grant software keys
+/// and self-reported (PKCS#11) evidence.
+pub fn grant_for(client: &mut Client, key: &str, principal: &str, allow_unattested: bool) -> Vec<u8> {
+    let challenge = api::ChallengeRequest { ttl: 60, principal: Some(principal.into()), tpm_identity: None };
+    let challenge: api::ChallengeResponse = client.post("/authority/challenges", &challenge).unwrap();
     let request = api::EnrollRequest {
         key: key.into(),
         principal: principal.into(),
@@ -50,12 +52,14 @@ pub fn grant_for(client: &mut Client, key: &str, principal: &str, allow_software
     let enrollment: api::EnrollResponse = client.post("/enroll", &request).unwrap();
     let request = api::GrantRequest {
         enrollment: enrollment.enrollment,
+        principal: None,
         policy: POLICY.into(),
         groups: vec!["deployers".into()],
         attributes: Default::default(),
         valid_for: 3600,
         max_warrant_ttl: 300,
-        allow_software,
+        allow_software: allow_unattested,
+        allow_self_reported: allow_unattested,
     };
     client.post::<_, api::GrantResponse>("/authority/grants", &request).unwrap().grant
 }
@@ -77,6 +81,7 @@ pub fn sign_request(grant: &[u8], audience: &str) -> api::SignRequest {
         context: Default::default(),
         nonce: None,
         ttl: 60,
+        status_list: None,
     }
 }
 
@@ -119,10 +124,28 @@ pub fn try_start(dir: &Path, config: &str) -> Result<Daemon, String> {
 }
 
 /// Starts `command` (warrantd or a wrapper around it) and waits for READY=1.
-pub fn start_command(dir: &Path, config: &Path, mut command: Command) -> Result<Daemon, String> {
+pub fn start_command(dir: &Path, config: &Path, command: Command) -> Result<Daemon, String> {
+    start_command_inner(dir, config, command, None)
+}
+
+/// Like [`start_command`], for a `command` that runs warrantd as user `uid`.
+pub fn start_command_as(dir: &Path, config: &Path, command: Command, uid: u32) -> Result<Daemon, String> {
+    start_command_inner(dir, config, command, Some(uid))
+}
+
+fn start_command_inner(
+    dir: &Path,
+    config: &Path,
+    mut command: Command,
+    uid: Option<u32>,
+) -> Result<Daemon, String> {
     let notify_path = dir.join(format!("notify-{}", next_id()));
     let _ = std::fs::remove_file(&notify_path);
     let notify = UnixDatagram::bind(&notify_path).unwrap();
+    if let Some(uid) = uid {
+        // The daemon's user must be able to send READY=1.
+        std::os::unix::fs::chown(&notify_path, Some(uid), None).unwrap();
+    }
     notify.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let stderr = std::fs::File::create(dir.join("warrantd.stderr")).unwrap();
     let child = command
@@ -308,4 +331,49 @@ pub fn sign_and_verify(dir: &Path, socket: &Path, grant: &str) -> std::process::
     verify.extend(["--status", "status.cbor"]);
     verify.extend(request);
     warrant(dir, Some(socket), &verify)
+}
+
+/// A second, unprivileged user for tests of other users' access: its uid and name. `None`
+/// (and a message) when not root, since only root can create one.
+pub fn test_user() -> Option<(u32, String)> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: creating a second user needs root (CI runs as root)");
+        return None;
+    }
+    let name = "warrant-test";
+    if nix::unistd::User::from_name(name).unwrap().is_none() {
+        let status =
+            Command::new("useradd").args(["--system", "--user-group", "--no-create-home", name]).status();
+        // Another test process may have created it meanwhile.
+        if !status.map(|s| s.success()).unwrap_or(false)
+            && nix::unistd::User::from_name(name).unwrap().is_none()
+        {
+            panic!("useradd {name} failed");
+        }
+    }
+    let user = nix::unistd::User::from_name(name).unwrap().unwrap();
+    Some((user.uid.as_raw(), name.to_owned()))
+}
+
+/// A copy of the binary at `path` in `dir` (which must be reachable by everyone), so that a
+/// second user can run it wherever the checkout lies (a 0700 home directory too). Fails
+/// loudly if the copy cannot be run: a test must not read its own set-up failure as the
+/// behaviour it checks.
+pub fn reachable_copy(dir: &Path, path: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let name = Path::new(path).file_name().unwrap();
+    let copy = dir.join(name);
+    std::fs::copy(path, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut ancestor = copy.parent();
+    while let Some(d) = ancestor {
+        let mode = std::fs::metadata(d).unwrap().permissions().mode();
+        assert!(
+            mode & 0o001 != 0,
+            "{} is not traversable by other users: the test cannot run there",
+            d.display()
+        );
+        ancestor = d.parent();
+    }
+    copy
 }

@@ -88,7 +88,7 @@ impl FormFactor {
 
 pub(super) struct Extensions {
     pub firmware: (u8, u8, u8),
-    pub serial: u64,
+    pub serial: Option<u64>,
     pub pin_policy: PinPolicy,
     pub touch_policy: TouchPolicy,
     pub form_factor: FormFactor,
@@ -98,7 +98,8 @@ fn bad(reason: String) -> AttestationError {
     AttestationError::PivAttestationInvalid(reason)
 }
 
-/// Reads the four extensions, each exactly once; firmware, serial and policy are required.
+/// Reads the four extensions, each at most once; firmware and policy are required. The serial
+/// is optional: YubiKey 4 firmware (4.3.x) does not write it.
 pub(super) fn read(cert: &Cert) -> Result<Extensions, AttestationError> {
     let mut found: [Option<Vec<u8>>; 4] = Default::default();
     for ext in cert.parsed().tbs_certificate.extensions.iter().flatten() {
@@ -114,14 +115,17 @@ pub(super) fn read(cert: &Cert) -> Result<Extensions, AttestationError> {
         Some([a, b, c]) => (*a, *b, *c),
         _ => return Err(bad("the firmware extension (41482.3.3) is missing or not 3 bytes".into())),
     };
-    let serial = serial.ok_or_else(|| bad("the serial extension (41482.3.7) is missing".into()))?;
-    let serial = der::asn1::Uint::from_der(&serial)
-        .ok()
-        .and_then(|u| {
-            let b = u.as_bytes();
-            (b.len() <= 8).then(|| b.iter().fold(0u64, |acc, x| acc << 8 | u64::from(*x)))
+    let serial = serial
+        .map(|serial| {
+            der::asn1::Uint::from_der(&serial)
+                .ok()
+                .and_then(|u| {
+                    let b = u.as_bytes();
+                    (b.len() <= 8).then(|| b.iter().fold(0u64, |acc, x| acc << 8 | u64::from(*x)))
+                })
+                .ok_or_else(|| bad("the serial extension is not a DER INTEGER of at most 64 bits".into()))
         })
-        .ok_or_else(|| bad("the serial extension is not a DER INTEGER of at most 64 bits".into()))?;
+        .transpose()?;
     let (pin_policy, touch_policy) = match policy.as_deref() {
         Some([pin, touch]) => (
             match pin {

@@ -6,9 +6,12 @@
 //! chain is checked link by link to pinned roots (compiled in, fingerprints checked), not by
 //! generic RFC 5280 path validation: some genuine f9 certificates lack basicConstraints, and
 //! the f9 certificate can be overwritten by the card's owner, so only the pinned end counts.
-//! The attestation carries no nonce: freshness comes from the attested key's own signature.
+//! Both certificates must also fit their profile (see `profile`), so that no other certificate
+//! under a pinned root stands in for them. The attestation carries no nonce: freshness comes
+//! from the attested key's own signature.
 
 mod extensions;
+mod profile;
 
 use std::collections::BTreeMap;
 
@@ -80,8 +83,8 @@ pub struct PivFacts {
     pub slot: String,
     /// Firmware version.
     pub firmware: (u8, u8, u8),
-    /// The YubiKey's serial number.
-    pub serial: u64,
+    /// The YubiKey's serial number; YubiKey 4 firmware does not write it.
+    pub serial: Option<u64>,
     /// When the key needs the PIN.
     pub pin_policy: PinPolicy,
     /// When the key needs a touch.
@@ -117,6 +120,9 @@ impl PivVerifier {
     /// Verifies a slot certificate and the device's f9 certificate at `now`.
     pub fn verify(&self, slot_cert: &Cert, f9_cert: &Cert, now: u64) -> Result<PivFacts, AttestationError> {
         let refuse = |reason: String| AttestationError::PivAttestationInvalid(reason);
+        // Profiles first: whatever else verifies, these must be a slot and an f9 certificate.
+        let slot = profile::check_slot(slot_cert)?;
+        profile::check_f9(f9_cert)?;
         // Link 1: the device's attestation key signed the slot certificate.
         slot_cert
             .check_issued_by(f9_cert)
@@ -127,7 +133,6 @@ impl PivVerifier {
             .map_err(|e| refuse(format!("the f9 certificate does not chain to a pinned Yubico root: {e}")))?;
         let ext = extensions::read(slot_cert)?;
         let key = slot_key(slot_cert)?;
-        let slot = slot_of(slot_cert)?;
         if ext.firmware < YSA_2024_03_FIXED && !self.allow_ysa_2024_03 {
             let (a, b, c) = ext.firmware;
             return Err(AttestationError::PivVulnerableFirmware(format!("{a}.{b}.{c}")));
@@ -150,16 +155,21 @@ impl PivFacts {
     pub fn to_device_facts(&self) -> DeviceFacts {
         let text = |s: &str| AttributeValue::Text(s.to_owned());
         let (a, b, c) = self.firmware;
-        let properties = BTreeMap::from([
+        let mut properties = BTreeMap::from([
             ("slot".to_owned(), text(&self.slot)),
             ("firmware".to_owned(), text(&format!("{a}.{b}.{c}"))),
-            ("serial".to_owned(), AttributeValue::Int(i64::try_from(self.serial).unwrap_or(i64::MAX))),
             ("pin_policy".to_owned(), text(self.pin_policy.as_str())),
             ("touch_policy".to_owned(), text(self.touch_policy.as_str())),
             ("form_factor".to_owned(), text(self.form_factor.kind())),
             ("fips".to_owned(), AttributeValue::Bool(self.form_factor.fips())),
             ("attestation_root".to_owned(), text(&self.root)),
         ]);
+        // Absent rather than made up when the firmware does not say: a policy can require it
+        // with `has`.
+        if let Some(serial) = self.serial {
+            properties
+                .insert("serial".to_owned(), AttributeValue::Int(i64::try_from(serial).unwrap_or(i64::MAX)));
+        }
         DeviceFacts { backend: BackendKind::Yubikey, properties }
     }
 }
@@ -172,20 +182,6 @@ fn slot_key(cert: &Cert) -> Result<P256PublicKey, AttestationError> {
         .map_err(|_| AttestationError::PivAttestationInvalid("the attested key is not a P-256 key".into()))?;
     use p256::elliptic_curve::sec1::ToEncodedPoint;
     P256PublicKey::from_sec1(key.to_encoded_point(false).as_bytes())
-}
-
-/// The slot, from the subject "YubiKey PIV Attestation <slot>".
-fn slot_of(cert: &Cert) -> Result<String, AttestationError> {
-    let subject = cert.subject();
-    let slot = subject.rsplit(' ').next().unwrap_or_default().to_ascii_lowercase();
-    let known = matches!(slot.as_str(), "9a" | "9c" | "9d" | "9e")
-        || u8::from_str_radix(&slot, 16).is_ok_and(|s| (0x82..=0x95).contains(&s)) && slot.len() == 2;
-    if !subject.starts_with("CN=YubiKey PIV Attestation ") || !known {
-        return Err(AttestationError::PivAttestationInvalid(format!(
-            "the slot certificate's subject {subject:?} names no PIV slot"
-        )));
-    }
-    Ok(slot)
 }
 
 /// Enrollment evidence from a YubiKey: the slot's attestation certificate and the device's f9

@@ -55,12 +55,25 @@ pub enum TpmError {
     /// The PCR values do not hash to the quote's pcrDigest.
     #[error("the PCR values do not match the quote's PCR digest")]
     PcrDigestMismatch,
-    /// A cached quote whose time bucket has not begun yet.
-    #[error("the cached quote's time bucket lies in the future: the device's clock is wrong")]
-    QuoteFromTheFuture,
+    /// A cached quote bound to a status list the verifier does not hold: nothing shows when it
+    /// was made.
+    #[error("the cached quote is bound to a status list this verifier does not hold (neither its newest nor the previous list of the grant's authority), so nothing shows it is fresh: the device needs the authority's newest status list")]
+    QuoteNotFresh,
     /// The AK in the grant could not be read.
     #[error("the grant does not record a usable TPM attestation key: re-enroll the device")]
     NoEnrolledAttestationKey,
+    /// An object's Name is computed with SHA-1.
+    #[error("the {0}'s Name algorithm is SHA-1: SHA-1 Names can be made to collide, so a certify or a credential could name another object; recreate it with nameAlg SHA-256")]
+    WeakNameAlgorithm(&'static str),
+    /// The EK certificate asserts cA.
+    #[error("the EK certificate is a CA certificate (basicConstraints cA is true): an endorsement key certificate is a leaf; send the TPM's EK certificate")]
+    EkCertificateIsCa,
+    /// The EK certificate's keyUsage does not allow the EK's use.
+    #[error("the EK certificate's keyUsage {0}: an RSA endorsement key certificate allows keyEncipherment")]
+    EkKeyUsage(&'static str),
+    /// Neither the EK certificate EKU nor the TPM attributes.
+    #[error("the certificate is not a TPM EK certificate: it has neither the TCG EK certificate extended key usage (2.23.133.8.1) nor the TPM manufacturer, model and version (2.23.133.2.1/2/3) in a subjectAltName directoryName")]
+    NotEkCertificate,
     /// The evidence kind does not belong where it was found.
     #[error("{0}")]
     Misplaced(&'static str),

@@ -5,7 +5,8 @@
 //!   EK certificate. That the AK shares a TPM with the EK is proved separately, by credential
 //!   activation, before the challenge is known (the authority's part).
 //! - `tpm-quote` (warrant): a TPM2_Quote by the enrolled AK whose qualifying data is the
-//!   warrant's evidence binding, with the PCR values it covers.
+//!   warrant's evidence binding, or for a cached quote the grant and a status list of the
+//!   grant's authority that the verifier holds, with the PCR values it covers.
 //! - `tpm-key` (warrant): no quote; the enrolled key's signature is the only proof.
 
 use std::collections::BTreeMap;
@@ -35,7 +36,8 @@ pub struct TpmCertifyEvidence {
     pub ek_certificate: Vec<u8>,
 }
 
-/// Warrant evidence: a quote by the enrolled AK over the warrant's binding.
+/// Warrant evidence: a quote by the enrolled AK over the warrant's binding, or (cached) over
+/// the grant and a status list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TpmQuoteEvidence {
     /// The TPMS_ATTEST.
@@ -44,19 +46,22 @@ pub struct TpmQuoteEvidence {
     pub signature: Vec<u8>,
     /// The PCR values the quote covers, in selection order.
     pub pcrs: Vec<PcrValue>,
-    /// For a cached quote: the start of its time bucket (seconds since the epoch). Its nonce is
-    /// then [`cached_quote_nonce`] of the grant and the bucket instead of the warrant's binding.
-    pub bucket: Option<u64>,
+    /// For a cached quote: the digest of the grant authority's status list it is bound to (its
+    /// signed-content digest). Its nonce is then [`cached_quote_nonce`] of the grant and the
+    /// list instead of the warrant's binding.
+    pub status_list: Option<[u8; 32]>,
 }
 
-/// The qualifying data of a cached quote: it belongs to one grant and one time bucket, so it
-/// can serve every warrant under that grant in the bucket and none elsewhere.
-pub fn cached_quote_nonce(grant_id: &[u8; 16], bucket: u64) -> [u8; 32] {
+/// The qualifying data of a cached quote: it belongs to one grant and one status list of the
+/// grant's authority, so it serves the warrants under that grant while verifiers hold the
+/// list, and none elsewhere. The device cannot know a list before the authority issues it, so
+/// the quote was made after the list's `iat`: that is what makes its age provable.
+pub fn cached_quote_nonce(grant_id: &[u8; 16], status_list: &[u8; 32]) -> [u8; 32] {
     use sha2::Digest;
     let mut h = sha2::Sha256::new();
-    h.update(b"warrant tpm cached quote v1\0");
+    h.update(b"warrant tpm cached quote v2\0");
     h.update(grant_id);
-    h.update(bucket.to_be_bytes());
+    h.update(status_list);
     h.finalize().into()
 }
 
@@ -184,8 +189,8 @@ impl TpmQuoteEvidence {
             bytes("attest", &self.attest),
             bytes("signature", &self.signature),
         ];
-        if let Some(bucket) = self.bucket {
-            entries.push((Value::Text("bucket".into()), Value::Integer(bucket.into())));
+        if let Some(digest) = &self.status_list {
+            entries.push(bytes("status_list", digest));
         }
         entries
     }
@@ -193,16 +198,17 @@ impl TpmQuoteEvidence {
     pub(crate) fn from_entries(entries: Vec<(Value, Value)>) -> Result<Self, AttestationError> {
         const KIND: &str = "tpm-quote";
         let fields = [("pcrs", MAX_PCR_VALUES), ("attest", MAX_STRUCTURE), ("signature", MAX_STRUCTURE)];
-        let mut bucket = None;
+        let mut status_list = None;
         let mut rest = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             match (key.as_text(), value) {
-                (Some("bucket"), Value::Integer(b)) if bucket.is_none() => {
-                    bucket =
-                        Some(u64::try_from(b).map_err(|_| bad(KIND, "\"bucket\" must be a time".into()))?)
+                (Some("status_list"), Value::Bytes(b)) if status_list.is_none() => {
+                    status_list = Some(<[u8; 32]>::try_from(b).map_err(|_| {
+                        bad(KIND, "\"status_list\" must be a 32-byte status list digest".into())
+                    })?)
                 }
-                (Some("bucket"), _) => {
-                    return Err(bad(KIND, "\"bucket\" must appear once, as a time".into()))
+                (Some("status_list"), _) => {
+                    return Err(bad(KIND, "\"status_list\" must appear once, as a 32-byte digest".into()))
                 }
                 (_, value) => rest.push((key, value)),
             }
@@ -234,32 +240,33 @@ impl TpmQuoteEvidence {
             attest: take_bytes(&mut m, "attest"),
             signature: take_bytes(&mut m, "signature"),
             pcrs,
-            bucket,
+            status_list,
         })
     }
 
     /// Verifies the quote with the AK recorded at enrollment, over the warrant's binding (or,
-    /// for a cached quote, over the grant and time bucket: its age is then a fact for policy).
+    /// for a cached quote, over the grant and a status list the verifier holds: its age, from
+    /// the list's `iat`, is then a fact for policy).
     pub fn appraise(
         &self,
         enrolled: &DeviceFacts,
         context: &WarrantContext<'_>,
     ) -> Result<DeviceFacts, AttestationError> {
         let ak = enrolled_attestation_key(enrolled)?;
-        let (nonce, age) = match self.bucket {
+        let (nonce, age) = match &self.status_list {
             None => ((context.binding)(), 0),
-            Some(bucket) if bucket > context.now.saturating_add(context.skew) => {
-                return Err(TpmError::QuoteFromTheFuture.into())
-            }
-            Some(bucket) => {
-                (cached_quote_nonce(&context.grant_id, bucket), context.now.saturating_sub(bucket))
+            Some(digest) => {
+                // A list the verifier does not hold proves nothing about when the quote was
+                // made (it may be invented, or long replaced): refused before any signature work.
+                let anchor = context.status_list_anchor(digest).ok_or(TpmError::QuoteNotFresh)?;
+                (cached_quote_nonce(&context.grant_id, digest), context.now.saturating_sub(anchor.issued_at))
             }
         };
         let quote = verify_quote(&ak, &self.attest, &self.signature, self.pcrs.clone(), Some(&nonce))?;
         let mut facts = enrolled.clone();
         facts.properties.extend(quote_properties(&quote));
         facts.properties.insert("quoted".into(), AttributeValue::Bool(true));
-        facts.properties.insert("quote_cached".into(), AttributeValue::Bool(self.bucket.is_some()));
+        facts.properties.insert("quote_cached".into(), AttributeValue::Bool(self.status_list.is_some()));
         facts
             .properties
             .insert("quote_age".into(), AttributeValue::Int(i64::try_from(age).unwrap_or(i64::MAX)));

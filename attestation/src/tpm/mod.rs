@@ -4,6 +4,7 @@
 
 mod attest;
 mod credential;
+mod ek;
 mod error;
 mod evidence;
 mod hash;
@@ -15,6 +16,7 @@ mod wire;
 
 pub use attest::{Attested, ClockInfo, PcrBank, TpmAttest};
 pub use credential::{make_credential, Credential, MAX_CREDENTIAL};
+pub use ek::check_ek_certificate;
 pub use error::TpmError;
 pub use evidence::{cached_quote_nonce, quote_properties, unquoted, TpmCertifyEvidence, TpmQuoteEvidence};
 pub use hash::TpmHash;

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use super::attributes as attr;
 use super::*;
 use crate::{
-    AttestationError, AttributeValue, BackendKind, DeviceFacts, Evidence, P256PublicKey, WarrantContext,
+    AttestationError, AttributeValue, BackendKind, DeviceFacts, Evidence, P256PublicKey, StatusListAnchor,
+    WarrantContext,
 };
 
 const AK_ATTRS: u32 = attr::FIXED_TPM
@@ -122,8 +123,9 @@ fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
     WarrantContext {
         grant_id: [3; 16],
         now: 1_800_000_000,
-        skew: 60,
         binding: Box::leak(Box::new(move || binding)),
+        status_list: None,
+        previous_status_list: None,
     }
 }
 
@@ -316,7 +318,7 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
         signature: ecdsa_sig(&ak.signing, &attest),
         attest,
         pcrs: pcrs(&pcr_values()),
-        bucket: None,
+        status_list: None,
     });
     assert_eq!(Evidence::from_cbor(quote.to_cbor()).unwrap(), quote);
     let facts = quote.appraise(&device_key, &enrolled, &ctx(&NONCE)).unwrap();
@@ -343,9 +345,14 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
 #[test]
 fn tpm_evidence_is_decoded_strictly() {
     use ciborium::Value;
-    let quote =
-        TpmQuoteEvidence { attest: vec![1], signature: vec![2], pcrs: pcrs(&pcr_values()), bucket: Some(7) };
-    let Value::Map(good) = Evidence::TpmQuote(quote).to_cbor() else { unreachable!() };
+    let quote = TpmQuoteEvidence {
+        attest: vec![1],
+        signature: vec![2],
+        pcrs: pcrs(&pcr_values()),
+        status_list: Some([7; 32]),
+    };
+    let Value::Map(good) = Evidence::TpmQuote(quote.clone()).to_cbor() else { unreachable!() };
+    assert_eq!(Evidence::from_cbor(Value::Map(good.clone())), Ok(Evidence::TpmQuote(quote)));
     let bad_pcr = |item: Value| {
         let mut m = good.clone();
         let at = m.iter().position(|(k, _)| k.as_text() == Some("pcrs")).unwrap();
@@ -370,6 +377,24 @@ fn tpm_evidence_is_decoded_strictly() {
     assert!(matches!(Evidence::from_cbor(Value::Map(extra)), Err(AttestationError::MalformedEvidence(_))));
     let missing: Vec<_> = good.iter().filter(|(k, _)| k.as_text() != Some("attest")).cloned().collect();
     assert!(matches!(Evidence::from_cbor(Value::Map(missing)), Err(AttestationError::MalformedEvidence(_))));
+    // The v1 cached quote's predictable time bucket is no longer an entry; a status list digest
+    // must be exactly 32 bytes, once.
+    let without_list: Vec<_> =
+        good.iter().filter(|(k, _)| k.as_text() != Some("status_list")).cloned().collect();
+    let mut bucket = without_list.clone();
+    bucket.push((Value::Text("bucket".into()), Value::Integer(1_800_000_000.into())));
+    let mut short = without_list.clone();
+    short.push((Value::Text("status_list".into()), Value::Bytes(vec![7; 31])));
+    let mut typed = without_list.clone();
+    typed.push((Value::Text("status_list".into()), Value::Integer(7.into())));
+    let mut twice = good.clone();
+    twice.push((Value::Text("status_list".into()), Value::Bytes(vec![7; 32])));
+    for (case, bad) in [("bucket", bucket), ("short", short), ("typed", typed), ("twice", twice)] {
+        let err = Evidence::from_cbor(Value::Map(bad)).unwrap_err();
+        let AttestationError::MalformedEvidence(reason) = &err else { panic!("{case}: {err:?}") };
+        let expected = if case == "bucket" { "unexpected entry \"bucket\"" } else { "\"status_list\" must" };
+        assert!(reason.contains(expected), "{case}: {reason}");
+    }
     let mut huge = good.clone();
     let at = huge.iter().position(|(k, _)| k.as_text() == Some("attest")).unwrap();
     huge[at].1 = Value::Bytes(vec![0; 2000]);
@@ -448,9 +473,8 @@ fn pcr_selections_parse_as_tpm2_tools_writes_them() {
     }
 }
 
-#[test]
-fn a_cached_quote_is_bound_to_its_grant_and_bucket_and_reports_its_age() {
-    let ak = ak_with(AK_ATTRS);
+/// A TPM-enrolled device: its key, and the facts its grant records (with the AK).
+fn enrolled_device(ak: &Ak) -> (P256PublicKey, DeviceFacts) {
     let (device_key, key) = certified_key(KEY_ATTRS);
     let attest = certify_attest(&NONCE, &key.name());
     let ek = std::fs::read("tests/data/unrelated-ca.pem").unwrap();
@@ -462,46 +486,171 @@ fn a_cached_quote_is_bound_to_its_grant_and_bucket_and_reports_its_age() {
         ek_certificate: crate::certificate::Cert::from_pem_or_der(&ek).unwrap().der().to_vec(),
     });
     let enrolled = certify.appraise_enrollment(&device_key, &NONCE, &trust()).unwrap();
-    let context = ctx(&NONCE); // grant [3; 16], now 1_800_000_000, skew 60
-    let cached = |grant: [u8; 16], bucket: u64| {
-        let attest = quote_attest(&cached_quote_nonce(&grant, bucket), &pcr_values());
-        Evidence::TpmQuote(TpmQuoteEvidence {
-            signature: ecdsa_sig(&ak.signing, &attest),
-            attest,
-            pcrs: pcrs(&pcr_values()),
-            bucket: Some(bucket),
-        })
-    };
-    let quote = cached([3; 16], context.now - 45);
+    (device_key, enrolled)
+}
+
+/// A quote over `nonce`, cached (bound to `status_list`) or not.
+fn quote_over(ak: &Ak, nonce: &[u8; 32], status_list: Option<[u8; 32]>) -> Evidence {
+    let attest = quote_attest(nonce, &pcr_values());
+    Evidence::TpmQuote(TpmQuoteEvidence {
+        signature: ecdsa_sig(&ak.signing, &attest),
+        attest,
+        pcrs: pcrs(&pcr_values()),
+        status_list,
+    })
+}
+
+/// What the verifier holds: list B (iat now - 100), which replaced list A (iat now - 4000).
+const LIST_A: [u8; 32] = [0xa1; 32];
+const LIST_B: [u8; 32] = [0xb2; 32];
+
+fn holding_b_after_a() -> WarrantContext<'static> {
+    let mut context = ctx(&NONCE); // grant [3; 16], now 1_800_000_000
+    context.status_list = Some(StatusListAnchor { digest: LIST_B, issued_at: context.now - 100 });
+    context.previous_status_list = Some(StatusListAnchor { digest: LIST_A, issued_at: context.now - 4000 });
+    context
+}
+
+fn cached(ak: &Ak, grant: [u8; 16], list: [u8; 32]) -> Evidence {
+    quote_over(ak, &cached_quote_nonce(&grant, &list), Some(list))
+}
+
+#[test]
+fn a_cached_quote_bound_to_the_held_list_reports_its_age_from_the_lists_iat() {
+    let ak = ak_with(AK_ATTRS);
+    let (device_key, enrolled) = enrolled_device(&ak);
+    let context = holding_b_after_a();
+    let quote = cached(&ak, [3; 16], LIST_B);
     assert_eq!(Evidence::from_cbor(quote.to_cbor()).unwrap(), quote);
     let facts = quote.appraise(&device_key, &enrolled, &context).unwrap();
     assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(true));
-    assert_eq!(facts.properties["quote_age"], AttributeValue::Int(45));
-    // Another grant's cached quote, or one claiming another bucket, does not verify.
+    assert_eq!(facts.properties["quote_age"], AttributeValue::Int(100));
+}
+
+#[test]
+fn a_cached_quote_bound_to_the_previous_list_is_accepted_and_aged_from_that_list() {
+    let ak = ak_with(AK_ATTRS);
+    let (device_key, enrolled) = enrolled_device(&ak);
+    let facts = cached(&ak, [3; 16], LIST_A).appraise(&device_key, &enrolled, &holding_b_after_a()).unwrap();
+    assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(true));
+    assert_eq!(facts.properties["quote_age"], AttributeValue::Int(4000));
+}
+
+#[test]
+fn a_cached_quote_bound_to_a_list_the_verifier_does_not_hold_is_not_fresh() {
+    let ak = ak_with(AK_ATTRS);
+    let (device_key, enrolled) = enrolled_device(&ak);
+    let refused = Err(AttestationError::Tpm(TpmError::QuoteNotFresh));
+    // A list older than the previous one (replaced twice), or one the device made up.
+    for list in [[0x90; 32], [0xff; 32]] {
+        assert_eq!(
+            cached(&ak, [3; 16], list).appraise(&device_key, &enrolled, &holding_b_after_a()),
+            refused
+        );
+    }
+    // A verifier holding no list for the grant holds nothing a cached quote can be bound to.
+    assert_eq!(cached(&ak, [3; 16], LIST_B).appraise(&device_key, &enrolled, &ctx(&NONCE)), refused);
+    let reason = TpmError::QuoteNotFresh.to_string();
+    assert!(reason.contains("does not hold") && reason.contains("newest status list"), "{reason}");
+}
+
+#[test]
+fn a_cached_quote_is_bound_to_its_grant_and_its_list() {
+    let ak = ak_with(AK_ATTRS);
+    let (device_key, enrolled) = enrolled_device(&ak);
+    let context = holding_b_after_a();
+    // Another grant's cached quote does not verify.
     assert_eq!(
-        cached([4; 16], context.now - 45).appraise(&device_key, &enrolled, &context),
+        cached(&ak, [4; 16], LIST_B).appraise(&device_key, &enrolled, &context),
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     );
-    let Evidence::TpmQuote(mut moved) = quote.clone() else { unreachable!() };
-    moved.bucket = Some(context.now - 10);
+    // A quote made for list A cannot be relabelled as one for list B.
+    let Evidence::TpmQuote(mut moved) = cached(&ak, [3; 16], LIST_A) else { unreachable!() };
+    moved.status_list = Some(LIST_B);
     assert_eq!(
         Evidence::TpmQuote(moved).appraise(&device_key, &enrolled, &context),
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     );
-    // A bucket beyond the tolerated skew is refused outright.
+    // The v1 nonce (grant and a predictable time bucket) is not accepted for any list.
+    let predictable = {
+        let mut h = Sha256::new();
+        h.update(b"warrant tpm cached quote v1\0");
+        h.update([3u8; 16]);
+        h.update(context.now.to_be_bytes());
+        <[u8; 32]>::from(h.finalize())
+    };
     assert_eq!(
-        cached([3; 16], context.now + 120).appraise(&device_key, &enrolled, &context),
-        Err(AttestationError::Tpm(TpmError::QuoteFromTheFuture))
+        quote_over(&ak, &predictable, Some(LIST_B)).appraise(&device_key, &enrolled, &context),
+        Err(AttestationError::Tpm(TpmError::NonceMismatch))
     );
-    // A fresh quote is not cached and has age 0.
-    let attest = quote_attest(&NONCE, &pcr_values());
-    let fresh = Evidence::TpmQuote(TpmQuoteEvidence {
-        signature: ecdsa_sig(&ak.signing, &attest),
-        attest,
-        pcrs: pcrs(&pcr_values()),
-        bucket: None,
-    });
-    let facts = fresh.appraise(&device_key, &enrolled, &context).unwrap();
+}
+
+#[test]
+fn a_per_warrant_quote_is_bound_to_the_warrant_and_has_age_zero() {
+    let ak = ak_with(AK_ATTRS);
+    let (device_key, enrolled) = enrolled_device(&ak);
+    let context = holding_b_after_a();
+    let facts = quote_over(&ak, &NONCE, None).appraise(&device_key, &enrolled, &context).unwrap();
     assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(false));
     assert_eq!(facts.properties["quote_age"], AttributeValue::Int(0));
+    // A cached quote's nonce is not a warrant binding, and a quote for the warrant cannot claim
+    // a list.
+    assert_eq!(
+        quote_over(&ak, &cached_quote_nonce(&[3; 16], &LIST_B), None).appraise(
+            &device_key,
+            &enrolled,
+            &context
+        ),
+        Err(AttestationError::Tpm(TpmError::NonceMismatch))
+    );
+    assert_eq!(
+        quote_over(&ak, &NONCE, Some(LIST_B)).appraise(&device_key, &enrolled, &context),
+        Err(AttestationError::Tpm(TpmError::NonceMismatch))
+    );
+}
+
+/// `public` with its nameAlg replaced by SHA-1.
+fn named_with_sha1(public: &TpmPublic) -> TpmPublic {
+    let mut bytes = public.bytes.clone();
+    bytes[2..4].copy_from_slice(&TpmHash::Sha1.id().to_be_bytes());
+    TpmPublic::parse(&bytes).unwrap()
+}
+
+#[test]
+fn sha1_names_are_refused_for_the_attestation_key_and_the_certified_key() {
+    let ak = ak_with(AK_ATTRS);
+    let (device_key, key) = certified_key(KEY_ATTRS);
+    // An AK Named with SHA-1: refused on its own (as at the credential challenge) and in a certify.
+    let weak_ak = named_with_sha1(&ak.public);
+    assert_eq!(check_attestation_key(&weak_ak), Err(TpmError::WeakNameAlgorithm("attestation key")));
+    let attest = certify_attest(&NONCE, &key.name());
+    let sig = ecdsa_sig(&ak.signing, &attest);
+    assert_eq!(
+        verify_certify(&weak_ak, &attest, &sig, &key, &NONCE),
+        Err(TpmError::WeakNameAlgorithm("attestation key"))
+    );
+    // A key Named with SHA-1, certified by a good AK: refused, at enrollment too.
+    let weak_key = named_with_sha1(&key);
+    let attest = certify_attest(&NONCE, &weak_key.name());
+    let sig = ecdsa_sig(&ak.signing, &attest);
+    assert_eq!(
+        verify_certify(&ak.public, &attest, &sig, &weak_key, &NONCE),
+        Err(TpmError::WeakNameAlgorithm("certified key"))
+    );
+    let enrollment = Evidence::TpmCertify(TpmCertifyEvidence {
+        ak_public: ak.public.bytes.clone(),
+        key_public: weak_key.bytes.clone(),
+        signature: sig,
+        attest,
+        ek_certificate: crate::certificate::Cert::from_pem_or_der(
+            &std::fs::read("tests/data/ek-test/ek.pem").unwrap(),
+        )
+        .unwrap()
+        .der()
+        .to_vec(),
+    });
+    assert_eq!(
+        enrollment.appraise_enrollment(&device_key, &NONCE, &trust()),
+        Err(AttestationError::Tpm(TpmError::WeakNameAlgorithm("certified key")))
+    );
 }

@@ -3,6 +3,7 @@
 use subtle::ConstantTimeEq;
 
 use super::attest::{Attested, ClockInfo, PcrBank, TpmAttest};
+use super::hash::TpmHash;
 use super::pcrs::{check_coverage, pcr_digest, PcrValue};
 use super::public::{attributes as attr, TpmPublic};
 use super::signature::TpmSignature;
@@ -25,11 +26,19 @@ pub struct VerifiedQuote {
     pub clock: ClockInfo,
 }
 
-/// Fails unless `ak` is a restricted signing key fixed to its TPM.
+/// Fails unless `ak` is a restricted signing key fixed to its TPM, Named with a strong hash.
 pub fn check_attestation_key(ak: &TpmPublic) -> Result<(), TpmError> {
     let required = attr::RESTRICTED | attr::SIGN | attr::FIXED_TPM | attr::FIXED_PARENT;
     if !ak.has(required) || ak.has(attr::DECRYPT) {
         return Err(TpmError::AttestationKeyNotRestricted(ak.attributes));
+    }
+    check_name_alg(ak, "attestation key")
+}
+
+/// Fails if `object`'s Name is SHA-1: a certify and a credential bind an object by its Name.
+fn check_name_alg(object: &TpmPublic, what: &'static str) -> Result<(), TpmError> {
+    if object.name_alg == TpmHash::Sha1 {
+        return Err(TpmError::WeakNameAlgorithm(what));
     }
     Ok(())
 }
@@ -82,7 +91,8 @@ pub fn verify_quote(
 }
 
 /// Verifies a TPM2_Certify of `certified` by `ak` over `nonce`, and that `certified` is a key
-/// the TPM generated, cannot export, and may use to sign anything (not restricted).
+/// the TPM generated, cannot export, and may use to sign anything (not restricted), Named with
+/// a strong hash.
 pub fn verify_certify(
     ak: &TpmPublic,
     attest: &[u8],
@@ -91,6 +101,7 @@ pub fn verify_certify(
     nonce: &[u8],
 ) -> Result<(), TpmError> {
     let (parsed, _) = signed_attest(ak, attest, signature, Some(nonce))?;
+    check_name_alg(certified, "certified key")?;
     let Attested::Certify { name } = parsed.attested else {
         return Err(TpmError::WrongAttestType { expected: "certify", found: "a quote".into() });
     };

@@ -13,10 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cedar_policy::PolicySet;
-use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts, WarrantContext};
+use warrant_attestation::{Assurance, AttributeValue, DeviceFacts, StatusListAnchor, WarrantContext};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use replay::{MemoryReplayStore, ReplayStore};
+pub use replay::{MemoryReplayStore, ReplayKey, ReplayStore};
 pub use status::StatusListInfo;
 pub use trust::TrustedAuthority;
 
@@ -77,6 +77,7 @@ pub struct VerifierBuilder {
     skew: u64,
     local_policy: Option<String>,
     allow_software_evidence: bool,
+    allow_self_reported_evidence: bool,
     grant_cache_capacity: usize,
     policy_cache_capacity: usize,
     decision_cache_capacity: usize,
@@ -120,6 +121,14 @@ impl VerifierBuilder {
         self
     }
 
+    /// Accepts devices whose evidence is self-reported by their key store (PKCS#11 tokens;
+    /// off by default: a software key can make the same claims). Such devices are never
+    /// `hardware` to policies, and their `assurance` is `"self-reported"`.
+    pub fn allow_self_reported_evidence(mut self, allow: bool) -> Self {
+        self.allow_self_reported_evidence = allow;
+        self
+    }
+
     /// How many verified grants to keep (default 1024; 0 disables the cache).
     pub fn grant_cache_capacity(mut self, capacity: usize) -> Self {
         self.grant_cache_capacity = capacity;
@@ -150,7 +159,11 @@ impl VerifierBuilder {
             return Err(Error::UnknownAuthorityKey { kid: "(no trusted authority configured)".into() });
         }
         let local_policy = match &self.local_policy {
-            Some(text) => Some((policy::parse(PolicySource::Local, text)?, ContextFields::read_by(text))),
+            Some(text) => {
+                let set = policy::parse(PolicySource::Local, text)?;
+                let fields = ContextFields::read_by(&set);
+                Some((set, fields))
+            }
             None => None,
         };
         Ok(Verifier {
@@ -161,6 +174,7 @@ impl VerifierBuilder {
             skew: self.skew,
             local_policy,
             allow_software_evidence: self.allow_software_evidence,
+            allow_self_reported_evidence: self.allow_self_reported_evidence,
             types: EntityTypes::new()?,
             grants: DigestCache::new(self.grant_cache_capacity),
             policies: DigestCache::new(self.policy_cache_capacity),
@@ -183,6 +197,7 @@ pub struct Verifier {
     /// The verifier's own policy and the context fields it reads.
     local_policy: Option<(PolicySet, ContextFields)>,
     allow_software_evidence: bool,
+    allow_self_reported_evidence: bool,
     types: EntityTypes,
     /// Verified grants, by the SHA-256 of their bytes.
     grants: DigestCache<Arc<VerifiedGrant>>,
@@ -205,6 +220,7 @@ impl Verifier {
             skew: DEFAULT_CLOCK_SKEW_SECS,
             local_policy: None,
             allow_software_evidence: false,
+            allow_self_reported_evidence: false,
             grant_cache_capacity: 1024,
             policy_cache_capacity: 256,
             decision_cache_capacity: 4096,
@@ -212,14 +228,15 @@ impl Verifier {
     }
 
     /// Installs a status list: it must be signed by a trusted authority, unexpired, and not
-    /// older than (or a different list with the same sequence as) the one held for its URI.
+    /// older than (or a different list with the same sequence as) the one held for its issuer
+    /// and URI.
     pub fn install_status_list(&self, bytes: &[u8]) -> Result<StatusListInfo, Error> {
         self.status.install(&self.trust, bytes, self.clock.now(), self.skew)
     }
 
-    /// The status list held for `uri`, if any.
-    pub fn status_list(&self, uri: &str) -> Option<StatusListInfo> {
-        self.status.info(uri)
+    /// The status list of authority `issuer` held for `uri`, if any.
+    pub fn status_list(&self, issuer: &str, uri: &str) -> Option<StatusListInfo> {
+        self.status.info(issuer, uri)
     }
 
     /// Verifies `warrant` for `request`. `nonce` is the nonce this verifier issued for the
@@ -290,10 +307,29 @@ impl Verifier {
         let status_sequence = self.status.check(g, now, self.skew)?;
 
         let binding = || w.evidence_binding();
-        let context = WarrantContext { grant_id: g.id, now, skew: self.skew, binding: &binding };
+        // A cached TPM quote must be bound to a list of the grant's authority held here.
+        let anchor =
+            |link: status::ChainLink| StatusListAnchor { digest: link.digest, issued_at: link.issued_at };
+        let (status_list, previous) = match self.status.held_and_previous(&g.issuer, &g.status.uri) {
+            Some((held, previous)) => (Some(anchor(held)), previous.map(anchor)),
+            None => (None, None),
+        };
+        let context = WarrantContext {
+            grant_id: g.id,
+            now,
+            binding: &binding,
+            status_list,
+            previous_status_list: previous,
+        };
         let device = w.evidence.appraise(&g.device_key, &g.device, &context)?;
-        if device.backend == BackendKind::Software && !self.allow_software_evidence {
-            return Err(Error::SoftwareEvidenceNotAllowed);
+        match device.backend.assurance() {
+            Assurance::Software if !self.allow_software_evidence => {
+                return Err(Error::SoftwareEvidenceNotAllowed)
+            }
+            Assurance::SelfReported if !self.allow_self_reported_evidence => {
+                return Err(Error::SelfReportedEvidenceNotAllowed)
+            }
+            _ => {}
         }
 
         let fields = match &self.local_policy {
@@ -326,7 +362,8 @@ impl Verifier {
 
         // Last, so that only a warrant that is otherwise acceptable consumes its id; the
         // store's atomicity decides between concurrent copies.
-        self.replay.remember(&w.id, w.expires_at.saturating_add(self.skew), now)?;
+        let replay_key = ReplayKey::new(&g.issuer, &g.id, &w.id, &self.audience);
+        self.replay.remember(&replay_key, w.expires_at.saturating_add(self.skew), now)?;
 
         Ok(VerifiedWarrant {
             warrant_id: w.id,

@@ -24,10 +24,8 @@ pub(crate) fn parsed(cache: &DigestCache<Arc<ParsedPolicy>>, text: &str) -> Resu
     if let Some(parsed) = cache.get(&digest) {
         return Ok(parsed);
     }
-    let parsed = Arc::new(ParsedPolicy {
-        set: policy::parse(PolicySource::Grant, text)?,
-        fields: ContextFields::read_by(text),
-    });
+    let set = policy::parse(PolicySource::Grant, text)?;
+    let parsed = Arc::new(ParsedPolicy { fields: ContextFields::read_by(&set), set });
     cache.insert(digest, parsed.clone(), |_| false);
     Ok(parsed)
 }

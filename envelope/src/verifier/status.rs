@@ -1,7 +1,7 @@
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::digest::{digests_equal, sha256};
+use crate::digest::digests_equal;
 use crate::grant::GrantClaims;
 use crate::status_list::{DecodedStatusList, StatusBits};
 use crate::verifier::trust::TrustStore;
@@ -16,26 +16,48 @@ pub struct StatusListInfo {
     pub uri: String,
     /// Its sequence number.
     pub sequence: u64,
-    /// SHA-256 of its encoded bytes (what the next list names as `prev`).
+    /// SHA-256 of its signed content (what the next list names as `prev`; see
+    /// [`crate::status_list_digest`]).
     pub digest: [u8; 32],
+    /// Its `iat`.
+    pub issued_at: u64,
     /// Its `exp`.
     pub expires_at: u64,
+}
+
+/// A list's place in its chain: its digest and its `iat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChainLink {
+    pub digest: [u8; 32],
+    pub issued_at: u64,
 }
 
 #[derive(Debug)]
 struct HeldList {
     info: StatusListInfo,
     bits: StatusBits,
+    /// The list this one replaced, if the verifier held one.
+    previous: Option<ChainLink>,
 }
 
-/// The latest status list per URI, advanced only forward along the hash chain.
+impl HeldList {
+    fn link(&self) -> ChainLink {
+        ChainLink { digest: self.info.digest, issued_at: self.info.issued_at }
+    }
+}
+
+/// The latest status list per (issuer, URI), advanced only forward along the hash chain.
+///
+/// Keyed by issuer as well as URI so that one trusted authority (or its stolen key) cannot
+/// take over another's URI: a list speaks only for the grants of the authority that signed it.
 #[derive(Debug, Default)]
 pub(crate) struct HeldStatusLists {
-    by_uri: RwLock<HashMap<String, Arc<HeldList>>>,
+    /// Issuer, then URI.
+    by_issuer: RwLock<HashMap<String, HashMap<String, Arc<HeldList>>>>,
 }
 
 impl HeldStatusLists {
-    /// Verifies `bytes` and makes it the held list for its URI.
+    /// Verifies `bytes` and makes it the held list for its (issuer, URI).
     pub(crate) fn install(
         &self,
         trust: &TrustStore,
@@ -44,13 +66,17 @@ impl HeldStatusLists {
         skew: u64,
     ) -> Result<StatusListInfo, Error> {
         let decoded = DecodedStatusList::decode(bytes)?;
-        let (issuer, key) = trust.get(&decoded.signed.kid).ok_or(Error::StatusListSignatureInvalid)?;
+        let (key_owner, key) = trust.get(&decoded.signed.kid).ok_or(Error::StatusListSignatureInvalid)?;
         if !decoded.signed.verifies_with(key) {
             return Err(Error::StatusListSignatureInvalid);
         }
+        let digest = decoded.digest();
         let claims = decoded.claims;
-        if claims.issuer != issuer {
-            return Err(Error::StatusListIssuerMismatch { expected: issuer.into(), found: claims.issuer });
+        if claims.issuer != key_owner {
+            return Err(Error::StatusListIssuerMismatch {
+                key_owner: key_owner.into(),
+                claimed: claims.issuer,
+            });
         }
         if now >= claims.expires_at.saturating_add(skew) {
             return Err(Error::StatusListExpired { uri: claims.uri, expired_at: claims.expires_at, now });
@@ -59,17 +85,20 @@ impl HeldStatusLists {
             issuer: claims.issuer,
             uri: claims.uri,
             sequence: claims.sequence,
-            digest: sha256(bytes),
+            digest,
+            issued_at: claims.issued_at,
             expires_at: claims.expires_at,
         };
-        let mut held = self.by_uri.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(current) = held.get(&info.uri) {
-            let current = &current.info;
-            if info.sequence < current.sequence {
-                return Err(Error::StatusListRollback { held: current.sequence, offered: info.sequence });
+        let mut held = self.by_issuer.write().unwrap_or_else(PoisonError::into_inner);
+        let current = held.get(&info.issuer).and_then(|lists| lists.get(&info.uri));
+        if let Some(current) = current {
+            let held_info = &current.info;
+            if info.sequence < held_info.sequence {
+                return Err(Error::StatusListRollback { held: held_info.sequence, offered: info.sequence });
             }
-            if info.sequence == current.sequence {
-                return if digests_equal(&info.digest, &current.digest) {
+            if info.sequence == held_info.sequence {
+                // Same signed content is the same list, whatever its signature bytes: a no-op.
+                return if digests_equal(&info.digest, &held_info.digest) {
                     Ok(info)
                 } else {
                     Err(Error::StatusListForked { sequence: info.sequence })
@@ -77,30 +106,29 @@ impl HeldStatusLists {
             }
             // The direct successor must name the held list; after a gap the chain cannot be
             // checked here, and the signature and sequence are what protect the verifier.
-            if info.sequence == current.sequence + 1 && !digests_equal(&claims.previous, &current.digest) {
-                return Err(Error::StatusListChainBroken { sequence: info.sequence, held: current.sequence });
+            if info.sequence == held_info.sequence + 1 && !digests_equal(&claims.previous, &held_info.digest)
+            {
+                return Err(Error::StatusListChainBroken {
+                    sequence: info.sequence,
+                    held: held_info.sequence,
+                });
             }
         }
-        held.insert(info.uri.clone(), Arc::new(HeldList { info: info.clone(), bits: claims.bits }));
+        let list = HeldList { info: info.clone(), bits: claims.bits, previous: current.map(|c| c.link()) };
+        held.entry(info.issuer.clone()).or_default().insert(info.uri.clone(), Arc::new(list));
         Ok(info)
     }
 
-    /// Checks the grant against the held list it references; returns that list's sequence.
+    /// Checks the grant against the list held for its issuer and status URI; returns that
+    /// list's sequence.
     pub(crate) fn check(&self, grant: &GrantClaims, now: u64, skew: u64) -> Result<u64, Error> {
-        let list = {
-            let held = self.by_uri.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            held.get(&grant.status.uri).cloned()
-        };
-        let Some(list) = list else {
-            return Err(Error::StatusListMissing { uri: grant.status.uri.clone() });
+        let Some(list) = self.held(&grant.issuer, &grant.status.uri) else {
+            return Err(Error::StatusListMissing {
+                issuer: grant.issuer.clone(),
+                uri: grant.status.uri.clone(),
+            });
         };
         let info = &list.info;
-        if info.issuer != grant.issuer {
-            return Err(Error::StatusListIssuerMismatch {
-                expected: grant.issuer.clone(),
-                found: info.issuer.clone(),
-            });
-        }
         if now >= info.expires_at.saturating_add(skew) {
             return Err(Error::StatusListExpired { uri: info.uri.clone(), expired_at: info.expires_at, now });
         }
@@ -114,9 +142,86 @@ impl HeldStatusLists {
         Ok(info.sequence)
     }
 
-    /// The held list for `uri`.
-    pub(crate) fn info(&self, uri: &str) -> Option<StatusListInfo> {
-        let held = self.by_uri.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        held.get(uri).map(|l| l.info.clone())
+    /// The list held for (`issuer`, `uri`).
+    pub(crate) fn info(&self, issuer: &str, uri: &str) -> Option<StatusListInfo> {
+        self.held(issuer, uri).map(|l| l.info.clone())
+    }
+
+    /// The held list for (`issuer`, `uri`) and the one it replaced, if the verifier held one:
+    /// what a cached TPM quote is bound to, to prove it was made after the list was issued.
+    pub(crate) fn held_and_previous(
+        &self,
+        issuer: &str,
+        uri: &str,
+    ) -> Option<(ChainLink, Option<ChainLink>)> {
+        self.held(issuer, uri).map(|l| (l.link(), l.previous))
+    }
+
+    fn held(&self, issuer: &str, uri: &str) -> Option<Arc<HeldList>> {
+        let held = self.by_issuer.read().unwrap_or_else(PoisonError::into_inner);
+        held.get(issuer).and_then(|lists| lists.get(uri)).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_lc_rs::digest::{Digest, SHA256};
+    use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use warrant_attestation::P256PublicKey;
+
+    use super::*;
+    use crate::status_list::{status_list_digest, StatusListClaims};
+    use crate::verifier::trust::TrustedAuthority;
+    use crate::Signer;
+
+    struct Key(EcdsaKeyPair, P256PublicKey);
+
+    impl Signer for Key {
+        fn public_key(&self) -> &P256PublicKey {
+            &self.1
+        }
+
+        fn sign_digest(
+            &self,
+            digest: &[u8; 32],
+        ) -> Result<[u8; 64], Box<dyn std::error::Error + Send + Sync>> {
+            let digest = Digest::import_less_safe(digest, &SHA256)?;
+            Ok(self.0.sign_digest(&digest)?.as_ref().try_into()?)
+        }
+    }
+
+    #[test]
+    fn the_held_list_remembers_the_one_it_replaced() {
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let public = P256PublicKey::from_sec1(pair.public_key().as_ref()).unwrap();
+        let key = Key(pair, public.clone());
+        let mut trust = TrustStore::default();
+        trust.add(&TrustedAuthority { issuer: "acme".into(), keys: vec![public] }).unwrap();
+        let mut claims = StatusListClaims {
+            issuer: "acme".into(),
+            uri: "https://a.example/status".into(),
+            sequence: 1,
+            previous: [0; 32],
+            issued_at: 100,
+            expires_at: 1000,
+            bits: StatusBits::with_capacity(1024),
+        };
+        let first = claims.sign(&key).unwrap();
+        claims.sequence = 2;
+        claims.previous = status_list_digest(&first).unwrap();
+        claims.issued_at = 200;
+        let second = claims.sign(&key).unwrap();
+
+        let held = HeldStatusLists::default();
+        assert_eq!(held.held_and_previous("acme", "https://a.example/status"), None);
+        held.install(&trust, &first, 150, 0).unwrap();
+        let link1 = ChainLink { digest: claims.previous, issued_at: 100 };
+        assert_eq!(held.held_and_previous("acme", "https://a.example/status"), Some((link1, None)));
+        held.install(&trust, &second, 250, 0).unwrap();
+        // Installing the held list again keeps what it replaced.
+        held.install(&trust, &second, 250, 0).unwrap();
+        let link2 = ChainLink { digest: status_list_digest(&second).unwrap(), issued_at: 200 };
+        assert_eq!(held.held_and_previous("acme", "https://a.example/status"), Some((link2, Some(link1))));
+        assert_eq!(held.held_and_previous("other", "https://a.example/status"), None);
     }
 }

@@ -23,10 +23,22 @@ pub(crate) struct TrustStore {
 }
 
 impl TrustStore {
+    /// Trusts `authority`'s keys. A key already listed under another authority is refused:
+    /// silently taking the last would let a configuration error move a key's grants and lists
+    /// to the wrong authority. The same key listed twice under one authority is accepted.
     pub(crate) fn add(&mut self, authority: &TrustedAuthority) -> Result<(), Error> {
         let issuer: Arc<str> = authority.issuer.as_str().into();
         for key in &authority.keys {
             let key = VerifyingKey::new(key.clone())?;
+            if let Some((first, _)) = self.by_kid.get(key.kid()) {
+                if *first != issuer {
+                    return Err(Error::TrustedKeyConflict {
+                        kid: hex::encode(key.kid()),
+                        first: first.to_string(),
+                        second: authority.issuer.clone(),
+                    });
+                }
+            }
             self.by_kid.insert(*key.kid(), (issuer.clone(), key));
         }
         Ok(())

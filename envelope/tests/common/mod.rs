@@ -156,7 +156,7 @@ impl Fixture {
     pub fn next_status(&self, sequence: u64, previous_bytes: &[u8], revoked: &[u64]) -> Vec<u8> {
         let mut claims = self.status_claims.clone();
         claims.sequence = sequence;
-        claims.previous = sha256(previous_bytes);
+        claims.previous = status_list_digest(previous_bytes).unwrap();
         for i in revoked {
             claims.bits.revoke(*i).unwrap();
         }

@@ -47,7 +47,7 @@ fn create_sign_list_delete() {
         reopened
             .evidence(
                 &name("laptop"),
-                EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000 },
+                EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000, status_list: None },
                 &[0; 32]
             )
             .unwrap(),

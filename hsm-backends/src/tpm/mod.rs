@@ -57,8 +57,9 @@ pub struct TpmConfig {
     pub dir: PathBuf,
     /// PCRs quoted into each warrant, by bank; `None` signs warrants without a quote.
     pub quote_pcrs: Option<Vec<(TpmHash, Vec<u8>)>>,
-    /// Reuse a quote for this many seconds (a time bucket) for all warrants under one grant,
-    /// instead of quoting for each warrant; `None`: a fresh quote per warrant.
+    /// Reuse a quote for at most this many seconds for the warrants under one grant, bound to
+    /// the newest status list the device knows for the grant (a new list means a new quote),
+    /// instead of quoting for each warrant; `None`, or no list known: a quote per warrant.
     pub quote_cache_seconds: Option<u64>,
     /// The PIN new keys get as their authValue (and keys made with one need), so the TPM's
     /// dictionary-attack lockout guards it. `None`: keys without a PIN.
@@ -79,14 +80,23 @@ pub struct TpmKeyStore {
     config: TpmConfig,
     pin: Option<Zeroizing<String>>,
     connection: Mutex<Option<Connection>>,
-    /// Cached quotes by grant id: (bucket, quote).
-    quotes: Mutex<HashMap<[u8; 16], (u64, TpmQuoteEvidence)>>,
+    /// Cached quotes by grant id, one per grant (for its newest known status list).
+    quotes: Mutex<HashMap<[u8; 16], CachedQuote>>,
     /// Public keys by name: every signature asks for one, and the key file need not be read.
     public_keys: Mutex<HashMap<KeyName, P256PublicKey>>,
 }
 
 /// Most grants with a cached quote at once; beyond, the cache starts over.
 const CACHED_GRANTS: usize = 64;
+
+/// A quote serving the warrants under one grant.
+struct CachedQuote {
+    /// The status list it is bound to.
+    status_list: [u8; 32],
+    /// When it was made (the warrant time it was made for).
+    made_at: u64,
+    quote: TpmQuoteEvidence,
+}
 
 /// An open TPM context with the SRK loaded and what is cached on it.
 struct Connection {
@@ -369,30 +379,33 @@ impl TpmKeyStore {
         })
     }
 
-    /// A quote over the grant's current time bucket, made once per bucket.
+    /// A quote bound to the grant and `status_list`, made again when the list changes or the
+    /// quote is `period` seconds old.
     fn cached_quote(
         &self,
         grant_id: [u8; 16],
+        status_list: [u8; 32],
         now: u64,
         period: u64,
         banks: &[(TpmHash, Vec<u8>)],
     ) -> Result<Evidence, Error> {
-        let bucket = now - now % period.max(1);
         let lock = || self.quotes.lock().map_err(|_| Error::Crypto("quote cache lock poisoned"));
-        if let Some((b, quote)) = lock()?.get(&grant_id) {
-            if *b == bucket {
-                return Ok(Evidence::TpmQuote(quote.clone()));
+        if let Some(cached) = lock()?.get(&grant_id) {
+            if cached.status_list == status_list && now.saturating_sub(cached.made_at) < period {
+                return Ok(Evidence::TpmQuote(cached.quote.clone()));
             }
         }
-        let Evidence::TpmQuote(mut quote) = self.quote(&cached_quote_nonce(&grant_id, bucket), banks)? else {
+        let Evidence::TpmQuote(mut quote) =
+            self.quote(&cached_quote_nonce(&grant_id, &status_list), banks)?
+        else {
             return Err(Error::Crypto("the TPM store made no quote"));
         };
-        quote.bucket = Some(bucket);
+        quote.status_list = Some(status_list);
         let mut cache = lock()?;
         if cache.len() >= CACHED_GRANTS {
             cache.clear();
         }
-        cache.insert(grant_id, (bucket, quote.clone()));
+        cache.insert(grant_id, CachedQuote { status_list, made_at: now, quote: quote.clone() });
         Ok(Evidence::TpmQuote(quote))
     }
 
@@ -425,7 +438,7 @@ impl TpmKeyStore {
                             attest,
                             signature,
                             pcrs,
-                            bucket: None,
+                            status_list: None,
                         }));
                     }
                 }
@@ -565,8 +578,20 @@ impl KeyStore for TpmKeyStore {
     ) -> Result<Evidence, Error> {
         match (purpose, &self.config.quote_pcrs, self.config.quote_cache_seconds) {
             (EvidencePurpose::Enrollment, _, _) => self.certify(name, nonce),
-            (EvidencePurpose::Warrant { grant_id, now }, Some(banks), Some(period)) => {
-                self.cached_quote(grant_id, now, period, banks)
+            (EvidencePurpose::Warrant { grant_id, now, status_list }, Some(banks), Some(period)) => {
+                match status_list {
+                    Some(list) => self.cached_quote(grant_id, list, now, period, banks),
+                    // Never a predictable nonce: without a list to bind to, nothing could show
+                    // a reused quote is fresh.
+                    None => {
+                        tracing::info!(
+                            grant = %hex::encode(grant_id),
+                            "no status list known for the grant: quoting for this warrant alone \
+                             (a cached quote is bound to the authority's newest status list)"
+                        );
+                        self.quote(nonce, banks)
+                    }
+                }
             }
             (EvidencePurpose::Warrant { .. }, Some(banks), None) => self.quote(nonce, banks),
             (EvidencePurpose::Warrant { .. }, None, _) => Ok(Evidence::TpmKey),
