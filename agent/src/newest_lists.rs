@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use warrant_envelope::{inspect, status_list_digest, Claims};
+use warrant_envelope::{inspect, status_list_freshness, Claims};
 
 use crate::Error;
 
@@ -19,8 +19,8 @@ const MAX_LISTS: usize = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Known {
     sequence: u64,
-    /// Its signed-content digest (what verifiers compare a cached quote's binding with).
-    digest: [u8; 32],
+    /// Its `status_list_freshness` (what verifiers compare a cached quote's binding with).
+    freshness: [u8; 32],
 }
 
 /// What [`NewestStatusLists::offer`] did with a list.
@@ -58,7 +58,7 @@ impl NewestStatusLists {
         };
         let offered = Known {
             sequence: claims.sequence,
-            digest: status_list_digest(bytes).map_err(|e| not_a_list(e.to_string()))?,
+            freshness: status_list_freshness(bytes).map_err(|e| not_a_list(e.to_string()))?,
         };
         let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
         let key = (claims.issuer, claims.uri);
@@ -81,10 +81,10 @@ impl NewestStatusLists {
         Ok(Offered::Newest)
     }
 
-    /// The signed-content digest of the newest list known for (`issuer`, `uri`).
+    /// The `status_list_freshness` of the newest list known for (`issuer`, `uri`).
     pub fn newest(&self, issuer: &str, uri: &str) -> Option<[u8; 32]> {
         let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
-        lists.get(&(issuer.to_owned(), uri.to_owned())).map(|known| known.digest)
+        lists.get(&(issuer.to_owned(), uri.to_owned())).map(|known| known.freshness)
     }
 }
 
@@ -128,7 +128,7 @@ mod tests {
         let lists = NewestStatusLists::default();
         let (one, two) =
             (list(&signer, "a", "https://a/s", 1, None), list(&signer, "a", "https://a/s", 2, None));
-        let digest = |bytes: &[u8]| status_list_digest(bytes).unwrap();
+        let digest = |bytes: &[u8]| status_list_freshness(bytes).unwrap();
 
         assert_eq!(lists.newest("a", "https://a/s"), None);
         assert_eq!(lists.offer(&one).unwrap(), Offered::Newest);

@@ -22,6 +22,10 @@ pub enum AttestationError {
         /// Backend the evidence claims.
         found: String,
     },
+    /// A PKCS#11 token describes itself differently from what the authority recorded at
+    /// enrollment (another token, or a changed report).
+    #[error("the PKCS#11 token's report differs from the one the authority recorded in the grant: re-enroll the device if its token changed")]
+    Pkcs11ReportChanged,
     /// A certificate is malformed or does not chain to a trusted anchor.
     #[error("certificate refused: {0}")]
     CertificateInvalid(String),

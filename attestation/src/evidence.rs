@@ -19,13 +19,16 @@ pub struct WarrantContext<'a> {
     /// The list that one replaced, if the verifier held it: a cached quote made just before the
     /// authority published its newest list still serves until the next one.
     pub previous_status_list: Option<StatusListAnchor>,
+    /// Whether the warrant carries a nonce this verifier chose and checked (inside the binding):
+    /// only then is a quote bound to the warrant known to be made at request time.
+    pub verifier_nonce: bool,
 }
 
 /// A status list a verifier holds, as a cached TPM quote is bound to it: what proves the
 /// quote was made after the list's `iat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatusListAnchor {
-    /// The list's signed-content digest (SHA-256 of its COSE Sig_structure).
+    /// The list's freshness digest (over its signed content and its low-S signature).
     pub digest: [u8; 32],
     /// The list's `iat`, seconds since the epoch.
     pub issued_at: u64,
@@ -224,6 +227,15 @@ impl Evidence {
     ) -> Result<DeviceFacts, AttestationError> {
         let facts = match self {
             Evidence::Software => software::appraise(device_key),
+            // Self-reported each time: it must at least be what the authority recorded, so a
+            // policy on its facts pins what was appraised at enrollment.
+            Evidence::Pkcs11(report) if enrolled.backend == BackendKind::Pkcs11 => {
+                let facts = pkcs11::appraise(report);
+                if facts.properties != enrolled.properties {
+                    return Err(AttestationError::Pkcs11ReportChanged);
+                }
+                facts
+            }
             Evidence::Pkcs11(report) => pkcs11::appraise(report),
             Evidence::TpmQuote(quote) if enrolled.backend == BackendKind::Tpm => {
                 quote.appraise(enrolled, context)?
@@ -269,6 +281,7 @@ mod tests {
             binding: Box::leak(Box::new(move || binding)),
             status_list: None,
             previous_status_list: None,
+            verifier_nonce: false,
         }
     }
     use std::collections::BTreeMap;
@@ -295,21 +308,38 @@ mod tests {
         let evidence = Evidence::Pkcs11(report());
         assert_eq!(Evidence::from_cbor(evidence.to_cbor()), Ok(evidence.clone()));
         let key = P256PublicKey::from_sec1(&hex_point()).unwrap();
-        let enrolled = DeviceFacts { backend: BackendKind::Pkcs11, properties: BTreeMap::new() };
+        let challenge = [0; 32];
+        let trust = crate::EnrollmentTrust::new(0).unwrap();
+        let enrolled = evidence.appraise_enrollment(&key, &challenge, &trust).unwrap();
         let facts = evidence.appraise(&key, &enrolled, &ctx(&[0; 32])).unwrap();
         assert_eq!(facts.backend, BackendKind::Pkcs11);
         assert_eq!(facts.properties["self_reported"], crate::AttributeValue::Bool(true));
         assert_eq!(facts.properties["serial"], crate::AttributeValue::Text("1a2b3c".into()));
         // A token that leaves a field blank: the fact is absent, never empty text.
         let blank = Evidence::Pkcs11(Pkcs11Report { serial: String::new(), ..report() });
-        let facts = blank.appraise(&key, &enrolled, &ctx(&[0; 32])).unwrap();
+        let blank_enrolled = blank.appraise_enrollment(&key, &challenge, &trust).unwrap();
+        let facts = blank.appraise(&key, &blank_enrolled, &ctx(&[0; 32])).unwrap();
         assert!(!facts.properties.contains_key("serial"));
         assert!(facts.properties.contains_key("model"));
     }
 
+    /// Each warrant carries the token's report again; one that differs from what the authority
+    /// recorded (another token, a report edited to please a policy) is refused.
+    #[test]
+    fn a_pkcs11_report_must_be_the_one_recorded_at_enrollment() {
+        let key = P256PublicKey::from_sec1(&hex_point()).unwrap();
+        let trust = crate::EnrollmentTrust::new(0).unwrap();
+        let enrolled = Evidence::Pkcs11(report()).appraise_enrollment(&key, &[0; 32], &trust).unwrap();
+        let edited = Evidence::Pkcs11(Pkcs11Report { model: "Luna K7".into(), ..report() });
+        assert_eq!(
+            edited.appraise(&key, &enrolled, &ctx(&[0; 32])),
+            Err(AttestationError::Pkcs11ReportChanged)
+        );
+    }
+
     #[test]
     fn pkcs11_evidence_is_decoded_strictly() {
-        let Value::Map(good) = Evidence::Pkcs11(report()).to_cbor() else { unreachable!() };
+        let Value::Map(good) = Evidence::Pkcs11(report()).to_cbor() else { panic!("unexpected shape") };
         let missing: Vec<_> = good.iter().filter(|(k, _)| k.as_text() != Some("local")).cloned().collect();
         let mut twice = good.clone();
         twice.push(good[1].clone());

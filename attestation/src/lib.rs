@@ -5,6 +5,9 @@
 //! P-256 public key type shared by every other warrant crate. It links no hardware
 //! library: a verifier that only checks warrants depends on it alone.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod attribute;
 pub mod certificate;
 mod error;

@@ -6,6 +6,7 @@
 //! Each case is timed in 31 samples of ~5 ms, taken round-robin across all cases so that the
 //! machine's drift falls on every case alike; the table gives the median per operation and
 //! its ratio to one bare ES256 verification with aws-lc-rs.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 #[path = "../tests/common/mod.rs"]
 mod common;

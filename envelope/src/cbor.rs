@@ -541,7 +541,7 @@ mod tests {
         ]);
         let bytes = bytes_of(&v);
         assert!(reader(&bytes).item().is_ok());
-        let Value::Map(entries) = v else { unreachable!() };
+        let Value::Map(entries) = v else { panic!("unexpected shape") };
         let keys: Vec<String> = entries.iter().map(|(k, _)| format!("{k:?}")).collect();
         assert_eq!(keys.len(), 6);
         assert!(

@@ -158,6 +158,13 @@ pub enum Error {
         /// The other authority.
         second: String,
     },
+    /// Two trusted authorities have the same issuer id: they would be merged into one, each
+    /// able to speak for the other, so the verifier is not built.
+    #[error("the authority id {issuer:?} is trusted twice: give each authority one entry with all its keys (two authorities must not share an id)")]
+    TrustedIssuerRepeated {
+        /// The repeated issuer id.
+        issuer: String,
+    },
     /// A status list's signature does not verify, or its key is not trusted.
     #[error("status list signature is invalid or by an untrusted key")]
     StatusListSignatureInvalid,
@@ -439,6 +446,7 @@ impl Error {
             Error::WarrantSignatureInvalid => "warrant_signature_invalid",
             Error::EnrollmentSignatureInvalid => "enrollment_signature_invalid",
             Error::TrustedKeyConflict { .. } => "trusted_key_conflict",
+            Error::TrustedIssuerRepeated { .. } => "trusted_issuer_repeated",
             Error::StatusListSignatureInvalid => "status_list_signature_invalid",
             Error::Signing(_) => "signing_failed",
             Error::GrantNotYetValid { .. } => "grant_not_yet_valid",

@@ -139,13 +139,13 @@ mod tests {
             read_cose_key(&mut Reader::new(ObjectType::Grant, &bytes, 1000).unwrap())
         };
         assert_eq!(read(cose_key(&key)).unwrap(), key);
-        let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
+        let Value::Map(mut entries) = cose_key(&key) else { panic!("unexpected shape") };
         entries[0].1 = Value::Integer(1.into()); // kty OKP
         assert!(matches!(read(Value::Map(entries)), Err(Error::InvalidClaim { claim: "kty", .. })));
-        let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
+        let Value::Map(mut entries) = cose_key(&key) else { panic!("unexpected shape") };
         entries.push((Value::Text("extra".into()), Value::Null));
         assert!(matches!(read(Value::Map(entries)), Err(Error::UnknownClaim { .. })));
-        let Value::Map(mut entries) = cose_key(&key) else { unreachable!() };
+        let Value::Map(mut entries) = cose_key(&key) else { panic!("unexpected shape") };
         entries.pop();
         assert!(matches!(read(Value::Map(entries)), Err(Error::MissingClaim { claim: "y", .. })));
     }

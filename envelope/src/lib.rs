@@ -36,6 +36,9 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod attributes;
 mod cbor;
 mod context_fields;
@@ -74,7 +77,8 @@ pub use policy::validate_policy;
 pub use request::{HttpRequest, RequestBinding};
 pub use signer::Signer;
 pub use status_list::{
-    status_list_digest, StatusBits, StatusListClaims, MAX_STATUS_BYTES, MIN_STATUS_ENTRIES,
+    status_list_digest, status_list_freshness, StatusBits, StatusListClaims, MAX_STATUS_BYTES,
+    MIN_STATUS_ENTRIES,
 };
 pub use target::{check_request_target, TargetDefect};
 pub use verifier::{

@@ -214,6 +214,21 @@ impl DecodedStatusList {
     pub(crate) fn digest(&self) -> [u8; 32] {
         self.signed.content_digest()
     }
+
+    /// The list's [`status_list_freshness`].
+    pub(crate) fn freshness(&self) -> Result<[u8; 32], Error> {
+        let signature = p256::ecdsa::Signature::from_slice(&self.signed.signature)
+            .map_err(|_| Error::StatusListSignatureInvalid)?;
+        // (r, n-s) verifies too: take the low-S form, so every copy of a list agrees.
+        let low_s = signature.normalize_s().unwrap_or(signature);
+        let mut h = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        h.update(b"warrant status list freshness v1\0");
+        h.update(&self.digest());
+        h.update(&low_s.to_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(h.finish().as_ref());
+        Ok(out)
+    }
 }
 
 /// The digest that identifies a status list and that its successor names as `prev`: SHA-256
@@ -224,6 +239,18 @@ impl DecodedStatusList {
 /// `bytes` is decoded strictly; its signature is not checked here.
 pub fn status_list_digest(bytes: &[u8]) -> Result<[u8; 32], Error> {
     DecodedStatusList::decode(bytes).map(|list| list.digest())
+}
+
+/// What a cached TPM quote is bound to, to prove it was made after the list was issued:
+/// SHA-256 of a label, the list's [`status_list_digest`] and its signature in low-S form.
+///
+/// The signed content alone is predictable (the next list's `seq`, `prev` and bits are known
+/// and its `iat` can be guessed), so a device could quote future lists in advance; the
+/// authority's signature cannot be known before it is made. Normalising `s` keeps every copy
+/// of a list (`(r, s)` or `(r, n-s)`) the same. `bytes` is decoded strictly; its signature is
+/// not checked here (a verifier binds only lists it installed).
+pub fn status_list_freshness(bytes: &[u8]) -> Result<[u8; 32], Error> {
+    DecodedStatusList::decode(bytes)?.freshness()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! A device must not be able to step around its grant's policy: a policy that errors denies
 //! (Cedar alone would skip it), and the context fields a policy reads are found from Cedar's
 //! parse, so no comment or line end hides a read.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 
@@ -152,10 +153,14 @@ fn made_up_pkcs11_evidence_is_not_hardware() {
         never_extractable: true,
     };
     let mut grant = f.grant_claims.clone();
-    grant.device = warrant_attestation::DeviceFacts {
-        backend: warrant_attestation::BackendKind::Pkcs11,
-        properties: Default::default(),
-    };
+    // What an authority that accepted the enrollment recorded: the same report.
+    grant.device = warrant_attestation::Evidence::Pkcs11(report.clone())
+        .appraise_enrollment(
+            f.device.public_key(),
+            &[0; 32],
+            &warrant_attestation::EnrollmentTrust::new(NOW).unwrap(),
+        )
+        .unwrap();
     grant.policy = "permit(principal, action, resource);".into();
     let mut c = f.warrant_claims();
     c.grant = grant.sign(&f.authority).unwrap();

@@ -1,4 +1,5 @@
 //! Property tests: encoding round trips, and no single-byte change of a warrant is accepted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! The tamper suite: every way a warrant, its grant or a status list can be wrong, each
 //! asserting the exact rejection.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 
@@ -285,7 +286,7 @@ fn structural_damage_is_rejected() {
     let f = Fixture::new();
     let warrant = f.warrant();
     // Tag removed.
-    let Value::Tag(18, inner) = decode(&warrant) else { unreachable!() };
+    let Value::Tag(18, inner) = decode(&warrant) else { panic!("unexpected shape") };
     assert!(matches!(rejection(&f, &encode(&inner)), Error::NotTagged { .. }));
     // Another tag.
     assert!(matches!(rejection(&f, &encode(&Value::Tag(98, inner.clone()))), Error::NotTagged { .. }));
@@ -322,8 +323,8 @@ fn structural_damage_is_rejected() {
     nested.push(0);
     assert!(matches!(rejection(&f, &nested), Error::NotTagged { .. }));
     // Detached payload.
-    let Value::Tag(18, inner) = decode(&warrant) else { unreachable!() };
-    let Value::Array(mut items) = *inner else { unreachable!() };
+    let Value::Tag(18, inner) = decode(&warrant) else { panic!("unexpected shape") };
+    let Value::Array(mut items) = *inner else { panic!("unexpected shape") };
     items[2] = Value::Null;
     assert!(matches!(
         rejection(&f, &encode(&Value::Tag(18, Box::new(Value::Array(items))))),
@@ -341,7 +342,7 @@ fn duplicate_keys_are_rejected_in_payload_and_header() {
     assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::DuplicateKey { .. }));
 
     let mut p = parts(&f.warrant());
-    let Value::Map(mut header) = decode(&p.protected) else { unreachable!() };
+    let Value::Map(mut header) = decode(&p.protected) else { panic!("unexpected shape") };
     header.insert(1, header[0].clone());
     p.protected = encode(&Value::Map(header));
     assert!(matches!(rejection(&f, &resign(p, &f.device)), Error::DuplicateKey { .. }));
@@ -606,23 +607,6 @@ fn another_authority_cannot_take_over_a_status_uri() {
     assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { sequence: 2, .. })));
 }
 
-/// `s` -> `n - s`: the other valid ECDSA signature over the same content.
-fn malleate(list: &[u8]) -> Vec<u8> {
-    const N: [u8; 32] = [
-        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
-        0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
-    ];
-    let mut p = parts(list);
-    let mut borrow = 0i16;
-    for i in (0..32).rev() {
-        let d = i16::from(N[i]) - i16::from(p.signature[32 + i]) - borrow;
-        borrow = i16::from(d < 0);
-        p.signature[32 + i] = d.rem_euclid(256) as u8;
-    }
-    assert_eq!(borrow, 0, "s < n");
-    assemble(p)
-}
-
 /// A relay serves `(r, n-s)` of list N: it verifies and installs. The chain is over signed
 /// content, so it is the same list as the genuine N, and the genuine N+1 naming N installs
 /// and revokes instead of being refused as a broken chain.
@@ -727,12 +711,30 @@ fn a_key_listed_under_two_authorities_is_refused_at_build() {
         "{err:?}"
     );
     assert_eq!(err.code(), "trusted_key_conflict");
-    // The same key twice under one authority (e.g. two trust files) is harmless.
+    // The same key twice in one authority's entry is harmless.
     let mut repeated = f.trusted();
     repeated.keys.push(f.authority.public_key().clone());
-    let v = f.builder().trust(repeated).build().unwrap();
+    let v = Verifier::builder(AUDIENCE)
+        .trust(repeated)
+        .clock(f.clock.clone())
+        .allow_software_evidence(true)
+        .build()
+        .unwrap();
     v.install_status_list(&f.status).unwrap();
     assert!(verify(&f, &v, &f.warrant()).is_ok());
+}
+
+/// Two authorities that both call themselves "acme-authority" (each picks its id at `init`)
+/// would be merged: Mallory's list could roll acme's back, and her grants would verify as
+/// acme's. The verifier is not built.
+#[test]
+fn two_authorities_with_one_id_are_refused_at_build() {
+    let f = Fixture::new();
+    let mallory = TestKey::new();
+    let impostor = TrustedAuthority { issuer: ISSUER.into(), keys: vec![mallory.public_key().clone()] };
+    let err = f.builder().trust(impostor).build().err().expect("must be refused");
+    assert!(matches!(&err, Error::TrustedIssuerRepeated { issuer } if issuer == ISSUER), "{err:?}");
+    assert_eq!(err.code(), "trusted_issuer_repeated");
 }
 
 #[test]
@@ -957,6 +959,14 @@ fn request_targets_a_service_would_rewrite_are_refused_at_signing_and_verificati
         ("https://api.example.com/v1/%2e/deploy", TargetDefect::EncodedSeparator),
         ("https://api.example.com/v1/deploy#x", TargetDefect::Fragment),
         ("https://ci@api.example.com/v1/deploy", TargetDefect::Userinfo),
+        // Spellings a server normalises after verification: `like ".../admin*"` must see them.
+        ("https://api.example.com/%61dmin", TargetDefect::EncodedUnreserved),
+        ("https://api.example.com/v1/%252e%252e/admin", TargetDefect::DoubleEncoded),
+        ("https://api.example.com/v1/read\\..\\admin", TargetDefect::ForbiddenCharacter),
+        ("https://api.example.com/v1/read/..;/admin", TargetDefect::PathParameter),
+        ("https://api.example.com//admin", TargetDefect::EmptySegment),
+        ("https://API.example.com/admin", TargetDefect::AuthorityNotNormal),
+        ("https://api.example.com:443/admin", TargetDefect::AuthorityNotNormal),
     ] {
         let mut claims = f.warrant_claims();
         claims.request.target = target.into();

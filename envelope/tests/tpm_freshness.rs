@@ -2,6 +2,7 @@
 //! is bound to a status list of the grant's authority that the verifier holds (the newest or
 //! the one before), and its age is measured from that list's `iat`. The quotes are synthetic
 //! TPM structures signed in software by an AK the grant records.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 
@@ -102,9 +103,13 @@ impl Tpm {
         v
     }
 
-    /// A warrant whose cached quote is bound to `list` (its digest).
+    /// A warrant whose cached quote is bound to `list` (its freshness digest).
     fn cached(&self, list: &[u8]) -> Vec<u8> {
-        let digest = status_list_digest(list).unwrap();
+        self.cached_to(status_list_freshness(list).unwrap())
+    }
+
+    /// A warrant whose cached quote is bound to `digest`.
+    fn cached_to(&self, digest: [u8; 32]) -> Vec<u8> {
         let nonce = cached_quote_nonce(&self.f.grant_claims.id, &digest);
         let mut claims = self.f.warrant_claims();
         claims.evidence = quote(&self.ak, &nonce, Some(digest));
@@ -184,16 +189,87 @@ fn a_cached_quote_bound_to_another_authoritys_list_for_the_same_uri_is_not_fresh
 }
 
 #[test]
-fn a_quote_for_one_warrant_stays_bound_to_that_warrant_and_has_age_zero() {
+fn a_quote_for_one_warrant_stays_bound_to_that_warrant_and_claims_no_age() {
     let t = Tpm::new();
     let v = t.verifier(3);
     let mut claims = t.f.warrant_claims();
     claims.evidence = quote(&t.ak, &claims.evidence_binding(), None);
     let verified = v.verify(&claims.sign(&t.f.device).unwrap(), &request(), None).unwrap();
-    assert_eq!(facts(&verified), (&AttributeValue::Bool(false), &AttributeValue::Int(0)));
+    let properties = &verified.device.properties;
+    assert_eq!(properties["quote_binding"], AttributeValue::Text("warrant".into()));
+    assert!(!properties.contains_key("quote_age"), "a foreseeable warrant's quote has no provable age");
     // Made for another warrant: refused.
     let mut other = t.f.warrant_claims();
     other.evidence = quote(&t.ak, &claims.evidence_binding(), None);
     let err = v.verify(&other.sign(&t.f.device).unwrap(), &request(), None).unwrap_err();
     assert!(matches!(err, Error::Evidence(AttestationError::Tpm(TpmError::NonceMismatch))), "{err:?}");
+}
+
+/// Everything in the next list's signed content is known or guessable in advance (`seq`,
+/// `prev`, the bits, an `iat` on the authority's schedule): a device can build it exactly.
+/// Its quote is still refused, because the binding covers the authority's signature, which the
+/// device cannot know before the authority makes it.
+#[test]
+fn a_quote_for_a_predicted_next_list_is_not_fresh() {
+    let t = Tpm::new();
+    let mut predicted = t.f.status_claims.clone();
+    predicted.sequence = 2;
+    predicted.previous = status_list_digest(&t.lists[0]).unwrap();
+    predicted.issued_at = NOW - 10 + 3;
+    let throwaway = TestKey::new();
+    let mut guess = parts(&predicted.sign(&throwaway).unwrap());
+    guess.protected = parts(&t.lists[1]).protected;
+    let guess = resign(guess, &throwaway);
+    assert_eq!(
+        status_list_digest(&guess).unwrap(),
+        status_list_digest(&t.lists[1]).unwrap(),
+        "the prediction of the signed content is exact"
+    );
+    let v = t.verifier(2);
+    not_fresh(v.verify(&t.cached(&guess), &request(), None));
+    // Bound to the signed content alone (the predictable value), it is refused too.
+    not_fresh(v.verify(&t.cached_to(status_list_digest(&t.lists[1]).unwrap()), &request(), None));
+}
+
+/// A relay's `(r, n-s)` copy of a list binds quotes exactly as the original does.
+#[test]
+fn a_malleated_copy_of_a_list_binds_as_the_list() {
+    let t = Tpm::new();
+    let flipped = malleate(&t.lists[1]);
+    assert_ne!(flipped, t.lists[1]);
+    assert_eq!(status_list_freshness(&flipped).unwrap(), status_list_freshness(&t.lists[1]).unwrap());
+    let v = t.verifier(2);
+    assert!(v.verify(&t.cached(&flipped), &request(), None).is_ok());
+}
+
+/// A device can make a warrant for a request it foresees, with a later `iat`, and quote it
+/// now: bound to the warrant alone, the quote proves nothing about when it was made. A policy
+/// that bounds `quote_age` therefore denies it (the fact is absent), and accepts the same kind
+/// of quote only when a nonce this verifier chose is in the binding.
+#[test]
+fn a_precomputed_per_warrant_quote_cannot_pass_a_quote_age_policy() {
+    let t = Tpm::new();
+    let policy = "permit(principal, action, resource) when { context.device.properties.quote_age < 60 };";
+    let v = t.f.builder().allow_software_evidence(false).local_policy(policy).build().unwrap();
+    v.install_status_list(&t.lists[0]).unwrap();
+    let mut claims = t.f.warrant_claims();
+    claims.issued_at = NOW + 1000;
+    claims.expires_at = NOW + 1060;
+    claims.evidence = quote(&t.ak, &claims.evidence_binding(), None);
+    let warrant = claims.sign(&t.f.device).unwrap();
+    t.f.clock.set(NOW + 1000);
+    let err = v.verify(&warrant, &request(), None).unwrap_err();
+    assert!(
+        matches!(&err, Error::PolicyEvaluationFailed { which: "local", errors, .. } if errors.contains("quote_age")),
+        "{err:?}"
+    );
+    // With the verifier's nonce in the binding, the quote was made at request time.
+    let nonce = [7u8; 16];
+    let mut claims = t.f.warrant_claims();
+    claims.issued_at = NOW + 1000;
+    claims.expires_at = NOW + 1060;
+    claims.nonce = Some(nonce.to_vec());
+    claims.evidence = quote(&t.ak, &claims.evidence_binding(), None);
+    let verified = v.verify(&claims.sign(&t.f.device).unwrap(), &request(), Some(&nonce)).unwrap();
+    assert_eq!(verified.device.properties["quote_binding"], AttributeValue::Text("verifier-nonce".into()));
 }

@@ -3,6 +3,7 @@
 //!
 //! To rewrite them after a deliberate format change:
 //! `WARRANT_REGENERATE_VECTORS=1 cargo test -p warrant-envelope --test vectors`
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 

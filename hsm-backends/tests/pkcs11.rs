@@ -1,6 +1,7 @@
 //! The PKCS#11 key store against a real SoftHSM2 token (scripts/test installs softhsm2 and
 //! opensc). One SoftHSM configuration per test process (the module reads SOFTHSM2_CONF and
 //! its tokens once, at C_Initialize), so every test's token is made before any test opens one.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

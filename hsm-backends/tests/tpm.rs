@@ -1,4 +1,5 @@
 //! The TPM key store against swtpm (one private swtpm per test).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 #![cfg(feature = "tpm")]
 
 #[path = "../../tests/support/swtpm.rs"]
@@ -66,6 +67,7 @@ fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
         binding: Box::leak(Box::new(move || binding)),
         status_list: None,
         previous_status_list: None,
+        verifier_nonce: false,
     }
 }
 

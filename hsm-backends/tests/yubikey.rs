@@ -1,4 +1,5 @@
 //! The YubiKey store against a virtual PIV card behind a real pcscd.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 #![cfg(feature = "yubikey")]
 
 #[path = "../../tests/support/virtual_piv.rs"]

@@ -44,39 +44,40 @@ pub fn make_credential(
         TpmError::UnsupportedAlgorithm(format!("endorsement key unusable for MakeCredential: {e}"))
     })?;
 
-    let sym_key = kdf_a(seed.as_ref(), b"STORAGE", ak_name, 128);
+    let sym_key = kdf_a(seed.as_ref(), b"STORAGE", ak_name, 128)?;
     let mut enc_identity = Vec::with_capacity(2 + secret.len());
     put_sized(&mut enc_identity, secret);
     let key: [u8; 16] = sym_key[..16].try_into().map_err(|_| TpmError::Malformed("KDFa".into()))?;
     cfb_mode::Encryptor::<aes::Aes128>::new(&key.into(), &[0u8; 16].into()).encrypt(&mut enc_identity);
 
-    let hmac_key = kdf_a(seed.as_ref(), b"INTEGRITY", &[], 256);
-    let outer_hmac = hmac(&hmac_key, &[&enc_identity, ak_name]);
+    let hmac_key = kdf_a(seed.as_ref(), b"INTEGRITY", &[], 256)?;
+    let outer_hmac = hmac(&hmac_key, &[&enc_identity, ak_name])?;
     let mut id_object = Vec::with_capacity(2 + outer_hmac.len() + enc_identity.len());
     put_sized(&mut id_object, &outer_hmac);
     id_object.extend_from_slice(&enc_identity);
     Ok(Credential { id_object, encrypted_secret })
 }
 
-fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    // HMAC takes keys of any length.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Result<Vec<u8>, TpmError> {
+    // HMAC takes keys of any length; the trait's constructor is fallible all the same.
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| TpmError::Malformed("HMAC key".into()))?;
     for p in parts {
         mac.update(p);
     }
-    mac.finalize().into_bytes().to_vec()
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 /// KDFa with HMAC-SHA-256 (Part 1 §11.4.10.2), with an empty contextV.
-fn kdf_a(key: &[u8], label: &[u8], context_u: &[u8], bits: u32) -> Zeroizing<Vec<u8>> {
+fn kdf_a(key: &[u8], label: &[u8], context_u: &[u8], bits: u32) -> Result<Zeroizing<Vec<u8>>, TpmError> {
     let mut out = Zeroizing::new(Vec::new());
     let mut counter = 1u32;
     while out.len() * 8 < bits as usize {
-        out.extend(hmac(key, &[&counter.to_be_bytes(), label, &[0], context_u, &bits.to_be_bytes()]));
+        out.extend(hmac(key, &[&counter.to_be_bytes(), label, &[0], context_u, &bits.to_be_bytes()])?);
         counter += 1;
     }
     out.truncate(bits as usize / 8);
-    out
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -86,8 +87,8 @@ mod tests {
     #[test]
     fn kdf_a_matches_the_reference_construction_and_length() {
         // One block: HMAC(key, 00000001 || "STORAGE" || 00 || ctx || 00000080), truncated to 16.
-        let expected = hmac(b"k", &[&[0, 0, 0, 1], b"STORAGE", &[0], b"ctx", &[0, 0, 0, 0x80]]);
-        assert_eq!(kdf_a(b"k", b"STORAGE", b"ctx", 128).as_slice(), &expected[..16]);
-        assert_eq!(kdf_a(b"k", b"INTEGRITY", &[], 512).len(), 64);
+        let expected = hmac(b"k", &[&[0, 0, 0, 1], b"STORAGE", &[0], b"ctx", &[0, 0, 0, 0x80]]).unwrap();
+        assert_eq!(kdf_a(b"k", b"STORAGE", b"ctx", 128).unwrap().as_slice(), &expected[..16]);
+        assert_eq!(kdf_a(b"k", b"INTEGRITY", &[], 512).unwrap().len(), 64);
     }
 }

@@ -253,13 +253,19 @@ impl TpmQuoteEvidence {
         context: &WarrantContext<'_>,
     ) -> Result<DeviceFacts, AttestationError> {
         let ak = enrolled_attestation_key(enrolled)?;
-        let (nonce, age) = match &self.status_list {
-            None => ((context.binding)(), 0),
+        // What the quote is bound to, and how old that proves it is at most. A quote bound to
+        // the warrant alone has no provable age: the device may have foreseen the request and
+        // quoted it at any earlier time, so `quote_age` is then absent (a policy reading it
+        // fails, which denies), unless a nonce this verifier chose is in the binding.
+        let (nonce, binding, age) = match &self.status_list {
+            None if context.verifier_nonce => ((context.binding)(), "verifier-nonce", Some(0)),
+            None => ((context.binding)(), "warrant", None),
             Some(digest) => {
                 // A list the verifier does not hold proves nothing about when the quote was
                 // made (it may be invented, or long replaced): refused before any signature work.
                 let anchor = context.status_list_anchor(digest).ok_or(TpmError::QuoteNotFresh)?;
-                (cached_quote_nonce(&context.grant_id, digest), context.now.saturating_sub(anchor.issued_at))
+                let age = context.now.saturating_sub(anchor.issued_at);
+                (cached_quote_nonce(&context.grant_id, digest), "status-list", Some(age))
             }
         };
         let quote = verify_quote(&ak, &self.attest, &self.signature, self.pcrs.clone(), Some(&nonce))?;
@@ -267,9 +273,12 @@ impl TpmQuoteEvidence {
         facts.properties.extend(quote_properties(&quote));
         facts.properties.insert("quoted".into(), AttributeValue::Bool(true));
         facts.properties.insert("quote_cached".into(), AttributeValue::Bool(self.status_list.is_some()));
-        facts
-            .properties
-            .insert("quote_age".into(), AttributeValue::Int(i64::try_from(age).unwrap_or(i64::MAX)));
+        facts.properties.insert("quote_binding".into(), AttributeValue::Text(binding.into()));
+        if let Some(age) = age {
+            facts
+                .properties
+                .insert("quote_age".into(), AttributeValue::Int(i64::try_from(age).unwrap_or(i64::MAX)));
+        }
         Ok(facts)
     }
 }

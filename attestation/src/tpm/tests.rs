@@ -126,6 +126,7 @@ fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
         binding: Box::leak(Box::new(move || binding)),
         status_list: None,
         previous_status_list: None,
+        verifier_nonce: false,
     }
 }
 
@@ -246,7 +247,7 @@ fn certified_key(attributes: u32) -> (P256PublicKey, TpmPublic) {
     let key = SigningKey::random(&mut OsRng);
     let public =
         TpmPublic::parse(&ecc_public(attributes, &p256::PublicKey::from(key.verifying_key()))).unwrap();
-    let TpmPublicKey::P256(p) = &public.key else { unreachable!() };
+    let TpmPublicKey::P256(p) = &public.key else { panic!("unexpected shape") };
     (p.clone(), public)
 }
 
@@ -351,7 +352,7 @@ fn tpm_evidence_is_decoded_strictly() {
         pcrs: pcrs(&pcr_values()),
         status_list: Some([7; 32]),
     };
-    let Value::Map(good) = Evidence::TpmQuote(quote.clone()).to_cbor() else { unreachable!() };
+    let Value::Map(good) = Evidence::TpmQuote(quote.clone()).to_cbor() else { panic!("unexpected shape") };
     assert_eq!(Evidence::from_cbor(Value::Map(good.clone())), Ok(Evidence::TpmQuote(quote)));
     let bad_pcr = |item: Value| {
         let mut m = good.clone();
@@ -565,7 +566,7 @@ fn a_cached_quote_is_bound_to_its_grant_and_its_list() {
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     );
     // A quote made for list A cannot be relabelled as one for list B.
-    let Evidence::TpmQuote(mut moved) = cached(&ak, [3; 16], LIST_A) else { unreachable!() };
+    let Evidence::TpmQuote(mut moved) = cached(&ak, [3; 16], LIST_A) else { panic!("unexpected shape") };
     moved.status_list = Some(LIST_B);
     assert_eq!(
         Evidence::TpmQuote(moved).appraise(&device_key, &enrolled, &context),
@@ -586,13 +587,20 @@ fn a_cached_quote_is_bound_to_its_grant_and_its_list() {
 }
 
 #[test]
-fn a_per_warrant_quote_is_bound_to_the_warrant_and_has_age_zero() {
+fn a_per_warrant_quote_has_an_age_only_with_a_verifier_nonce() {
     let ak = ak_with(AK_ATTRS);
     let (device_key, enrolled) = enrolled_device(&ak);
-    let context = holding_b_after_a();
+    let mut context = holding_b_after_a();
     let facts = quote_over(&ak, &NONCE, None).appraise(&device_key, &enrolled, &context).unwrap();
     assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(false));
+    assert_eq!(facts.properties["quote_binding"], AttributeValue::Text("warrant".into()));
+    // The device may have foreseen the request and quoted it long before: no age is claimed.
+    assert!(!facts.properties.contains_key("quote_age"));
+    context.verifier_nonce = true;
+    let facts = quote_over(&ak, &NONCE, None).appraise(&device_key, &enrolled, &context).unwrap();
+    assert_eq!(facts.properties["quote_binding"], AttributeValue::Text("verifier-nonce".into()));
     assert_eq!(facts.properties["quote_age"], AttributeValue::Int(0));
+    context.verifier_nonce = false;
     // A cached quote's nonce is not a warrant binding, and a quote for the warrant cannot claim
     // a list.
     assert_eq!(

@@ -309,7 +309,7 @@ impl Verifier {
         let binding = || w.evidence_binding();
         // A cached TPM quote must be bound to a list of the grant's authority held here.
         let anchor =
-            |link: status::ChainLink| StatusListAnchor { digest: link.digest, issued_at: link.issued_at };
+            |link: status::ChainLink| StatusListAnchor { digest: link.freshness, issued_at: link.issued_at };
         let (status_list, previous) = match self.status.held_and_previous(&g.issuer, &g.status.uri) {
             Some((held, previous)) => (Some(anchor(held)), previous.map(anchor)),
             None => (None, None),
@@ -320,6 +320,8 @@ impl Verifier {
             binding: &binding,
             status_list,
             previous_status_list: previous,
+            // Checked above: the warrant carries exactly the nonce this verifier issued.
+            verifier_nonce: nonce.is_some(),
         };
         let device = w.evidence.appraise(&g.device_key, &g.device, &context)?;
         match device.backend.assurance() {

@@ -25,10 +25,10 @@ pub struct StatusListInfo {
     pub expires_at: u64,
 }
 
-/// A list's place in its chain: its digest and its `iat`.
+/// What a cached quote can be bound to: a list's [`crate::status_list_freshness`] and its `iat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChainLink {
-    pub digest: [u8; 32],
+    pub freshness: [u8; 32],
     pub issued_at: u64,
 }
 
@@ -36,13 +36,15 @@ pub(crate) struct ChainLink {
 struct HeldList {
     info: StatusListInfo,
     bits: StatusBits,
+    /// This list's [`crate::status_list_freshness`].
+    freshness: [u8; 32],
     /// The list this one replaced, if the verifier held one.
     previous: Option<ChainLink>,
 }
 
 impl HeldList {
     fn link(&self) -> ChainLink {
-        ChainLink { digest: self.info.digest, issued_at: self.info.issued_at }
+        ChainLink { freshness: self.freshness, issued_at: self.info.issued_at }
     }
 }
 
@@ -71,6 +73,7 @@ impl HeldStatusLists {
             return Err(Error::StatusListSignatureInvalid);
         }
         let digest = decoded.digest();
+        let freshness = decoded.freshness()?;
         let claims = decoded.claims;
         if claims.issuer != key_owner {
             return Err(Error::StatusListIssuerMismatch {
@@ -114,7 +117,12 @@ impl HeldStatusLists {
                 });
             }
         }
-        let list = HeldList { info: info.clone(), bits: claims.bits, previous: current.map(|c| c.link()) };
+        let list = HeldList {
+            info: info.clone(),
+            bits: claims.bits,
+            freshness,
+            previous: current.map(|c| c.link()),
+        };
         held.entry(info.issuer.clone()).or_default().insert(info.uri.clone(), Arc::new(list));
         Ok(info)
     }
@@ -170,7 +178,7 @@ mod tests {
     use warrant_attestation::P256PublicKey;
 
     use super::*;
-    use crate::status_list::{status_list_digest, StatusListClaims};
+    use crate::status_list::{status_list_digest, status_list_freshness, StatusListClaims};
     use crate::verifier::trust::TrustedAuthority;
     use crate::Signer;
 
@@ -215,12 +223,12 @@ mod tests {
         let held = HeldStatusLists::default();
         assert_eq!(held.held_and_previous("acme", "https://a.example/status"), None);
         held.install(&trust, &first, 150, 0).unwrap();
-        let link1 = ChainLink { digest: claims.previous, issued_at: 100 };
+        let link1 = ChainLink { freshness: status_list_freshness(&first).unwrap(), issued_at: 100 };
         assert_eq!(held.held_and_previous("acme", "https://a.example/status"), Some((link1, None)));
         held.install(&trust, &second, 250, 0).unwrap();
         // Installing the held list again keeps what it replaced.
         held.install(&trust, &second, 250, 0).unwrap();
-        let link2 = ChainLink { digest: status_list_digest(&second).unwrap(), issued_at: 200 };
+        let link2 = ChainLink { freshness: status_list_freshness(&second).unwrap(), issued_at: 200 };
         assert_eq!(held.held_and_previous("acme", "https://a.example/status"), Some((link2, Some(link1))));
         assert_eq!(held.held_and_previous("other", "https://a.example/status"), None);
     }

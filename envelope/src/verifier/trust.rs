@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use warrant_attestation::P256PublicKey;
@@ -20,13 +20,23 @@ pub struct TrustedAuthority {
 #[derive(Debug, Default)]
 pub(crate) struct TrustStore {
     by_kid: HashMap<KeyId, (Arc<str>, VerifyingKey)>,
+    /// The authorities added so far, by issuer id.
+    issuers: HashSet<String>,
 }
 
 impl TrustStore {
     /// Trusts `authority`'s keys. A key already listed under another authority is refused:
     /// silently taking the last would let a configuration error move a key's grants and lists
     /// to the wrong authority. The same key listed twice under one authority is accepted.
+    ///
+    /// An issuer id given twice is refused too: two authorities that chose the same id (each
+    /// names itself at `authority init`) would be merged into one, and either could then
+    /// issue grants and publish lists in the other's name. All of an authority's keys belong
+    /// in its one entry.
     pub(crate) fn add(&mut self, authority: &TrustedAuthority) -> Result<(), Error> {
+        if !self.issuers.insert(authority.issuer.clone()) {
+            return Err(Error::TrustedIssuerRepeated { issuer: authority.issuer.clone() });
+        }
         let issuer: Arc<str> = authority.issuer.as_str().into();
         for key in &authority.keys {
             let key = VerifyingKey::new(key.clone())?;

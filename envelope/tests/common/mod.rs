@@ -253,3 +253,20 @@ pub fn encode(v: &Value) -> Vec<u8> {
 pub fn decode(bytes: &[u8]) -> Value {
     ciborium::de::from_reader(bytes).unwrap()
 }
+
+/// `s` -> `n - s`: the other valid ECDSA signature over the same content.
+pub fn malleate(list: &[u8]) -> Vec<u8> {
+    const N: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc,
+        0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    ];
+    let mut p = parts(list);
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(N[i]) - i16::from(p.signature[32 + i]) - borrow;
+        borrow = i16::from(d < 0);
+        p.signature[32 + i] = d.rem_euclid(256) as u8;
+    }
+    assert_eq!(borrow, 0, "s < n");
+    assemble(p)
+}
