@@ -102,7 +102,7 @@ pub fn sign_warrant(
     };
     let status_list = request.status_lists.and_then(|lists| lists.newest(&grant.issuer, &grant.status.uri));
     let purpose = EvidencePurpose::Warrant { grant_id: grant.id, now: issued_at, status_list };
-    claims.evidence = key.store().evidence(key.name(), purpose, &claims.evidence_binding())?;
+    claims.evidence = key.store().evidence(key.name(), purpose, &claims.evidence_binding()?)?;
     let warrant = claims.sign(key)?;
     Ok((warrant, claims))
 }

@@ -31,19 +31,20 @@ struct TrustKey {
 
 /// The JSON form of `authority`.
 pub fn to_json(authority: &TrustedAuthority) -> String {
-    let file = TrustFile {
-        issuer: authority.issuer.clone(),
-        keys: authority
-            .keys
-            .iter()
-            .map(|k| TrustKey {
-                kid: hex::encode(thumbprint(k)),
-                x: hex::encode(k.x()),
-                y: hex::encode(k.y()),
+    let keys: Vec<serde_json::Value> = authority
+        .keys
+        .iter()
+        .map(|k| {
+            serde_json::json!({
+                "kid": hex::encode(thumbprint(k)),
+                "x": hex::encode(k.x()),
+                "y": hex::encode(k.y()),
             })
-            .collect(),
-    };
-    serde_json::to_string_pretty(&file).unwrap_or_default() + "\n"
+        })
+        .collect();
+    // A JSON value displays infallibly (`{:#}` is pretty), unlike serialising a struct.
+    let file = serde_json::json!({ "issuer": authority.issuer, "keys": keys });
+    format!("{file:#}\n")
 }
 
 /// Reads a trust file.

@@ -13,7 +13,7 @@ pub struct WarrantContext<'a> {
     pub now: u64,
     /// Yields the digest the evidence must be bound to (the operation); only evidence kinds
     /// that carry a binding compute it.
-    pub binding: &'a dyn Fn() -> [u8; 32],
+    pub binding: &'a dyn Fn() -> Result<[u8; 32], AttestationError>,
     /// The status list the verifier holds for the grant's (issuer, status URI), if any.
     pub status_list: Option<StatusListAnchor>,
     /// The list that one replaced, if the verifier held it: a cached quote made just before the
@@ -278,7 +278,7 @@ mod tests {
         WarrantContext {
             grant_id: [3; 16],
             now: 1_800_000_000,
-            binding: Box::leak(Box::new(move || binding)),
+            binding: Box::leak(Box::new(move || Ok(binding))),
             status_list: None,
             previous_status_list: None,
             verifier_nonce: false,

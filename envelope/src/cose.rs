@@ -49,19 +49,41 @@ pub(crate) fn signed_content_digest(protected: &[u8], payload: &[u8]) -> [u8; 32
 /// Written with the low-level encoder rather than coset's `tbs_data`, which clones the
 /// payload through a `Value`: this is on every verification's path.
 fn sig_structure(protected: &[u8], payload: &[u8]) -> Vec<u8> {
-    use ciborium_ll::{Encoder, Header};
     let mut out = Vec::with_capacity(32 + protected.len() + payload.len());
-    {
-        let mut enc = Encoder::from(&mut out);
-        // Writing into a Vec cannot fail.
-        let _ = enc.push(Header::Array(Some(4)));
-        let _ = enc.text("Signature1", None);
-        let _ = enc.bytes(protected, None);
-        let _ = enc.bytes(&[], None);
-        let _ = enc.push(Header::Bytes(Some(payload.len())));
-    }
+    // array(4), text(10) "Signature1"
+    out.push(0x84);
+    out.push(0x6a);
+    out.extend_from_slice(b"Signature1");
+    push_bytes_head(&mut out, protected.len());
+    out.extend_from_slice(protected);
+    // external_aad: h''
+    out.push(0x40);
+    push_bytes_head(&mut out, payload.len());
     out.extend_from_slice(payload);
     out
+}
+
+/// The preferred (shortest) CBOR head of a byte string of `len` bytes (major type 2).
+/// Written out, so that building the bytes a signature covers cannot fail.
+fn push_bytes_head(out: &mut Vec<u8>, len: usize) {
+    const MAJOR: u8 = 2 << 5;
+    let len = len as u64;
+    match len {
+        0..=23 => out.push(MAJOR | len as u8),
+        24..=0xff => out.extend_from_slice(&[MAJOR | 24, len as u8]),
+        0x100..=0xffff => {
+            out.push(MAJOR | 25);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        0x1_0000..=0xffff_ffff => {
+            out.push(MAJOR | 26);
+            out.extend_from_slice(&(len as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(MAJOR | 27);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
 }
 
 /// Signs `payload` as a COSE_Sign1 of type `object` and returns the tagged encoding.

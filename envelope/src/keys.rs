@@ -69,10 +69,21 @@ pub(crate) fn read_cnf(r: &mut Reader<'_>) -> Result<P256PublicKey, Error> {
 /// The RFC 9679 thumbprint of a P-256 key: SHA-256 over the deterministic encoding of its
 /// required COSE_Key parameters, which is exactly [`cose_key`]'s output.
 pub fn thumbprint(key: &P256PublicKey) -> KeyId {
-    // The encoding of a fixed-shape map cannot fail; an empty input would give a wrong
-    // thumbprint that matches nothing, never a false match.
-    let encoded = cbor::encode(ObjectType::Grant, &cose_key(key)).unwrap_or_default();
-    sha256(&encoded)
+    sha256(&thumbprint_input(key))
+}
+
+/// The deterministic COSE_Key of a P-256 key, `{1: 2, -1: 1, -2: x, -3: y}`, written out:
+/// its shape is fixed, so it is built byte by byte and cannot fail (a test holds it equal to
+/// the general encoder's output).
+fn thumbprint_input(key: &P256PublicKey) -> [u8; 75] {
+    let mut out = [0u8; 75];
+    // map(4), 1: 2, -1: 1, -2: bstr(32)
+    out[..8].copy_from_slice(&[0xa4, 0x01, 0x02, 0x20, 0x01, 0x21, 0x58, 0x20]);
+    out[8..40].copy_from_slice(key.x());
+    // -3: bstr(32)
+    out[40..43].copy_from_slice(&[0x22, 0x58, 0x20]);
+    out[43..].copy_from_slice(key.y());
+    out
 }
 
 /// A public key ready to verify ES256 signatures, with its key id.
@@ -127,6 +138,20 @@ mod tests {
             hex::encode(thumbprint(&key)),
             "496bd8afadf307e5b08c64b0421bf9dc01528a344a43bda88fadd1669da253ec"
         );
+    }
+
+    #[test]
+    fn the_written_out_thumbprint_input_is_the_deterministic_encoding() {
+        for _ in 0..16 {
+            let pair = aws_lc_rs::signature::EcdsaKeyPair::generate(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            )
+            .unwrap();
+            use aws_lc_rs::signature::KeyPair;
+            let key = P256PublicKey::from_sec1(pair.public_key().as_ref()).unwrap();
+            let general = cbor::encode(ObjectType::Grant, &cose_key(&key)).unwrap();
+            assert_eq!(thumbprint_input(&key).as_slice(), general.as_slice());
+        }
     }
 
     #[test]

@@ -80,9 +80,8 @@ impl WarrantClaims {
 
     /// The digest that hardware evidence binds to this operation: SHA-256 of the claims set
     /// without its `evidence` entry.
-    pub fn evidence_binding(&self) -> [u8; 32] {
-        let encoded = cbor::encode(ObjectType::Warrant, &self.to_cbor_parts(false)).unwrap_or_default();
-        sha256(&encoded)
+    pub fn evidence_binding(&self) -> Result<[u8; 32], Error> {
+        cbor::encode(ObjectType::Warrant, &self.to_cbor_parts(false)).map(|encoded| sha256(&encoded))
     }
 
     /// Decodes a claims set from its encoding, strictly.

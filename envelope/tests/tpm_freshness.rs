@@ -193,14 +193,14 @@ fn a_quote_for_one_warrant_stays_bound_to_that_warrant_and_claims_no_age() {
     let t = Tpm::new();
     let v = t.verifier(3);
     let mut claims = t.f.warrant_claims();
-    claims.evidence = quote(&t.ak, &claims.evidence_binding(), None);
+    claims.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
     let verified = v.verify(&claims.sign(&t.f.device).unwrap(), &request(), None).unwrap();
     let properties = &verified.device.properties;
     assert_eq!(properties["quote_binding"], AttributeValue::Text("warrant".into()));
     assert!(!properties.contains_key("quote_age"), "a foreseeable warrant's quote has no provable age");
     // Made for another warrant: refused.
     let mut other = t.f.warrant_claims();
-    other.evidence = quote(&t.ak, &claims.evidence_binding(), None);
+    other.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
     let err = v.verify(&other.sign(&t.f.device).unwrap(), &request(), None).unwrap_err();
     assert!(matches!(err, Error::Evidence(AttestationError::Tpm(TpmError::NonceMismatch))), "{err:?}");
 }
@@ -255,7 +255,7 @@ fn a_precomputed_per_warrant_quote_cannot_pass_a_quote_age_policy() {
     let mut claims = t.f.warrant_claims();
     claims.issued_at = NOW + 1000;
     claims.expires_at = NOW + 1060;
-    claims.evidence = quote(&t.ak, &claims.evidence_binding(), None);
+    claims.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
     let warrant = claims.sign(&t.f.device).unwrap();
     t.f.clock.set(NOW + 1000);
     let err = v.verify(&warrant, &request(), None).unwrap_err();
@@ -269,7 +269,7 @@ fn a_precomputed_per_warrant_quote_cannot_pass_a_quote_age_policy() {
     claims.issued_at = NOW + 1000;
     claims.expires_at = NOW + 1060;
     claims.nonce = Some(nonce.to_vec());
-    claims.evidence = quote(&t.ak, &claims.evidence_binding(), None);
+    claims.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
     let verified = v.verify(&claims.sign(&t.f.device).unwrap(), &request(), Some(&nonce)).unwrap();
     assert_eq!(verified.device.properties["quote_binding"], AttributeValue::Text("verifier-nonce".into()));
 }

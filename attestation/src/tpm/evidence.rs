@@ -258,8 +258,8 @@ impl TpmQuoteEvidence {
         // quoted it at any earlier time, so `quote_age` is then absent (a policy reading it
         // fails, which denies), unless a nonce this verifier chose is in the binding.
         let (nonce, binding, age) = match &self.status_list {
-            None if context.verifier_nonce => ((context.binding)(), "verifier-nonce", Some(0)),
-            None => ((context.binding)(), "warrant", None),
+            None if context.verifier_nonce => ((context.binding)()?, "verifier-nonce", Some(0)),
+            None => ((context.binding)()?, "warrant", None),
             Some(digest) => {
                 // A list the verifier does not hold proves nothing about when the quote was
                 // made (it may be invented, or long replaced): refused before any signature work.

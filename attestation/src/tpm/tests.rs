@@ -123,7 +123,7 @@ fn ctx(binding: &[u8; 32]) -> WarrantContext<'_> {
     WarrantContext {
         grant_id: [3; 16],
         now: 1_800_000_000,
-        binding: Box::leak(Box::new(move || binding)),
+        binding: Box::leak(Box::new(move || Ok(binding))),
         status_list: None,
         previous_status_list: None,
         verifier_nonce: false,

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use cedar_policy::PolicySet;
-use warrant_attestation::{Assurance, AttributeValue, DeviceFacts, StatusListAnchor, WarrantContext};
+use warrant_attestation::{
+    Assurance, AttestationError, AttributeValue, DeviceFacts, StatusListAnchor, WarrantContext,
+};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use replay::{MemoryReplayStore, ReplayKey, ReplayStore};
@@ -306,7 +308,7 @@ impl Verifier {
 
         let status_sequence = self.status.check(g, now, self.skew)?;
 
-        let binding = || w.evidence_binding();
+        let binding = || w.evidence_binding().map_err(|e| AttestationError::MalformedEvidence(e.to_string()));
         // A cached TPM quote must be bound to a list of the grant's authority held here.
         let anchor =
             |link: status::ChainLink| StatusListAnchor { digest: link.freshness, issued_at: link.issued_at };
