@@ -4,6 +4,7 @@
 //! CKM_ECDSA over a SHA-256 digest. Both interleaved over 5 rounds of 1 s each.
 //!
 //! Run: `cargo bench -p warrant-agent --bench pkcs11` (needs softhsm2).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use std::process::Command;
 use std::time::{Duration, Instant};

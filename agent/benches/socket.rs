@@ -13,6 +13,7 @@
 //!
 //! Run: `cargo bench -p warrant-agent --bench socket` (needs ssh-agent, ssh-keygen, ssh-add).
 //! `-- FILTER` keeps only the systems whose name contains FILTER (for profiling one of them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

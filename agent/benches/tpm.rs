@@ -8,6 +8,7 @@
 //!   sign request carries.
 //!
 //! Run: `cargo bench -p warrant-agent --features tpm --bench tpm` (needs swtpm, swtpm-tools).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use std::path::Path;
 use std::process::Command;

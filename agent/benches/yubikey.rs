@@ -5,6 +5,7 @@
 //!
 //! Run: `WARRANT_VIRTUAL_PIV=target/debug/virtual-piv cargo bench -p warrant-agent --features
 //! yubikey --bench yubikey` (pcscd with vsmartcard-vpcd running; `scripts/test` sets both up).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::process::Command;

@@ -92,6 +92,18 @@ pub enum Error {
         /// The rule whose limit applies.
         rule: String,
     },
+    /// A uid was refused more often than `[limits]` lets the audit log record line by line.
+    #[error(
+        "{who} was refused more than {burst} times in a burst ({per_second} a second after it): further refusals are answered 429 and counted in the audit log, not written one by one; fix the requests or ask for a rule"
+    )]
+    TooManyRefusals {
+        /// `uid N`, or `an unidentified caller`.
+        who: String,
+        /// The bucket's size (`refusal_burst`).
+        burst: u32,
+        /// Its refill rate (`refusals_per_second`).
+        per_second: u32,
+    },
     /// The calling process could not be identified, or changed while its request was handled.
     #[error("caller identity: {0}")]
     Caller(String),
@@ -155,6 +167,7 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::Forbidden { .. } => "forbidden",
             Error::RateLimited { .. } => "rate_limited",
+            Error::TooManyRefusals { .. } => "too_many_refusals",
             Error::Caller(_) => "caller_identity",
             Error::Unavailable(_) => "unavailable",
             Error::Unreachable { .. } => "unreachable",

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use rusqlite::{params, Connection};
-use warrant_hsm_backends::{KeyInfo, KeyName, KeyStore};
+use warrant_hsm_backends::{KeyInfo, KeyName, KeyStore, Reconciled};
 
 use crate::database::sql;
 use crate::key_signer::KeySigner;
@@ -122,6 +122,14 @@ impl Keyring {
         .map_err(sql)?;
         self.purposes.write().unwrap_or_else(|p| p.into_inner()).insert(info.name.clone(), purpose);
         Ok(info)
+    }
+
+    /// At start-up: quarantines the store's key files that no record names and removes
+    /// partly written ones, which a crash between a key's file and its record leaves (see
+    /// [`KeyStore::reconcile`]; stores with keys warrant may not have made do nothing).
+    pub fn reconcile(&self) -> Result<Vec<Reconciled>, Error> {
+        let purposes = self.purposes.read().unwrap_or_else(|p| p.into_inner());
+        Ok(self.store.reconcile(&|name| purposes.contains_key(name))?)
     }
 
     /// The purpose of `name`, if it is a key of this ring.

@@ -1,5 +1,6 @@
 //! The `warrant` binary driven as a user would, against a real warrantd: the README's flow,
 //! exit codes, and the authority's refusals.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! warrantd as a process: its socket, its limits, signals, restarts, crashes, socket
 //! activation and other users, each against the real binary on a temporary socket.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 
@@ -303,7 +304,10 @@ fn slow_clients_are_cut_off_while_others_are_served() {
 #[test]
 fn connections_beyond_the_limit_get_503_and_the_daemon_stays_up() {
     let tmp = common::workdir();
-    let d = common::start(tmp.path(), &limited_config(tmp.path(), "max_connections = 4"));
+    let d = common::start(
+        tmp.path(),
+        &limited_config(tmp.path(), "max_connections = 4\nmax_connections_per_uid = 4"),
+    );
     let mut held: Vec<UnixStream> = (0..4).map(|_| UnixStream::connect(&d.socket).unwrap()).collect();
     for stream in &mut held {
         assert_eq!(raw_request(stream, "GET", "/v1/health", None).0, 200);

@@ -1,4 +1,5 @@
 //! `warrant evidence piv`: a real YubiKey 5 attestation and test-CA chains, offline.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use std::process::{Command, Output};
 

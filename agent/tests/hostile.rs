@@ -1,6 +1,7 @@
 //! warrantd against hostile local callers and a hostile host: its memory stays out of cores
 //! and debuggers, a resource shortage is answered as one, the socket's directory is not
 //! re-moded, and bodies are the objects the API says.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 
@@ -76,7 +77,8 @@ fn the_daemons_own_uid_cannot_read_its_memory() {
 fn a_descriptor_shortage_is_a_503_not_an_identity_refusal() {
     let tmp = common::workdir();
     let path = tmp.path().join("agent.toml");
-    std::fs::write(&path, base_config(tmp.path())).unwrap();
+    // One uid takes every connection here: no share of them is kept for others.
+    std::fs::write(&path, base_config(tmp.path()) + "\n[limits]\nmax_connections_per_uid = 512\n").unwrap();
     // 100 descriptors: 64 reserved, room for 18 connections.
     let mut command = Command::new("prlimit");
     command.args(["--nofile=100:100", env!("CARGO_BIN_EXE_warrantd")]);
@@ -161,64 +163,14 @@ fn a_json_array_is_not_an_object_body() {
     assert_eq!(status, 200);
 }
 
-/// The config with the audit file at `audit`.
-fn with_audit_file(config: &str, audit: &Path) -> String {
-    config
-        .lines()
-        .map(|l| {
-            if l.starts_with("file =") {
-                format!("file = {:?}", audit.display().to_string())
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Every line of the audit file at `path`, parsed; a torn line fails the test.
-fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(text.is_empty() || text.ends_with('\n'), "the file ends in a torn line: {text:?}");
-    text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("torn audit line {l:?}: {e}")))
-        .collect()
-}
-
-/// A tmpfs of `kib` KiB mounted at `dir` (root only), unmounted on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, kib: u32) -> Option<Self> {
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipped: mounting a small tmpfs to fill needs root (CI runs as root)");
-            return None;
-        }
-        std::fs::create_dir_all(dir).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0755"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .unwrap();
-        assert!(status.success(), "mount tmpfs at {}", dir.display());
-        Some(Self(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// A full disk under the audit log: the operations that cannot be audited fail, no line is
 /// torn (each is whole or absent), and once there is room again every line is whole.
 #[test]
 fn a_full_disk_never_tears_an_audit_line() {
     let tmp = common::workdir();
-    let Some(fs) = Tmpfs::mount(&tmp.path().join("audit-fs"), 64) else { return };
+    let Some(fs) = common::Tmpfs::mount(&tmp.path().join("audit-fs"), 64) else { return };
     let audit = fs.0.join("audit.jsonl");
-    let d = common::start(tmp.path(), &with_audit_file(&base_config(tmp.path()), &audit));
+    let d = common::start(tmp.path(), &common::with_audit_file(&base_config(tmp.path()), &audit));
     // Leave about one page free for the audit file.
     let filler = fs.0.join("filler");
     let mut size = 64 * 1024;
@@ -235,10 +187,10 @@ fn a_full_disk_never_tears_an_audit_line() {
         }
     }
     assert!(refused > 0, "the disk never filled: the test proves nothing");
-    let full = audit_lines(&audit);
+    let full = common::audit_lines(&audit);
     std::fs::remove_file(&filler).unwrap();
     let _: api::KeyList = client.get("/keys").unwrap();
-    let after = audit_lines(&audit);
+    let after = common::audit_lines(&audit);
     assert_eq!(after.len(), full.len() + 1, "auditing resumes once there is room");
     drop(d);
 }
@@ -257,14 +209,14 @@ fn a_rotated_or_deleted_audit_file_is_replaced_not_written_into_the_void() {
     assert!(d.wait_notification("READY=1", std::time::Duration::from_secs(10)));
     let _: api::Health = client.get("/health").unwrap();
     let _: api::KeyList = client.get("/keys").unwrap();
-    let fresh = audit_lines(&audit);
+    let fresh = common::audit_lines(&audit);
     assert!(fresh.iter().any(|l| l["operation"] == "keys.list"), "{fresh:?}");
-    let old = audit_lines(&rotated);
+    let old = common::audit_lines(&rotated);
     assert!(!old.is_empty());
     // Deleted without a signal: noticed at the next line.
     std::fs::remove_file(&audit).unwrap();
     let _: api::KeyList = client.get("/keys").unwrap();
-    let recreated = audit_lines(&audit);
+    let recreated = common::audit_lines(&audit);
     assert_eq!(recreated.len(), 1, "{recreated:?}");
     assert_eq!(recreated[0]["operation"], "keys.list");
 }

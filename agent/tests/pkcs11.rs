@@ -1,6 +1,7 @@
 //! warrantd with its keys on a SoftHSM2 token: the authority's issuance key and the device
 //! key both live on the token, grants and warrants verify offline, concurrent clients all get
 //! valid signatures, and a grant's signature checks out with openssl.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 mod common;
 

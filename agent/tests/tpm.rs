@@ -1,6 +1,7 @@
 //! warrantd on a TPM (swtpm, one per test): enrollment by credential activation, a quote in
 //! every warrant checked offline by a verifier whose Cedar policy reads PCR values, a TPM reset
 //! under the running daemon, and `warrant evidence tpm-quote` on quotes made by tpm2-tools.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 #![cfg(feature = "tpm")]
 
 mod common;

@@ -2,6 +2,7 @@
 //! slots, enrollment whose attestation the authority checks, warrants verified offline, a
 //! wrong PIN, a card pulled mid-run and re-inserted, and an f9 certificate that does not chain
 //! to a trusted root.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 #![cfg(feature = "yubikey")]
 
 mod common;

@@ -67,7 +67,7 @@ pub(crate) fn read_cnf(r: &mut Reader<'_>) -> Result<P256PublicKey, Error> {
 }
 
 /// The RFC 9679 thumbprint of a P-256 key: SHA-256 over the deterministic encoding of its
-/// required COSE_Key parameters, which is exactly [`cose_key`]'s output.
+/// required COSE_Key parameters (`{1: 2, -1: 1, -2: x, -3: y}`), as a grant's `cnf` encodes them.
 pub fn thumbprint(key: &P256PublicKey) -> KeyId {
     sha256(&thumbprint_input(key))
 }

@@ -2,7 +2,7 @@ use warrant_attestation::tpm::Credential;
 use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
 
-use crate::{Error, KeyName};
+use crate::{Error, KeyName, Reconciled};
 
 /// How a stored key's private part is protected at rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +96,15 @@ pub trait KeyStore: Send + Sync {
 
     /// Deletes `name`.
     fn delete(&self, name: &KeyName) -> Result<(), Error>;
+
+    /// At start-up, puts aside what a crash left behind: key files whose name `recorded` does
+    /// not know are quarantined, partly written files removed. Only stores whose every key is
+    /// warrant's own do anything; the keys of a PKCS#11 token or YubiKey slots are never
+    /// touched (warrant cannot tell its own crash's leftovers from keys made elsewhere).
+    fn reconcile(&self, recorded: &dyn Fn(&KeyName) -> bool) -> Result<Vec<Reconciled>, Error> {
+        let _ = recorded;
+        Ok(Vec::new())
+    }
 
     /// A key that already exists in the backend, named by a backend-specific reference (for
     /// PKCS#11, an RFC 7512 URI), so it can be used without being created here.

@@ -5,12 +5,15 @@
 //! (cryptoki loads the PKCS#11 module at run time); backends that link a system library come
 //! with cargo features.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod key_name;
 mod key_store;
 mod pin;
 pub mod pkcs11;
 mod private_files;
+mod reconcile;
 pub mod soft;
 #[cfg(feature = "tpm")]
 pub mod tpm;
@@ -21,3 +24,4 @@ pub use error::Error;
 pub use key_name::KeyName;
 pub use key_store::{EvidencePurpose, KeyInfo, KeyProtection, KeyStore, TpmIdentity};
 pub use pin::PinSource;
+pub use reconcile::{Reconciled, QUARANTINE_DIR};

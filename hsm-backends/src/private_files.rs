@@ -35,7 +35,7 @@ pub(crate) fn check_private(path: &Path) -> Result<(), Error> {
 pub(crate) fn write_new_private_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(crate::reconcile::TEMPORARY_PREFIX)
         .permissions(fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(io(dir))?;

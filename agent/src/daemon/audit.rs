@@ -8,6 +8,10 @@
 //! disk) is cut back to the last whole line. The file is reopened on SIGHUP (after logrotate)
 //! and whenever its path no longer names the open file (moved away or deleted), so lines never
 //! go to an unlinked inode. Every text field is capped, so no caller can make a line large.
+//!
+//! An operation with a persistent effect writes a `begin` line before its work, waiting until
+//! it is written in either fsync mode ([`AuditLog::record_durable`]), and its outcome line after;
+//! both carry the operation's id (`op`). ARCHITECTURE.md ("Audit") says how to read them.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -21,6 +25,7 @@ use tokio::sync::oneshot;
 
 use super::config::{AuditConfig, Fsync};
 use super::peer::Caller;
+use super::refusals::{RefusalLimiter, Suppressed};
 use crate::Error;
 
 /// What was decided.
@@ -31,8 +36,12 @@ pub enum Decision {
     Allow,
     /// Refused by a rule, a limit or a check.
     Deny,
-    /// Allowed, but failed.
+    /// Allowed, but failed; or (a timeout's line) its answer could not be delivered.
     Error,
+    /// About to do an operation with a persistent effect: written, and on disk, before the
+    /// work starts. Its outcome line (same `op`) follows; a `begin` without one means the
+    /// daemon stopped during the work, and the state says whether it committed.
+    Begin,
 }
 
 /// One audit line. Holds only public facts: never a secret, PIN or key byte.
@@ -40,6 +49,10 @@ pub enum Decision {
 pub struct Entry {
     /// The operation (`sign`, `authority.grant`, `request` for refusals before routing).
     pub operation: &'static str,
+    /// The id every line of one allowed operation shares (its `begin`, its outcome, and the
+    /// line of a request that timed out while it ran).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
     /// The key used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -72,6 +85,9 @@ pub struct Entry {
     /// Why it was refused or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A `refusals` line: how many refusals of the uid were answered 429 without a line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -85,7 +101,8 @@ struct Line<'a> {
     entry: &'a Entry,
 }
 
-type Ack = oneshot::Sender<Result<(), String>>;
+/// Told how the write of a line went (an async or a blocking waiter).
+type Ack = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// What the writer thread is asked to do.
 enum Message {
@@ -105,6 +122,8 @@ pub struct AuditLog {
     tx: Option<mpsc::Sender<Message>>,
     wait: bool,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// How many refusals per uid are written line by line.
+    pub refusals: RefusalLimiter,
 }
 
 impl Drop for AuditLog {
@@ -125,7 +144,7 @@ impl AuditLog {
             None => None,
         };
         if file.is_none() && !config.stdout {
-            return Ok(Self { tx: None, wait: false, writer: None });
+            return Ok(Self { tx: None, wait: false, writer: None, refusals: RefusalLimiter::default() });
         }
         let (tx, rx) = mpsc::channel();
         let stdout = config.stdout;
@@ -137,40 +156,84 @@ impl AuditLog {
             .name("audit".into())
             .spawn(move || writer(rx, file, stdout, batch_interval))
             .map_err(|e| Error::Io { path: "audit writer thread".into(), source: e })?;
-        Ok(Self { tx: Some(tx), wait: file_wait(config), writer: Some(writer) })
+        Ok(Self {
+            tx: Some(tx),
+            wait: file_wait(config),
+            writer: Some(writer),
+            refusals: RefusalLimiter::default(),
+        })
     }
 
     /// Writes `entry` with `decision` for `caller`. In line mode, returns once the line is on
     /// disk; an error means it is not, and the operation's answer must be withheld.
+    /// A refusal beyond its uid's budget is not written: [`Error::TooManyRefusals`] (429)
+    /// answers it, and [`AuditLog::record_suppressed`] counts it later.
     pub async fn record(
         &self,
         caller: Option<&Caller>,
         decision: Decision,
-        mut entry: Entry,
+        entry: Entry,
     ) -> Result<(), Error> {
-        let Some(tx) = &self.tx else { return Ok(()) };
-        entry.decision = Some(decision);
-        entry.cap_fields();
-        let exe = caller.and_then(|c| c.exe.as_deref()).map(|p| capped(&p.to_string_lossy()));
-        let line = Line {
-            time: rfc3339_now(),
-            uid: caller.map(|c| c.uid),
-            gid: caller.map(|c| c.gid),
-            pid: caller.map(|c| c.pid),
-            exe,
-            entry: &entry,
+        if decision == Decision::Deny {
+            self.refusals.admit(caller.map(|c| c.uid))?;
+        }
+        self.send(line(caller, decision, entry)?, self.wait).await
+    }
+
+    /// Writes one line for the refusals of a uid that were answered without one.
+    pub async fn record_suppressed(&self, suppressed: Suppressed) -> Result<(), Error> {
+        let entry = Entry {
+            operation: "refusals",
+            decision: Some(Decision::Deny),
+            reason: Some(
+                "refused more often than [limits] refusal_burst and refusals_per_second allow".into(),
+            ),
+            suppressed: Some(suppressed.count),
+            ..Default::default()
         };
+        let line =
+            Line { time: rfc3339_now(), uid: suppressed.uid, gid: None, pid: None, exe: None, entry: &entry };
         let mut text = serde_json::to_string(&line).map_err(|e| audit_failed(e.to_string()))?;
         text.push('\n');
-        if !self.wait {
-            return tx
-                .send(Message::Line(text, None))
-                .map_err(|_| audit_failed("the audit writer stopped".into()));
+        self.send(text, self.wait).await
+    }
+
+    /// Like [`AuditLog::record`], but returns only once the line is written and synced in
+    /// either fsync mode (in batch mode, at the next batch): for `begin` lines, which must be
+    /// on disk before the work they announce.
+    pub async fn record_durable(
+        &self,
+        caller: Option<&Caller>,
+        decision: Decision,
+        entry: Entry,
+    ) -> Result<(), Error> {
+        self.send(line(caller, decision, entry)?, true).await
+    }
+
+    /// [`AuditLog::record_durable`] for code outside the async runtime (start-up).
+    pub fn record_blocking(&self, decision: Decision, entry: Entry) -> Result<(), Error> {
+        let text = line(None, decision, entry)?;
+        let Some(tx) = &self.tx else { return Ok(()) };
+        let (ack, done) = std::sync::mpsc::channel();
+        let ack: Ack = Box::new(move |result| {
+            let _ = ack.send(result);
+        });
+        tx.send(Message::Line(text, Some(ack))).map_err(|_| writer_stopped())?;
+        done.recv().map_err(|_| writer_stopped())?.map_err(audit_failed)
+    }
+
+    /// Queues `text`; with `wait`, returns once the writer says how writing it went.
+    async fn send(&self, text: String, wait: bool) -> Result<(), Error> {
+        let Some(tx) = &self.tx else { return Ok(()) };
+        if !wait {
+            return tx.send(Message::Line(text, None)).map_err(|_| writer_stopped());
         }
         let (ack, done) = oneshot::channel();
-        tx.send(Message::Line(text, Some(ack)))
-            .map_err(|_| audit_failed("the audit writer stopped".into()))?;
-        done.await.map_err(|_| audit_failed("the audit writer stopped".into()))?.map_err(audit_failed)
+        let ack: Ack = Box::new(move |result| {
+            let _ = ack.send(result);
+        });
+        tx.send(Message::Line(text, Some(ack))).map_err(|_| writer_stopped())?;
+        done.await.map_err(|_| writer_stopped())?.map_err(audit_failed)
     }
 
     /// Reopens the audit file at its path (on SIGHUP, the logrotate convention).
@@ -203,6 +266,24 @@ impl Entry {
     }
 }
 
+/// The line of `entry` with `decision` for `caller`, newline-terminated, fields capped.
+fn line(caller: Option<&Caller>, decision: Decision, mut entry: Entry) -> Result<String, Error> {
+    entry.decision = Some(decision);
+    entry.cap_fields();
+    let exe = caller.and_then(|c| c.exe.as_deref()).map(|p| capped(&p.to_string_lossy()));
+    let line = Line {
+        time: rfc3339_now(),
+        uid: caller.map(|c| c.uid),
+        gid: caller.map(|c| c.gid),
+        pid: caller.map(|c| c.pid),
+        exe,
+        entry: &entry,
+    };
+    let mut text = serde_json::to_string(&line).map_err(|e| audit_failed(e.to_string()))?;
+    text.push('\n');
+    Ok(text)
+}
+
 /// `text` cut to at most [`MAX_FIELD_BYTES`] at a character boundary, saying how long it was.
 fn capped(text: &str) -> String {
     if text.len() <= MAX_FIELD_BYTES {
@@ -217,6 +298,10 @@ fn capped(text: &str) -> String {
 
 fn file_wait(config: &AuditConfig) -> bool {
     config.file.is_some() && config.fsync == Fsync::Line
+}
+
+fn writer_stopped() -> Error {
+    audit_failed("the audit writer stopped".into())
 }
 
 fn audit_failed(reason: String) -> Error {
@@ -326,7 +411,7 @@ impl Sink {
         }
         for (_, ack) in batch {
             if let Some(ack) = ack {
-                let _ = ack.send(result.clone());
+                ack(result.clone());
             }
         }
     }

@@ -318,8 +318,31 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Connections served at once; more are answered 503 and closed.
     pub max_connections: usize,
+    /// Connections one uid may hold at once; more are answered 429 and closed, so one uid
+    /// cannot take every slot. Default: three quarters of `max_connections` (at least 1),
+    /// which leaves a quarter to the other uids.
+    pub max_connections_per_uid: Option<usize>,
+    /// Time a response may wait for its client to read it, milliseconds; a client that does
+    /// not drain its answers in time has its connection closed.
+    pub write_timeout_ms: u64,
+    /// Refusals audited line by line per uid: the bucket's size ...
+    pub refusal_burst: u32,
+    /// ... and how many tokens it regains per second. Beyond it, refusals are answered 429
+    /// and only counted.
+    pub refusals_per_second: u32,
+    /// How often the counts of refusals not written line by line are written, one line per
+    /// uid, milliseconds.
+    pub refusal_summary_ms: u64,
     /// Time in-flight requests get to finish on SIGTERM, milliseconds.
     pub drain_timeout_ms: u64,
+}
+
+impl Limits {
+    /// The connections one uid may hold, within `max_connections`.
+    pub fn per_uid_connections(&self, max_connections: usize) -> usize {
+        let default = self.max_connections - self.max_connections / 4;
+        self.max_connections_per_uid.unwrap_or(default).clamp(1, max_connections.max(1))
+    }
 }
 
 impl Default for Limits {
@@ -329,6 +352,11 @@ impl Default for Limits {
             header_timeout_ms: 5_000,
             request_timeout_ms: 30_000,
             max_connections: 512,
+            max_connections_per_uid: None,
+            write_timeout_ms: 10_000,
+            refusal_burst: 100,
+            refusals_per_second: 10,
+            refusal_summary_ms: 10_000,
             drain_timeout_ms: 10_000,
         }
     }
@@ -486,6 +514,11 @@ impl Config {
             ("header_timeout_ms", l.header_timeout_ms >= 100),
             ("request_timeout_ms", l.request_timeout_ms >= 100),
             ("max_connections", l.max_connections >= 1),
+            ("max_connections_per_uid", l.max_connections_per_uid.is_none_or(|n| n >= 1)),
+            ("write_timeout_ms", l.write_timeout_ms >= 100),
+            ("refusal_burst", l.refusal_burst >= 1),
+            ("refusals_per_second", l.refusals_per_second >= 1),
+            ("refusal_summary_ms", l.refusal_summary_ms >= 100),
         ] {
             if !ok {
                 return Err(at.error(Some("limits"), key, "is too small to serve anything"));

@@ -38,7 +38,7 @@ impl From<Error> for ApiError {
             Error::Conflict(_) | Error::KeyStore(Store::KeyExists(_)) => StatusCode::CONFLICT,
             Error::KeyStore(Store::InvalidKeyName(_) | Store::Unsupported(_)) => StatusCode::BAD_REQUEST,
             Error::Forbidden { .. } | Error::Caller(_) => StatusCode::FORBIDDEN,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::TooManyRefusals { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

@@ -1,4 +1,5 @@
-//! The API's handlers: each one authorizes, does its work, and audits the outcome.
+//! The API's handlers: each one authorizes, does its work, and audits the outcome (work with a
+//! persistent effect as one unit with its lines: see [`super::operation`]).
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use super::audit::{Decision, Entry};
 use super::body::JsonBody;
 use super::config::AuthorityConfig;
 use super::error::ApiError;
+use super::operation::{self, Effect, Progress};
 use super::peer::Caller;
 use super::rules::{Operation, Request};
 use super::state::Daemon;
@@ -83,19 +85,24 @@ fn key_view(info: &KeyInfo, purpose: KeyPurpose) -> api::Key {
 }
 
 /// `GET /v1/keys`.
-pub async fn list_keys(State(d): Shared, Extension(caller): Extension<Caller>) -> Answer<api::KeyList> {
+pub async fn list_keys(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
+) -> Answer<api::KeyList> {
     let entry = Entry { operation: Operation::KeysList.as_str(), ..Default::default() };
     let request = Request::of(Operation::KeysList);
-    let rule = d.authorize(&caller, request, &entry).await?;
+    let permit = d.authorize(&caller, &progress, request, &entry).await?;
     let result =
         d.keys.list().map(|keys| api::KeyList { keys: keys.iter().map(|(i, p)| key_view(i, *p)).collect() });
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    d.conclude(&caller, permit, entry, result).await.map(Json)
 }
 
 /// `POST /v1/keys`.
 pub async fn create_key(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::CreateKey>,
 ) -> Answer<api::Key> {
     let entry = Entry {
@@ -104,49 +111,48 @@ pub async fn create_key(
         ..Default::default()
     };
     let request = Request::on_key(Operation::KeysCreate, &req.name);
-    let rule = d.authorize(&caller, request, &entry).await?;
+    let permit = d.authorize(&caller, &progress, request, &entry).await?;
     let work = d.clone();
-    let result = blocking(move || {
+    let create = move || {
         let name = KeyName::new(&req.name)?;
         let info = work.keys.create(&work.db(), &name, KeyPurpose::Device)?;
         Ok(key_view(&info, KeyPurpose::Device))
-    })
-    .await;
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    };
+    operation::run(&d, &caller, permit, entry, Effect::Persistent, create, |_, _| ()).await.map(Json)
 }
 
 /// `POST /v1/keys/existing`: a device key that exists in the backend already.
 pub async fn existing_key(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::ExistingKey>,
 ) -> Answer<api::Key> {
     let entry =
         Entry { operation: Operation::KeysCreate.as_str(), key: Some(req.uri.clone()), ..Default::default() };
     // Rules match key names: the URI's object label is the name.
     let label = warrant_hsm_backends::pkcs11::Pkcs11Uri::parse(&req.uri).ok().and_then(|u| u.object);
-    let rule = d
-        .authorize(&caller, Request::on_key(Operation::KeysCreate, label.as_deref().unwrap_or("")), &entry)
-        .await?;
+    let request = Request::on_key(Operation::KeysCreate, label.as_deref().unwrap_or(""));
+    let permit = d.authorize(&caller, &progress, request, &entry).await?;
     let work = d.clone();
-    let result = blocking(move || {
+    let adopt = move || {
         let info = work.keys.adopt(&work.db(), &req.uri, KeyPurpose::Device)?;
         Ok(key_view(&info, KeyPurpose::Device))
-    })
-    .await;
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    };
+    operation::run(&d, &caller, permit, entry, Effect::Persistent, adopt, |_, _| ()).await.map(Json)
 }
 
 /// `GET /v1/keys/{name}`.
 pub async fn get_key(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     Path(name): Path<String>,
 ) -> Answer<api::Key> {
     let entry =
         Entry { operation: Operation::KeysRead.as_str(), key: Some(name.clone()), ..Default::default() };
     let request = Request::on_key(Operation::KeysRead, &name);
-    let rule = d.authorize(&caller, request, &entry).await?;
+    let permit = d.authorize(&caller, &progress, request, &entry).await?;
     let result = (|| {
         let key = KeyName::new(&name)?;
         let purpose =
@@ -160,39 +166,41 @@ pub async fn get_key(
             .ok_or_else(|| Error::NotFound(format!("no key named {name:?}")))?;
         Ok(key_view(&info, purpose))
     })();
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    d.conclude(&caller, permit, entry, result).await.map(Json)
 }
 
 /// `DELETE /v1/keys/{name}`: device keys only (the authority keeps its issuance keys).
 pub async fn delete_key(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     Path(name): Path<String>,
 ) -> Answer<api::Deleted> {
     let entry =
         Entry { operation: Operation::KeysDelete.as_str(), key: Some(name.clone()), ..Default::default() };
-    let rule = d.authorize(&caller, Request::on_key(Operation::KeysDelete, &name), &entry).await?;
+    let permit =
+        d.authorize(&caller, &progress, Request::on_key(Operation::KeysDelete, &name), &entry).await?;
     let work = d.clone();
-    let result = blocking(move || {
+    let delete = move || {
         let key = KeyName::new(&name)?;
         work.keys.delete(&work.db(), &key)?;
         Ok(api::Deleted { name })
-    })
-    .await;
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    };
+    operation::run(&d, &caller, permit, entry, Effect::Persistent, delete, |_, _| ()).await.map(Json)
 }
 
 /// `POST /v1/keys/{name}/evidence`.
 pub async fn key_evidence(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     Path(name): Path<String>,
     JsonBody(req): JsonBody<api::EvidenceRequest>,
 ) -> Answer<api::EvidenceResponse> {
     let entry =
         Entry { operation: Operation::KeysRead.as_str(), key: Some(name.clone()), ..Default::default() };
     let request = Request::on_key(Operation::KeysRead, &name);
-    let rule = d.authorize(&caller, request, &entry).await?;
+    let permit = d.authorize(&caller, &progress, request, &entry).await?;
     let result = key_work(&d, || {
         let nonce = hex_field::<32>("nonce", &req.nonce)?;
         let key = KeyName::new(&name)?;
@@ -205,7 +213,7 @@ pub async fn key_evidence(
             .map_err(|e| Error::Usage(format!("encoding evidence: {e}")))?;
         Ok(api::EvidenceResponse { kind: evidence.kind().as_str().into(), evidence: bytes })
     });
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    d.conclude(&caller, permit, entry, result).await.map(Json)
 }
 
 /// The certificates the configuration names (each file PEM, one or more certificates).
@@ -234,20 +242,22 @@ fn enrollment_trust(config: &AuthorityConfig) -> Result<EnrollmentTrust, Error> 
 pub async fn tpm_identity(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
 ) -> Answer<api::TpmIdentity> {
     let entry = Entry { operation: Operation::KeysRead.as_str(), ..Default::default() };
-    let rule = d.authorize(&caller, Request::of(Operation::KeysRead), &entry).await?;
+    let permit = d.authorize(&caller, &progress, Request::of(Operation::KeysRead), &entry).await?;
     let result = key_work(&d, || {
         let identity = d.keys.store().tpm_identity()?;
         Ok(api::TpmIdentity { ek_certificate: identity.ek_certificate, ak_public: identity.ak_public })
     });
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    d.conclude(&caller, permit, entry, result).await.map(Json)
 }
 
 /// `POST /v1/enroll`.
 pub async fn enroll(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::EnrollRequest>,
 ) -> Answer<api::EnrollResponse> {
     let entry = Entry {
@@ -257,7 +267,7 @@ pub async fn enroll(
         ..Default::default()
     };
     let request = Request::on_key(Operation::Enroll, &req.key);
-    let rule = d.authorize(&caller, request, &entry).await?;
+    let permit = d.authorize(&caller, &progress, request, &entry).await?;
     let result = key_work(&d, || {
         let challenge = match (&req.challenge, &req.tpm_credential) {
             (Some(hex), None) => hex_field("challenge", hex)?,
@@ -276,13 +286,14 @@ pub async fn enroll(
         let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
         Ok(api::EnrollResponse { enrollment: device::enroll(&key, &req.principal, challenge)? })
     });
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    d.conclude(&caller, permit, entry, result).await.map(Json)
 }
 
 /// `POST /v1/sign`.
 pub async fn sign(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::SignRequest>,
 ) -> Answer<api::SignResponse> {
     let mut entry = Entry {
@@ -298,7 +309,7 @@ pub async fn sign(
         action: Some(&req.action),
         ..Request::on_key(Operation::Sign, &req.key)
     };
-    let rule = d.authorize(&caller, request, &entry).await?;
+    let permit = d.authorize(&caller, &progress, request, &entry).await?;
     let result = key_work(&d, || {
         let key = d.keys.signer(&req.key, KeyPurpose::Device)?;
         if let Some(list) = &req.status_list {
@@ -342,7 +353,7 @@ pub async fn sign(
     if let Ok(signed) = &result {
         entry.warrant_id = Some(signed.warrant_id.clone());
     }
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    d.conclude(&caller, permit, entry, result).await.map(Json)
 }
 
 /// Runs key work: inline with the software store (tens of microseconds), and with hardware
@@ -358,36 +369,30 @@ fn key_work<T>(d: &Daemon, work: impl FnOnce() -> Result<T, Error>) -> Result<T,
     }
 }
 
-/// Runs `work` on the blocking pool (database transactions wait for fsync).
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
-) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| Error::Io { path: "worker".into(), source: std::io::Error::other(e.to_string()) })?
+/// The audit entry of authority `operation`, before its outcome is known.
+fn entry_of(operation: Operation) -> Entry {
+    Entry { operation: operation.as_str(), ..Default::default() }
 }
 
-/// Authorizes an authority operation, runs it on the blocking pool with the authority, and
-/// audits it; `describe` adds the outcome's ids to the audit line.
+/// Authorizes an authority operation and runs it with the authority on the blocking pool as
+/// one unit with its audit lines (reads have no `begin` line); `describe` adds the outcome's
+/// ids to the outcome line.
 async fn authority_op<T: Send + 'static>(
     d: Arc<Daemon>,
     caller: Caller,
-    operation: Operation,
+    progress: Progress,
+    (operation, entry): (Operation, Entry),
     work: impl FnOnce(&mut Authority<'_>) -> Result<T, Error> + Send + 'static,
-    describe: impl FnOnce(&T, &mut Entry),
+    describe: impl FnOnce(&T, &mut Entry) + Send + 'static,
 ) -> Answer<T> {
-    let mut entry = Entry { operation: operation.as_str(), ..Default::default() };
-    let rule = d.authorize(&caller, Request::of(operation), &entry).await?;
+    let permit = d.authorize(&caller, &progress, Request::of(operation), &entry).await?;
+    let effect = if operation == Operation::AuthorityRead { Effect::None } else { Effect::Persistent };
     let shared = d.clone();
-    let result = blocking(move || {
+    let work = move || {
         let mut conn = shared.db();
         work(&mut Authority::new(&mut conn, &shared.keys))
-    })
-    .await;
-    if let Ok(value) = &result {
-        describe(value, &mut entry);
-    }
-    d.conclude(&caller, rule, entry, result).await.map(Json)
+    };
+    operation::run(&d, &caller, permit, entry, effect, work, describe).await.map(Json)
 }
 
 fn settings_view(authority: &Authority<'_>) -> Result<api::AuthoritySettings, Error> {
@@ -406,12 +411,14 @@ fn settings_view(authority: &Authority<'_>) -> Result<api::AuthoritySettings, Er
 pub async fn init_authority(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::InitAuthority>,
 ) -> Answer<api::AuthoritySettings> {
     authority_op(
         d,
         caller,
-        Operation::AuthorityInit,
+        progress,
+        (Operation::AuthorityInit, entry_of(Operation::AuthorityInit)),
         move |a| {
             a.init(&req.issuer, &req.status_uri, req.key_uri.as_deref())?;
             settings_view(a)
@@ -425,23 +432,31 @@ pub async fn init_authority(
 pub async fn authority_settings(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
 ) -> Answer<api::AuthoritySettings> {
-    authority_op(d, caller, Operation::AuthorityRead, |a| settings_view(a), |_, _| ()).await
+    let read = (Operation::AuthorityRead, entry_of(Operation::AuthorityRead));
+    authority_op(d, caller, progress, read, |a| settings_view(a), |_, _| ()).await
 }
 
 /// `GET /v1/authority/trust`.
-pub async fn trust(State(d): Shared, Extension(caller): Extension<Caller>) -> Answer<serde_json::Value> {
+pub async fn trust(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
+) -> Answer<serde_json::Value> {
     let work = |a: &mut Authority<'_>| {
         let trusted = a.trusted()?;
         serde_json::from_str(&trust_file::to_json(&trusted)).map_err(|e| Error::Usage(e.to_string()))
     };
-    authority_op(d, caller, Operation::AuthorityRead, work, |_, _| ()).await
+    let read = (Operation::AuthorityRead, entry_of(Operation::AuthorityRead));
+    authority_op(d, caller, progress, read, work, |_, _| ()).await
 }
 
 /// `POST /v1/authority/challenges`.
 pub async fn challenge(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::ChallengeRequest>,
 ) -> Answer<api::ChallengeResponse> {
     let roots = d.live().config.authority.tpm_ek_roots.clone();
@@ -469,13 +484,15 @@ pub async fn challenge(
         }
     };
     let describe = |c: &api::ChallengeResponse, e: &mut Entry| e.principal = c.principal.clone();
-    authority_op(d, caller, Operation::AuthorityChallenge, work, describe).await
+    let op = Operation::AuthorityChallenge;
+    authority_op(d, caller, progress, (op, entry_of(op)), work, describe).await
 }
 
 /// `POST /v1/authority/grants`.
 pub async fn grant(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::GrantRequest>,
 ) -> Answer<api::GrantResponse> {
     let authority = d.live().config.authority.clone();
@@ -504,15 +521,19 @@ pub async fn grant(
         e.grant_id = Some(g.grant_id.clone());
         e.principal = Some(g.principal.clone());
     };
-    authority_op(d, caller, Operation::AuthorityGrant, work, describe).await
+    let op = Operation::AuthorityGrant;
+    authority_op(d, caller, progress, (op, entry_of(op)), work, describe).await
 }
 
 /// `POST /v1/authority/revocations`.
 pub async fn revoke(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::RevokeRequest>,
 ) -> Answer<api::RevokeResponse> {
+    // The begin line names the grant: a revocation is traceable even if its outcome line is not.
+    let entry = Entry { grant_id: Some(req.grant_id.clone()), ..entry_of(Operation::AuthorityRevoke) };
     let work = move |a: &mut Authority<'_>| {
         let id = hex_field::<16>("grant_id", &req.grant_id)?;
         let revoked = a.revoke(&id)?;
@@ -526,13 +547,14 @@ pub async fn revoke(
         e.grant_id = Some(r.grant_id.clone());
         e.principal = Some(r.principal.clone());
     };
-    authority_op(d, caller, Operation::AuthorityRevoke, work, describe).await
+    authority_op(d, caller, progress, (Operation::AuthorityRevoke, entry), work, describe).await
 }
 
 /// `POST /v1/authority/status-lists`.
 pub async fn publish_status(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::PublishRequest>,
 ) -> Answer<api::StatusListResponse> {
     let work = move |a: &mut Authority<'_>| {
@@ -540,26 +562,32 @@ pub async fn publish_status(
         Ok(api::StatusListResponse { sequence: claims.sequence, list })
     };
     let describe = |s: &api::StatusListResponse, e: &mut Entry| e.status_sequence = Some(s.sequence);
-    authority_op(d, caller, Operation::AuthorityPublish, work, describe).await
+    let op = Operation::AuthorityPublish;
+    authority_op(d, caller, progress, (op, entry_of(op)), work, describe).await
 }
 
 /// `GET /v1/authority/status-lists/latest`.
 pub async fn latest_status(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
 ) -> Answer<api::StatusListResponse> {
     let work = |a: &mut Authority<'_>| {
         let sequence = a.settings()?.status_sequence;
         Ok(api::StatusListResponse { sequence, list: a.status_list(None)? })
     };
-    authority_op(d, caller, Operation::AuthorityRead, work, |_, _| ()).await
+    let read = (Operation::AuthorityRead, entry_of(Operation::AuthorityRead));
+    authority_op(d, caller, progress, read, work, |_, _| ()).await
 }
 
 /// `POST /v1/authority/keys`: rotates the issuance key.
 pub async fn rotate_key(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
 ) -> Answer<api::RotateResponse> {
     let work = |a: &mut Authority<'_>| Ok(api::RotateResponse { active_key: a.rotate_key()? });
-    authority_op(d, caller, Operation::AuthorityRotate, work, |r, e| e.key = Some(r.active_key.clone())).await
+    let describe = |r: &api::RotateResponse, e: &mut Entry| e.key = Some(r.active_key.clone());
+    let op = Operation::AuthorityRotate;
+    authority_op(d, caller, progress, (op, entry_of(op)), work, describe).await
 }

@@ -48,7 +48,9 @@ fn from_systemd() -> Result<Option<UnixListener>, Error> {
     if fds != 1 {
         return Err(Error::Config(format!("systemd passed {fds} sockets; warrantd listens on exactly one")));
     }
+    // The crate's one unsafe block: taking ownership of a descriptor by number has no safe form.
     // SAFETY: LISTEN_PID names this process, so systemd passed fd 3 to it and nothing else owns it.
+    #[allow(unsafe_code)]
     let fd = unsafe { OwnedFd::from_raw_fd(SD_LISTEN_FDS_START) };
     let socket = UnixListener::from(fd);
     socket

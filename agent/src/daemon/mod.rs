@@ -5,12 +5,17 @@
 mod audit;
 mod body;
 pub mod config;
+mod conn_io;
+mod connections;
+mod early_refusals;
 mod error;
 mod handlers;
 mod listener;
 mod notify;
+mod operation;
 mod peer;
 mod process_limits;
+mod refusals;
 mod routes;
 mod rules;
 mod server;

@@ -2,13 +2,17 @@
 //! executable from /proc, and a handle on the process itself, checked again after each request
 //! is handled so that an answer never goes to a process that reused the pid of the one that
 //! asked. The handle is a pidfd (it names one process, never a reused pid, and polls readable
-//! once that process exits); where the kernel has none, the process start time from /proc is
-//! read before and after instead.
+//! once that process exits). Linux 6.5+ hands out the connecting process's own pidfd
+//! (SO_PEERPIDFD), so a caller that exits between its `connect()` and the daemon's `accept()`
+//! is noticed even when its pid is reused meanwhile; older kernels get a pidfd opened by pid
+//! at accept (pidfd_open), and before 5.3 the process start time from /proc is read before
+//! and after instead.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use nix::sys::socket::{getsockopt, sockopt::PeerPidfd};
 use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use rustix::io::Errno;
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
@@ -42,6 +46,25 @@ struct ProcessHandle {
 }
 
 impl ProcessHandle {
+    /// The process that connected `stream`: its own pidfd where the kernel hands it out
+    /// (SO_PEERPIDFD, Linux 6.5+), else one opened by pid ([`ProcessHandle::open`]).
+    fn of_peer(stream: &UnixStream, pid: u32) -> Result<Self, Error> {
+        match getsockopt(stream, PeerPidfd) {
+            Ok(fd) => Ok(Self { pid, pidfd: Some(Arc::new(fd)), start_time: start_time(pid)? }),
+            // Before 6.16, no pidfd is handed out for a peer that has exited.
+            Err(nix::errno::Errno::ESRCH | nix::errno::Errno::EINVAL) => {
+                Err(Error::Caller(format!("process {pid} exited before it could be identified")))
+            }
+            Err(e) if SHORTAGE.iter().any(|s| s.raw_os_error() == e as i32) => {
+                Err(Error::Unavailable(format!("SO_PEERPIDFD for process {pid}: {e}")))
+            }
+            // ENOPROTOOPT: a kernel before 6.5.
+            Err(_) => Self::open(pid),
+        }
+    }
+
+    /// A pidfd opened by pid at accept: the process holding `pid` now, which is the one that
+    /// connected unless that one exited and its pid was reused in between.
     fn open(pid: u32) -> Result<Self, Error> {
         let exited = || Error::Caller(format!("process {pid} exited before it could be identified"));
         let raw = Pid::from_raw(i32::try_from(pid).map_err(|_| exited())?).ok_or_else(exited)?;
@@ -87,12 +110,17 @@ impl Caller {
             .and_then(|p| u32::try_from(p).ok())
             .filter(|p| *p > 0)
             .ok_or_else(|| Error::Caller("the kernel reported no pid for the peer".into()))?;
-        let process = ProcessHandle::open(pid)?;
+        let process = ProcessHandle::of_peer(stream, pid)?;
         let mut gids = supplementary_groups(pid)?;
         if !gids.contains(&cred.gid()) {
             gids.insert(0, cred.gid());
         }
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok();
+        // /proc is read by pid: what was read is the caller's only if it still runs now (a pid
+        // is reused only after its process has exited).
+        process
+            .still_running()
+            .map_err(|_| Error::Caller(format!("process {pid} exited before it could be identified")))?;
         Ok(Self { uid: cred.uid(), gid: cred.gid(), gids, pid, process, exe })
     }
 
@@ -169,6 +197,62 @@ mod tests {
         assert!(caller.gids.contains(&nix::unistd::getgid().as_raw()));
         assert_eq!(caller.exe, std::env::current_exe().ok());
         caller.still_the_same_process().unwrap();
+    }
+
+    /// Runs `sleep 30` with pid `pid` (free, since its process exited), by setting the pid
+    /// namespace's last pid (root only); `None` if another process took it first.
+    fn take_pid(pid: u32) -> Option<std::process::Child> {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).ok()?;
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().ok()?;
+        if child.id() == pid {
+            return Some(child);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// A caller that connects and exits before the daemon accepts, its pid then taken by
+    /// another process: with SO_PEERPIDFD (this kernel) the pidfd is the connecting
+    /// process's, so the caller is refused as exited; a pidfd opened by pid (the fallback for
+    /// kernels before 6.5) would name the newcomer.
+    #[tokio::test]
+    async fn a_pid_reused_between_connect_and_accept_is_not_taken_for_the_caller() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: reusing a pid on purpose (ns_last_pid) needs root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let connect = "import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])";
+        let mut tries = 0;
+        let (stream, newcomer, pid) = loop {
+            tries += 1;
+            assert!(tries <= 20, "the exited caller's pid was taken by others 20 times");
+            let mut caller =
+                std::process::Command::new("python3").args(["-c", connect]).arg(&path).spawn().unwrap();
+            let pid = caller.id();
+            assert!(caller.wait().unwrap().success());
+            let (stream, _) = listener.accept().unwrap();
+            if let Some(newcomer) = take_pid(pid) {
+                break (stream, newcomer, pid);
+            }
+        };
+        let mut newcomer = newcomer;
+        stream.set_nonblocking(true).unwrap();
+        let stream = UnixStream::from_std(stream).unwrap();
+        let err = Caller::of(&stream).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("process {pid} exited before it could be identified")),
+            "{err}"
+        );
+        // The gap SO_PEERPIDFD closes: by pid, the newcomer passes for the caller.
+        let by_pid = ProcessHandle::open(pid).unwrap();
+        by_pid.still_running().unwrap();
+        assert_eq!(std::fs::read_link(format!("/proc/{pid}/exe")).unwrap().file_name().unwrap(), "sleep");
+        newcomer.kill().unwrap();
+        newcomer.wait().unwrap();
     }
 
     #[test]

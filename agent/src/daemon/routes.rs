@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 
+use super::early_refusals;
 use super::handlers as h;
 use super::state::Daemon;
 
@@ -52,11 +53,13 @@ impl Routes {
         &self.table
     }
 
-    /// The router, bound to the daemon; anything unrouted is a JSON 404.
+    /// The router, bound to the daemon; anything unrouted is a JSON 404, and an extractor's
+    /// plain-text rejection becomes a JSON error, audited.
     pub fn into_router(self, daemon: Arc<Daemon>) -> Router {
         self.router
             .fallback(h::no_such_endpoint)
             .method_not_allowed_fallback(h::no_such_endpoint)
+            .layer(axum::middleware::from_fn_with_state(daemon.clone(), early_refusals::rejections_as_json))
             .with_state(daemon)
     }
 }

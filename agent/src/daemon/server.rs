@@ -3,7 +3,6 @@
 
 use std::convert::Infallible;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,10 +17,14 @@ use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use super::audit::{Decision, Entry};
-use super::config::Config;
+use super::config::{Config, Limits};
+use super::conn_io::{AnswerContext, ConnectionIo};
+use super::connections::{self, Connections};
+use super::early_refusals;
 use super::error::ApiError;
 use super::listener::{self, Listener};
 use super::notify;
+use super::operation::Progress;
 use super::peer::Caller;
 use super::routes::Routes;
 use super::state::Daemon;
@@ -72,14 +75,16 @@ impl Server {
         let socket =
             UnixListener::from_std(socket).map_err(|source| Error::Io { path: "socket".into(), source })?;
         let router = Routes::all().into_router(daemon.clone());
-        let active = Arc::new(AtomicUsize::new(0));
+        let connections = Arc::new(Connections::default());
+        daemon.audit.refusals.configure(&daemon.limits());
+        let summaries = tokio::spawn(summarize_refusals(daemon.clone()));
         let graceful = GracefulShutdown::new();
         notify::notify("READY=1");
         loop {
             tokio::select! {
                 accepted = socket.accept() => match accepted {
                     Ok((stream, _)) => {
-                        accept(&daemon, &router, &active, &graceful, connection_capacity, stream)
+                        accept(&daemon, &router, &connections, &graceful, connection_capacity, stream)
                     }
                     Err(e) => {
                         // Out of file descriptors, most likely: wait rather than spin.
@@ -97,10 +102,12 @@ impl Server {
         remove_socket(&bound_path);
         notify::notify("STOPPING=1");
         let drain = Duration::from_millis(daemon.limits().drain_timeout_ms);
-        tracing::info!("stopping: draining {} connection(s)", active.load(Ordering::SeqCst));
+        tracing::info!("stopping: draining {} connection(s)", connections.total());
         if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
             tracing::warn!("connections still open after {} ms; closing them", drain.as_millis());
         }
+        summaries.abort();
+        write_suppressed(&daemon).await;
         Ok(())
     }
 }
@@ -119,6 +126,7 @@ fn reload(daemon: &Daemon) {
     match Config::load(&path) {
         Ok(config) => {
             let not_applied = daemon.reload(config);
+            daemon.audit.refusals.configure(&daemon.limits());
             tracing::info!("configuration reloaded from {}", path.display());
             if !not_applied.is_empty() {
                 tracing::warn!("changes to {} take effect only after a restart", not_applied.join(", "));
@@ -129,19 +137,26 @@ fn reload(daemon: &Daemon) {
     notify::notify("READY=1");
 }
 
-/// Decrements the connection count when a connection ends.
-struct Slot(Arc<AtomicUsize>);
+/// Every `refusal_summary_ms`, writes how many refusals each uid had answered without a line.
+async fn summarize_refusals(daemon: Arc<Daemon>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(daemon.limits().refusal_summary_ms)).await;
+        write_suppressed(&daemon).await;
+    }
+}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+async fn write_suppressed(daemon: &Daemon) {
+    for suppressed in daemon.audit.refusals.take_suppressed() {
+        if let Err(e) = daemon.audit.record_suppressed(suppressed).await {
+            tracing::error!("audit log: the count of {} unlogged refusals is lost: {e}", suppressed.count);
+        }
     }
 }
 
 fn accept(
     daemon: &Arc<Daemon>,
     router: &axum::Router,
-    active: &Arc<AtomicUsize>,
+    connections: &Arc<Connections>,
     graceful: &GracefulShutdown,
     connection_capacity: usize,
     stream: UnixStream,
@@ -149,14 +164,8 @@ fn accept(
     let limits = daemon.limits();
     let max_connections = limits.max_connections.min(connection_capacity);
     let caller = Caller::of(&stream);
-    if active.load(Ordering::SeqCst) >= max_connections {
-        let message = format!("warrantd serves at most {max_connections} connections at once; retry shortly");
-        refuse(
-            daemon.clone(),
-            caller.ok(),
-            stream,
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "too_many_connections", message),
-        );
+    if connections.full(max_connections) {
+        refuse(daemon.clone(), caller.ok(), stream, connections::full(max_connections));
         return;
     }
     let caller = match caller {
@@ -166,22 +175,36 @@ fn accept(
             return;
         }
     };
-    active.fetch_add(1, Ordering::SeqCst);
-    let slot = Slot(active.clone());
+    let share = limits.per_uid_connections(max_connections);
+    let slot = match connections.take(caller.uid, max_connections, share) {
+        Ok(slot) => slot,
+        Err(e) => {
+            refuse(daemon.clone(), Some(caller), stream, e);
+            return;
+        }
+    };
+    let answers = AnswerContext {
+        daemon: daemon.clone(),
+        caller: caller.clone(),
+        max_header_bytes: max_buf_size(&limits),
+    };
     let request_timeout = Duration::from_millis(limits.request_timeout_ms);
+    let write_timeout = Duration::from_millis(limits.write_timeout_ms);
     let (daemon, router) = (daemon.clone(), router.clone());
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(caller.clone());
+        // What the handler got to, so the timeout's line says whether work was begun.
+        let progress = Progress::default();
+        req.extensions_mut().insert(progress.clone());
         let (daemon, router, caller) = (daemon.clone(), router.clone(), caller.clone());
         async move {
             match tokio::time::timeout(request_timeout, router.oneshot(req)).await {
                 Ok(Ok(response)) => Ok::<_, Infallible>(response),
                 Ok(Err(never)) => match never {},
                 Err(_) => {
-                    let message = format!("the request took longer than {} ms", request_timeout.as_millis());
-                    let entry =
-                        Entry { operation: "request", reason: Some(message.clone()), ..Default::default() };
-                    let audited = daemon.audit.record(Some(&caller), Decision::Deny, entry).await;
+                    // Begun work runs on and records itself; this line says the answer is lost.
+                    let (decision, entry, message) = progress.timed_out(request_timeout);
+                    let audited = daemon.audit.record(Some(&caller), decision, entry).await;
                     let error = audited.err().map(ApiError::from);
                     Ok(error
                         .unwrap_or_else(|| {
@@ -195,8 +218,8 @@ fn accept(
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(limits.header_timeout_ms))
-        .max_buf_size(limits.max_body_bytes.max(16 * 1024) + 16 * 1024)
-        .serve_connection(TokioIo::new(stream), service);
+        .max_buf_size(max_buf_size(&limits))
+        .serve_connection(TokioIo::new(ConnectionIo::new(stream, write_timeout, answers)), service);
     let connection = graceful.watch(connection);
     tokio::spawn(async move {
         let _slot = slot;
@@ -206,19 +229,22 @@ fn accept(
     });
 }
 
-/// Answers `error` on a connection that will not be served, then closes it.
+/// The most bytes hyper buffers of a request (headers and body), and so the header limit.
+fn max_buf_size(limits: &Limits) -> usize {
+    limits.max_body_bytes.max(16 * 1024) + 16 * 1024
+}
+
+/// Answers `error` on a connection that will not be served, then closes it; a refusal the
+/// audit log cannot take (over the uid's refusal budget) is answered with why.
 fn refuse(daemon: Arc<Daemon>, caller: Option<Caller>, mut stream: UnixStream, error: ApiError) {
     tokio::spawn(async move {
         let entry =
             Entry { operation: "connection", reason: Some(error.body.message.clone()), ..Default::default() };
-        let _ = daemon.audit.record(caller.as_ref(), Decision::Deny, entry).await;
-        let body = serde_json::to_string(&error.body).unwrap_or_default();
-        let response = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            error.status.as_u16(),
-            error.status.canonical_reason().unwrap_or(""),
-            body.len()
-        );
-        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(response.as_bytes())).await;
+        let error = match daemon.audit.record(caller.as_ref(), Decision::Deny, entry).await {
+            Ok(()) => error,
+            Err(e) => e.into(),
+        };
+        let response = early_refusals::closing_response(&error);
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&response)).await;
     });
 }

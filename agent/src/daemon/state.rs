@@ -8,12 +8,13 @@ use rusqlite::Connection;
 use warrant_hsm_backends::pkcs11::{Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
 use warrant_hsm_backends::soft::SoftKeyStore;
 use warrant_hsm_backends::KeyStore;
-use warrant_hsm_backends::PinSource;
+use warrant_hsm_backends::{PinSource, Reconciled};
 use zeroize::Zeroizing;
 
 use super::audit::{AuditLog, Decision, Entry};
 use super::config::{Config, KeyStoreConfig, Limits};
 use super::error::ApiError;
+use super::operation::{Permit, Progress};
 use super::peer::Caller;
 use super::rules::{Request, RuleSet};
 use crate::keyring::Keyring;
@@ -51,6 +52,7 @@ impl Daemon {
         let store = open_key_store(&config)?;
         let keys = Keyring::open(store, &conn)?;
         let audit = AuditLog::open(&config.audit)?;
+        reconcile_keys(&keys, &audit)?;
         let rules = config.rules.clone();
         Ok(Self {
             settings: RwLock::new(Arc::new(Live { config, rules })),
@@ -109,53 +111,93 @@ impl Daemon {
         self.db.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Checks `request` against the rules; a refusal is audited and returned.
+    /// Checks `request` against the rules, then that the caller is still there (no work
+    /// begins for a caller that left); a refusal is audited and returned. An allowed request
+    /// gets a [`Permit`] with the id its lines share, noted in `progress`.
     pub async fn authorize(
         &self,
         caller: &Caller,
+        progress: &Progress,
         request: Request<'_>,
         entry: &Entry,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Permit, ApiError> {
         let decided = self.live().rules.authorize(caller, request);
-        match decided {
-            Ok(rule) => Ok(rule),
+        let refused = match decided {
+            Ok(rule) => match caller.still_the_same_process() {
+                Ok(()) => return Permit::issue(rule, entry.operation, progress).map_err(ApiError::from),
+                Err(e) => (Some(rule), e),
+            },
             Err(e) => {
-                let mut entry = entry.clone();
-                entry.rule = match &e {
+                let rule = match &e {
                     Error::Forbidden { rule, .. } | Error::RateLimited { rule } => Some(rule.clone()),
                     _ => None,
                 };
-                entry.reason = Some(e.to_string());
-                self.audit.record(Some(caller), Decision::Deny, entry).await?;
-                Err(e.into())
+                (rule, e)
             }
-        }
+        };
+        let (rule, e) = refused;
+        let mut entry = entry.clone();
+        entry.rule = rule;
+        entry.reason = Some(e.to_string());
+        self.audit.record(Some(caller), Decision::Deny, entry).await?;
+        Err(e.into())
     }
 
-    /// Finishes an allowed operation: withholds the answer if the caller's pid changed hands,
-    /// audits the outcome, and returns it.
+    /// Finishes an allowed operation whose work ran inline and left nothing behind but its
+    /// answer: audits what was done (saying so when the caller left and the answer is
+    /// withheld) and returns the answer. No line, no answer.
     pub async fn conclude<T>(
         &self,
         caller: &Caller,
-        rule: String,
-        mut entry: Entry,
+        permit: Permit,
+        entry: Entry,
         result: Result<T, Error>,
     ) -> Result<T, ApiError> {
-        entry.rule = Some(rule);
-        let result = result.and_then(|v| caller.still_the_same_process().map(|()| v));
+        permit.running();
+        let mut entry = permit.mark(entry);
         match result {
             Ok(value) => {
+                let withheld = caller.still_the_same_process().err();
+                entry.reason = withheld.as_ref().map(ToString::to_string);
                 self.audit.record(Some(caller), Decision::Allow, entry).await?;
-                Ok(value)
+                match withheld {
+                    Some(e) => Err(e.into()),
+                    None => Ok(value),
+                }
             }
             Err(e) => {
                 entry.reason = Some(e.to_string());
-                let decision = if matches!(e, Error::Caller(_)) { Decision::Deny } else { Decision::Error };
-                self.audit.record(Some(caller), decision, entry).await?;
+                self.audit.record(Some(caller), Decision::Error, entry).await?;
                 Err(e.into())
             }
         }
     }
+}
+
+/// Quarantines orphan key files and removes partial ones, each with a log and an audit line
+/// (on disk before the daemon serves: a key moved aside is never unrecorded).
+fn reconcile_keys(keys: &Keyring, audit: &AuditLog) -> Result<(), Error> {
+    for done in keys.reconcile()? {
+        let (key, reason) = match done {
+            Reconciled::Quarantined { name, to } => (
+                Some(name.to_string()),
+                format!(
+                    "the key file of {:?} had no record (a crash between the file and its record): \
+                     moved to {}, and the name is free again",
+                    name.as_str(),
+                    to.display()
+                ),
+            ),
+            Reconciled::RemovedPartial { path } => (
+                None,
+                format!("{} was a partly written key file (a crash during a write): removed", path.display()),
+            ),
+        };
+        tracing::warn!("keys: {reason}");
+        let entry = Entry { operation: "keys.reconcile", key, reason: Some(reason), ..Default::default() };
+        audit.record_blocking(Decision::Allow, entry)?;
+    }
+    Ok(())
 }
 
 fn lock_state_dir(dir: &Path) -> Result<std::fs::File, Error> {

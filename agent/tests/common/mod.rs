@@ -377,3 +377,53 @@ pub fn reachable_copy(dir: &Path, path: &str) -> PathBuf {
     }
     copy
 }
+
+/// A tmpfs of `kib` KiB mounted at `dir` (root only), unmounted on drop.
+pub struct Tmpfs(pub PathBuf);
+
+impl Tmpfs {
+    pub fn mount(dir: &Path, kib: u32) -> Option<Self> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a small tmpfs to fill needs root (CI runs as root)");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={kib}k,mode=0755"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount tmpfs at {}", dir.display());
+        Some(Self(dir.to_owned()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The config with the audit file at `audit`.
+pub fn with_audit_file(config: &str, audit: &Path) -> String {
+    config
+        .lines()
+        .map(|l| {
+            if l.starts_with("file =") {
+                format!("file = {:?}", audit.display().to_string())
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Every line of the audit file at `path`, parsed; a torn line fails the test.
+pub fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.is_empty() || text.ends_with('\n'), "the file ends in a torn line: {text:?}");
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("torn audit line {l:?}: {e}")))
+        .collect()
+}

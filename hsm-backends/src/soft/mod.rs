@@ -16,7 +16,8 @@ use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
 
 use crate::private_files::{check_private, io, open_private_dir, write_new_private_file};
-use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore};
+use crate::reconcile::reconcile_dir;
+use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, Reconciled};
 use key_file::{KdfCost, KeyFileError};
 
 const EXTENSION: &str = "key";
@@ -224,6 +225,11 @@ impl KeyStore for SoftKeyStore {
         self.loaded.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
         self.public_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
         fs::remove_file(&path).map_err(io(&path))
+    }
+
+    /// Every file here is a key warrant made: orphans are quarantined, `.tmp-` files removed.
+    fn reconcile(&self, recorded: &dyn Fn(&KeyName) -> bool) -> Result<Vec<Reconciled>, Error> {
+        reconcile_dir(&self.dir, &format!(".{EXTENSION}"), recorded)
     }
 }
 

@@ -46,7 +46,10 @@ use zeroize::Zeroizing;
 
 use self::key_blob::KeyBlob;
 use crate::private_files::{open_private_dir, write_new_private_file};
-use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource, TpmIdentity};
+use crate::reconcile::reconcile_dir;
+use crate::{
+    Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource, Reconciled, TpmIdentity,
+};
 
 /// How the TPM store is reached and what it quotes.
 #[derive(Debug, Clone)]
@@ -609,6 +612,12 @@ impl KeyStore for TpmKeyStore {
             }
         }
         std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })
+    }
+
+    /// Key blobs here are warrant's own (wrapped by this TPM's storage key): orphans are
+    /// quarantined, `.tmp-` files removed; the attestation key's file is not a key name.
+    fn reconcile(&self, recorded: &dyn Fn(&KeyName) -> bool) -> Result<Vec<Reconciled>, Error> {
+        reconcile_dir(&self.config.dir, ".tpmkey", recorded)
     }
 
     fn tpm_identity(&self) -> Result<TpmIdentity, Error> {
