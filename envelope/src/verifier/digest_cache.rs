@@ -15,6 +15,11 @@ impl<V: Clone> DigestCache<V> {
         Self { capacity, entries: RwLock::new(HashMap::new()) }
     }
 
+    /// Whether it keeps anything at all.
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
     pub(crate) fn get(&self, key: &[u8; 32]) -> Option<V> {
         self.entries.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(key).cloned()
     }

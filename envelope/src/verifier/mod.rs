@@ -163,7 +163,12 @@ impl VerifierBuilder {
         let local_policy = match &self.local_policy {
             Some(text) => {
                 let set = policy::parse(PolicySource::Local, text)?;
-                let fields = ContextFields::read_by(&set);
+                // As for grant policies (see `policy_cache::parsed`).
+                let fields = if self.decision_cache_capacity > 0 {
+                    ContextFields::read_by(&set)
+                } else {
+                    ContextFields::ALL
+                };
                 Some((set, fields))
             }
             None => None,
@@ -404,7 +409,7 @@ impl Verifier {
         if claims.issuer != issuer {
             return Err(Error::GrantIssuerMismatch { expected: issuer.into(), found: claims.issuer });
         }
-        let policy = policy_cache::parsed(&self.policies, &claims.policy)?;
+        let policy = policy_cache::parsed(&self.policies, &claims.policy, self.decisions.is_enabled())?;
         let principal = PrincipalEntities::of_grant(&self.types, &claims)?;
         let device_key = VerifyingKey::new(claims.device_key.clone())?;
         let grant = Arc::new(VerifiedGrant { digest, claims, device_key, policy, principal });

@@ -19,13 +19,23 @@ pub(crate) struct ParsedPolicy {
 ///
 /// Grants of one team usually carry the same policy, and Cedar's parser costs more than a
 /// signature check; a parse depends on nothing but the text, so sharing it is always sound.
-pub(crate) fn parsed(cache: &DigestCache<Arc<ParsedPolicy>>, text: &str) -> Result<Arc<ParsedPolicy>, Error> {
+///
+/// With `read_set`, the context fields the policy reads are worked out (which costs about a
+/// parse more: Cedar renders the policy's JSON form from its text); without, every field is
+/// built. The read set pays off only where decisions are remembered, since it keeps the
+/// decision key to what the decision depends on; both give the same decisions.
+pub(crate) fn parsed(
+    cache: &DigestCache<Arc<ParsedPolicy>>,
+    text: &str,
+    read_set: bool,
+) -> Result<Arc<ParsedPolicy>, Error> {
     let digest = sha256(text.as_bytes());
     if let Some(parsed) = cache.get(&digest) {
         return Ok(parsed);
     }
     let set = policy::parse(PolicySource::Grant, text)?;
-    let parsed = Arc::new(ParsedPolicy { fields: ContextFields::read_by(&set), set });
+    let fields = if read_set { ContextFields::read_by(&set) } else { ContextFields::ALL };
+    let parsed = Arc::new(ParsedPolicy { fields, set });
     cache.insert(digest, parsed.clone(), |_| false);
     Ok(parsed)
 }
