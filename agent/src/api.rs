@@ -68,14 +68,19 @@ pub fn attributes(
             let value = match v {
                 serde_json::Value::String(s) => AttributeValue::Text(s.clone()),
                 serde_json::Value::Bool(b) => AttributeValue::Bool(*b),
-                serde_json::Value::Number(n) if n.is_i64() => {
-                    AttributeValue::Int(n.as_i64().unwrap_or_default())
-                }
-                _ => return Err(Error::Usage(format!("{k}: values must be strings, integers or booleans"))),
+                serde_json::Value::Number(n) => match n.as_i64() {
+                    Some(i) => AttributeValue::Int(i),
+                    None => return Err(not_typed(k)),
+                },
+                _ => return Err(not_typed(k)),
             };
             Ok((k.clone(), value))
         })
         .collect()
+}
+
+fn not_typed(name: &str) -> Error {
+    Error::Usage(format!("{name}: values must be strings, integers (64-bit) or booleans"))
 }
 
 /// The JSON form of typed attributes.
@@ -463,4 +468,31 @@ pub struct StatusListResponse {
 pub struct RotateResponse {
     /// Its name.
     pub active_key: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `api_json` fuzz target: a float such as `8.64e127` does not survive
+    /// serde_json's parse and print unchanged. Such values never reach a grant: only strings,
+    /// 64-bit integers and booleans are attribute values.
+    #[test]
+    fn attribute_values_are_strings_integers_or_booleans() {
+        let json =
+            |text: &str| -> BTreeMap<String, serde_json::Value> { serde_json::from_str(text).unwrap() };
+        let typed = attributes(&json(r#"{"team": "platform", "level": 3, "admin": false}"#)).unwrap();
+        assert_eq!(typed["level"], AttributeValue::Int(3));
+        for refused in [
+            r#"{"n": 8.6400333333333333333333e127}"#,
+            r#"{"n": 3.0}"#,
+            r#"{"n": 18446744073709551615}"#,
+            r#"{"n": null}"#,
+            r#"{"n": [1]}"#,
+            r#"{"n": {"a": 1}}"#,
+        ] {
+            let err = attributes(&json(refused)).unwrap_err();
+            assert!(err.to_string().contains("strings, integers (64-bit) or booleans"), "{refused}: {err}");
+        }
+    }
 }

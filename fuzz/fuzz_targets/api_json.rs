@@ -9,49 +9,66 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use warrant_agent::api;
 
-/// Reads `data` as `T`; an accepted body round-trips through its serialization.
-fn body<T: DeserializeOwned + Serialize>(data: &[u8]) -> Option<T> {
-    let value: T = serde_json::from_slice(data).ok()?;
-    let json = serde_json::to_vec(&value).unwrap();
+/// Reads `data` as `T`, as the daemon's body extractor does.
+fn body<T: DeserializeOwned>(data: &[u8]) -> Option<T> {
+    serde_json::from_slice(data).ok()
+}
+
+/// A body the daemon accepts reads back the same after serialising. (Not asserted for bodies
+/// whose free-form JSON values the handlers refuse: serde_json does not round-trip every
+/// float exactly, and floats are never attribute values; regression seed
+/// `corpus/api_json/regression-float-attribute`.)
+fn round_trips<T: DeserializeOwned + Serialize>(value: &T) {
+    let json = serde_json::to_vec(value).unwrap();
     let again: T = serde_json::from_slice(&json).unwrap();
     assert_eq!(serde_json::to_vec(&again).unwrap(), json, "a body does not read back the same");
+}
+
+/// [`body`], then [`round_trips`]: for bodies with no free-form values.
+fn typed<T: DeserializeOwned + Serialize>(data: &[u8]) -> Option<T> {
+    let value = body::<T>(data)?;
+    round_trips(&value);
     Some(value)
 }
 
 fuzz_target!(|data: &[u8]| {
     let Some((&choice, data)) = data.split_first() else { return };
     match choice % 10 {
-        0 => drop(body::<api::CreateKey>(data)),
-        1 => drop(body::<api::ExistingKey>(data)),
+        0 => drop(typed::<api::CreateKey>(data)),
+        1 => drop(typed::<api::ExistingKey>(data)),
         2 => {
-            if let Some(req) = body::<api::EvidenceRequest>(data) {
+            if let Some(req) = typed::<api::EvidenceRequest>(data) {
                 let _ = api::hex_field::<32>("nonce", &req.nonce);
             }
         }
         3 => {
-            if let Some(req) = body::<api::EnrollRequest>(data) {
+            if let Some(req) = typed::<api::EnrollRequest>(data) {
                 let _ = req.challenge.map(|c| api::hex_field::<32>("challenge", &c));
             }
         }
         4 => {
             if let Some(req) = body::<api::SignRequest>(data) {
-                let _ = api::attributes(&req.context);
+                if api::attributes(&req.context).is_ok() {
+                    round_trips(&req);
+                }
                 let _ = api::hex_field::<32>("body_sha256", &req.request.body_sha256);
                 let _ = req.nonce.map(|n| hex::decode(n));
             }
         }
-        5 => drop(body::<api::InitAuthority>(data)),
-        6 => drop(body::<api::ChallengeRequest>(data)),
+        5 => drop(typed::<api::InitAuthority>(data)),
+        6 => drop(typed::<api::ChallengeRequest>(data)),
         7 => {
             if let Some(req) = body::<api::GrantRequest>(data) {
-                let _ = api::attributes(&req.attributes);
+                if api::attributes(&req.attributes).is_ok() {
+                    round_trips(&req);
+                }
             }
         }
         8 => {
-            if let Some(req) = body::<api::RevokeRequest>(data) {
+            if let Some(req) = typed::<api::RevokeRequest>(data) {
                 let _ = api::hex_field::<16>("grant_id", &req.grant_id);
             }
         }
-        _ => drop(body::<api::PublishRequest>(data)),
+        _ => drop(typed::<api::PublishRequest>(data)),
     }
 });
