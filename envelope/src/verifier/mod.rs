@@ -163,12 +163,8 @@ impl VerifierBuilder {
         let local_policy = match &self.local_policy {
             Some(text) => {
                 let set = policy::parse(PolicySource::Local, text)?;
-                // As for grant policies (see `policy_cache::parsed`).
-                let fields = if self.decision_cache_capacity > 0 {
-                    ContextFields::read_by(&set)
-                } else {
-                    ContextFields::ALL
-                };
+                // Worked out once, when the verifier is built.
+                let fields = ContextFields::read_by(&set);
                 Some((set, fields))
             }
             None => None,
@@ -409,7 +405,10 @@ impl Verifier {
         if claims.issuer != issuer {
             return Err(Error::GrantIssuerMismatch { expected: issuer.into(), found: claims.issuer });
         }
-        let policy = policy_cache::parsed(&self.policies, &claims.policy, self.decisions.is_enabled())?;
+        // The read set costs about a parse: worth it when the parse is kept (once per policy
+        // text) or when decisions are remembered (it keeps their key exact).
+        let read_set = self.policies.is_enabled() || self.decisions.is_enabled();
+        let policy = policy_cache::parsed(&self.policies, &claims.policy, read_set)?;
         let principal = PrincipalEntities::of_grant(&self.types, &claims)?;
         let device_key = VerifyingKey::new(claims.device_key.clone())?;
         let grant = Arc::new(VerifiedGrant { digest, claims, device_key, policy, principal });

@@ -22,8 +22,8 @@ pub(crate) struct ParsedPolicy {
 ///
 /// With `read_set`, the context fields the policy reads are worked out (which costs about a
 /// parse more: Cedar renders the policy's JSON form from its text); without, every field is
-/// built. The read set pays off only where decisions are remembered, since it keeps the
-/// decision key to what the decision depends on; both give the same decisions.
+/// built. Both give the same decisions; the read set makes each evaluation cheaper and keeps a
+/// remembered decision's key to what the decision depends on.
 pub(crate) fn parsed(
     cache: &DigestCache<Arc<ParsedPolicy>>,
     text: &str,
