@@ -105,19 +105,8 @@ fn an_existing_socket_directory_keeps_its_mode() {
     std::fs::create_dir(&shared).unwrap();
     std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
     std::fs::write(shared.join("someone-elses-file"), "").unwrap();
-    let config = base_config(tmp.path());
     let socket = shared.join("agent.sock");
-    let config = config
-        .lines()
-        .map(|l| {
-            if l.starts_with("socket =") {
-                format!("socket = {:?}", socket.display().to_string())
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let config = common::with_path(&base_config(tmp.path()), "socket", &socket);
     let d = common::start(tmp.path(), &config);
     assert_eq!(d.socket, socket);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
@@ -127,17 +116,7 @@ fn an_existing_socket_directory_keeps_its_mode() {
     // A directory the daemon makes itself is private, and stays so across restarts.
     drop(d);
     let fresh = tmp.path().join("fresh/run");
-    let config = base_config(tmp.path())
-        .lines()
-        .map(|l| {
-            if l.starts_with("socket =") {
-                format!("socket = {:?}", fresh.join("agent.sock").display().to_string())
-            } else {
-                l.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
+    let config = common::with_path(&base_config(tmp.path()), "socket", &fresh.join("agent.sock"));
     let d = common::start(tmp.path(), &config);
     assert_eq!(mode(&fresh), 0o700);
     drop(d);

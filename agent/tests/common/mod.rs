@@ -406,11 +406,17 @@ impl Drop for Tmpfs {
 
 /// The config with the audit file at `audit`.
 pub fn with_audit_file(config: &str, audit: &Path) -> String {
+    with_path(config, "file", audit)
+}
+
+/// The config with the (single) line `key = "..."` set to `path`.
+pub fn with_path(config: &str, key: &str, path: &Path) -> String {
+    let prefix = format!("{key} =");
     config
         .lines()
         .map(|l| {
-            if l.starts_with("file =") {
-                format!("file = {:?}", audit.display().to_string())
+            if l.starts_with(&prefix) {
+                format!("{key} = {:?}", path.display().to_string())
             } else {
                 l.to_owned()
             }
