@@ -667,17 +667,7 @@ fn the_api_refuses_a_grant_for_another_principal_than_the_challenges() {
         tpm_credential: None,
     };
     let enrollment: api::EnrollResponse = client.post("/enroll", &enroll).unwrap();
-    let grant = api::GrantRequest {
-        enrollment: enrollment.enrollment,
-        principal: None,
-        policy: common::POLICY.into(),
-        groups: vec![],
-        attributes: Default::default(),
-        valid_for: 3600,
-        max_warrant_ttl: 300,
-        allow_software: true,
-        allow_self_reported: false,
-    };
+    let grant = common::grant_request(enrollment.enrollment);
     let e = client.post::<_, api::GrantResponse>("/authority/grants", &grant).unwrap_err();
     assert_eq!(daemon_status(&e), (422, "enrollment_principal_mismatch".into()));
     assert!(e.to_string().contains("\"mallory\"") && e.to_string().contains("\"alice\""), "{e}");

@@ -75,20 +75,7 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     };
     let enrollment: api::EnrollResponse = client.post("/enroll", &enroll).unwrap();
     let refused = client
-        .post::<_, api::GrantResponse>(
-            "/authority/grants",
-            &api::GrantRequest {
-                enrollment: enrollment.enrollment,
-                principal: None,
-                policy: common::POLICY.into(),
-                groups: vec![],
-                attributes: Default::default(),
-                valid_for: 3600,
-                max_warrant_ttl: 300,
-                allow_software: true,
-                allow_self_reported: false,
-            },
-        )
+        .post::<_, api::GrantResponse>("/authority/grants", &common::grant_request(enrollment.enrollment))
         .unwrap_err()
         .to_string();
     assert!(refused.contains("self-reported"), "{refused}");

@@ -301,17 +301,8 @@ fn authority_work(socket: PathBuf) {
             tpm_credential: None,
         };
         let Ok(enrollment) = client.post::<_, api::EnrollResponse>("/enroll", &request) else { return };
-        let request = api::GrantRequest {
-            enrollment: enrollment.enrollment,
-            principal: None,
-            policy: common::POLICY.into(),
-            groups: vec!["deployers".into()],
-            attributes: Default::default(),
-            valid_for: 3600,
-            max_warrant_ttl: 300,
-            allow_software: true,
-            allow_self_reported: true,
-        };
+        let request =
+            api::GrantRequest { allow_self_reported: true, ..common::grant_request(enrollment.enrollment) };
         let Ok(grant) = client.post::<_, api::GrantResponse>("/authority/grants", &request) else { return };
         let revoke = api::RevokeRequest { grant_id: grant.grant_id };
         if client.post::<_, api::RevokeResponse>("/authority/revocations", &revoke).is_err() {

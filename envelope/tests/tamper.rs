@@ -714,12 +714,7 @@ fn a_key_listed_under_two_authorities_is_refused_at_build() {
     // The same key twice in one authority's entry is harmless.
     let mut repeated = f.trusted();
     repeated.keys.push(f.authority.public_key().clone());
-    let v = Verifier::builder(AUDIENCE)
-        .trust(repeated)
-        .clock(f.clock.clone())
-        .allow_software_evidence(true)
-        .build()
-        .unwrap();
+    let v = f.builder_trusting(repeated).build().unwrap();
     v.install_status_list(&f.status).unwrap();
     assert!(verify(&f, &v, &f.warrant()).is_ok());
 }
@@ -832,12 +827,7 @@ fn rotated_authority_keys_both_verify() {
         issuer: ISSUER.into(),
         keys: vec![f.authority.public_key().clone(), newer.public_key().clone()],
     };
-    let v = Verifier::builder(AUDIENCE)
-        .trust(trusted)
-        .clock(f.clock.clone())
-        .allow_software_evidence(true)
-        .build()
-        .unwrap();
+    let v = f.builder_trusting(trusted).build().unwrap();
     v.install_status_list(&f.status).unwrap();
     assert!(verify(&f, &v, &f.warrant()).is_ok());
     let mut c = f.warrant_claims();

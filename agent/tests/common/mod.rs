@@ -51,17 +51,28 @@ pub fn grant_for(client: &mut Client, key: &str, principal: &str, allow_unattest
     };
     let enrollment: api::EnrollResponse = client.post("/enroll", &request).unwrap();
     let request = api::GrantRequest {
-        enrollment: enrollment.enrollment,
+        allow_software: allow_unattested,
+        allow_self_reported: allow_unattested,
+        ..grant_request(enrollment.enrollment)
+    };
+    client.post::<_, api::GrantResponse>("/authority/grants", &request).unwrap().grant
+}
+
+/// A grant request for `enrollment` under POLICY (group `deployers`, an hour, warrants up to
+/// 300 s; software keys allowed, self-reported evidence not), for the principal the challenge
+/// recorded.
+pub fn grant_request(enrollment: Vec<u8>) -> api::GrantRequest {
+    api::GrantRequest {
+        enrollment,
         principal: None,
         policy: POLICY.into(),
         groups: vec!["deployers".into()],
         attributes: Default::default(),
         valid_for: 3600,
         max_warrant_ttl: 300,
-        allow_software: allow_unattested,
-        allow_self_reported: allow_unattested,
-    };
-    client.post::<_, api::GrantResponse>("/authority/grants", &request).unwrap().grant
+        allow_software: true,
+        allow_self_reported: false,
+    }
 }
 
 /// A request to sign a warrant with key `laptop` under `grant` for `audience`: POST TARGET

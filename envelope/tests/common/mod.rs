@@ -118,10 +118,12 @@ impl Fixture {
     }
 
     pub fn builder(&self) -> VerifierBuilder {
-        Verifier::builder(AUDIENCE)
-            .trust(self.trusted())
-            .clock(self.clock.clone())
-            .allow_software_evidence(true)
+        self.builder_trusting(self.trusted())
+    }
+
+    /// A builder like [`Self::builder`] that trusts `authority` instead.
+    pub fn builder_trusting(&self, authority: TrustedAuthority) -> VerifierBuilder {
+        Verifier::builder(AUDIENCE).trust(authority).clock(self.clock.clone()).allow_software_evidence(true)
     }
 
     /// A verifier holding the first status list.
