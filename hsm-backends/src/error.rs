@@ -66,20 +66,54 @@ pub enum Error {
     /// The PIN could not be read from its source.
     #[error("PIN source: {0}")]
     PinSource(String),
+    /// A PKCS#11 module could not be loaded.
+    #[error("PKCS#11 module {path}: {source}")]
+    Pkcs11Module {
+        /// The module's path.
+        path: PathBuf,
+        /// cryptoki's answer.
+        source: cryptoki::error::Error,
+    },
     /// A PKCS#11 call failed.
-    #[error("PKCS#11 {operation}: {reason}")]
+    #[error("PKCS#11 {operation}: {source}")]
     Pkcs11 {
         /// What was attempted.
         operation: &'static str,
         /// The module's answer.
+        source: cryptoki::error::Error,
+    },
+    /// A PKCS#11 token answered, but not as warrant needs.
+    #[error("PKCS#11 {operation}: {reason}")]
+    Pkcs11Unexpected {
+        /// What was attempted.
+        operation: &'static str,
+        /// What was wrong with the answer.
         reason: String,
     },
     /// A TPM command failed.
-    #[error("TPM {operation}: {reason}")]
+    #[cfg(feature = "tpm")]
+    #[error("TPM {operation}: {source}")]
     Tpm {
         /// What was attempted.
         operation: &'static str,
         /// The TPM's or the TSS's answer.
+        source: tss_esapi::Error,
+    },
+    /// The TCTI does not name a way to reach a TPM.
+    #[cfg(feature = "tpm")]
+    #[error("TPM TCTI {tcti:?}: {source}")]
+    TpmTcti {
+        /// The TCTI as configured.
+        tcti: String,
+        /// The TSS's answer.
+        source: tss_esapi::Error,
+    },
+    /// The TPM answered, but not as warrant needs.
+    #[error("TPM {operation}: {reason}")]
+    TpmUnexpected {
+        /// What was attempted.
+        operation: &'static str,
+        /// What was wrong with the answer.
         reason: String,
     },
     /// The TPM refused a key's PIN (its authValue).
@@ -107,13 +141,21 @@ pub enum Error {
     #[error("YubiKey not found: {0}")]
     YubikeyNotFound(String),
     /// A YubiKey operation failed.
-    #[error("YubiKey {operation}: {reason}")]
+    #[cfg(feature = "yubikey")]
+    #[error("YubiKey {operation}: {source}")]
     Yubikey {
         /// What was attempted.
         operation: &'static str,
         /// The card's or PC/SC's answer.
-        reason: String,
+        source: yubikey::Error,
     },
+    /// A lock was poisoned: a thread panicked while holding it, so what it guards may be
+    /// half-changed. Nothing guarded by it is used again; restart the process.
+    #[error("the {0} is unusable after a failure in another thread: restart the process")]
+    LockPoisoned(&'static str),
+    /// A key-store setting is wrong.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
     /// The backend cannot do this.
     #[error("{0}")]
     Unsupported(String),

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 use zeroize::Zeroizing;
 
-use crate::Error;
+use crate::{ConfigError, Error};
+
+/// What to write when the `pin_*` settings name no source, or several.
+const ONE_SOURCE: &str = "give exactly one of pin_file, pin_credential, pin_env, pin_askpass";
 
 /// A PIN source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +27,34 @@ pub enum PinSource {
 }
 
 impl PinSource {
+    /// The source a backend's `pin_file`, `pin_credential`, `pin_env` and `pin_askpass`
+    /// settings name: none, or one (two or more are refused).
+    pub(crate) fn configured(
+        file: Option<&PathBuf>,
+        credential: Option<&String>,
+        env: Option<&String>,
+        askpass: Option<&PathBuf>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let mut given = [
+            file.map(|f| PinSource::File(f.clone())),
+            credential.map(|c| PinSource::Credential(c.clone())),
+            env.map(|e| PinSource::Env(e.clone())),
+            askpass.map(|a| PinSource::Askpass(a.clone())),
+        ]
+        .into_iter()
+        .flatten();
+        let first = given.next();
+        match given.next() {
+            Some(_) => Err(ConfigError::new("pin_file", ONE_SOURCE)),
+            None => Ok(first),
+        }
+    }
+
+    /// [`PinSource::configured`] for a backend that cannot work without a PIN.
+    pub(crate) fn required(source: Result<Option<Self>, ConfigError>) -> Result<Self, ConfigError> {
+        source?.ok_or_else(|| ConfigError::new("pin_file", ONE_SOURCE))
+    }
+
     /// Reads the PIN.
     pub fn read(&self) -> Result<Zeroizing<String>, Error> {
         let path = match self {

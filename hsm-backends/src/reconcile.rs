@@ -7,8 +7,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::clock::unix_seconds;
 use crate::private_files::{io, open_private_dir};
 use crate::{Error, KeyName};
 
@@ -80,7 +80,7 @@ pub(crate) fn reconcile_dir(
 fn quarantine(dir: &Path, path: &Path, file_name: &str) -> Result<PathBuf, Error> {
     let quarantine = dir.join(QUARANTINE_DIR);
     open_private_dir(&quarantine)?;
-    let seconds = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let seconds = unix_seconds();
     for n in 0u32.. {
         let suffix = if n == 0 { String::new() } else { format!("-{n}") };
         let to = quarantine.join(format!("{file_name}.{seconds}{suffix}"));

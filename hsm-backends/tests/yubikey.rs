@@ -12,7 +12,9 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use virtual_piv::{lock, VirtualCard, SERIAL};
 use warrant_attestation::certificate::Cert;
 use warrant_attestation::{AttributeValue, BackendKind, EnrollmentTrust, Evidence};
-use warrant_hsm_backends::yubikey::{setup, SetupOptions, YubikeyConfig, YubikeyStore};
+use warrant_hsm_backends::yubikey::{
+    setup, PinPolicy, PivSlot, SetupOptions, TouchPolicy, YubikeyConfig, YubikeyStore,
+};
 use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore, PinSource};
 use zeroize::Zeroizing;
 
@@ -44,14 +46,14 @@ fn set_up(card_serial: Option<u32>) {
     assert!(report.management_key_replaced && report.pin_changed && report.puk_changed);
 }
 
-fn store(dir: &Path, pin: &str, slots: &[u8]) -> Result<YubikeyStore, Error> {
+fn store(dir: &Path, pin: &str, slots: &[&str]) -> Result<YubikeyStore, Error> {
     YubikeyStore::open(YubikeyConfig {
         serial: Some(SERIAL),
         dir: dir.join("keys"),
-        slots: slots.to_vec(),
+        slots: slots.iter().map(|s| PivSlot::parse(s).unwrap()).collect(),
         pin: PinSource::File(pin_file(dir, pin)),
-        pin_policy: "once".into(),
-        touch_policy: "never".into(),
+        pin_policy: PinPolicy::Once,
+        touch_policy: TouchPolicy::Never,
     })
 }
 
@@ -79,7 +81,7 @@ fn setup_keys_in_several_slots_signatures_and_attestation() {
     assert!(matches!(setup(&defaults), Err(Error::Unsupported(m)) if m.contains("default PIN")));
     set_up(None);
 
-    let s = store(tmp.path(), PIN, &[0x9c, 0x82]).unwrap();
+    let s = store(tmp.path(), PIN, &["9c", "82"]).unwrap();
     let (a, b) = (KeyName::new("laptop").unwrap(), KeyName::new("ci").unwrap());
     s.create(&a).unwrap();
     s.create(&b).unwrap();
@@ -121,15 +123,15 @@ fn a_wrong_pin_reports_tries_left_then_blocks() {
     let _card = VirtualCard::insert(&tmp.path().join("card"), &[]);
     set_up(Some(SERIAL));
     for tries in [2u8, 1] {
-        match store(tmp.path(), "00000000", &[0x82]) {
+        match store(tmp.path(), "00000000", &["82"]) {
             Err(Error::YubikeyPinRefused { tries: left }) => assert_eq!(left, tries),
             Err(other) => panic!("expected a refused PIN, got {other}"),
             Ok(_) => panic!("a wrong PIN was accepted"),
         }
     }
-    let err = store(tmp.path(), "00000000", &[0x82]).err().unwrap();
+    let err = store(tmp.path(), "00000000", &["82"]).err().unwrap();
     assert!(matches!(err, Error::YubikeyPinBlocked | Error::YubikeyPinRefused { tries: 0 }), "{err}");
-    let err = store(tmp.path(), PIN, &[0x82]).err().unwrap();
+    let err = store(tmp.path(), PIN, &["82"]).err().unwrap();
     assert!(matches!(err, Error::YubikeyPinBlocked | Error::YubikeyPinRefused { tries: 0 }), "{err}");
     assert!(err.to_string().contains("PUK") || err.to_string().contains("tries"), "{err}");
 }
@@ -140,7 +142,7 @@ fn a_card_pulled_and_reinserted_is_reopened() {
     let tmp = tempfile::tempdir().unwrap();
     let mut card = VirtualCard::insert(&tmp.path().join("card"), &[]);
     set_up(Some(SERIAL));
-    let s = store(tmp.path(), PIN, &[0x82]).unwrap();
+    let s = store(tmp.path(), PIN, &["82"]).unwrap();
     let key = KeyName::new("laptop").unwrap();
     s.create(&key).unwrap();
     assert!(verifies(&s, &key));

@@ -11,12 +11,12 @@
 //! with OS locking. When the token drops sessions (closed, removed, reinserted), the store
 //! reopens and logs in again, then retries once.
 
+mod settings;
 mod uri;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, OnceLock};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::RvError;
@@ -29,8 +29,12 @@ use warrant_attestation::{BackendKind, Evidence, P256PublicKey, Pkcs11Report};
 use zeroize::Zeroizing;
 
 pub use crate::pin::PinSource;
+pub use settings::Pkcs11Settings;
 pub use uri::Pkcs11Uri;
 
+use crate::clock::unix_seconds;
+use crate::key_cache::KeyCache;
+use crate::sync::Locked;
 use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore};
 
 /// DER of the prime256v1 OID, the CKA_EC_PARAMS of P-256 keys.
@@ -57,7 +61,26 @@ impl TokenSelector {
 }
 
 fn p11(operation: &'static str) -> impl Fn(cryptoki::error::Error) -> Error {
-    move |e| Error::Pkcs11 { operation, reason: e.to_string() }
+    move |source| Error::Pkcs11 { operation, source }
+}
+
+/// A failure inside an operation on a session: from the token (maybe a lost session, worth
+/// one reconnect), or final.
+enum Failure {
+    Token(cryptoki::error::Error),
+    Final(Error),
+}
+
+impl From<cryptoki::error::Error> for Failure {
+    fn from(e: cryptoki::error::Error) -> Self {
+        Failure::Token(e)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Final(e)
+    }
 }
 
 fn rv(e: &cryptoki::error::Error) -> Option<RvError> {
@@ -85,15 +108,12 @@ fn session_lost(e: &cryptoki::error::Error) -> bool {
 
 /// The process's loaded modules: PKCS#11 allows one initialisation per module per process.
 fn module(path: &Path) -> Result<Arc<Pkcs11>, Error> {
-    static MODULES: OnceLock<Mutex<HashMap<PathBuf, Arc<Pkcs11>>>> = OnceLock::new();
-    let mut modules = MODULES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    static MODULES: OnceLock<Locked<HashMap<PathBuf, Arc<Pkcs11>>>> = OnceLock::new();
+    let mut modules = MODULES.get_or_init(|| Locked::new("PKCS#11 module table", HashMap::new())).lock()?;
     if let Some(m) = modules.get(path) {
         return Ok(m.clone());
     }
-    let ctx = Pkcs11::new(path).map_err(|e| Error::Pkcs11 {
-        operation: "loading the module",
-        reason: format!("{}: {e}", path.display()),
-    })?;
+    let ctx = Pkcs11::new(path).map_err(|source| Error::Pkcs11Module { path: path.to_owned(), source })?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) => {}
         Err(e) if rv(&e) == Some(RvError::CryptokiAlreadyInitialized) => {}
@@ -109,13 +129,13 @@ pub struct Pkcs11KeyStore {
     ctx: Arc<Pkcs11>,
     token: TokenSelector,
     pin: Zeroizing<String>,
-    state: Mutex<Connection>,
+    state: Locked<Connection>,
     report: TokenReport,
-    public_keys: Mutex<HashMap<KeyName, P256PublicKey>>,
+    public_keys: KeyCache<P256PublicKey>,
     /// Private key handles, valid while the login lasts (cleared on reconnection).
-    handles: Mutex<HashMap<KeyName, ObjectHandle>>,
+    handles: KeyCache<ObjectHandle>,
     /// CKA_LOCAL, CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE of each key: fixed for its life.
-    attributes: Mutex<HashMap<KeyName, (bool, bool, bool)>>,
+    attributes: KeyCache<(bool, bool, bool)>,
 }
 
 impl std::fmt::Debug for Pkcs11KeyStore {
@@ -162,15 +182,15 @@ impl Pkcs11KeyStore {
             ctx,
             token,
             pin,
-            state: Mutex::new(Connection { slot, idle: Vec::new() }),
+            state: Locked::new("PKCS#11 session pool", Connection { slot, idle: Vec::new() }),
             report,
-            public_keys: Mutex::new(HashMap::new()),
-            handles: Mutex::new(HashMap::new()),
-            attributes: Mutex::new(HashMap::new()),
+            public_keys: KeyCache::new("public key cache"),
+            handles: KeyCache::new("key handle cache"),
+            attributes: KeyCache::new("key attribute cache"),
         };
         // Log in now, so a wrong PIN is reported at start, not at the first signature.
         let session = store.new_session(slot)?;
-        store.lock().idle.push(session);
+        store.state.lock()?.idle.push(session);
         Ok(store)
     }
 
@@ -181,10 +201,6 @@ impl Pkcs11KeyStore {
             reason: "no module: add ?module-path=... or configure one".into(),
         })?;
         Self::open(module, TokenSelector { label: uri.token.clone(), serial: uri.serial.clone() }, pin)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn new_session(&self, slot: Slot) -> Result<Session, Error> {
@@ -211,12 +227,12 @@ impl Pkcs11KeyStore {
     /// token may be in another slot now), logs in again, and retries once.
     fn with_session<T>(
         &self,
-        op: impl Fn(&Session) -> Result<T, cryptoki::error::Error>,
+        op: impl Fn(&Session) -> Result<T, Failure>,
         what: &'static str,
     ) -> Result<T, Error> {
         for attempt in 0..2 {
             let (session, slot) = {
-                let mut state = self.lock();
+                let mut state = self.state.lock()?;
                 (state.idle.pop(), state.slot)
             };
             let session = match session {
@@ -225,43 +241,40 @@ impl Pkcs11KeyStore {
             };
             match op(&session) {
                 Ok(value) => {
-                    self.lock().idle.push(session);
+                    self.state.lock()?.idle.push(session);
                     return Ok(value);
                 }
-                Err(e) if session_lost(&e) && attempt == 0 => self.reconnect()?,
-                Err(e) => {
+                Err(Failure::Token(e)) if session_lost(&e) && attempt == 0 => self.reconnect()?,
+                Err(Failure::Token(e)) => {
                     if !session_lost(&e) {
-                        self.lock().idle.push(session);
+                        self.state.lock()?.idle.push(session);
                     }
                     return Err(p11(what)(e));
                 }
+                Err(Failure::Final(e)) => return Err(e),
             }
         }
-        Err(Error::Pkcs11 { operation: what, reason: "the token lost its sessions twice".into() })
+        Err(Error::Pkcs11Unexpected { operation: what, reason: "the token lost its sessions twice".into() })
     }
 
     /// Drops every session and handle, and finds the token again.
     fn reconnect(&self) -> Result<(), Error> {
         let slot = find_slot(&self.ctx, &self.token)?;
-        self.handles.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        let mut state = self.lock();
+        self.handles.clear()?;
+        let mut state = self.state.lock()?;
         state.idle.clear();
         state.slot = slot;
         Ok(())
     }
 
     /// The private key's handle: cached, else found (and cached).
-    fn private_handle(
-        &self,
-        session: &Session,
-        name: &KeyName,
-    ) -> Result<Option<ObjectHandle>, cryptoki::error::Error> {
-        if let Some(h) = self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return Ok(Some(*h));
+    fn private_handle(&self, session: &Session, name: &KeyName) -> Result<Option<ObjectHandle>, Failure> {
+        if let Some(h) = self.handles.get(name)? {
+            return Ok(Some(h));
         }
         let found = Self::find(session, name, ObjectClass::PRIVATE_KEY)?;
         if let Some(h) = found {
-            self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), h);
+            self.handles.insert(name, h)?;
         }
         Ok(found)
     }
@@ -291,7 +304,7 @@ impl Pkcs11KeyStore {
                 _ => {}
             }
         }
-        let corrupt = |reason: &str| Error::Pkcs11 {
+        let corrupt = |reason: &str| Error::Pkcs11Unexpected {
             operation: "reading a public key",
             reason: format!("key {name}: {reason}"),
         };
@@ -353,7 +366,10 @@ impl KeyStore for Pkcs11KeyStore {
     }
 
     fn create(&self, name: &KeyName) -> Result<KeyInfo, Error> {
-        if self.with_session(|s| Self::find(s, name, ObjectClass::PRIVATE_KEY), "C_FindObjects")?.is_some() {
+        if self
+            .with_session(|s| Ok(Self::find(s, name, ObjectClass::PRIVATE_KEY)?), "C_FindObjects")?
+            .is_some()
+        {
             return Err(Error::KeyExists(name.to_string()));
         }
         let mut id = [0u8; 16];
@@ -380,13 +396,13 @@ impl KeyStore for Pkcs11KeyStore {
         self.with_session(
             |s| {
                 let (_, private) = s.generate_key_pair(&Mechanism::EccKeyPairGen, &public, &private)?;
-                self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), private);
+                self.handles.insert(name, private)?;
                 Ok(())
             },
             "C_GenerateKeyPair",
         )?;
         let public_key = self.public_key(name)?;
-        let created_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let created_at = unix_seconds();
         Ok(KeyInfo {
             name: name.clone(),
             backend: BackendKind::Pkcs11,
@@ -436,21 +452,17 @@ impl KeyStore for Pkcs11KeyStore {
     }
 
     fn public_key(&self, name: &KeyName) -> Result<P256PublicKey, Error> {
-        if let Some(key) = self.public_keys.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
-            return Ok(key.clone());
-        }
-        let key = self
-            .with_session(|s| Self::read_public(s, name), "reading a public key")?
-            .ok_or_else(|| Error::KeyNotFound(name.to_string()))??;
-        self.public_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), key.clone());
-        Ok(key)
+        self.public_keys.get_or_load(name, || {
+            self.with_session(|s| Ok(Self::read_public(s, name)?), "reading a public key")?
+                .ok_or_else(|| Error::KeyNotFound(name.to_string()))?
+        })
     }
 
     fn sign_digest(&self, name: &KeyName, digest: &[u8; 32]) -> Result<[u8; 64], Error> {
         let signature = self
             .with_session(
                 |s| match self.private_handle(s, name)? {
-                    Some(key) => s.sign(&Mechanism::Ecdsa, key, digest).map(Some),
+                    Some(key) => Ok(Some(s.sign(&Mechanism::Ecdsa, key, digest)?)),
                     None => Ok(None),
                 },
                 "C_Sign",
@@ -468,23 +480,16 @@ impl KeyStore for Pkcs11KeyStore {
         _purpose: EvidencePurpose,
         _nonce: &[u8; 32],
     ) -> Result<Evidence, Error> {
-        let cached = self.attributes.lock().unwrap_or_else(|p| p.into_inner()).get(name).copied();
-        let (local, always_sensitive, never_extractable) = match cached {
-            Some(attributes) => attributes,
-            None => {
-                let read = self
-                    .with_session(
-                        |s| match self.private_handle(s, name)? {
-                            Some(key) => Self::key_attributes(s, key).map(Some),
-                            None => Ok(None),
-                        },
-                        "reading key attributes",
-                    )?
-                    .ok_or_else(|| Error::KeyNotFound(name.to_string()))?;
-                self.attributes.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), read);
-                read
-            }
-        };
+        let (local, always_sensitive, never_extractable) = self.attributes.get_or_load(name, || {
+            self.with_session(
+                |s| match self.private_handle(s, name)? {
+                    Some(key) => Ok(Some(Self::key_attributes(s, key)?)),
+                    None => Ok(None),
+                },
+                "reading key attributes",
+            )?
+            .ok_or_else(|| Error::KeyNotFound(name.to_string()))
+        })?;
         let r = &self.report;
         Ok(Evidence::Pkcs11(Pkcs11Report {
             manufacturer: r.manufacturer.clone(),
@@ -545,8 +550,8 @@ impl KeyStore for Pkcs11KeyStore {
     fn delete(&self, name: &KeyName) -> Result<(), Error> {
         let deleted = self.with_session(
             |s| {
-                self.handles.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
-                self.attributes.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+                self.handles.remove(name)?;
+                self.attributes.remove(name)?;
                 let mut any = false;
                 for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
                     while let Some(object) = Self::find(s, name, class)? {
@@ -558,7 +563,7 @@ impl KeyStore for Pkcs11KeyStore {
             },
             "C_DestroyObject",
         )?;
-        self.public_keys.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.public_keys.remove(name)?;
         if deleted {
             Ok(())
         } else {

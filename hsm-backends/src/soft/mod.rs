@@ -3,22 +3,24 @@
 //! evidence says exactly that, and verifiers refuse it unless their policy allows it.
 
 mod key_file;
+mod settings;
 
-use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use aws_lc_rs::digest::{Digest, SHA256};
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
 use zeroize::Zeroizing;
 
+use crate::clock::unix_seconds;
+use crate::key_cache::KeyCache;
 use crate::private_files::{check_private, io, open_private_dir, write_new_private_file};
 use crate::reconcile::reconcile_dir;
 use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, Reconciled};
 use key_file::{KdfCost, KeyFileError};
+pub use settings::SoftSettings;
 
 const EXTENSION: &str = "key";
 
@@ -28,9 +30,9 @@ pub struct SoftKeyStore {
     passphrase: Option<Zeroizing<Vec<u8>>>,
     kdf_cost: KdfCost,
     /// Unsealed keys, so a passphrase costs one key derivation per key, not per signature.
-    loaded: RwLock<HashMap<KeyName, Arc<EcdsaKeyPair>>>,
+    loaded: KeyCache<Arc<EcdsaKeyPair>>,
     /// Public keys read so far: a signing daemon asks for them on every request.
-    public_keys: RwLock<HashMap<KeyName, P256PublicKey>>,
+    public_keys: KeyCache<P256PublicKey>,
 }
 
 impl std::fmt::Debug for SoftKeyStore {
@@ -52,8 +54,8 @@ impl SoftKeyStore {
             dir,
             passphrase: None,
             kdf_cost: KdfCost::DEFAULT,
-            loaded: RwLock::new(HashMap::new()),
-            public_keys: RwLock::new(HashMap::new()),
+            loaded: KeyCache::new("unsealed key cache"),
+            public_keys: KeyCache::new("public key cache"),
         })
     }
 
@@ -105,9 +107,10 @@ impl SoftKeyStore {
     }
 
     fn key_pair(&self, name: &KeyName) -> Result<Arc<EcdsaKeyPair>, Error> {
-        if let Some(pair) = self.loaded.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name) {
-            return Ok(pair.clone());
-        }
+        self.loaded.get_or_load(name, || self.unseal(name))
+    }
+
+    fn unseal(&self, name: &KeyName) -> Result<Arc<EcdsaKeyPair>, Error> {
         let (path, bytes) = self.read(name)?;
         let header = key_file::header(&bytes).map_err(|e| file_error(name, &path, e))?;
         let secret = key_file::secret(&bytes, self.passphrase.as_ref().map(|p| p.as_slice()))
@@ -121,12 +124,7 @@ impl SoftKeyStore {
             path: path.clone(),
             reason: "private and public key do not match",
         })?;
-        let pair = Arc::new(pair);
-        self.loaded
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.clone(), pair.clone());
-        Ok(pair)
+        Ok(Arc::new(pair))
     }
 }
 
@@ -151,7 +149,7 @@ impl KeyStore for SoftKeyStore {
             secret.copy_from_slice(bin.as_ref());
             secret
         };
-        let created_at = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let created_at = unix_seconds();
         let passphrase = self.passphrase.as_ref().map(|p| (p.as_slice(), self.kdf_cost));
         let bytes = key_file::encode(&secret, &public_key, created_at, passphrase)
             .map_err(|e| file_error(name, &path, e))?;
@@ -161,10 +159,7 @@ impl KeyStore for SoftKeyStore {
             }
             other => other,
         })?;
-        self.loaded
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.clone(), Arc::new(pair));
+        self.loaded.insert(name, Arc::new(pair))?;
         self.info(name.clone(), &path, &bytes)
     }
 
@@ -185,18 +180,10 @@ impl KeyStore for SoftKeyStore {
     }
 
     fn public_key(&self, name: &KeyName) -> Result<P256PublicKey, Error> {
-        if let Some(key) =
-            self.public_keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(name)
-        {
-            return Ok(key.clone());
-        }
-        let (path, bytes) = self.read(name)?;
-        let key = self.info(name.clone(), &path, &bytes)?.public_key;
-        self.public_keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.clone(), key.clone());
-        Ok(key)
+        self.public_keys.get_or_load(name, || {
+            let (path, bytes) = self.read(name)?;
+            Ok(self.info(name.clone(), &path, &bytes)?.public_key)
+        })
     }
 
     fn sign_digest(&self, name: &KeyName, digest: &[u8; 32]) -> Result<[u8; 64], Error> {
@@ -222,8 +209,8 @@ impl KeyStore for SoftKeyStore {
         if !path.exists() {
             return Err(Error::KeyNotFound(name.to_string()));
         }
-        self.loaded.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
-        self.public_keys.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(name);
+        self.loaded.remove(name)?;
+        self.public_keys.remove(name)?;
         fs::remove_file(&path).map_err(io(&path))
     }
 

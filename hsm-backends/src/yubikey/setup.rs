@@ -5,7 +5,7 @@
 use yubikey::MgmKey;
 use zeroize::Zeroizing;
 
-use super::{card_error, open_card};
+use super::store::{card_error, open_card};
 use crate::Error;
 
 const DEFAULT_PIN: &str = "123456";
