@@ -18,8 +18,7 @@ use std::time::Duration;
 #[path = "../tests/common/mod.rs"]
 mod common;
 mod support;
-#[path = "../../tests/support/swtpm.rs"]
-mod swtpm;
+use warrant_test_support::swtpm;
 
 use common::AUDIENCE;
 use tss_esapi::constants::tss::{TPM2_RH_NULL, TPM2_ST_HASHCHECK};

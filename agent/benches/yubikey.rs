@@ -14,8 +14,7 @@ use std::time::Duration;
 #[path = "../tests/common/mod.rs"]
 mod common;
 mod support;
-#[path = "../../tests/support/virtual_piv.rs"]
-mod virtual_piv;
+use warrant_test_support::virtual_piv;
 
 use common::AUDIENCE;
 use warrant_agent::api;

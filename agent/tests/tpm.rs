@@ -5,8 +5,7 @@
 #![cfg(feature = "tpm")]
 
 mod common;
-#[path = "../../tests/support/swtpm.rs"]
-mod swtpm;
+use warrant_test_support::swtpm;
 
 use std::path::Path;
 use std::process::{Command, Output};

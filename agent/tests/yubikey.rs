@@ -6,8 +6,7 @@
 #![cfg(feature = "yubikey")]
 
 mod common;
-#[path = "../../tests/support/virtual_piv.rs"]
-mod virtual_piv;
+use warrant_test_support::virtual_piv;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;

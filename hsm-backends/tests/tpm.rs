@@ -2,8 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 #![cfg(feature = "tpm")]
 
-#[path = "../../tests/support/swtpm.rs"]
-mod swtpm;
+use warrant_test_support::swtpm;
 
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use sha2::{Digest, Sha256};

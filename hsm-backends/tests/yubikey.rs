@@ -2,8 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 #![cfg(feature = "yubikey")]
 
-#[path = "../../tests/support/virtual_piv.rs"]
-mod virtual_piv;
+use warrant_test_support::virtual_piv;
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,15 @@
 //! `agent.toml`: the daemon's configuration, parsed strictly and validated as a whole before it
-//! is used, with errors that name the file, the line and the key.
+//! is used, with errors that name the file, the line and the key (from the TOML parser's
+//! positions). The `[keystore]` table belongs to warrant-hsm-backends: its `backend` picks the
+//! settings type, which checks itself.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-
-use warrant_hsm_backends::pkcs11::Pkcs11Uri;
+use toml::de::{DeTable, DeValue};
+use toml::Spanned;
+use warrant_hsm_backends::KeyStoreConfig;
 
 use super::rules::{Operation, Rule, RuleSet, Subjects};
 use crate::Error;
@@ -75,8 +79,6 @@ struct File {
     socket_group: Option<String>,
     state_dir: Option<PathBuf>,
     #[serde(default)]
-    keystore: KeyStoreConfig,
-    #[serde(default)]
     authority: AuthorityConfig,
     #[serde(default)]
     limits: Limits,
@@ -100,210 +102,6 @@ pub struct AuthorityConfig {
     pub yubikey_roots: Vec<PathBuf>,
     /// Accept ECDSA keys on YubiKey firmware below 5.7.0 (YSA-2024-03).
     pub allow_ysa_2024_03: bool,
-}
-
-/// Which key store holds the keys.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KeyStoreConfig {
-    /// `soft` (files), `pkcs11` (a token or HSM) or `tpm` (a TPM 2.0).
-    pub backend: String,
-    /// soft, tpm: the store's directory (default: `keys`, or `tpm-keys`, in the state directory).
-    pub dir: Option<PathBuf>,
-    /// soft: a file holding the passphrase that seals the keys.
-    pub passphrase_file: Option<PathBuf>,
-    /// pkcs11: the token as an RFC 7512 URI (`pkcs11:token=...?module-path=...`), instead of
-    /// `module` and `token`/`serial`.
-    pub uri: Option<String>,
-    /// pkcs11: the module (shared library) to load.
-    pub module: Option<PathBuf>,
-    /// pkcs11: the token's label.
-    pub token: Option<String>,
-    /// pkcs11: the token's serial number.
-    pub serial: Option<String>,
-    /// pkcs11: a file (mode 0600) holding the user PIN.
-    pub pin_file: Option<PathBuf>,
-    /// pkcs11: a systemd credential holding the user PIN.
-    pub pin_credential: Option<String>,
-    /// pkcs11: an environment variable holding the user PIN (for tests).
-    pub pin_env: Option<String>,
-    /// tpm: the TCTI (default `device:/dev/tpmrm0`; also `swtpm:host=...,port=...`, `tabrmd`).
-    pub tcti: Option<String>,
-    /// tpm: the PCRs quoted into every warrant, as `sha256:0,1,2,3,4,5,6,7` (banks joined by
-    /// `+`), or `none` for warrants without a quote. Default: SHA-256 PCRs 0-7.
-    pub quote_pcrs: Option<String>,
-    /// tpm: reuse one quote per grant for at most this many seconds (1 to 3600) instead of
-    /// quoting for every warrant. The quote is bound to the newest status list of the grant's
-    /// authority that warrantd was given with a sign request (a new list, a new quote); with
-    /// none known, every warrant gets its own quote. Verifiers see the quote's age
-    /// (`quote_age`, from the list's `iat`) and their policy decides.
-    pub quote_cache_seconds: Option<u64>,
-    /// yubikey: the card's serial (needed when several are present).
-    pub serial_number: Option<u32>,
-    /// yubikey: slots new keys may take, in order (default: retired slots 82-95).
-    pub slots: Option<Vec<String>>,
-    /// yubikey: PIN policy of new keys (`never`, `once`, `always`; default `once`).
-    pub pin_policy: Option<String>,
-    /// yubikey: touch policy of new keys (`never`, `always`, `cached`; default `never`).
-    pub touch_policy: Option<String>,
-    /// pkcs11, tpm, yubikey: a program that prints the PIN (an askpass or pinentry wrapper,
-    /// for workstations).
-    pub pin_askpass: Option<PathBuf>,
-}
-
-impl Default for KeyStoreConfig {
-    fn default() -> Self {
-        Self {
-            backend: "soft".into(),
-            dir: None,
-            passphrase_file: None,
-            uri: None,
-            module: None,
-            token: None,
-            serial: None,
-            pin_file: None,
-            pin_credential: None,
-            pin_env: None,
-            tcti: None,
-            quote_pcrs: None,
-            quote_cache_seconds: None,
-            serial_number: None,
-            slots: None,
-            pin_policy: None,
-            touch_policy: None,
-            pin_askpass: None,
-        }
-    }
-}
-
-impl KeyStoreConfig {
-    /// Checks the settings belong to the backend; returns the offending key and why.
-    fn validate(&self) -> Result<(), (&'static str, String)> {
-        let token = [
-            ("uri", self.uri.is_some()),
-            ("module", self.module.is_some()),
-            ("token", self.token.is_some()),
-            ("serial", self.serial.is_some()),
-        ];
-        let pins = [
-            ("pin_file", self.pin_file.is_some()),
-            ("pin_credential", self.pin_credential.is_some()),
-            ("pin_env", self.pin_env.is_some()),
-            ("pin_askpass", self.pin_askpass.is_some()),
-        ];
-        let yubikey_set = [
-            ("serial_number", self.serial_number.is_some()),
-            ("slots", self.slots.is_some()),
-            ("pin_policy", self.pin_policy.is_some()),
-            ("touch_policy", self.touch_policy.is_some()),
-        ];
-        let tpm_set = [
-            ("tcti", self.tcti.is_some()),
-            ("quote_pcrs", self.quote_pcrs.is_some()),
-            ("quote_cache_seconds", self.quote_cache_seconds.is_some()),
-        ];
-        let dir = [("dir", self.dir.is_some())];
-        let passphrase = [("passphrase_file", self.passphrase_file.is_some())];
-        let (foreign, backend): (Vec<_>, _) = match self.backend.as_str() {
-            "soft" => (token.iter().chain(&pins).chain(&tpm_set).chain(&yubikey_set).collect(), "soft"),
-            "pkcs11" => {
-                (dir.iter().chain(&passphrase).chain(&tpm_set).chain(&yubikey_set).collect(), "pkcs11")
-            }
-            "tpm" if cfg!(feature = "tpm") => {
-                (token.iter().chain(&passphrase).chain(&yubikey_set).collect(), "tpm")
-            }
-            "yubikey" if cfg!(feature = "yubikey") => {
-                (token.iter().chain(&passphrase).chain(&tpm_set).collect(), "yubikey")
-            }
-            "yubikey" => {
-                return Err((
-                    "backend",
-                    "this build of warrantd has no YubiKey support (built without the `yubikey` feature)"
-                        .into(),
-                ))
-            }
-            "tpm" => {
-                return Err((
-                    "backend",
-                    "this build of warrantd has no TPM support (built without the `tpm` feature)".into(),
-                ))
-            }
-            other => {
-                let mut built = vec!["soft", "pkcs11"];
-                built.extend(cfg!(feature = "tpm").then_some("tpm"));
-                built.extend(cfg!(feature = "yubikey").then_some("yubikey"));
-                let built = built.join(", ");
-                return Err(("backend", format!("unknown backend {other:?}; this build has: {built}")));
-            }
-        };
-        if let Some((key, _)) = foreign.iter().find(|(_, set)| *set) {
-            return Err((key, format!("does not apply to the {backend} backend")));
-        }
-        if backend == "pkcs11" {
-            if let Some(uri) = &self.uri {
-                if let Some((key, _)) = token[1..].iter().find(|(_, set)| *set) {
-                    return Err((key, "give the token either as `uri` or as module and token/serial".into()));
-                }
-                let parsed = Pkcs11Uri::parse(uri).map_err(|e| ("uri", e.to_string()))?;
-                if parsed.module_path.is_none() {
-                    return Err(("uri", "the URI needs ?module-path=... (the module to load)".into()));
-                }
-            } else {
-                if self.module.is_none() {
-                    return Err(("module", "the pkcs11 backend needs the module's path (or a `uri`)".into()));
-                }
-                if self.token.is_none() && self.serial.is_none() {
-                    return Err(("token", "name the token by label (token) or serial".into()));
-                }
-            }
-        }
-        let pin_count = pins.iter().filter(|(_, set)| *set).count();
-        if pin_count > 1 || (matches!(backend, "pkcs11" | "yubikey") && pin_count != 1) {
-            return Err((
-                "pin_file",
-                "give exactly one of pin_file, pin_credential, pin_env, pin_askpass".into(),
-            ));
-        }
-        for slot in self.slots.iter().flatten() {
-            parse_slot_name(slot).map_err(|e| ("slots", e))?;
-        }
-        for (key, value, allowed) in [
-            ("pin_policy", &self.pin_policy, ["never", "once", "always"]),
-            ("touch_policy", &self.touch_policy, ["never", "always", "cached"]),
-        ] {
-            if let Some(v) = value {
-                if !allowed.contains(&v.as_str()) {
-                    return Err((key, format!("{v:?} is not one of {}", allowed.join(", "))));
-                }
-            }
-        }
-        if let Some(spec) = &self.quote_pcrs {
-            if spec != "none" {
-                warrant_attestation::tpm::parse_pcr_selection(spec).map_err(|e| ("quote_pcrs", e))?;
-            }
-        }
-        if let Some(seconds) = self.quote_cache_seconds {
-            if !(1..=3600).contains(&seconds) {
-                return Err(("quote_cache_seconds", "must be 1 to 3600 seconds".into()));
-            }
-            if self.quote_pcrs.as_deref() == Some("none") {
-                return Err((
-                    "quote_cache_seconds",
-                    "there are no quotes to cache with quote_pcrs = \"none\"".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A PIV key slot: 9a, 9c, 9d, 9e or 82-95.
-pub fn parse_slot_name(name: &str) -> Result<u8, String> {
-    let slot = u8::from_str_radix(name, 16).ok().filter(|_| name.len() == 2);
-    match slot {
-        Some(s @ (0x9a | 0x9c | 0x9d | 0x9e | 0x82..=0x95)) => Ok(s),
-        _ => Err(format!("{name:?} is not a key slot (9a, 9c, 9d, 9e, 82-95)")),
-    }
 }
 
 /// Resource limits; each refusal is an error to its client, never the daemon's end.
@@ -456,7 +254,7 @@ pub struct Config {
     pub socket_gid: Option<u32>,
     /// The state directory.
     pub state_dir: PathBuf,
-    /// The key store.
+    /// The key store (`[keystore]`; the software store when absent).
     pub keystore: KeyStoreConfig,
     /// The authority's configured settings.
     pub authority: AuthorityConfig,
@@ -476,7 +274,7 @@ impl Config {
                 "{}: {e}{}",
                 path.display(),
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    " (create it, or name another with --config; see docs/ARCHITECTURE.md for an example)"
+                    " (create it, or name another with --config; docs/agent.example.toml is an example)"
                 } else {
                     ""
                 }
@@ -487,27 +285,24 @@ impl Config {
 
     /// Validates `text`, read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
-        let at = Locator { path, text };
-        let file: File = toml::from_str(text).map_err(|e| at.toml_error(&e))?;
+        let at = Source::parse(path, text)?;
+        let (file, keystore) = at.read()?;
         let mode = file.mode.unwrap_or_else(Mode::default_for_this_process);
         let socket = match file.socket {
             Some(s) => s,
             None => mode.default_socket().ok_or_else(|| {
-                at.error(
-                    None,
+                at.key_error(
                     "socket",
                     "no socket path: set `socket`, or run where $XDG_RUNTIME_DIR is set (user mode)",
                 )
             })?,
         };
         let socket_gid = match (&file.socket_group, mode) {
-            (Some(name), _) => Some(resolve_group(name).map_err(|e| at.error(None, "socket_group", &e))?),
+            (Some(name), _) => Some(resolve_group(name).map_err(|e| at.key_error("socket_group", &e))?),
             (None, Mode::System) => resolve_group("warrant").ok(),
             (None, Mode::User) => None,
         };
-        if let Err((key, message)) = file.keystore.validate() {
-            return Err(at.error(Some("keystore"), key, &message));
-        }
+        keystore.check().map_err(|e| at.key_error(&format!("keystore.{}", e.key), &e.reason))?;
         let l = file.limits;
         for (key, ok) in [
             ("max_body_bytes", l.max_body_bytes >= 1024),
@@ -521,21 +316,22 @@ impl Config {
             ("refusal_summary_ms", l.refusal_summary_ms >= 100),
         ] {
             if !ok {
-                return Err(at.error(Some("limits"), key, "is too small to serve anything"));
+                return Err(at.key_error(&format!("limits.{key}"), "is too small to serve anything"));
             }
         }
         let mut rules = Vec::new();
         for (i, section) in file.rules.into_iter().enumerate() {
             rules.push(rule(&at, i, section)?);
         }
-        let mut names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
-        names.sort_unstable();
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(at.error(None, "name", &format!("two rules are named {:?}", w[0])));
+        for (i, rule) in rules.iter().enumerate() {
+            if rules[..i].iter().any(|earlier| earlier.name == rule.name) {
+                let message = format!("two rules are named {:?}", rule.name);
+                return Err(at.key_error(&format!("rules[{i}].name"), &message));
+            }
         }
         let admin = Subjects {
             uids: file.admin.uids,
-            gids: resolve_groups(&at, Some("admin"), file.admin.gids, &file.admin.groups)?,
+            gids: resolve_groups(&at, "admin", file.admin.gids, &file.admin.groups)?,
             exe: Vec::new(),
         };
         Ok(Self {
@@ -544,7 +340,7 @@ impl Config {
             socket,
             socket_gid,
             state_dir: file.state_dir.unwrap_or_else(|| mode.default_state_dir()),
-            keystore: file.keystore,
+            keystore,
             authority: file.authority,
             limits: file.limits,
             audit: file.audit,
@@ -579,8 +375,10 @@ audiences = ["{audience}"]
     )
 }
 
-fn rule(at: &Locator<'_>, index: usize, s: RuleSection) -> Result<Rule, Error> {
-    let err = |key: &str, msg: &str| at.error_in_rule(index, key, &format!("rule {:?}: {msg}", s.name));
+fn rule(at: &Source<'_>, index: usize, s: RuleSection) -> Result<Rule, Error> {
+    let err = |key: &str, msg: &str| {
+        at.key_error(&format!("rules[{index}].{key}"), &format!("rule {:?}: {msg}", s.name))
+    };
     if s.name.is_empty() || s.name == super::rules::DEFAULT_DENY || s.name == super::rules::ADMIN {
         return Err(err("name", "this name is empty or reserved"));
     }
@@ -639,22 +437,14 @@ fn rule(at: &Locator<'_>, index: usize, s: RuleSection) -> Result<Rule, Error> {
     })
 }
 
-struct RuleTable(usize);
-
-impl std::fmt::Display for RuleTable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "rules[{}]", self.0)
-    }
-}
-
 fn resolve_groups(
-    at: &Locator<'_>,
-    table: Option<&str>,
+    at: &Source<'_>,
+    table: &str,
     mut gids: Vec<u32>,
     names: &[String],
 ) -> Result<Vec<u32>, Error> {
     for name in names {
-        gids.push(resolve_group(name).map_err(|e| at.error(table, "groups", &e))?);
+        gids.push(resolve_group(name).map_err(|e| at.key_error(&format!("{table}.groups"), &e))?);
     }
     Ok(gids)
 }
@@ -667,89 +457,156 @@ fn resolve_group(name: &str) -> Result<u32, String> {
     }
 }
 
-/// Turns positions in the file into `file:line: key`.
-struct Locator<'a> {
+/// The file as the TOML parser read it: every key with its position, so that errors name the
+/// file, the line and the key.
+struct Source<'a> {
     path: &'a Path,
     text: &'a str,
+    root: DeTable<'a>,
 }
 
-impl Locator<'_> {
+impl<'a> Source<'a> {
+    fn parse(path: &'a Path, text: &'a str) -> Result<Self, Error> {
+        let root = DeTable::parse(text).map_err(|e| {
+            Error::Config(format!("{}{}", at_line(path, text, e.span()), e.message().trim_end()))
+        })?;
+        Ok(Self { path, text, root: root.into_inner() })
+    }
+
+    /// The file's sections (all but `[keystore]`), and the key store's configuration: its
+    /// `backend` (default: soft) picks the settings type the rest of the table is read as.
+    fn read(&self) -> Result<(File, KeyStoreConfig), Error> {
+        let mut rest = self.root.clone();
+        let keystore = rest.remove("keystore");
+        let file = File::deserialize(toml::de::Deserializer::from(Spanned::new(0..self.text.len(), rest)))
+            .map_err(|e| self.toml_error(&e))?;
+        let keystore = match keystore {
+            None => KeyStoreConfig::default(),
+            Some(table) => self.keystore(table)?,
+        };
+        Ok((file, keystore))
+    }
+
+    fn keystore(&self, table: Spanned<DeValue<'a>>) -> Result<KeyStoreConfig, Error> {
+        let span = table.span();
+        let DeValue::Table(mut settings) = table.into_inner() else {
+            return Err(self.key_error("keystore", "must be a table"));
+        };
+        let name = match settings.remove("backend") {
+            None => KeyStoreConfig::default().backend().name.to_owned(),
+            Some(value) => match value.get_ref().as_str() {
+                Some(name) => name.to_owned(),
+                None => return Err(self.key_error("keystore.backend", "must be a string")),
+            },
+        };
+        let backend = warrant_hsm_backends::backend(&name)
+            .map_err(|e| self.key_error("keystore.backend", &e.reason))?;
+        KeyStoreConfig::from_settings(
+            backend.name,
+            toml::de::Deserializer::from(Spanned::new(span, settings)),
+        )
+        .map_err(|e| self.toml_error_about(&e, &format!(" (backend = {name:?})")))
+    }
+
     fn toml_error(&self, e: &toml::de::Error) -> Error {
-        let Some(span) = e.span() else {
-            return Error::Config(format!("{}: {}", self.path.display(), e.message()));
-        };
-        let line = self.line_of(span.start);
-        let line_text = self.text.lines().nth(line - 1).unwrap_or("");
-        let key = line_text.split('=').next().unwrap_or("").trim();
-        Error::Config(format!("{}:{line}: key `{key}`: {}", self.path.display(), e.message().trim_end()))
+        self.toml_error_about(e, "")
     }
 
-    fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
-    }
-
-    /// An error about `key` in `[table]` (top level when `None`).
-    fn error(&self, table: Option<&str>, key: &str, msg: &str) -> Error {
-        let start = match table {
-            None => Some(0),
-            Some(t) => self.find_line_start(&format!("[{t}]")),
-        };
-        self.report(start, table, key, msg)
-    }
-
-    fn error_in_rule(&self, index: usize, key: &str, msg: &str) -> Error {
-        let mut offset = 0;
-        let mut start = None;
-        let mut seen = 0;
-        for line in self.text.split_inclusive('\n') {
-            if line.trim() == "[[rules]]" {
-                if seen == index {
-                    start = Some(offset);
-                    break;
-                }
-                seen += 1;
-            }
-            offset += line.len();
-        }
-        self.report(start, Some(&RuleTable(index).to_string()), key, msg)
-    }
-
-    fn find_line_start(&self, header: &str) -> Option<usize> {
-        let mut offset = 0;
-        for line in self.text.split_inclusive('\n') {
-            if line.trim() == header {
-                return Some(offset);
-            }
-            offset += line.len();
-        }
-        None
-    }
-
-    fn report(&self, table_start: Option<usize>, table: Option<&str>, key: &str, msg: &str) -> Error {
-        let qualified = match table {
-            Some(t) => format!("{t}.{key}"),
-            None => key.to_owned(),
-        };
-        // The key's own line: the first `key =` after the table's header and before the next one.
-        let line = table_start.and_then(|start| {
-            let mut offset = start;
-            for (i, line) in self.text[start..].split_inclusive('\n').enumerate() {
-                let t = line.trim_start();
-                if i > 0 && t.starts_with('[') {
-                    break;
-                }
-                if t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with('=')) {
-                    return Some(self.line_of(offset));
-                }
-                offset += line.len();
-            }
-            (table.is_some()).then(|| self.line_of(start))
+    /// A parser or type error, at the key it is about; `context` is appended to its message.
+    fn toml_error_about(&self, e: &toml::de::Error, context: &str) -> Error {
+        let message = e.message().trim_end();
+        let key = e.span().and_then(|span| {
+            let mut path = Vec::new();
+            key_at(&self.root, span.start, &mut path).then(|| dotted(&path))
         });
-        match line {
-            Some(line) => Error::Config(format!("{}:{line}: key `{qualified}`: {msg}", self.path.display())),
-            None => Error::Config(format!("{}: key `{qualified}`: {msg}", self.path.display())),
+        let at = at_line(self.path, self.text, e.span());
+        match key {
+            Some(key) => Error::Config(format!("{at}key `{key}`: {message}{context}")),
+            None => Error::Config(format!("{at}{message}{context}")),
         }
     }
+
+    /// An error about `key` (`table.key`, `rules[2].key`), at its line, or at its table's
+    /// where the key is missing.
+    fn key_error(&self, key: &str, message: &str) -> Error {
+        let mut table = &self.root;
+        let mut found = None;
+        for part in key.split('.') {
+            let (name, index) = match part.split_once('[') {
+                Some((name, index)) => (name, index.trim_end_matches(']').parse::<usize>().ok()),
+                None => (part, None),
+            };
+            let Some((k, v)) = table.get_key_value(name) else { break };
+            found = Some(k.span());
+            let value = match (v.get_ref(), index) {
+                (DeValue::Array(items), Some(i)) => match items.get(i) {
+                    Some(item) => {
+                        found = Some(item.span());
+                        item.get_ref()
+                    }
+                    None => break,
+                },
+                (value, _) => value,
+            };
+            match value {
+                DeValue::Table(t) => table = t,
+                _ => break,
+            }
+        }
+        Error::Config(format!("{}key `{key}`: {message}", at_line(self.path, self.text, found)))
+    }
+}
+
+/// `path:line: `, or `path: ` without a position.
+fn at_line(path: &Path, text: &str, span: Option<Range<usize>>) -> String {
+    match span {
+        Some(span) => {
+            let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
+            format!("{}:{line}: ", path.display())
+        }
+        None => format!("{}: ", path.display()),
+    }
+}
+
+/// Finds the key whose name or value holds `offset`, the innermost one; `path` gets its names
+/// (and array indices).
+fn key_at(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+    for (key, value) in table.iter() {
+        path.push(key.get_ref().to_string());
+        if key.span().contains(&offset) || in_value(value, offset, path) || value.span().contains(&offset) {
+            return true;
+        }
+        path.pop();
+    }
+    false
+}
+
+fn in_value(value: &Spanned<DeValue<'_>>, offset: usize, path: &mut Vec<String>) -> bool {
+    match value.get_ref() {
+        DeValue::Table(table) => key_at(table, offset, path),
+        DeValue::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            path.push(format!("[{i}]"));
+            let found =
+                in_value(item, offset, path) || (item.get_ref().is_table() && item.span().contains(&offset));
+            if !found {
+                path.pop();
+            }
+            found
+        }),
+        _ => false,
+    }
+}
+
+/// `["rules", "[0]", "uids"]` as `rules[0].uids`.
+fn dotted(path: &[String]) -> String {
+    let mut out = String::new();
+    for part in path {
+        if !out.is_empty() && !part.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(part);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -807,10 +664,15 @@ rate = { requests = 10, per_seconds = 1 }
     #[test]
     fn syntax_and_type_errors_name_file_line_and_key() {
         let e = parse(&GOOD.replace("max_body_bytes = 65536", "max_body_bytes = \"big\"")).unwrap_err();
-        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:6: key `max_body_bytes`"), "{e}");
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:6: key `limits.max_body_bytes`"), "{e}");
         let e = parse(&GOOD.replace("max_body_bytes", "max_bodybytes")).unwrap_err();
-        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:6: key `max_bodybytes`"), "{e}");
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:6: key `limits.max_bodybytes`"), "{e}");
         assert!(e.to_string().contains("unknown field"), "{e}");
+        let e =
+            parse(&GOOD.replace("name = \"developers\"", "name = \"developers\"\nratee = 1")).unwrap_err();
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:13: key `rules[0].ratee`"), "{e}");
+        let e = parse(&GOOD.replace("[limits]", "[limits\n")).unwrap_err();
+        assert!(e.to_string().starts_with("/etc/warrant/agent.toml:5: "), "{e}");
     }
 
     #[test]
@@ -843,7 +705,8 @@ rate = { requests = 10, per_seconds = 1 }
             assert!(e.to_string().contains("key `keystore.quote_pcrs`: PCR index \"99\""), "{e}");
             let e =
                 parse(&GOOD.replace("[limits]", &format!("{tpm}module = \"/m.so\"\n[limits]"))).unwrap_err();
-            assert!(e.to_string().contains("does not apply to the tpm backend"), "{e}");
+            assert!(e.to_string().contains(":7: key `keystore.module`: unknown field `module`"), "{e}");
+            assert!(e.to_string().contains("(backend = \"tpm\")"), "{e}");
             let e = parse(&GOOD.replace("[limits]", &format!("{tpm}quote_cache_seconds = 0\n[limits]")))
                 .unwrap_err();
             assert!(e.to_string().contains("key `keystore.quote_cache_seconds`: must be 1 to 3600"), "{e}");
@@ -854,7 +717,12 @@ rate = { requests = 10, per_seconds = 1 }
             parse(&GOOD.replace("[limits]", &ok)).unwrap();
         } else {
             let e = parse(&GOOD.replace("[limits]", &format!("{tpm}[limits]"))).unwrap_err();
-            assert!(e.to_string().contains("without the `tpm` feature"), "{e}");
+            assert!(
+                e.to_string().contains(
+                    ":6: key `keystore.backend`: this build has no tpm backend; built with: soft, pkcs11"
+                ),
+                "{e}"
+            );
         }
         let yk = "[keystore]\nbackend = \"yubikey\"\n";
         if cfg!(feature = "yubikey") {
@@ -867,20 +735,38 @@ rate = { requests = 10, per_seconds = 1 }
             let e =
                 parse(&GOOD.replace("[limits]", &format!("{with_pin}touch_policy = \"often\"\n[limits]")))
                     .unwrap_err();
-            assert!(e.to_string().contains("key `keystore.touch_policy`"), "{e}");
+            assert!(
+                e.to_string().contains(":8: key `keystore.touch_policy`: unknown variant `often`"),
+                "{e}"
+            );
+            let e =
+                parse(&GOOD.replace("[limits]", &format!("{with_pin}pin_policy = 1\n[limits]"))).unwrap_err();
+            assert!(e.to_string().contains(":8: key `keystore.pin_policy`: wanted string"), "{e}");
             let e =
                 parse(&GOOD.replace("[limits]", &format!("{with_pin}tcti = \"x\"\n[limits]"))).unwrap_err();
-            assert!(e.to_string().contains("does not apply to the yubikey backend"), "{e}");
+            assert!(e.to_string().contains(":8: key `keystore.tcti`: unknown field `tcti`"), "{e}");
             let ok = format!(
                 "{with_pin}serial_number = 7\nslots = [\"9c\", \"82\"]\npin_policy = \"always\"\n[limits]"
             );
             parse(&GOOD.replace("[limits]", &ok)).unwrap();
         } else {
             let e = parse(&GOOD.replace("[limits]", &format!("{yk}[limits]"))).unwrap_err();
-            assert!(e.to_string().contains("without the `yubikey` feature"), "{e}");
+            assert!(
+                e.to_string().contains("key `keystore.backend`: this build has no yubikey backend"),
+                "{e}"
+            );
         }
         let e = parse(&GOOD.replace("[limits]", "[keystore]\ntcti = \"x\"\n[limits]")).unwrap_err();
-        assert!(e.to_string().contains("key `keystore.tcti`: does not apply to the soft backend"), "{e}");
+        assert!(e.to_string().contains(":6: key `keystore.tcti`: unknown field `tcti`"), "{e}");
+        assert!(e.to_string().contains("(backend = \"soft\")"), "{e}");
+        let soft = "[keystore]\nbackend = \"soft\"\ndir = \"/k\"\n";
+        let e = parse(&GOOD.replace("[limits]", &format!("{soft}slot = \"9c\"\n[limits]"))).unwrap_err();
+        assert!(
+            e.to_string().starts_with("/etc/warrant/agent.toml:8: key `keystore.slot`: unknown field"),
+            "{e}"
+        );
+        let e = parse(&GOOD.replace("[limits]", "[keystore]\nbackend = 7\n[limits]")).unwrap_err();
+        assert!(e.to_string().contains(":6: key `keystore.backend`: must be a string"), "{e}");
         let e = parse(
             &GOOD.replace("[limits]", "[keystore]\nbackend = \"pkcs11\"\nmodule = \"/m.so\"\n[limits]"),
         )
@@ -891,7 +777,7 @@ rate = { requests = 10, per_seconds = 1 }
         assert!(e.to_string().contains("exactly one of pin_file"), "{e}");
         let e = parse(&GOOD.replace("[limits]", &format!("{pkcs11}pin_env = \"P\"\ndir = \"/k\"\n[limits]")))
             .unwrap_err();
-        assert!(e.to_string().contains("key `keystore.dir`: does not apply to the pkcs11 backend"), "{e}");
+        assert!(e.to_string().contains(":10: key `keystore.dir`: unknown field `dir`"), "{e}");
         parse(&GOOD.replace("[limits]", &format!("{pkcs11}pin_env = \"P\"\n[limits]"))).unwrap();
         let by_uri = "[keystore]\nbackend = \"pkcs11\"\npin_env = \"P\"\nuri = ";
         let e = parse(&GOOD.replace("[limits]", &format!("{by_uri}\"pkcs11:token=t;slot-id=1\"\n[limits]")))

@@ -53,15 +53,14 @@ pub async fn health() -> Json<api::Health> {
 /// `GET /v1/version`.
 pub async fn version(State(d): Shared) -> Json<api::Version> {
     let active = d.keys.store().backend();
-    let backends = [
-        ("software", true),
-        ("tpm", cfg!(feature = "tpm")),
-        ("pkcs11", true),
-        ("yubikey", cfg!(feature = "yubikey")),
-    ]
-    .into_iter()
-    .map(|(name, compiled)| api::Backend { name: name.into(), compiled, active: active.as_str() == name })
-    .collect();
+    let backends = warrant_hsm_backends::BACKENDS
+        .iter()
+        .map(|b| api::Backend {
+            name: b.kind.as_str().into(),
+            compiled: b.compiled,
+            active: active == b.kind,
+        })
+        .collect();
     Json(api::Version {
         version: env!("CARGO_PKG_VERSION").into(),
         api: "v1".into(),

@@ -5,14 +5,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use rusqlite::Connection;
-use warrant_hsm_backends::pkcs11::{Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
-use warrant_hsm_backends::soft::SoftKeyStore;
-use warrant_hsm_backends::KeyStore;
-use warrant_hsm_backends::{PinSource, Reconciled};
-use zeroize::Zeroizing;
+use warrant_hsm_backends::Reconciled;
 
 use super::audit::{AuditLog, Decision, Entry};
-use super::config::{Config, KeyStoreConfig, Limits};
+use super::config::{Config, Limits};
 use super::error::ApiError;
 use super::operation::{Permit, Progress};
 use super::peer::Caller;
@@ -49,7 +45,7 @@ impl Daemon {
         files::create_private_dir(&config.state_dir)?;
         let lock = lock_state_dir(&config.state_dir)?;
         let conn = database::open(&config.state_dir)?;
-        let store = open_key_store(&config)?;
+        let store = warrant_hsm_backends::open(&config.keystore, &config.state_dir)?;
         let keys = Keyring::open(store, &conn)?;
         let audit = AuditLog::open(&config.audit)?;
         reconcile_keys(&keys, &audit)?;
@@ -216,77 +212,4 @@ fn lock_state_dir(dir: &Path) -> Result<std::fs::File, Error> {
         ))),
         Err(std::fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
     }
-}
-
-/// The configured PIN source, if any (validation allows at most one).
-fn pin_source(k: &KeyStoreConfig) -> Option<PinSource> {
-    match (&k.pin_file, &k.pin_credential, &k.pin_env, &k.pin_askpass) {
-        (Some(file), ..) => Some(PinSource::File(file.clone())),
-        (_, Some(name), ..) => Some(PinSource::Credential(name.clone())),
-        (_, _, Some(var), _) => Some(PinSource::Env(var.clone())),
-        (.., Some(program)) => Some(PinSource::Askpass(program.clone())),
-        _ => None,
-    }
-}
-
-fn open_key_store(config: &Config) -> Result<Box<dyn KeyStore>, Error> {
-    let k = &config.keystore;
-    #[cfg(feature = "yubikey")]
-    if k.backend == "yubikey" {
-        use warrant_hsm_backends::yubikey::{default_slots, YubikeyConfig, YubikeyStore};
-        let slots = match &k.slots {
-            Some(names) => names
-                .iter()
-                .map(|n| super::config::parse_slot_name(n).map_err(Error::Config))
-                .collect::<Result<_, _>>()?,
-            None => default_slots(),
-        };
-        let pin =
-            pin_source(k).ok_or_else(|| Error::Config("the yubikey key store needs a PIN source".into()))?;
-        return Ok(Box::new(YubikeyStore::open(YubikeyConfig {
-            serial: k.serial_number,
-            dir: k.dir.clone().unwrap_or_else(|| config.state_dir.join("yubikey-keys")),
-            slots,
-            pin,
-            pin_policy: k.pin_policy.clone().unwrap_or_else(|| "once".into()),
-            touch_policy: k.touch_policy.clone().unwrap_or_else(|| "never".into()),
-        })?));
-    }
-    #[cfg(feature = "tpm")]
-    if k.backend == "tpm" {
-        use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore, DEFAULT_TCTI};
-        let quote_pcrs = match k.quote_pcrs.as_deref() {
-            Some("none") => None,
-            Some(spec) => Some(warrant_attestation::tpm::parse_pcr_selection(spec).map_err(Error::Config)?),
-            None => Some(vec![(warrant_attestation::tpm::TpmHash::Sha256, (0..8).collect())]),
-        };
-        return Ok(Box::new(TpmKeyStore::open(TpmConfig {
-            tcti: k.tcti.clone().unwrap_or_else(|| DEFAULT_TCTI.into()),
-            dir: k.dir.clone().unwrap_or_else(|| config.state_dir.join("tpm-keys")),
-            quote_pcrs,
-            quote_cache_seconds: k.quote_cache_seconds,
-            pin: pin_source(k),
-        })?));
-    }
-    if k.backend == "pkcs11" {
-        let pin =
-            pin_source(k).ok_or_else(|| Error::Config("the pkcs11 key store needs a PIN source".into()))?;
-        if let Some(uri) = &k.uri {
-            return Ok(Box::new(Pkcs11KeyStore::open_uri(&Pkcs11Uri::parse(uri)?, None, &pin)?));
-        }
-        let module =
-            k.module.as_deref().ok_or_else(|| Error::Config("the pkcs11 key store needs a module".into()))?;
-        let token = TokenSelector { label: k.token.clone(), serial: k.serial.clone() };
-        return Ok(Box::new(Pkcs11KeyStore::open(module, token, &pin)?));
-    }
-    let dir = config.keystore.dir.clone().unwrap_or_else(|| config.state_dir.join("keys"));
-    let store = SoftKeyStore::open(dir)?;
-    Ok(Box::new(match &config.keystore.passphrase_file {
-        Some(path) => {
-            // Read as a PIN file is: refused unless private to its owner, one newline dropped.
-            let passphrase = PinSource::File(path.clone()).read()?;
-            store.with_passphrase(Zeroizing::new(passphrase.as_bytes().to_vec()))
-        }
-        None => store,
-    }))
 }

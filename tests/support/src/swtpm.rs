@@ -1,7 +1,4 @@
 //! A private swtpm per test: its own state directory, loopback ports and local EK CA.
-//! Shared by the TPM tests of several crates (included with `#[path]`).
-
-#![allow(dead_code)] // Each test crate uses part of it.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,6 @@
 //! vsmartcard-vpcd must be running (scripts/test starts it) and `WARRANT_VIRTUAL_PIV` name the
 //! card's binary (scripts/test builds it).
 
-#![allow(dead_code)] // Each test crate uses part of it.
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
