@@ -67,7 +67,7 @@ pub enum Error {
     #[error("PIN source: {0}")]
     PinSource(String),
     /// A PKCS#11 module could not be loaded.
-    #[error("PKCS#11 module {path}: {source}")]
+    #[error("PKCS#11 loading the module {path}: {source}")]
     Pkcs11Module {
         /// The module's path.
         path: PathBuf,
