@@ -94,7 +94,9 @@ pub mod verify {
         Clock, Expected, ManualClock, MemoryReplayStore, ReplayKey, ReplayStore, StatusListInfo, SystemClock,
         TrustedAuthority, VerifiedWarrant, Verifier, VerifierBuilder, DEFAULT_CLOCK_SKEW_SECS,
     };
-    pub use warrant_attestation::{Assurance, AttributeValue, BackendKind, DeviceFacts, P256PublicKey};
+    pub use warrant_attestation::{
+        Assurance, AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey,
+    };
 }
 
 pub mod issue {
@@ -111,7 +113,9 @@ pub mod issue {
         status_list_digest, StatusBits, StatusListClaims, MAX_STATUS_BYTES, MIN_STATUS_ENTRIES,
     };
     pub use crate::verifier::{Clock, SystemClock, TrustedAuthority};
-    pub use warrant_attestation::{AttributeValue, DeviceFacts, EnrollmentTrust, P256PublicKey};
+    pub use warrant_attestation::{
+        AttestationError, AttributeValue, BackendKind, DeviceFacts, EnrollmentTrust, P256PublicKey,
+    };
 }
 
 pub mod device {
