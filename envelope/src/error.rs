@@ -587,7 +587,7 @@ impl Error {
     }
 }
 
-/// The kinds of [`Error`]: each groups the rejections a service handles alike.
+/// The kinds of [`Error`](enum@Error): each groups the rejections a service handles alike.
 ///
 /// Every kind but [`ErrorKind::Unavailable`], [`ErrorKind::Configuration`] and
 /// [`ErrorKind::Issuing`] is a verdict on the object presented: refuse the request (HTTP 401 or

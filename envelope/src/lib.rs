@@ -1,8 +1,8 @@
 //! The warrant wire format and its offline verifier.
 //!
 //! Four signed objects, each a tagged COSE_Sign1 (RFC 9052) over a CWT claims set (RFC 8392),
-//! ES256 only: the [grant](GrantClaims), the [warrant](WarrantClaims), the
-//! [status list](StatusListClaims) and the [enrollment request](EnrollmentClaims).
+//! ES256 only: the [grant](issue::GrantClaims), the [warrant](device::WarrantClaims), the
+//! [status list](issue::StatusListClaims) and the [enrollment request](device::EnrollmentClaims).
 //! docs/FORMAT.md is the normative description.
 //!
 //! The crate serves three roles, each from its own module:
