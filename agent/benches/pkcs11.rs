@@ -21,7 +21,7 @@ mod support;
 use common::AUDIENCE;
 use warrant_agent::api;
 use warrant_agent::client::Client;
-use warrant_envelope::sha256;
+use warrant_envelope::device::sha256;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "246810";

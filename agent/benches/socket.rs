@@ -31,7 +31,7 @@ use warrant_agent::api;
 use warrant_agent::client::Client;
 use warrant_agent::device::{self, WarrantRequest};
 use warrant_agent::key_signer::KeySigner;
-use warrant_envelope::{sha256, RequestBinding};
+use warrant_envelope::device::{sha256, RequestBinding};
 use warrant_hsm_backends::soft::SoftKeyStore;
 use warrant_hsm_backends::KeyName;
 

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 
 use warrant_attestation::{AttributeValue, Evidence};
-use warrant_envelope::{
-    inspect, new_id, Claims, EnrollmentClaims, GrantClaims, RequestBinding, Signer, WarrantClaims,
-    CHALLENGE_LEN,
+use warrant_envelope::device::{
+    new_id, EnrollmentClaims, RequestBinding, Signer, WarrantClaims, CHALLENGE_LEN,
 };
+use warrant_envelope::issue::GrantClaims;
+use warrant_envelope::{inspect, Claims};
 
-use warrant_envelope::{Clock, SystemClock};
+use warrant_envelope::verify::{Clock, SystemClock};
 
 use crate::key_signer::KeySigner;
 use crate::newest_lists::NewestStatusLists;

@@ -1,7 +1,7 @@
 //! A key in a key store, used as an envelope [`Signer`].
 
 use warrant_attestation::P256PublicKey;
-use warrant_envelope::Signer;
+use warrant_envelope::device::Signer;
 use warrant_hsm_backends::{KeyName, KeyStore};
 
 /// One key of a [`KeyStore`], ready to sign envelopes.

@@ -8,7 +8,8 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use warrant_envelope::{inspect, status_list_freshness, Claims};
+use warrant_envelope::device::status_list_freshness;
+use warrant_envelope::{inspect, Claims};
 
 use crate::Error;
 
@@ -91,7 +92,7 @@ impl NewestStatusLists {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warrant_envelope::{StatusBits, StatusListClaims};
+    use warrant_envelope::issue::{StatusBits, StatusListClaims};
     use warrant_hsm_backends::soft::SoftKeyStore;
     use warrant_hsm_backends::{KeyName, KeyStore};
 

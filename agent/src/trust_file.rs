@@ -9,7 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use warrant_attestation::P256PublicKey;
-use warrant_envelope::{thumbprint, TrustedAuthority};
+use warrant_envelope::thumbprint;
+use warrant_envelope::verify::TrustedAuthority;
 
 use crate::files;
 use crate::Error;

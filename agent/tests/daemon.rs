@@ -16,7 +16,7 @@ use nix::sys::signal::Signal;
 use warrant_agent::api;
 use warrant_agent::client::Client;
 use warrant_agent::Error;
-use warrant_envelope::{HttpRequest, Verifier};
+use warrant_envelope::verify::{Expected, HttpRequest, Verifier};
 
 /// An authority, a device key `laptop` and a grant for it; returns the grant and a verifier
 /// that trusts the authority and holds its first status list.
@@ -45,7 +45,7 @@ fn sign(client: &mut Client, grant: &[u8]) -> Result<api::SignResponse, Error> {
 
 fn accepted(verifier: &Verifier, warrant: &[u8]) {
     let request = HttpRequest { method: "POST", target: TARGET, body: b"{}" };
-    verifier.verify(warrant, &request, None).unwrap();
+    verifier.verify(warrant, &Expected { action: "deploy", resource: "prod/api" }, &request, None).unwrap();
 }
 
 fn daemon_status(e: &Error) -> (u16, String) {
@@ -689,7 +689,7 @@ fn status_lists_chain_by_signed_content_even_from_an_older_database() {
     assert!(d.stop().success());
     let db = tmp.path().join("state/state.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
-    let old_style = warrant_envelope::sha256(&first.list);
+    let old_style = warrant_envelope::device::sha256(&first.list);
     conn.execute("UPDATE authority SET last_status_digest = ?1", [old_style.as_slice()]).unwrap();
     drop(conn);
 
@@ -701,5 +701,5 @@ fn status_lists_chain_by_signed_content_even_from_an_older_database() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let stored: Vec<u8> =
         conn.query_row("SELECT last_status_digest FROM authority", [], |r| r.get(0)).unwrap();
-    assert_eq!(stored, warrant_envelope::status_list_digest(&next.list).unwrap());
+    assert_eq!(stored, warrant_envelope::issue::status_list_digest(&next.list).unwrap());
 }

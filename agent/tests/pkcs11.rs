@@ -11,7 +11,7 @@ use std::process::Command;
 use ciborium::Value;
 use warrant_agent::api;
 use warrant_agent::client::Client;
-use warrant_envelope::{HttpRequest, Verifier};
+use warrant_envelope::verify::{Expected, HttpRequest, Verifier};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "246810";
@@ -91,10 +91,11 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     let signed: api::SignResponse =
         client.post("/sign", &common::sign_request(&grant, common::AUDIENCE)).unwrap();
     let request = HttpRequest { method: "POST", target: common::TARGET, body: b"{}" };
+    let deploy = Expected { action: "deploy", resource: "prod/api" };
     let strict = Verifier::builder(common::AUDIENCE).trust(trusted.clone()).build().unwrap();
     strict.install_status_list(&list.list).unwrap();
     assert!(matches!(
-        strict.verify(&signed.warrant, &request, None),
+        strict.verify(&signed.warrant, &deploy, &request, None),
         Err(warrant_envelope::Error::SelfReportedEvidenceNotAllowed)
     ));
     let verifier = Verifier::builder(common::AUDIENCE)
@@ -107,7 +108,7 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
         .build()
         .unwrap();
     verifier.install_status_list(&list.list).unwrap();
-    let verified = verifier.verify(&signed.warrant, &request, None).unwrap();
+    let verified = verifier.verify(&signed.warrant, &deploy, &request, None).unwrap();
     assert_eq!(verified.device.backend.as_str(), "pkcs11");
     assert_eq!(verified.device.properties["self_reported"], warrant_attestation::AttributeValue::Bool(true));
     assert_eq!(
@@ -140,7 +141,7 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
         handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
     });
     for warrant in &warrants {
-        verifier.verify(warrant, &request, None).unwrap();
+        verifier.verify(warrant, &deploy, &request, None).unwrap();
     }
 
     openssl_checks_the_grant(tmp.path(), &trust, &grant);

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod appraisal;
 mod attribute;
 pub mod certificate;
 mod error;
@@ -19,9 +20,10 @@ mod public_key;
 mod software;
 pub mod tpm;
 
+pub use appraisal::{EnrollmentTrust, StatusListAnchor, WarrantContext};
 pub use attribute::AttributeValue;
 pub use error::AttestationError;
-pub use evidence::{EnrollmentTrust, Evidence, EvidenceKind, StatusListAnchor, WarrantContext};
+pub use evidence::{Evidence, EvidenceKind};
 pub use facts::{Assurance, BackendKind, DeviceFacts};
 pub use pkcs11::Pkcs11Report;
 pub use public_key::P256PublicKey;

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use aws_lc_rs::signature::{
     EcdsaKeyPair, KeyPair, ParsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING,
 };
-use common::{request, Fixture, TestKey};
+use common::{expected, request, Fixture, TestKey};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use warrant_envelope::MemoryReplayStore;
+use warrant_envelope::verify::MemoryReplayStore;
 
 const SAMPLES: usize = 31;
 const SAMPLE_TARGET: Duration = Duration::from_millis(5);
@@ -102,13 +102,13 @@ fn main() {
     let p256_vk = *p256_key.verifying_key();
     let fresh_warrants = |n: usize| (0..n).map(|_| f.warrant()).collect::<Vec<_>>();
     let hot = f.verifier();
-    hot.verify(&f.warrant(), &request(), None).unwrap(); // the grant is now cached
+    hot.verify(&f.warrant(), &expected(), &request(), None).unwrap(); // the grant is now cached
     let evaluating = f.builder().decision_cache_capacity(0).build().unwrap();
     evaluating.install_status_list(&f.status).unwrap();
-    evaluating.verify(&f.warrant(), &request(), None).unwrap();
+    evaluating.verify(&f.warrant(), &expected(), &request(), None).unwrap();
     let new_grant = f.builder().grant_cache_capacity(0).decision_cache_capacity(0).build().unwrap();
     new_grant.install_status_list(&f.status).unwrap();
-    new_grant.verify(&f.warrant(), &request(), None).unwrap(); // the policy text is now parsed
+    new_grant.verify(&f.warrant(), &expected(), &request(), None).unwrap(); // the policy text is now parsed
     let cold = f
         .builder()
         .grant_cache_capacity(0)
@@ -134,16 +134,16 @@ fn main() {
         |_| p256_vk.verify(black_box(&message), black_box(&p256_sig)).unwrap(),
     ));
     rows.push(case("warrant verify, grant seen before", fresh_warrants, |w| {
-        hot.verify(black_box(w), &request(), None).unwrap();
+        hot.verify(black_box(w), &expected(), &request(), None).unwrap();
     }));
     rows.push(case("warrant verify, grant seen, policy evaluated", fresh_warrants, |w| {
-        evaluating.verify(black_box(w), &request(), None).unwrap();
+        evaluating.verify(black_box(w), &expected(), &request(), None).unwrap();
     }));
     rows.push(case("warrant verify, new grant, policy text seen before", fresh_warrants, |w| {
-        new_grant.verify(black_box(w), &request(), None).unwrap();
+        new_grant.verify(black_box(w), &expected(), &request(), None).unwrap();
     }));
     rows.push(case("warrant verify, cold (nothing cached)", fresh_warrants, |w| {
-        cold.verify(black_box(w), &request(), None).unwrap();
+        cold.verify(black_box(w), &expected(), &request(), None).unwrap();
     }));
     rows.push(jsonwebtoken_case(&jwt));
     rows.push(biscuit_case("biscuit-auth 6 parse+verify+authorize, 2 blocks, Ed25519", &biscuit_ed));

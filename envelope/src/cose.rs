@@ -7,7 +7,8 @@ use coset::{iana, AsCborValue, CborSerializable, CoseSign1, Header, HeaderBuilde
 use crate::cbor::{self, KeyRef, Reader};
 use crate::digest::sha256;
 use crate::keys::{thumbprint, KeyId, VerifyingKey};
-use crate::{Error, ObjectType, Signer};
+use crate::signer::Signer;
+use crate::{Error, ObjectType};
 
 const COSE_SIGN1_TAG: u64 = 18;
 const TYP_LABEL: i64 = 16;

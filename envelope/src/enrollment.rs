@@ -5,13 +5,14 @@
 use ciborium::Value;
 use warrant_attestation::{DeviceFacts, EnrollmentTrust, Evidence, P256PublicKey};
 
-use crate::Clock;
+use crate::verifier::{Clock, SystemClock};
 
 use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
 use crate::keys::VerifyingKey;
+use crate::signer::Signer;
 use crate::warrant::read_evidence;
-use crate::{cose, keys, Error, ObjectType, Signer};
+use crate::{cose, keys, Error, ObjectType};
 
 const EVIDENCE: Key = Key::Text("evidence");
 
@@ -86,6 +87,7 @@ impl EnrollmentClaims {
 
 /// An enrollment request whose proof of possession and evidence checked out.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct VerifiedEnrollment {
     /// The request's claims.
     pub claims: EnrollmentClaims,
@@ -97,7 +99,7 @@ pub struct VerifiedEnrollment {
 /// the evidence for that key bound to the challenge. Whether the challenge is one the
 /// authority issued, and still open, is the authority's check.
 pub fn verify_enrollment(bytes: &[u8]) -> Result<VerifiedEnrollment, Error> {
-    let now = crate::SystemClock.now();
+    let now = SystemClock.now();
     verify_enrollment_with(bytes, &EnrollmentTrust::new(now)?)
 }
 

@@ -1,13 +1,23 @@
 use thiserror::Error;
 use warrant_attestation::AttestationError;
 
-use crate::{ObjectType, TargetDefect};
+use crate::target::TargetDefect;
+use crate::ObjectType;
 
 /// Every way building, decoding or verifying a warrant object can fail.
 ///
 /// Each rejection is its own variant so callers (and the tamper tests) can tell them apart;
-/// [`Error::code`] gives a stable machine-readable name for logs and JSON output.
+/// [`Error::code`] gives a stable machine-readable name for logs and JSON output, and
+/// [`Error::kind`] the [`ErrorKind`] a service acts on (which HTTP status to answer, whether
+/// to retry, whom to alert).
+///
+/// The enum stays flat, one level, rather than nesting an enum per kind: a service matches on
+/// `kind()` to decide what to do and on the variant only where one rejection needs its own
+/// handling, and a flat enum keeps that second match one pattern deep. Both enums are
+/// `#[non_exhaustive]`: a later version may add rejections, and a caller's `_` arm (for the
+/// variants) or its handling of a kind decides for them, so they never silently pass.
 #[derive(Debug, Error)]
+#[non_exhaustive]
 pub enum Error {
     // ---- decoding -------------------------------------------------------------------------
     /// The input is larger than the limit for its object type.
@@ -272,6 +282,22 @@ pub enum Error {
     /// The request body's SHA-256 differs from the one the warrant binds.
     #[error("request body does not match the digest in the warrant")]
     RequestBodyMismatch,
+    /// The warrant's action is not the one the service says the request performs.
+    #[error("warrant is for action {found:?} but this request performs {expected:?}")]
+    ActionMismatch {
+        /// The action the service expects.
+        expected: String,
+        /// The warrant's `action`.
+        found: String,
+    },
+    /// The warrant's resource is not the one the service says the request acts on.
+    #[error("warrant is for resource {found:?} but this request acts on {expected:?}")]
+    ResourceMismatch {
+        /// The resource the service expects.
+        expected: String,
+        /// The warrant's `resource`.
+        found: String,
+    },
 
     // ---- replay and revocation ------------------------------------------------------------
     /// This warrant id was already accepted.
@@ -285,6 +311,13 @@ pub enum Error {
     ReplayStoreFull {
         /// Its capacity.
         capacity: usize,
+    },
+    /// The replay store could not be reached or did not answer; refusing, since whether the
+    /// warrant was used before is unknown.
+    #[error("replay store unavailable: {reason}; refusing until it answers")]
+    ReplayStoreUnavailable {
+        /// What failed (never a credential: the store's own message, for the operator).
+        reason: String,
     },
     /// No status list of the grant's issuer is held for the grant's status list URI.
     #[error("no status list of authority {issuer:?} held for {uri:?}: install that authority's latest status list")]
@@ -463,8 +496,11 @@ impl Error {
             Error::RequestTargetInvalid { .. } => "request_target_invalid",
             Error::RequestTargetUnsignable { .. } => "request_target_unsignable",
             Error::RequestBodyMismatch => "request_body_mismatch",
+            Error::ActionMismatch { .. } => "action_mismatch",
+            Error::ResourceMismatch { .. } => "resource_mismatch",
             Error::Replayed { .. } => "replayed",
             Error::ReplayStoreFull { .. } => "replay_store_full",
+            Error::ReplayStoreUnavailable { .. } => "replay_store_unavailable",
             Error::StatusListMissing { .. } => "status_list_missing",
             Error::StatusListExpired { .. } => "status_list_expired",
             Error::StatusListRollback { .. } => "status_list_rollback",
@@ -483,4 +519,110 @@ impl Error {
             Error::PolicyEvaluationFailed { .. } => "policy_evaluation_failed",
         }
     }
+
+    /// What kind of failure this is: what a service acts on.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::TooLarge { .. }
+            | Error::TooDeep { .. }
+            | Error::Malformed { .. }
+            | Error::NotTagged { .. }
+            | Error::TrailingBytes { .. }
+            | Error::NonCanonical { .. }
+            | Error::DuplicateKey { .. }
+            | Error::UnknownClaim { .. }
+            | Error::MissingClaim { .. }
+            | Error::EmptyText { .. }
+            | Error::InvalidClaim { .. }
+            | Error::WrongObjectType { .. }
+            | Error::ProtectedHeaderEmpty { .. }
+            | Error::AlgorithmNotAllowed
+            | Error::UnknownCritical
+            | Error::UnexpectedHeader(_)
+            | Error::StatusListTrailingData { .. } => ErrorKind::Decode,
+            Error::UnknownAuthorityKey { .. }
+            | Error::GrantIssuerMismatch { .. }
+            | Error::GrantSignatureInvalid
+            | Error::WarrantKeyMismatch
+            | Error::WarrantSignatureInvalid
+            | Error::EnrollmentSignatureInvalid
+            | Error::StatusListSignatureInvalid
+            | Error::StatusListIssuerMismatch { .. }
+            | Error::PrincipalMismatch { .. } => ErrorKind::Signature,
+            Error::GrantNotYetValid { .. }
+            | Error::GrantExpired { .. }
+            | Error::WarrantNotYetValid { .. }
+            | Error::WarrantExpired { .. }
+            | Error::WarrantLifetimeExceeded { .. } => ErrorKind::Time,
+            Error::AudienceMismatch { .. }
+            | Error::NonceMissing
+            | Error::NonceMismatch
+            | Error::RequestMethodMismatch { .. }
+            | Error::RequestTargetMismatch { .. }
+            | Error::RequestTargetInvalid { .. }
+            | Error::RequestBodyMismatch
+            | Error::ActionMismatch { .. }
+            | Error::ResourceMismatch { .. } => ErrorKind::Binding,
+            Error::Replayed { .. } => ErrorKind::Replay,
+            Error::ReplayStoreFull { .. } | Error::ReplayStoreUnavailable { .. } => ErrorKind::Unavailable,
+            Error::StatusListMissing { .. }
+            | Error::StatusListExpired { .. }
+            | Error::StatusListRollback { .. }
+            | Error::StatusListForked { .. }
+            | Error::StatusListChainBroken { .. }
+            | Error::StatusListTooShort { .. }
+            | Error::StatusIndexOutOfRange { .. }
+            | Error::Revoked { .. } => ErrorKind::Status,
+            Error::Evidence(_)
+            | Error::SoftwareEvidenceNotAllowed
+            | Error::SelfReportedEvidenceNotAllowed => ErrorKind::Evidence,
+            Error::PolicyInvalid { .. }
+            | Error::PolicyDenied { .. }
+            | Error::PolicyEvaluationFailed { .. } => ErrorKind::Policy,
+            Error::TrustedKeyConflict { .. } | Error::TrustedIssuerRepeated { .. } => {
+                ErrorKind::Configuration
+            }
+            Error::Signing(_) | Error::RequestTargetUnsignable { .. } => ErrorKind::Issuing,
+        }
+    }
+}
+
+/// The kinds of [`Error`](enum@Error): each groups the rejections a service handles alike.
+///
+/// Every kind but [`ErrorKind::Unavailable`], [`ErrorKind::Configuration`] and
+/// [`ErrorKind::Issuing`] is a verdict on the object presented: refuse the request (HTTP 401 or
+/// 403). Those three say the verifier or the issuer could not do its part: answer 503 or 500,
+/// and never accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The bytes are not a well-formed object of the expected type (§1, §2 of FORMAT.md).
+    Decode,
+    /// A signature does not verify, its key is not trusted, or a signer speaks for someone
+    /// its key does not (grant issuer, warrant principal, status list issuer).
+    Signature,
+    /// The grant or the warrant is not valid now (or lives longer than allowed); a device's
+    /// clock may be off.
+    Time,
+    /// The warrant is for another request: audience, nonce, method, target, body, action or
+    /// resource differ.
+    Binding,
+    /// The warrant was used before.
+    Replay,
+    /// The verifier's replay store is full or unreachable: not a verdict on the warrant; retry
+    /// later (fail closed meanwhile).
+    Unavailable,
+    /// Revocation: the grant is revoked, or the status list needed to tell is missing,
+    /// expired, or was refused at installation (rollback, equivocation, broken chain).
+    Status,
+    /// The device's evidence failed appraisal or is of an assurance this verifier does not
+    /// accept.
+    Evidence,
+    /// A Cedar policy (the grant's or the verifier's own) is invalid or does not permit.
+    Policy,
+    /// The verifier's trust configuration is inconsistent; it was not built.
+    Configuration,
+    /// Producing an object failed (the signer, or a request no verifier would accept); nothing
+    /// was signed.
+    Issuing,
 }

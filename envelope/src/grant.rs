@@ -8,7 +8,8 @@ use warrant_attestation::{AttributeValue, BackendKind, DeviceFacts, P256PublicKe
 
 use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
-use crate::{attributes, cose, keys, Error, ObjectType, Signer};
+use crate::signer::Signer;
+use crate::{attributes, cose, keys, Error, ObjectType};
 
 const DEVICE: Key = Key::Text("device");
 const DEVICE_BACKEND: Key = Key::Text("backend");

@@ -23,6 +23,7 @@ pub enum Claims {
 
 /// A decoded, **unverified** object.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Inspected {
     /// Its type, from the protected header.
     pub object: ObjectType,

@@ -87,28 +87,22 @@ fn thumbprint_input(key: &P256PublicKey) -> [u8; 75] {
 }
 
 /// A public key ready to verify ES256 signatures, with its key id.
-pub struct VerifyingKey {
-    public: P256PublicKey,
+pub(crate) struct VerifyingKey {
     kid: KeyId,
     parsed: ParsedPublicKey,
 }
 
 impl VerifyingKey {
     /// Prepares `public` for verification.
-    pub fn new(public: P256PublicKey) -> Result<Self, Error> {
+    pub(crate) fn new(public: P256PublicKey) -> Result<Self, Error> {
         let parsed = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, public.sec1()).map_err(|_| {
             Error::InvalidClaim { object: ObjectType::Grant, claim: "cnf", reason: "key rejected".into() }
         })?;
-        Ok(Self { kid: thumbprint(&public), public, parsed })
-    }
-
-    /// The key.
-    pub fn public(&self) -> &P256PublicKey {
-        &self.public
+        Ok(Self { kid: thumbprint(&public), parsed })
     }
 
     /// Its key id.
-    pub fn kid(&self) -> &KeyId {
+    pub(crate) fn kid(&self) -> &KeyId {
         &self.kid
     }
 

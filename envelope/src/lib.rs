@@ -1,17 +1,29 @@
 //! The warrant wire format and its offline verifier.
 //!
 //! Four signed objects, each a tagged COSE_Sign1 (RFC 9052) over a CWT claims set (RFC 8392),
-//! ES256 only: the [grant](GrantClaims), the [warrant](WarrantClaims), the
-//! [status list](StatusListClaims) and the [enrollment request](EnrollmentClaims).
+//! ES256 only: the [grant](issue::GrantClaims), the [warrant](device::WarrantClaims), the
+//! [status list](issue::StatusListClaims) and the [enrollment request](device::EnrollmentClaims).
 //! docs/FORMAT.md is the normative description.
 //!
-//! A downstream service builds one [`Verifier`] with the authorities it trusts and its own
-//! audience, keeps the latest status list installed, and calls [`Verifier::verify`] with each
-//! warrant and the request it came with. No network, no hardware library.
+//! The crate serves three roles, each from its own module:
+//!
+//! - [`verify`]: a downstream service that checks warrants (the [`verify::Verifier`]);
+//! - [`issue`]: an authority that enrolls devices, issues grants and publishes status lists;
+//! - [`device`]: a device that signs enrollment requests and warrants.
+//!
+//! Each module re-exports the types its signatures use (keys, attribute values, device facts),
+//! so a service depends on this crate alone. The root holds what every role shares: the
+//! [`Error`] and its [`ErrorKind`], and [`inspect`] for looking at an object without verifying
+//! it.
+//!
+//! A downstream service builds one [`Verifier`](verify::Verifier) with the authorities it
+//! trusts and its own audience, keeps the latest status list installed, and calls
+//! [`Verifier::verify`](verify::Verifier::verify) with each warrant, the operation the service
+//! performs for the request, and the request as received. No network, no hardware library.
 //!
 //! ```no_run
-//! use warrant_attestation::P256PublicKey;
-//! use warrant_envelope::{HttpRequest, TrustedAuthority, Verifier};
+//! use warrant_envelope::verify::{Expected, HttpRequest, P256PublicKey, TrustedAuthority, Verifier};
+//! use warrant_envelope::ErrorKind;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # let authority_key: P256PublicKey = unimplemented!();
@@ -26,10 +38,14 @@
 //! // Whenever the authority publishes: older or forked lists are refused.
 //! verifier.install_status_list(&status_list)?;
 //!
-//! // Per request: the warrant from the request's header, and the request as received.
+//! // Per request: what this endpoint does, the warrant from the request's header, and the
+//! // request as received. A warrant for another action or resource is refused.
+//! let deploy = Expected { action: "deploy", resource: "prod/api" };
 //! let request = HttpRequest { method: "POST", target: "https://api.example.com/v1/deploy", body: &body };
-//! match verifier.verify(&warrant, &request, None) {
+//! match verifier.verify(&warrant, &deploy, &request, None) {
 //!     Ok(ok) => println!("{} may {} {}", ok.principal, ok.action, ok.resource),
+//!     // The verifier could not decide (its replay store is full or down): never accept.
+//!     Err(e) if e.kind() == ErrorKind::Unavailable => println!("503 {}: {e}", e.code()),
 //!     Err(rejection) => println!("403 {}: {rejection}", rejection.code()),
 //! }
 //! # Ok(())
@@ -63,26 +79,55 @@ mod target;
 mod verifier;
 mod warrant;
 
-pub use digest::sha256;
-pub use enrollment::{
-    verify_enrollment, verify_enrollment_with, EnrollmentClaims, VerifiedEnrollment, CHALLENGE_LEN,
-};
-pub use error::Error;
-pub use grant::{EntityData, GrantClaims, StatusReference, MAX_POLICY_BYTES};
-pub use ids::{new_id, random_bytes};
+pub use error::{Error, ErrorKind};
 pub use inspect::{inspect, Claims, Inspected};
-pub use keys::{thumbprint, KeyId, VerifyingKey};
+pub use keys::{thumbprint, KeyId};
 pub use object_type::ObjectType;
-pub use policy::validate_policy;
-pub use request::{HttpRequest, RequestBinding};
-pub use signer::Signer;
-pub use status_list::{
-    status_list_digest, status_list_freshness, StatusBits, StatusListClaims, MAX_STATUS_BYTES,
-    MIN_STATUS_ENTRIES,
-};
-pub use target::{check_request_target, TargetDefect};
-pub use verifier::{
-    Clock, ManualClock, MemoryReplayStore, ReplayKey, ReplayStore, StatusListInfo, SystemClock,
-    TrustedAuthority, VerifiedWarrant, Verifier, VerifierBuilder, DEFAULT_CLOCK_SKEW_SECS,
-};
-pub use warrant::WarrantClaims;
+
+pub mod verify {
+    //! For a service that verifies warrants: build a [`Verifier`] once, then
+    //! [`Verifier::verify`] each request's warrant against the operation the service performs.
+
+    pub use crate::request::HttpRequest;
+    pub use crate::target::{check_request_target, TargetDefect};
+    pub use crate::verifier::{
+        Clock, Expected, ManualClock, MemoryReplayStore, ReplayKey, ReplayStore, StatusListInfo, SystemClock,
+        TrustedAuthority, VerifiedWarrant, Verifier, VerifierBuilder, DEFAULT_CLOCK_SKEW_SECS,
+    };
+    pub use warrant_attestation::{
+        Assurance, AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey,
+    };
+}
+
+pub mod issue {
+    //! For an authority: verify enrollment requests, sign grants and status lists.
+
+    pub use crate::enrollment::{
+        verify_enrollment, verify_enrollment_with, EnrollmentClaims, VerifiedEnrollment, CHALLENGE_LEN,
+    };
+    pub use crate::grant::{EntityData, GrantClaims, StatusReference, MAX_POLICY_BYTES};
+    pub use crate::ids::{new_id, random_bytes};
+    pub use crate::policy::validate_policy;
+    pub use crate::signer::Signer;
+    pub use crate::status_list::{
+        status_list_digest, StatusBits, StatusListClaims, MAX_STATUS_BYTES, MIN_STATUS_ENTRIES,
+    };
+    pub use crate::verifier::{Clock, SystemClock, TrustedAuthority};
+    pub use warrant_attestation::{
+        AttestationError, AttributeValue, BackendKind, DeviceFacts, EnrollmentTrust, P256PublicKey,
+    };
+}
+
+pub mod device {
+    //! For a device: sign enrollment requests and warrants, each bound to what it answers.
+
+    pub use crate::digest::sha256;
+    pub use crate::enrollment::{EnrollmentClaims, CHALLENGE_LEN};
+    pub use crate::ids::new_id;
+    pub use crate::request::{HttpRequest, RequestBinding};
+    pub use crate::signer::Signer;
+    pub use crate::status_list::status_list_freshness;
+    pub use crate::target::{check_request_target, TargetDefect};
+    pub use crate::warrant::WarrantClaims;
+    pub use warrant_attestation::{AttributeValue, Evidence, P256PublicKey};
+}

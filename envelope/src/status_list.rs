@@ -7,7 +7,8 @@ use ciborium::Value;
 
 use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
-use crate::{cose, Error, ObjectType, Signer};
+use crate::signer::Signer;
+use crate::{cose, Error, ObjectType};
 
 const SEQUENCE: Key = Key::Text("seq");
 const PREVIOUS: Key = Key::Text("prev");

@@ -9,7 +9,8 @@ use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
 use crate::digest::sha256;
 use crate::request::RequestBinding;
-use crate::{attributes, cose, Error, ObjectType, Signer};
+use crate::signer::Signer;
+use crate::{attributes, cose, Error, ObjectType};
 
 const ACTION: Key = Key::Text("action");
 const RESOURCE: Key = Key::Text("resource");

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use warrant_attestation::AttributeValue;
-use warrant_envelope::*;
+use warrant_envelope::{device::*, issue::*, verify::*, *};
 
 /// A grant carrying `policy`, and a warrant under it with `claims`, verified by `v`.
 fn verify_under(
@@ -22,7 +22,7 @@ fn verify_under(
     let mut c = f.warrant_claims();
     c.grant = grant.sign(&f.authority).unwrap();
     c.context = claims.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
-    v.verify(&c.sign(&f.device).unwrap(), &request(), None).map(|_| ())
+    v.verify(&c.sign(&f.device).unwrap(), &expected(), &request(), None).map(|_| ())
 }
 
 fn evaluation_failure(result: Result<(), Error>) -> (&'static str, String) {
@@ -111,7 +111,7 @@ fn an_erroring_local_policy_denies() {
         .build()
         .unwrap();
     v.install_status_list(&f.status).unwrap();
-    let err = v.verify(&f.warrant(), &request(), None).unwrap_err();
+    let err = v.verify(&f.warrant(), &expected(), &request(), None).unwrap_err();
     assert!(
         matches!(&err, Error::PolicyEvaluationFailed { which: "local", errors, .. } if errors.contains("local-approval")),
         "{err:?}"
@@ -169,21 +169,21 @@ fn made_up_pkcs11_evidence_is_not_hardware() {
 
     // Even a verifier that accepts software keys does not take a self-description for more.
     let v = f.verifier();
-    let err = v.verify(&warrant, &request(), None).unwrap_err();
+    let err = v.verify(&warrant, &expected(), &request(), None).unwrap_err();
     assert!(matches!(err, Error::SelfReportedEvidenceNotAllowed), "{err:?}");
     assert_eq!(err.code(), "self_reported_evidence_not_allowed");
 
     let local = r#"permit(principal, action, resource) when { context.device.hardware };"#;
     let v = f.builder().allow_self_reported_evidence(true).local_policy(local).build().unwrap();
     v.install_status_list(&f.status).unwrap();
-    let denied = v.verify(&warrant, &request(), None);
+    let denied = v.verify(&warrant, &expected(), &request(), None);
     assert!(matches!(denied, Err(Error::PolicyDenied { which: "local", .. })), "{denied:?}");
 
     let local =
         r#"permit(principal, action, resource) when { context.device.assurance == "self-reported" };"#;
     let v = f.builder().allow_self_reported_evidence(true).local_policy(local).build().unwrap();
     v.install_status_list(&f.status).unwrap();
-    assert!(v.verify(&warrant, &request(), None).is_ok());
+    assert!(v.verify(&warrant, &expected(), &request(), None).is_ok());
 }
 
 /// Software evidence is `software` to policies, and not `hardware`.
@@ -194,7 +194,7 @@ fn software_evidence_says_so_to_policies() {
         context.device.assurance == "software" && !context.device.hardware };"#;
     let v = f.builder().local_policy(local).build().unwrap();
     v.install_status_list(&f.status).unwrap();
-    assert!(v.verify(&f.warrant(), &request(), None).is_ok());
+    assert!(v.verify(&f.warrant(), &expected(), &request(), None).is_ok());
 }
 
 // ---- property: the read set gives the decisions the full context gives ------------------
@@ -321,9 +321,9 @@ proptest! {
             c.grant = grant.sign(&f.authority).unwrap();
             c.context = claims.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
             let warrant = c.sign(&f.device).unwrap();
-            let expected = outcome(reference.verify(&warrant, &request(), None).map(|_| ()));
-            let found = outcome(subject.verify(&warrant, &request(), None).map(|_| ()));
-            prop_assert_eq!(found, expected, "policy {:?} claims {:?}", policy, claims);
+            let wanted = outcome(reference.verify(&warrant, &expected(), &request(), None).map(|_| ()));
+            let found = outcome(subject.verify(&warrant, &expected(), &request(), None).map(|_| ()));
+            prop_assert_eq!(found, wanted, "policy {:?} claims {:?}", policy, claims);
         }
     }
 }

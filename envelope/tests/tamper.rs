@@ -7,10 +7,10 @@ mod common;
 use ciborium::Value;
 use common::*;
 use coset::iana;
-use warrant_envelope::*;
+use warrant_envelope::{device::*, issue::*, verify::*, *};
 
 fn verify(_f: &Fixture, v: &Verifier, warrant: &[u8]) -> Result<VerifiedWarrant, Error> {
-    v.verify(warrant, &request(), None)
+    v.verify(warrant, &expected(), &request(), None)
 }
 
 fn rejection(f: &Fixture, warrant: &[u8]) -> Error {
@@ -432,8 +432,9 @@ fn binding_to_audience_principal_and_request() {
 
     let v = f.verifier();
     let w = f.warrant();
-    let changed =
-        |method, target, body| v.verify(&w, &HttpRequest { method, target, body }, None).unwrap_err();
+    let changed = |method, target, body| {
+        v.verify(&w, &expected(), &HttpRequest { method, target, body }, None).unwrap_err()
+    };
     assert!(matches!(changed("POST", TARGET, b"{}"), Error::RequestBodyMismatch));
     assert!(matches!(changed("PUT", TARGET, BODY), Error::RequestMethodMismatch { .. }));
     assert!(matches!(changed("post", TARGET, BODY), Error::RequestMethodMismatch { .. }));
@@ -442,20 +443,23 @@ fn binding_to_audience_principal_and_request() {
         Error::RequestTargetMismatch { .. }
     ));
     // None of those consumed the warrant.
-    assert!(v.verify(&w, &request(), None).is_ok());
+    assert!(v.verify(&w, &expected(), &request(), None).is_ok());
 }
 
 #[test]
 fn nonces_must_match_when_the_verifier_issued_one() {
     let f = Fixture::new();
     let v = f.verifier();
-    assert!(matches!(v.verify(&f.warrant(), &request(), Some(&[9; 16])), Err(Error::NonceMissing)));
+    assert!(matches!(
+        v.verify(&f.warrant(), &expected(), &request(), Some(&[9; 16])),
+        Err(Error::NonceMissing)
+    ));
     let mut c = f.warrant_claims();
     c.nonce = Some(vec![8; 16]);
     let w = c.sign(&f.device).unwrap();
-    assert!(matches!(v.verify(&w, &request(), Some(&[9; 16])), Err(Error::NonceMismatch)));
-    assert!(matches!(v.verify(&w, &request(), Some(&[8; 15])), Err(Error::NonceMismatch)));
-    assert!(v.verify(&w, &request(), Some(&[8; 16])).is_ok());
+    assert!(matches!(v.verify(&w, &expected(), &request(), Some(&[9; 16])), Err(Error::NonceMismatch)));
+    assert!(matches!(v.verify(&w, &expected(), &request(), Some(&[8; 15])), Err(Error::NonceMismatch)));
+    assert!(v.verify(&w, &expected(), &request(), Some(&[8; 16])).is_ok());
     // A nonce shorter than EAT allows is malformed.
     let mut c = f.warrant_claims();
     c.nonce = Some(vec![8; 4]);
@@ -483,6 +487,103 @@ fn replays_are_refused_and_a_full_store_fails_closed() {
     c.issued_at = f.clock.now();
     c.expires_at = c.issued_at + 60;
     assert!(verify(&f, &v, &c.sign(&f.device).unwrap()).is_ok());
+}
+
+/// A shared replay store that cannot be reached: whether a warrant was used is unknown.
+struct UnreachableStore {
+    down: std::sync::atomic::AtomicBool,
+    inner: MemoryReplayStore,
+}
+
+impl ReplayStore for UnreachableStore {
+    fn remember(&self, key: &ReplayKey, forget_after: u64, now: u64) -> Result<(), Error> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::ReplayStoreUnavailable { reason: "connection refused".into() });
+        }
+        self.inner.remember(key, forget_after, now)
+    }
+}
+
+#[test]
+fn a_replay_store_outage_fails_closed_as_an_outage() {
+    let f = Fixture::new();
+    let store = std::sync::Arc::new(UnreachableStore {
+        down: std::sync::atomic::AtomicBool::new(true),
+        inner: MemoryReplayStore::new(8),
+    });
+    let v = f.builder().replay_store(store.clone()).build().unwrap();
+    v.install_status_list(&f.status).unwrap();
+    let w = f.warrant();
+    let err = verify(&f, &v, &w).unwrap_err();
+    assert!(
+        matches!(&err, Error::ReplayStoreUnavailable { reason } if reason == "connection refused"),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "replay_store_unavailable");
+    // Not a verdict on the warrant, and not "full" either: the service answers 503.
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(Error::ReplayStoreFull { capacity: 1 }.kind(), ErrorKind::Unavailable);
+    assert_ne!(err.code(), Error::ReplayStoreFull { capacity: 1 }.code());
+    // Once the store answers, the warrant is accepted once: the outage consumed nothing.
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(verify(&f, &v, &w).is_ok());
+    assert_eq!(verify(&f, &v, &w).unwrap_err().kind(), ErrorKind::Replay);
+}
+
+/// A grant whose policy permits `read` on `docs` as well as the fixture's `deploy`, and
+/// `deploy` on `staging/api`.
+fn grant_with_harmless_actions(f: &Fixture) -> Vec<u8> {
+    let mut grant = f.grant_claims.clone();
+    grant.policy = format!(
+        "{POLICY}\npermit (principal, action == Warrant::Action::\"read\", resource == Warrant::Resource::\"docs\");\n\
+         permit (principal, action == Warrant::Action::\"deploy\", resource == Warrant::Resource::\"staging/api\");"
+    );
+    grant.sign(&f.authority).unwrap()
+}
+
+/// The attacker's move: a device allowed only to `read docs` gets a warrant for that, bound to
+/// the request of the deploy endpoint (the request binding is whatever the client asked for),
+/// and sends it there first. The grant's policy permits `read docs`; only the service knows
+/// the request is a deploy.
+#[test]
+fn a_warrant_for_a_harmless_action_is_refused_at_an_endpoint_performing_another() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    let mut c = f.warrant_claims();
+    c.grant = grant_with_harmless_actions(&f);
+    c.action = "read".into();
+    c.resource = "docs".into();
+    let w = c.sign(&f.device).unwrap();
+    let err = v.verify(&w, &expected(), &request(), None).unwrap_err();
+    assert!(
+        matches!(&err, Error::ActionMismatch { expected, found } if expected == "deploy" && found == "read"),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "action_mismatch");
+    assert_eq!(err.kind(), ErrorKind::Binding);
+    // Without the operation stated, the same warrant passes as `read docs`: the caller of
+    // verify_any_operation must compare the action itself. The refusal consumed no id.
+    let unstated = v.verify_any_operation(&w, &request(), None).unwrap();
+    assert_eq!((unstated.action.as_str(), unstated.resource.as_str()), ("read", "docs"));
+}
+
+#[test]
+fn a_warrant_for_another_resource_is_refused() {
+    let f = Fixture::new();
+    let v = f.verifier();
+    let mut c = f.warrant_claims();
+    c.grant = grant_with_harmless_actions(&f);
+    c.resource = "staging/api".into();
+    let w = c.sign(&f.device).unwrap();
+    let err = v.verify(&w, &expected(), &request(), None).unwrap_err();
+    assert!(
+        matches!(&err, Error::ResourceMismatch { expected, found } if expected == "prod/api" && found == "staging/api"),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "resource_mismatch");
+    // Stated as what it is, the same warrant is accepted.
+    let staging = Expected { resource: "staging/api", ..expected() };
+    assert_eq!(v.verify(&w, &staging, &request(), None).unwrap().resource, "staging/api");
 }
 
 #[test]
@@ -748,7 +849,8 @@ fn policy_denials_name_the_policy_that_decided() {
     // Grant policy: wrong action.
     let mut c = f.warrant_claims();
     c.action = "drop".into();
-    let err = rejection(&f, &c.sign(&f.device).unwrap());
+    let drop = Expected { action: "drop", ..expected() };
+    let err = f.verifier().verify(&c.sign(&f.device).unwrap(), &drop, &request(), None).unwrap_err();
     assert!(
         matches!(&err, Error::PolicyDenied { which: "grant", action, .. } if action == "drop"),
         "{err:?}"
@@ -844,7 +946,7 @@ fn concurrent_copies_of_one_warrant_are_accepted_once() {
     std::thread::scope(|s| {
         for _ in 0..8 {
             s.spawn(|| {
-                if v.verify(&w, &request(), None).is_ok() {
+                if v.verify(&w, &expected(), &request(), None).is_ok() {
                     accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
             });
@@ -866,11 +968,18 @@ fn a_remembered_allow_does_not_cover_a_different_request() {
     let mut c = f.warrant_claims();
     let put = HttpRequest { method: "PUT", ..request() };
     c.request = RequestBinding::of(&put);
-    assert!(matches!(v.verify(&c.sign(&f.device).unwrap(), &put, None), Err(Error::PolicyDenied { .. })));
+    assert!(matches!(
+        v.verify(&c.sign(&f.device).unwrap(), &expected(), &put, None),
+        Err(Error::PolicyDenied { .. })
+    ));
     // Another action.
     let mut c = f.warrant_claims();
     c.action = "drop".into();
-    assert!(matches!(verify(&f, &v, &c.sign(&f.device).unwrap()), Err(Error::PolicyDenied { .. })));
+    let drop = Expected { action: "drop", ..expected() };
+    assert!(matches!(
+        v.verify(&c.sign(&f.device).unwrap(), &drop, &request(), None),
+        Err(Error::PolicyDenied { .. })
+    ));
     // The same shape again is still allowed.
     assert!(verify(&f, &v, &f.warrant()).is_ok());
 }
@@ -968,7 +1077,8 @@ fn request_targets_a_service_would_rewrite_are_refused_at_signing_and_verificati
         assert_eq!(err.code(), "request_target_unsignable");
 
         let request = HttpRequest { method: "POST", target, body: BODY };
-        let err = f.verifier().verify(&warrant_with_target(&f, target), &request, None).unwrap_err();
+        let err =
+            f.verifier().verify(&warrant_with_target(&f, target), &expected(), &request, None).unwrap_err();
         assert!(
             matches!(&err, Error::RequestTargetInvalid { target: t, defect: d } if t == target && *d == defect),
             "{target}: {err:?}"
@@ -980,7 +1090,7 @@ fn request_targets_a_service_would_rewrite_are_refused_at_signing_and_verificati
     let request = HttpRequest { method: "POST", target, body: BODY };
     let mut claims = f.warrant_claims();
     claims.request = RequestBinding::of(&request);
-    f.verifier().verify(&claims.sign(&f.device).unwrap(), &request, None).unwrap();
+    f.verifier().verify(&claims.sign(&f.device).unwrap(), &expected(), &request, None).unwrap();
 }
 
 /// The status list's claims with `lst` replaced, re-signed by the authority.

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use common::*;
 use warrant_attestation::tpm::{cached_quote_nonce, PcrValue, TpmError, TpmHash, TpmQuoteEvidence};
 use warrant_attestation::{AttestationError, AttributeValue, BackendKind, DeviceFacts, Evidence};
-use warrant_envelope::*;
+use warrant_envelope::{device::*, issue::*, verify::*, *};
 
 fn sized(out: &mut Vec<u8>, b: &[u8]) {
     out.extend((b.len() as u16).to_be_bytes());
@@ -132,7 +132,7 @@ fn not_fresh(result: Result<VerifiedWarrant, Error>) {
 fn a_cached_quote_bound_to_the_held_list_is_accepted_and_aged_from_its_iat() {
     let t = Tpm::new();
     let v = t.verifier(1);
-    let verified = v.verify(&t.cached(&t.lists[0]), &request(), None).unwrap();
+    let verified = v.verify(&t.cached(&t.lists[0]), &expected(), &request(), None).unwrap();
     // List 1 was issued at NOW - 10.
     assert_eq!(facts(&verified), (&AttributeValue::Bool(true), &AttributeValue::Int(10)));
 }
@@ -141,9 +141,9 @@ fn a_cached_quote_bound_to_the_held_list_is_accepted_and_aged_from_its_iat() {
 fn a_cached_quote_bound_to_the_list_before_the_held_one_is_accepted_and_aged_from_that_list() {
     let t = Tpm::new();
     let v = t.verifier(2);
-    let verified = v.verify(&t.cached(&t.lists[0]), &request(), None).unwrap();
+    let verified = v.verify(&t.cached(&t.lists[0]), &expected(), &request(), None).unwrap();
     assert_eq!(facts(&verified), (&AttributeValue::Bool(true), &AttributeValue::Int(10)));
-    let verified = v.verify(&t.cached(&t.lists[1]), &request(), None).unwrap();
+    let verified = v.verify(&t.cached(&t.lists[1]), &expected(), &request(), None).unwrap();
     assert_eq!(facts(&verified), (&AttributeValue::Bool(true), &AttributeValue::Int(7)));
 }
 
@@ -151,19 +151,19 @@ fn a_cached_quote_bound_to_the_list_before_the_held_one_is_accepted_and_aged_fro
 fn a_cached_quote_bound_to_a_list_two_behind_is_not_fresh() {
     let t = Tpm::new();
     // The verifier moved on twice: the quote (made for list 1) may predate a change in state.
-    not_fresh(t.verifier(3).verify(&t.cached(&t.lists[0]), &request(), None));
+    not_fresh(t.verifier(3).verify(&t.cached(&t.lists[0]), &expected(), &request(), None));
     // A verifier that took list 3 directly never held list 2 either.
     let v = t.f.builder().allow_software_evidence(false).build().unwrap();
     v.install_status_list(&t.lists[2]).unwrap();
-    not_fresh(v.verify(&t.cached(&t.lists[1]), &request(), None));
-    assert!(v.verify(&t.cached(&t.lists[2]), &request(), None).is_ok());
+    not_fresh(v.verify(&t.cached(&t.lists[1]), &expected(), &request(), None));
+    assert!(v.verify(&t.cached(&t.lists[2]), &expected(), &request(), None).is_ok());
 }
 
 #[test]
 fn a_cached_quote_bound_to_a_list_the_verifier_never_saw_is_not_fresh() {
     let t = Tpm::new();
     // A list the authority has not published yet (or a made-up one) proves nothing.
-    not_fresh(t.verifier(1).verify(&t.cached(&t.lists[2]), &request(), None));
+    not_fresh(t.verifier(1).verify(&t.cached(&t.lists[2]), &expected(), &request(), None));
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn a_cached_quote_bound_to_another_authoritys_list_for_the_same_uri_is_not_fresh
     claims.issued_at = NOW - 1;
     let foreign = claims.sign(&other).unwrap();
     v.install_status_list(&foreign).unwrap();
-    not_fresh(v.verify(&t.cached(&foreign), &request(), None));
+    not_fresh(v.verify(&t.cached(&foreign), &expected(), &request(), None));
 }
 
 #[test]
@@ -194,14 +194,14 @@ fn a_quote_for_one_warrant_stays_bound_to_that_warrant_and_claims_no_age() {
     let v = t.verifier(3);
     let mut claims = t.f.warrant_claims();
     claims.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
-    let verified = v.verify(&claims.sign(&t.f.device).unwrap(), &request(), None).unwrap();
+    let verified = v.verify(&claims.sign(&t.f.device).unwrap(), &expected(), &request(), None).unwrap();
     let properties = &verified.device.properties;
     assert_eq!(properties["quote_binding"], AttributeValue::Text("warrant".into()));
     assert!(!properties.contains_key("quote_age"), "a foreseeable warrant's quote has no provable age");
     // Made for another warrant: refused.
     let mut other = t.f.warrant_claims();
     other.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
-    let err = v.verify(&other.sign(&t.f.device).unwrap(), &request(), None).unwrap_err();
+    let err = v.verify(&other.sign(&t.f.device).unwrap(), &expected(), &request(), None).unwrap_err();
     assert!(matches!(err, Error::Evidence(AttestationError::Tpm(TpmError::NonceMismatch))), "{err:?}");
 }
 
@@ -226,9 +226,14 @@ fn a_quote_for_a_predicted_next_list_is_not_fresh() {
         "the prediction of the signed content is exact"
     );
     let v = t.verifier(2);
-    not_fresh(v.verify(&t.cached(&guess), &request(), None));
+    not_fresh(v.verify(&t.cached(&guess), &expected(), &request(), None));
     // Bound to the signed content alone (the predictable value), it is refused too.
-    not_fresh(v.verify(&t.cached_to(status_list_digest(&t.lists[1]).unwrap()), &request(), None));
+    not_fresh(v.verify(
+        &t.cached_to(status_list_digest(&t.lists[1]).unwrap()),
+        &expected(),
+        &request(),
+        None,
+    ));
 }
 
 /// A relay's `(r, n-s)` copy of a list binds quotes exactly as the original does.
@@ -239,7 +244,7 @@ fn a_malleated_copy_of_a_list_binds_as_the_list() {
     assert_ne!(flipped, t.lists[1]);
     assert_eq!(status_list_freshness(&flipped).unwrap(), status_list_freshness(&t.lists[1]).unwrap());
     let v = t.verifier(2);
-    assert!(v.verify(&t.cached(&flipped), &request(), None).is_ok());
+    assert!(v.verify(&t.cached(&flipped), &expected(), &request(), None).is_ok());
 }
 
 /// A device can make a warrant for a request it foresees, with a later `iat`, and quote it
@@ -258,7 +263,7 @@ fn a_precomputed_per_warrant_quote_cannot_pass_a_quote_age_policy() {
     claims.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
     let warrant = claims.sign(&t.f.device).unwrap();
     t.f.clock.set(NOW + 1000);
-    let err = v.verify(&warrant, &request(), None).unwrap_err();
+    let err = v.verify(&warrant, &expected(), &request(), None).unwrap_err();
     assert!(
         matches!(&err, Error::PolicyEvaluationFailed { which: "local", errors, .. } if errors.contains("quote_age")),
         "{err:?}"
@@ -270,6 +275,7 @@ fn a_precomputed_per_warrant_quote_cannot_pass_a_quote_age_policy() {
     claims.expires_at = NOW + 1060;
     claims.nonce = Some(nonce.to_vec());
     claims.evidence = quote(&t.ak, &claims.evidence_binding().unwrap(), None);
-    let verified = v.verify(&claims.sign(&t.f.device).unwrap(), &request(), Some(&nonce)).unwrap();
+    let verified =
+        v.verify(&claims.sign(&t.f.device).unwrap(), &expected(), &request(), Some(&nonce)).unwrap();
     assert_eq!(verified.device.properties["quote_binding"], AttributeValue::Text("verifier-nonce".into()));
 }

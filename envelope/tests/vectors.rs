@@ -14,7 +14,7 @@ use std::sync::Arc;
 use ciborium::Value;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use warrant_attestation::{AttributeValue, DeviceFacts, Evidence, P256PublicKey};
-use warrant_envelope::*;
+use warrant_envelope::{device::*, issue::*, verify::*};
 
 /// A test key with deterministic (RFC 6979) signatures, so vectors regenerate identically.
 struct DeterministicKey {
@@ -162,7 +162,7 @@ fn committed_vectors_regenerate_identically_and_verify() {
         .build()
         .unwrap();
     verifier.install_status_list(&v.status).unwrap();
-    let ok = verifier.verify(&v.warrant, &common::request(), None).unwrap();
+    let ok = verifier.verify(&v.warrant, &common::expected(), &common::request(), None).unwrap();
     assert_eq!(ok.principal, "alice@example.com");
     assert!(verify_enrollment(&v.enrollment).is_ok());
     assert!(

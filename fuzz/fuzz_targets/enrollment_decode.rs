@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use warrant_attestation::EnrollmentTrust;
-use warrant_envelope::{inspect, verify_enrollment_with, EnrollmentClaims};
+use warrant_envelope::inspect;
+use warrant_envelope::issue::{verify_enrollment_with, EnrollmentClaims};
 use warrant_fuzz::fixtures::T;
 
 fuzz_target!(|data: &[u8]| {

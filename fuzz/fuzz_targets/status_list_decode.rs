@@ -5,7 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warrant_envelope::{inspect, status_list_digest, StatusListClaims};
+use warrant_envelope::inspect;
+use warrant_envelope::issue::{status_list_digest, StatusListClaims};
 
 fuzz_target!(|data: &[u8]| {
     let _ = inspect(data);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use warrant_fuzz::fixtures::{vector_request, warrant_vector, FixedVerifier};
+use warrant_fuzz::fixtures::{vector_operation, vector_request, warrant_vector, FixedVerifier};
 use warrant_fuzz::split::parts;
 use warrant_fuzz::status::{Last, ListSpec};
 
@@ -38,5 +38,5 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(now, Some(info.sequence), "the installed list is not the one held");
         }
     }
-    let _ = fixed.verifier.verify(&warrant_vector(), &vector_request(), None);
+    let _ = fixed.verifier.verify(&warrant_vector(), &vector_operation(), &vector_request(), None);
 });

@@ -8,11 +8,11 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use warrant_fuzz::fixtures::{vector_request, FixedVerifier};
+use warrant_fuzz::fixtures::{vector_operation, vector_request, FixedVerifier};
 
 fuzz_target!(|data: &[u8]| {
     static FIXED: OnceLock<FixedVerifier> = OnceLock::new();
     let fixed = FIXED.get_or_init(|| FixedVerifier::new(None, true));
     fixed.replay.reset();
-    let _ = fixed.verifier.verify(data, &vector_request(), None);
+    let _ = fixed.verifier.verify(data, &vector_operation(), &vector_request(), None);
 });

@@ -10,7 +10,8 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use warrant_envelope::{Error, HttpRequest};
+use warrant_envelope::verify::{Expected, HttpRequest};
+use warrant_envelope::Error;
 use warrant_fuzz::fixtures::FixedVerifier;
 use warrant_fuzz::structured::WarrantSpec;
 
@@ -26,13 +27,16 @@ fuzz_target!(|spec: WarrantSpec| {
     let g = spec.generate();
     fixed.clock.set(g.now);
     let request = HttpRequest { method: &g.method, target: &g.target, body: &g.body };
-    if let Ok(verified) = fixed.verifier.verify(&g.warrant, &request, g.nonce.as_deref()) {
+    // The service states the operation the warrant was signed for: the rest of the verdict
+    // is what is fuzzed (envelope/tests/tamper.rs covers a stated operation that differs).
+    let operation = Expected { action: &g.claims.action, resource: &g.claims.resource };
+    if let Ok(verified) = fixed.verifier.verify(&g.warrant, &operation, &request, g.nonce.as_deref()) {
         assert_eq!(verified.action, g.claims.action);
         assert_eq!(verified.resource, g.claims.resource);
         assert_eq!(verified.context, g.claims.context);
         assert_eq!(verified.warrant_id, g.claims.id);
         assert!(matches!(
-            fixed.verifier.verify(&g.warrant, &request, g.nonce.as_deref()),
+            fixed.verifier.verify(&g.warrant, &operation, &request, g.nonce.as_deref()),
             Err(Error::Replayed { .. })
         ));
     }

@@ -5,7 +5,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use warrant_envelope::{inspect, WarrantClaims};
+use warrant_envelope::device::WarrantClaims;
+use warrant_envelope::inspect;
 
 fuzz_target!(|data: &[u8]| {
     let _ = inspect(data);

@@ -5,10 +5,11 @@ use std::sync::{Arc, Mutex};
 
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use warrant_attestation::{AttributeValue, P256PublicKey};
-use warrant_envelope::{
-    Error, HttpRequest, ManualClock, MemoryReplayStore, ReplayKey, ReplayStore, Signer, TrustedAuthority,
-    Verifier,
+use warrant_envelope::device::Signer;
+use warrant_envelope::verify::{
+    Expected, HttpRequest, ManualClock, MemoryReplayStore, ReplayKey, ReplayStore, TrustedAuthority, Verifier,
 };
+use warrant_envelope::Error;
 
 /// The vectors' verification time (docs/vectors/README.md).
 pub const T: u64 = 1_790_000_000;
@@ -113,6 +114,11 @@ pub fn enrollment_vector() -> Vec<u8> {
 /// The vector warrant's request.
 pub fn vector_request() -> HttpRequest<'static> {
     HttpRequest { method: METHOD, target: TARGET, body: BODY }
+}
+
+/// The operation the vector warrant is for, as the service states it.
+pub fn vector_operation() -> Expected<'static> {
+    Expected { action: "deploy", resource: "prod/api" }
 }
 
 /// A replay store emptied before each input, so that a verdict depends on the input alone.

@@ -3,7 +3,7 @@
 //! sequence of them reaches the verifier's rollback, fork, chain and expiry checks.
 
 use arbitrary::Arbitrary;
-use warrant_envelope::{status_list_digest, StatusBits, StatusListClaims, MIN_STATUS_ENTRIES};
+use warrant_envelope::issue::{status_list_digest, StatusBits, StatusListClaims, MIN_STATUS_ENTRIES};
 
 use crate::fixtures::{FixedKey, ISSUER, STATUS_URI, T};
 use crate::structured::Pick;

@@ -12,9 +12,8 @@ use warrant_attestation::tpm::{cached_quote_nonce, PcrValue, TpmCertifyEvidence,
 use warrant_attestation::{
     piv::PivEvidence, AttributeValue, BackendKind, DeviceFacts, Evidence, Pkcs11Report,
 };
-use warrant_envelope::{
-    status_list_digest, EntityData, GrantClaims, RequestBinding, Signer, StatusReference, WarrantClaims,
-};
+use warrant_envelope::device::{RequestBinding, Signer, WarrantClaims};
+use warrant_envelope::issue::{status_list_digest, EntityData, GrantClaims, StatusReference};
 
 use crate::fixtures::{self, FixedKey, AUDIENCE, ISSUER, PRINCIPAL, STATUS_URI, T};
 use crate::tpm::{self as tpm_fixture, FixedAk};
@@ -422,7 +421,7 @@ impl WarrantSpec {
         let mut request = RequestBinding {
             method: method.clone(),
             target: target.clone(),
-            body_sha256: warrant_envelope::sha256(&self.body),
+            body_sha256: warrant_envelope::device::sha256(&self.body),
         };
         match &self.binding {
             BindingSpec::Matching => {}
@@ -549,7 +548,7 @@ fn sign_by_hand(claims: &WarrantClaims, pick: SignerPick) -> Vec<u8> {
     ]);
     let mut to_sign = Vec::new();
     ciborium::ser::into_writer(&tbs, &mut to_sign).unwrap();
-    let signature = signer.sign_digest(&warrant_envelope::sha256(&to_sign)).unwrap();
+    let signature = signer.sign_digest(&warrant_envelope::device::sha256(&to_sign)).unwrap();
     let object = Value::Tag(
         18,
         Box::new(Value::Array(vec![

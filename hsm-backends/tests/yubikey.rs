@@ -104,15 +104,15 @@ fn setup_keys_in_several_slots_signatures_and_attestation() {
     let root = Cert::from_pem_or_der(&std::fs::read(card.ca_pem()).unwrap()).unwrap();
     let mut trust = EnrollmentTrust::new(1_800_000_000).unwrap();
     trust.piv = trust.piv.with_root(root);
-    let facts = evidence.appraise(&s.public_key(&a).unwrap(), &trust).unwrap();
+    let facts = evidence.appraise(&s.public_key(&a).unwrap(), &trust.piv, trust.now).unwrap();
     assert_eq!(facts.backend, BackendKind::Yubikey);
     assert_eq!(facts.properties["slot"], AttributeValue::Text("9c".into()));
     assert_eq!(facts.properties["serial"], AttributeValue::Int(i64::from(SERIAL)));
     assert_eq!(facts.properties["pin_policy"], AttributeValue::Text("once".into()));
-    assert!(evidence.appraise(&s.public_key(&b).unwrap(), &trust).is_err());
+    assert!(evidence.appraise(&s.public_key(&b).unwrap(), &trust.piv, trust.now).is_err());
     // Against Yubico's roots only, the test card's attestation is refused.
     let yubico_only = EnrollmentTrust::new(1_800_000_000).unwrap();
-    assert!(evidence.appraise(&s.public_key(&a).unwrap(), &yubico_only).is_err());
+    assert!(evidence.appraise(&s.public_key(&a).unwrap(), &yubico_only.piv, yubico_only.now).is_err());
 }
 
 #[test]

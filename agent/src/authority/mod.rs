@@ -12,10 +12,11 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use warrant_attestation::certificate::Cert;
 use warrant_attestation::tpm::Credential;
 use warrant_attestation::{Assurance, AttributeValue, BackendKind, DeviceFacts, EnrollmentTrust};
-use warrant_envelope::{
-    new_id, random_bytes, status_list_digest, thumbprint, verify_enrollment_with, Clock, EntityData,
-    GrantClaims, StatusBits, StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
+use warrant_envelope::issue::{
+    new_id, random_bytes, status_list_digest, verify_enrollment_with, Clock, EntityData, GrantClaims,
+    StatusBits, StatusListClaims, StatusReference, SystemClock, TrustedAuthority, CHALLENGE_LEN,
 };
+use warrant_envelope::thumbprint;
 use warrant_hsm_backends::{KeyName, TpmIdentity};
 
 mod principal;
@@ -246,7 +247,7 @@ impl<'a> Authority<'a> {
             )),
             _ => {}
         }
-        warrant_envelope::validate_policy(&options.policy)?;
+        warrant_envelope::issue::validate_policy(&options.policy)?;
         options.principal.as_deref().map(principal::check_name).transpose()?;
         let now = now();
         let tx = self.conn.transaction().map_err(sql)?;

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
-use warrant_envelope::{sha256, HttpRequest, Verifier};
+use warrant_envelope::device::sha256;
+use warrant_envelope::verify::{Expected, HttpRequest, Verifier};
 
 use super::args::Output;
 use crate::api;
@@ -210,25 +211,37 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
             )?;
             Ok(answer.warrant)
         };
+    // The verifier is the deploy endpoint: it states the operation its requests perform.
     let request = HttpRequest { method: "POST", target: TARGET, body };
-    let check = |warrant: &[u8], request: &HttpRequest<'_>| {
+    let deploy = Expected { action: "deploy", resource: "prod/api" };
+    let check = |warrant: &[u8], expected: &Expected<'_>, request: &HttpRequest<'_>| {
         verifier
-            .verify(warrant, request, None)
+            .verify(warrant, expected, request, None)
             .map(|v| format!("{} may {} {}", v.principal, v.action, v.resource))
             .map_err(Error::from)
     };
 
     let warrant = sign(&mut client, "deploy", "prod/api", AUDIENCE)?;
     s.note("warrant signed by warrantd", format!("{} bytes: POST {TARGET}, 60 s", warrant.len()));
-    s.outcome("verify", None, check(&warrant, &request));
-    s.outcome("same warrant again", Some("replayed"), check(&warrant, &request));
+    s.outcome("verify", None, check(&warrant, &deploy, &request));
+    s.outcome("same warrant again", Some("replayed"), check(&warrant, &deploy, &request));
 
     let fresh = sign(&mut client, "deploy", "prod/api", AUDIENCE)?;
     let tampered = HttpRequest { body: br#"{"version":"6.6.6"}"#, ..request };
-    s.outcome("new warrant, body changed", Some("request_body_mismatch"), check(&fresh, &tampered));
+    s.outcome("new warrant, body changed", Some("request_body_mismatch"), check(&fresh, &deploy, &tampered));
 
     let forbidden = sign(&mut client, "drop", "prod/db", AUDIENCE)?;
-    s.outcome("action the policy does not allow", Some("policy_denied"), check(&forbidden, &request));
+    let drop_db = Expected { action: "drop", resource: "prod/db" };
+    s.outcome(
+        "action the policy does not allow",
+        Some("policy_denied"),
+        check(&forbidden, &drop_db, &request),
+    );
+    s.outcome(
+        "that warrant at the deploy endpoint",
+        Some("action_mismatch"),
+        check(&forbidden, &deploy, &request),
+    );
 
     s.outcome(
         "warrantd asked for another audience",
@@ -246,7 +259,7 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
         format!("status index {}, status list sequence {} installed", revoked.status_index, status2.sequence),
     );
     let after = sign(&mut client, "deploy", "prod/api", AUDIENCE)?;
-    s.outcome("warrant after revocation", Some("revoked"), check(&after, &request));
+    s.outcome("warrant after revocation", Some("revoked"), check(&after, &deploy, &request));
     s.outcome(
         "old status list offered again",
         Some("status_list_rollback"),

@@ -96,7 +96,7 @@ fn piv(args: &PivArgs) -> Result<Value, Error> {
     for root in &args.roots {
         verifier = verifier.with_root(read_cert(root)?);
     }
-    let now = warrant_envelope::Clock::now(&warrant_envelope::SystemClock);
+    let now = warrant_envelope::verify::Clock::now(&warrant_envelope::verify::SystemClock);
     let facts =
         verifier.verify(&read_cert(&args.slot_cert)?, &read_cert(&args.f9_cert)?, now).map_err(rejected)?;
     let (a, b, c) = facts.firmware;

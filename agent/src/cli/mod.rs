@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
-use warrant_envelope::{sha256, HttpRequest, Verifier};
+use warrant_envelope::device::sha256;
+use warrant_envelope::verify::{HttpRequest, Verifier};
 
 use crate::api;
 use crate::client::{self, Client};
@@ -312,7 +313,7 @@ struct VerifyArgs {
     #[arg(long)]
     allow_self_reported: bool,
     /// Tolerated clock skew, seconds.
-    #[arg(long, default_value_t = warrant_envelope::DEFAULT_CLOCK_SKEW_SECS)]
+    #[arg(long, default_value_t = warrant_envelope::verify::DEFAULT_CLOCK_SKEW_SECS)]
     skew: u64,
 }
 
@@ -570,7 +571,9 @@ fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
     }
     let body = read_body(&args.request)?;
     let request = HttpRequest { method: &args.request.method, target: &args.request.target, body: &body };
-    let verified = verifier.verify(
+    // The command line cannot know which operation the request means: the result shows the
+    // warrant's action and resource for the caller to compare.
+    let verified = verifier.verify_any_operation(
         &files::read(&args.warrant)?,
         &request,
         args.nonce.as_ref().map(|n| n.0.as_slice()),

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 use warrant_attestation::{AttributeValue, DeviceFacts, Evidence, P256PublicKey};
-use warrant_envelope::{thumbprint, Claims, GrantClaims, Inspected, VerifiedWarrant};
+use warrant_envelope::issue::GrantClaims;
+use warrant_envelope::verify::VerifiedWarrant;
+use warrant_envelope::{thumbprint, Claims, Inspected};
 
 fn attributes(map: &BTreeMap<String, AttributeValue>) -> Value {
     Value::Object(

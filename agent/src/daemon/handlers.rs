@@ -8,7 +8,8 @@ use axum::{Extension, Json};
 use warrant_attestation::certificate::{certificates_from_pem, Cert};
 use warrant_attestation::tpm::Credential;
 use warrant_attestation::EnrollmentTrust;
-use warrant_envelope::{thumbprint, RequestBinding, CHALLENGE_LEN};
+use warrant_envelope::device::{RequestBinding, CHALLENGE_LEN};
+use warrant_envelope::thumbprint;
 use warrant_hsm_backends::{EvidencePurpose, KeyInfo, KeyName, TpmIdentity};
 
 use super::audit::{Decision, Entry};
@@ -228,7 +229,7 @@ fn load_certificates(paths: &[std::path::PathBuf]) -> Result<Vec<Cert>, Error> {
 
 /// Yubico's roots, the configured extra YubiKey roots, and the YSA-2024-03 choice.
 fn enrollment_trust(config: &AuthorityConfig) -> Result<EnrollmentTrust, Error> {
-    let now = warrant_envelope::Clock::now(&warrant_envelope::SystemClock);
+    let now = warrant_envelope::verify::Clock::now(&warrant_envelope::verify::SystemClock);
     let mut trust = EnrollmentTrust::new(now).map_err(warrant_envelope::Error::from)?;
     for root in load_certificates(&config.yubikey_roots)? {
         trust.piv = trust.piv.with_root(root);

@@ -109,7 +109,7 @@ pub struct Permit {
 impl Permit {
     /// A permit for `operation` under `rule`, with a fresh id, noted in `progress`.
     pub fn issue(rule: String, operation: &'static str, progress: &Progress) -> Result<Self, Error> {
-        let op = hex::encode(warrant_envelope::random_bytes::<8>()?);
+        let op = hex::encode(warrant_envelope::issue::random_bytes::<8>()?);
         *progress.stage() = Stage::Allowed { op: op.clone(), operation };
         Ok(Self { rule, op, progress: progress.clone() })
     }

@@ -87,7 +87,7 @@ pub fn sign_request(grant: &[u8], audience: &str) -> api::SignRequest {
         request: api::BoundRequest {
             method: "POST".into(),
             target: TARGET.into(),
-            body_sha256: hex::encode(warrant_envelope::sha256(b"{}")),
+            body_sha256: hex::encode(warrant_envelope::device::sha256(b"{}")),
         },
         context: Default::default(),
         nonce: None,

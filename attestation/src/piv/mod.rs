@@ -230,15 +230,17 @@ impl PivEvidence {
         })
     }
 
-    /// Verifies the attestation with `trust` and that the attested key is `device_key`.
+    /// Verifies the attestation with `verifier` at `now` (seconds since the epoch), and that
+    /// the attested key is `device_key`.
     pub fn appraise(
         &self,
         device_key: &P256PublicKey,
-        trust: &crate::EnrollmentTrust,
+        verifier: &PivVerifier,
+        now: u64,
     ) -> Result<DeviceFacts, AttestationError> {
         let slot = Cert::from_der(&self.slot_certificate)?;
         let f9 = Cert::from_der(&self.f9_certificate)?;
-        let facts = trust.piv.verify(&slot, &f9, trust.now)?;
+        let facts = verifier.verify(&slot, &f9, now)?;
         if &facts.key != device_key {
             return Err(AttestationError::PivAttestationInvalid(
                 "the attested key is not the device key presented".into(),

@@ -18,8 +18,9 @@ use super::pcrs::{PcrValue, MAX_PCR_VALUES};
 use super::public::{TpmPublic, TpmPublicKey};
 use super::verify::{verify_certify, verify_quote, VerifiedQuote};
 use super::TpmError;
+use crate::appraisal::WarrantContext;
 use crate::certificate::MAX_CERTIFICATE;
-use crate::{AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey, WarrantContext};
+use crate::{AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey};
 
 /// Enrollment evidence: a certify of the device key by the attestation key.
 #[derive(Debug, Clone, PartialEq, Eq)]

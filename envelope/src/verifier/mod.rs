@@ -40,7 +40,10 @@ use verified_grant::VerifiedGrant;
 pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
 
 /// What a successful verification established.
+///
+/// Built only by the verifier; new fields may be added, so match it with `..`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedWarrant {
     /// The warrant id.
     pub warrant_id: [u8; 16],
@@ -68,6 +71,33 @@ pub struct VerifiedWarrant {
     pub device: DeviceFacts,
     /// The status list sequence the revocation check used.
     pub status_sequence: u64,
+}
+
+/// The operation the service means to perform for a request: the warrant must be for exactly
+/// this action on this resource.
+///
+/// The request binding ties a warrant to a method, target and body, but which action and
+/// resource that request is, only the service knows. Without this check a warrant for a
+/// harmless action (`read` on `docs`), bound to the request of another endpoint, would pass
+/// the grant's policy as `read` while the service performs `deploy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expected<'a> {
+    /// The action, as the grant's policies name it (`Warrant::Action::"<action>"`).
+    pub action: &'a str,
+    /// The resource, as the grant's policies name it (`Warrant::Resource::"<resource>"`).
+    pub resource: &'a str,
+}
+
+impl Expected<'_> {
+    fn check(&self, action: &str, resource: &str) -> Result<(), Error> {
+        if action != self.action {
+            return Err(Error::ActionMismatch { expected: self.action.into(), found: action.into() });
+        }
+        if resource != self.resource {
+            return Err(Error::ResourceMismatch { expected: self.resource.into(), found: resource.into() });
+        }
+        Ok(())
+    }
 }
 
 /// Builds a [`Verifier`]; construction errors (a bad local policy) surface at `build`.
@@ -242,11 +272,37 @@ impl Verifier {
         self.status.info(issuer, uri)
     }
 
-    /// Verifies `warrant` for `request`. `nonce` is the nonce this verifier issued for the
-    /// request, if it issues them; the warrant must then carry exactly it.
+    /// Verifies `warrant` for `request`, which the service performs as `expected` (its action
+    /// and resource). `nonce` is the nonce this verifier issued for the request, if it issues
+    /// them; the warrant must then carry exactly it.
     pub fn verify(
         &self,
         warrant: &[u8],
+        expected: &Expected<'_>,
+        request: &HttpRequest<'_>,
+        nonce: Option<&[u8]>,
+    ) -> Result<VerifiedWarrant, Error> {
+        self.check(warrant, Some(expected), request, nonce)
+    }
+
+    /// Verifies `warrant` for `request` like [`Verifier::verify`], accepting whatever action and
+    /// resource the warrant names: for a caller that cannot know which operation the request
+    /// means (a command-line check of a stored warrant). A service that acts on the request
+    /// uses [`Verifier::verify`], or compares the result's `action` and `resource` with the
+    /// operation it performs before acting.
+    pub fn verify_any_operation(
+        &self,
+        warrant: &[u8],
+        request: &HttpRequest<'_>,
+        nonce: Option<&[u8]>,
+    ) -> Result<VerifiedWarrant, Error> {
+        self.check(warrant, None, request, nonce)
+    }
+
+    fn check(
+        &self,
+        warrant: &[u8],
+        expected: Option<&Expected<'_>>,
         request: &HttpRequest<'_>,
         nonce: Option<&[u8]>,
     ) -> Result<VerifiedWarrant, Error> {
@@ -306,6 +362,9 @@ impl Verifier {
             }
         }
         w.request.check(request)?;
+        if let Some(expected) = expected {
+            expected.check(&w.action, &w.resource)?;
+        }
 
         let status_sequence = self.status.check(g, now, self.skew)?;
 

@@ -52,8 +52,10 @@ impl ReplayKey {
 /// audiences, implements this trait over its database, indexed by [`ReplayKey::digest`].
 pub trait ReplayStore: Send + Sync {
     /// Records `key`, valid until `forget_after` (seconds since the epoch). Fails with
-    /// [`ReplayKey::replayed`] if it is already recorded, or [`Error::ReplayStoreFull`] if the
-    /// store cannot take it without forgetting an unexpired key.
+    /// [`ReplayKey::replayed`] if it is already recorded, [`Error::ReplayStoreFull`] if the
+    /// store cannot take it without forgetting an unexpired key, or
+    /// [`Error::ReplayStoreUnavailable`] if it cannot tell (a shared store that does not
+    /// answer): never `Ok` unless the key is now recorded, so an outage fails closed.
     fn remember(&self, key: &ReplayKey, forget_after: u64, now: u64) -> Result<(), Error>;
 }
 

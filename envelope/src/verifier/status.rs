@@ -9,6 +9,7 @@ use crate::Error;
 
 /// What a verifier knows of an installed status list.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatusListInfo {
     /// The authority that signed it.
     pub issuer: String,
@@ -17,7 +18,7 @@ pub struct StatusListInfo {
     /// Its sequence number.
     pub sequence: u64,
     /// SHA-256 of its signed content (what the next list names as `prev`; see
-    /// [`crate::status_list_digest`]).
+    /// [`crate::issue::status_list_digest`]).
     pub digest: [u8; 32],
     /// Its `iat`.
     pub issued_at: u64,
@@ -25,7 +26,7 @@ pub struct StatusListInfo {
     pub expires_at: u64,
 }
 
-/// What a cached quote can be bound to: a list's [`crate::status_list_freshness`] and its `iat`.
+/// What a cached quote can be bound to: a list's [`crate::device::status_list_freshness`] and its `iat`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ChainLink {
     pub freshness: [u8; 32],
@@ -36,7 +37,7 @@ pub(crate) struct ChainLink {
 struct HeldList {
     info: StatusListInfo,
     bits: StatusBits,
-    /// This list's [`crate::status_list_freshness`].
+    /// This list's [`crate::device::status_list_freshness`].
     freshness: [u8; 32],
     /// The list this one replaced, if the verifier held one.
     previous: Option<ChainLink>,
@@ -178,9 +179,9 @@ mod tests {
     use warrant_attestation::P256PublicKey;
 
     use super::*;
+    use crate::signer::Signer;
     use crate::status_list::{status_list_digest, status_list_freshness, StatusListClaims};
     use crate::verifier::trust::TrustedAuthority;
-    use crate::Signer;
 
     struct Key(EcdsaKeyPair, P256PublicKey);
 

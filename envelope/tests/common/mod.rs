@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNIN
 use ciborium::Value;
 use coset::{iana, CborSerializable, CoseSign1, Header, HeaderBuilder};
 use warrant_attestation::{AttributeValue, DeviceFacts, Evidence, P256PublicKey};
-use warrant_envelope::*;
+use warrant_envelope::{device::*, issue::*, verify::*};
 
 /// A software test key.
 pub struct TestKey {
@@ -57,6 +57,11 @@ pub const POLICY: &str = r#"permit (
 
 pub fn request() -> HttpRequest<'static> {
     HttpRequest { method: "POST", target: TARGET, body: BODY }
+}
+
+/// The operation the service performs for [`request`]: the fixture's warrants are for it.
+pub fn expected() -> Expected<'static> {
+    Expected { action: "deploy", resource: "prod/api" }
 }
 
 /// An authority, a device, a grant and a first status list, at a fixed time.
