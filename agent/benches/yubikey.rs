@@ -18,7 +18,7 @@ mod support;
 mod virtual_piv;
 
 use common::AUDIENCE;
-use warrant_agent::api;
+use warrant_api as api;
 use warrant_hsm_backends::yubikey::yubikey::piv::{self, AlgorithmId, SlotId};
 use warrant_hsm_backends::yubikey::yubikey::{Serial, YubiKey};
 use warrant_hsm_backends::yubikey::{setup, SetupOptions};
@@ -86,7 +86,7 @@ fn main() {
     };
     let socket = d.socket.clone();
     let through = || {
-        let mut client = warrant_agent::client::Client::new(&socket).unwrap();
+        let mut client = warrant_client::Client::new(&socket).unwrap();
         let request = request.clone();
         move || {
             let answer: api::SignResponse = client.post("/sign", &request).unwrap();

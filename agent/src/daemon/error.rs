@@ -4,7 +4,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::api::ErrorBody;
+use warrant_api::ErrorBody;
+
 use crate::Error;
 
 /// An error answer.
@@ -27,7 +28,7 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use warrant_hsm_backends::Error as Store;
         let status = match &e {
-            Error::Usage(_) | Error::BadFile { .. } => StatusCode::BAD_REQUEST,
+            Error::Usage(_) | Error::Api(_) => StatusCode::BAD_REQUEST,
             Error::Rejected(warrant_envelope::Error::Signing(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Rejected(_)
             | Error::AuthorityRefuses(_)
@@ -40,6 +41,8 @@ impl From<Error> for ApiError {
             Error::Forbidden { .. } | Error::Caller(_) => StatusCode::FORBIDDEN,
             Error::RateLimited { .. } | Error::TooManyRefusals { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // The daemon's own failures: its files (configured certificates, the state
+            // database), its key store, its audit log, its tasks.
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let rule = match &e {
