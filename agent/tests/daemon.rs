@@ -32,7 +32,7 @@ fn verifier(client: &mut Client) -> Verifier {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.json"), trust.to_string()).unwrap();
     let trusted =
-        warrant_api::trust::TrustFile::parse(&std::fs::read(&dir.path().join("t.json")).unwrap()).unwrap();
+        warrant_api::trust::TrustFile::parse(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
     let verifier = Verifier::builder(AUDIENCE).trust(trusted).allow_software_evidence(true).build().unwrap();
     let list: api::StatusListResponse =
         client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();

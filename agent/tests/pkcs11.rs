@@ -85,8 +85,7 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     let trust: serde_json::Value = client.get("/authority/trust").unwrap();
     std::fs::write(tmp.path().join("trust.json"), trust.to_string()).unwrap();
     let trusted =
-        warrant_api::trust::TrustFile::parse(&std::fs::read(&tmp.path().join("trust.json")).unwrap())
-            .unwrap();
+        warrant_api::trust::TrustFile::parse(&std::fs::read(tmp.path().join("trust.json")).unwrap()).unwrap();
 
     // A verifier refuses self-reported evidence unless it opts in; one that does sees the
     // token's facts, and never `hardware`.

@@ -134,3 +134,22 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_connection_names_the_socket() {
+        let tmp = tempfile::tempdir().unwrap();
+        let socket = tmp.path().join("absent.sock");
+        let mut client = Client::new(&socket).unwrap();
+        let err = client.get::<warrant_api::Health>("/health").unwrap_err();
+        assert!(matches!(&err, Error::Connect { socket: s, .. } if *s == socket), "{err:?}");
+        assert_eq!(err.code(), "unreachable");
+        assert!(
+            err.to_string().starts_with(&format!("cannot reach warrantd at {}: ", socket.display())),
+            "{err}"
+        );
+    }
+}
