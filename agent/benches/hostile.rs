@@ -25,8 +25,8 @@ use std::time::Duration;
 mod common;
 mod support;
 
-use warrant_agent::api;
-use warrant_agent::client::Client;
+use warrant_api as api;
+use warrant_client::Client;
 
 const ROUNDS: usize = 3;
 const SLICE: Duration = Duration::from_secs(3);

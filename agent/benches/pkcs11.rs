@@ -19,8 +19,8 @@ mod common;
 mod support;
 
 use common::AUDIENCE;
-use warrant_agent::api;
-use warrant_agent::client::Client;
+use warrant_api as api;
+use warrant_client::Client;
 use warrant_envelope::device::sha256;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";

@@ -27,10 +27,10 @@ mod common;
 mod support;
 
 use common::AUDIENCE;
-use warrant_agent::api;
-use warrant_agent::client::Client;
 use warrant_agent::device::{self, WarrantRequest};
 use warrant_agent::key_signer::KeySigner;
+use warrant_api as api;
+use warrant_client::Client;
 use warrant_envelope::device::{sha256, RequestBinding};
 use warrant_hsm_backends::soft::SoftKeyStore;
 use warrant_hsm_backends::KeyName;

@@ -33,7 +33,7 @@ use tss_esapi::tcti_ldr::TctiNameConf;
 use tss_esapi::tss2_esys::TPMT_TK_HASHCHECK;
 use tss_esapi::utils::{create_restricted_decryption_rsa_public, create_unrestricted_signing_ecc_public};
 use tss_esapi::Context;
-use warrant_agent::api;
+use warrant_api as api;
 use warrant_hsm_backends::tpm::tss_esapi;
 
 const ROUNDS: usize = 5;
@@ -93,7 +93,7 @@ fn start(dir: &Path, config: &Path) -> common::Daemon {
 
 /// Enrolls key `laptop` by credential activation and returns its grant and the authority's
 /// status list.
-fn enroll(client: &mut warrant_agent::client::Client) -> (Vec<u8>, Vec<u8>) {
+fn enroll(client: &mut warrant_client::Client) -> (Vec<u8>, Vec<u8>) {
     common::init_authority(client, "bench");
     let _: api::Key = client.post("/keys", &api::CreateKey { name: "laptop".into() }).unwrap();
     let identity: api::TpmIdentity = client.get("/tpm/identity").unwrap();
@@ -161,7 +161,7 @@ fn main() {
             let d = start(dir, config);
             let socket = d.socket.clone();
             let through = || {
-                let mut client = warrant_agent::client::Client::new(&socket).unwrap();
+                let mut client = warrant_client::Client::new(&socket).unwrap();
                 let request = request.clone();
                 move || {
                     let answer: api::SignResponse = client.post("/sign", &request).unwrap();

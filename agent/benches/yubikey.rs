@@ -17,7 +17,7 @@ mod support;
 use warrant_test_support::virtual_piv;
 
 use common::AUDIENCE;
-use warrant_agent::api;
+use warrant_api as api;
 use warrant_hsm_backends::yubikey::yubikey::piv::{self, AlgorithmId, SlotId};
 use warrant_hsm_backends::yubikey::yubikey::{Serial, YubiKey};
 use warrant_hsm_backends::yubikey::{setup, SetupOptions};
@@ -85,7 +85,7 @@ fn main() {
     };
     let socket = d.socket.clone();
     let through = || {
-        let mut client = warrant_agent::client::Client::new(&socket).unwrap();
+        let mut client = warrant_client::Client::new(&socket).unwrap();
         let request = request.clone();
         move || {
             let answer: api::SignResponse = client.post("/sign", &request).unwrap();

@@ -23,14 +23,14 @@ fn main() -> std::io::Result<()> {
     fs::create_dir_all(&completions)?;
 
     // warrant(1) and a page per subcommand, the way git documents itself.
-    clap_mangen::generate_to(warrant_agent::cli::Cli::command(), &man)?;
+    clap_mangen::generate_to(warrant_cli::Cli::command(), &man)?;
     let daemon = warrant_agent::daemon::Args::command();
     let mut page = fs::File::create(man.join("warrantd.8"))?;
     clap_mangen::Man::new(daemon).section("8").render(&mut page)?;
     config_page(&man.join("warrantd.toml.5"))?;
 
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
-        clap_complete::generate_to(shell, &mut warrant_agent::cli::Cli::command(), "warrant", &completions)?;
+        clap_complete::generate_to(shell, &mut warrant_cli::Cli::command(), "warrant", &completions)?;
         clap_complete::generate_to(
             shell,
             &mut warrant_agent::daemon::Args::command(),

@@ -2,7 +2,8 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Why a `warrant` or `warrantd` operation failed.
+/// Why a `warrantd` operation failed. [`crate::daemon`] answers each with an HTTP status
+/// and its [`code`](Error::code).
 #[derive(Debug, Error)]
 pub enum Error {
     /// An object was rejected (verification, or an enrollment the authority refuses).
@@ -11,8 +12,11 @@ pub enum Error {
     /// The key store failed.
     #[error(transparent)]
     KeyStore(#[from] warrant_hsm_backends::Error),
+    /// A request field is not what the API allows (400).
+    #[error(transparent)]
+    Api(#[from] warrant_api::Error),
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -20,7 +24,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A file is not what it should be.
-    #[error("{path}: {reason}")]
+    #[error("{}: {reason}", path.display())]
     BadFile {
         /// The file.
         path: PathBuf,
@@ -28,7 +32,7 @@ pub enum Error {
         reason: String,
     },
     /// The state database failed or holds something it should not.
-    #[error("state database {path}: {reason}")]
+    #[error("state database {}: {reason}", path.display())]
     Database {
         /// The database file.
         path: PathBuf,
@@ -110,23 +114,26 @@ pub enum Error {
     /// The daemon is short of a resource (file descriptors, memory) and cannot serve now.
     #[error("warrantd is short of resources and cannot serve this request now ({0}); retry shortly")]
     Unavailable(String),
-    /// The daemon could not be reached.
-    #[error("cannot reach warrantd at {socket}: {reason}")]
-    Unreachable {
-        /// The socket path tried.
-        socket: PathBuf,
-        /// Why.
-        reason: String,
+    /// The audit log cannot record (its writer stopped, a write or fsync failed): nothing is
+    /// done that it cannot record.
+    #[error("audit log: {0}")]
+    Audit(String),
+    /// The daemon could not start one of its parts (a runtime, a thread, signal handlers).
+    #[error("cannot start {what}: {source}")]
+    Start {
+        /// The part.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
     },
-    /// The daemon answered with an error.
-    #[error("warrantd: {message}")]
-    Daemon {
-        /// HTTP status.
-        status: u16,
-        /// The error's code.
-        code: String,
-        /// The error's message.
-        message: String,
+    /// The daemon failed, not the request (500): a task ended without its outcome, an
+    /// encoding that cannot fail did.
+    #[error("internal error while {task}: {reason}")]
+    Internal {
+        /// What the daemon was doing.
+        task: &'static str,
+        /// What failed.
+        reason: String,
     },
     /// An argument is not acceptable.
     #[error("{0}")]
@@ -134,28 +141,16 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code: 1 for a rejection or refusal, 2 for usage, I/O and other errors.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            // A key that cannot sign is an operational error, not a verdict on an object.
-            Error::Rejected(warrant_envelope::Error::Signing(_)) => 2,
-            Error::Rejected(_)
-            | Error::AuthorityRefuses(_)
-            | Error::EnrollmentPrincipalMismatch { .. }
-            | Error::GrantPrincipalConflict { .. }
-            | Error::PrincipalUndecided
-            | Error::Forbidden { .. } => 1,
-            Error::Daemon { status: 403 | 422, .. } => 1,
-            _ => 2,
-        }
-    }
-
-    /// A stable machine-readable name for JSON output and API error bodies.
+    /// A stable machine-readable name for API error bodies and the demo's output.
     pub fn code(&self) -> &str {
         match self {
             Error::Rejected(e) => e.code(),
             Error::KeyStore(_) => "key_store",
-            Error::Io { .. } => "io",
+            // The codes these had when they were usage errors.
+            Error::Api(_) => "usage",
+            // Audit failures are I/O on the audit log; their code stays.
+            Error::Io { .. } | Error::Audit(_) => "io",
+            Error::Start { .. } | Error::Internal { .. } => "internal",
             Error::BadFile { .. } => "bad_file",
             Error::Database { .. } => "database",
             Error::Config(_) => "config",
@@ -170,8 +165,6 @@ impl Error {
             Error::TooManyRefusals { .. } => "too_many_refusals",
             Error::Caller(_) => "caller_identity",
             Error::Unavailable(_) => "unavailable",
-            Error::Unreachable { .. } => "unreachable",
-            Error::Daemon { code, .. } => code,
             Error::Usage(_) => "usage",
         }
     }

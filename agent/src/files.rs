@@ -1,25 +1,20 @@
-//! Reading and writing the CLI's files: durable replacement for state, private modes for
-//! anything an attacker should not read or swap.
+//! The daemon's reads of files the configuration names, and its private directories.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::Error;
 
-/// Most bytes read from any input file: larger than any object or policy the format allows.
+/// Most bytes read from a file the configuration names (certificates): larger than any of them.
 const MAX_INPUT: u64 = 1024 * 1024;
 
-pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_owned(), source }
-}
-
-/// Reads a whole input file, refusing absurd sizes.
+/// Reads a whole file, refusing absurd sizes.
 pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Error> {
     use std::io::Read;
     let mut bytes = Vec::new();
-    fs::File::open(path).and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut bytes)).map_err(io(path))?;
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_INPUT + 1).read_to_end(&mut bytes))
+        .map_err(|source| Error::Io { path: path.to_owned(), source })?;
     if bytes.len() as u64 > MAX_INPUT {
         return Err(Error::BadFile {
             path: path.to_owned(),
@@ -29,50 +24,12 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// Reads a UTF-8 text file.
-pub(crate) fn read_text(path: &Path) -> Result<String, Error> {
-    String::from_utf8(read(path)?)
-        .map_err(|_| Error::BadFile { path: path.to_owned(), reason: "not UTF-8".into() })
-}
-
-/// Replaces `path` with `bytes` atomically and durably (temporary file, fsync, rename, fsync
-/// of the directory), with mode `mode`.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .permissions(fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .map_err(io(dir))?;
-    (|| {
-        tmp.as_file().write_all(bytes)?;
-        tmp.as_file().sync_all()?;
-        Ok::<_, std::io::Error>(())
-    })()
-    .map_err(io(path))?;
-    tmp.persist(path).map_err(|e| Error::Io { path: path.to_owned(), source: e.error })?;
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
-}
-
 /// Creates a directory readable by its owner only.
 pub(crate) fn create_private_dir(path: &Path) -> Result<(), Error> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(io(path))
-}
-
-/// Reads a JSON file into `T`.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Error> {
-    serde_json::from_slice(&read(path)?)
-        .map_err(|e| Error::BadFile { path: path.to_owned(), reason: format!("not the expected JSON: {e}") })
-}
-
-/// Writes `value` as JSON (0644: identities and credentials are public or bound to one TPM).
-pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), Error> {
-    let mut bytes =
-        serde_json::to_vec_pretty(value).map_err(|e| Error::Usage(format!("encoding JSON: {e}")))?;
-    bytes.push(b'\n');
-    write_atomic(path, &bytes, 0o644)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| Error::Io { path: path.to_owned(), source })
 }

@@ -1,18 +1,17 @@
-//! warrant's agent crate: the `warrantd` daemon (keys, rules, audit, the Unix-socket API), its
-//! client, the authority's and the device's operations, and the `warrant` command line.
+//! warrant's daemon crate: `warrantd` (keys, rules, audit, the Unix-socket API), the
+//! authority's and the device's operations it performs, and `warrantd demo`. The API's bodies
+//! are `warrant-api`'s; the `warrant` command line is `warrant-cli`, which links none of this.
 
-pub mod api;
 pub mod authority;
-pub mod cli;
-pub mod client;
 pub mod daemon;
 pub mod database;
+mod demo;
 pub mod device;
 mod error;
 mod files;
 pub mod key_signer;
 pub mod keyring;
+mod locks;
 pub mod newest_lists;
-pub mod trust_file;
 
 pub use error::Error;

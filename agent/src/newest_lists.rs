@@ -6,7 +6,7 @@
 //! a `StatusSource` fetching them over HTTP (issue 17).
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
+use std::sync::RwLock;
 
 use warrant_envelope::device::status_list_freshness;
 use warrant_envelope::{inspect, Claims};
@@ -61,7 +61,7 @@ impl NewestStatusLists {
             sequence: claims.sequence,
             freshness: status_list_freshness(bytes).map_err(|e| not_a_list(e.to_string()))?,
         };
-        let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
+        let mut lists = crate::locks::write(&self.lists);
         let key = (claims.issuer, claims.uri);
         match lists.get(&key) {
             Some(held) if *held == offered => return Ok(Offered::Known),
@@ -84,7 +84,7 @@ impl NewestStatusLists {
 
     /// The `status_list_freshness` of the newest list known for (`issuer`, `uri`).
     pub fn newest(&self, issuer: &str, uri: &str) -> Option<[u8; 32]> {
-        let lists = self.lists.read().unwrap_or_else(PoisonError::into_inner);
+        let lists = crate::locks::read(&self.lists);
         lists.get(&(issuer.to_owned(), uri.to_owned())).map(|known| known.freshness)
     }
 }

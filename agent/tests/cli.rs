@@ -31,7 +31,7 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_warrant"))
+        Command::new(common::warrant_bin())
             .args(args)
             .current_dir(&self.dir)
             .env("WARRANT_SOCKET", &self.daemon.socket)
@@ -403,7 +403,7 @@ fn usage_io_and_unreachable_daemon_errors_exit_2() {
 #[test]
 fn demo_walks_the_flow() {
     let tmp = common::workdir();
-    let out = Command::new(env!("CARGO_BIN_EXE_warrant"))
+    let out = Command::new(common::warrant_bin())
         .args(["--json", "demo"])
         .current_dir(tmp.path())
         .output()

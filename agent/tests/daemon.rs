@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use common::{base_config, raw_request, sign_request, AUDIENCE, TARGET};
 use nix::sys::signal::Signal;
-use warrant_agent::api;
-use warrant_agent::client::Client;
-use warrant_agent::Error;
+use warrant_api as api;
+use warrant_client::Client;
+use warrant_client::Error;
 use warrant_envelope::verify::{Expected, HttpRequest, Verifier};
 
 /// An authority, a device key `laptop` and a grant for it; returns the grant and a verifier
@@ -31,7 +31,8 @@ fn verifier(client: &mut Client) -> Verifier {
     let trust: serde_json::Value = client.get("/authority/trust").unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.json"), trust.to_string()).unwrap();
-    let trusted = warrant_agent::trust_file::read(&dir.path().join("t.json")).unwrap();
+    let trusted =
+        warrant_api::trust::TrustFile::parse(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
     let verifier = Verifier::builder(AUDIENCE).trust(trusted).allow_software_evidence(true).build().unwrap();
     let list: api::StatusListResponse =
         client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
@@ -148,7 +149,7 @@ fn another_user_is_refused_by_the_socket_or_by_the_rules() {
     // The test user must reach files under the work directory, and run the CLI: a checkout
     // in a 0700 home directory is out of its reach, so the binary is copied here.
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let cli = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrant"));
+    let cli = common::reachable_copy(tmp.path(), common::warrant_bin().to_str().unwrap());
     let run_as = |socket: &Path| {
         Command::new("runuser")
             .args(["-u", &user, "--"])

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::base_config;
-use warrant_agent::api;
+use warrant_api as api;
 
 /// A limit line of /proc/PID/limits: (soft, hard).
 fn limit(pid: u32, name: &str) -> (String, String) {

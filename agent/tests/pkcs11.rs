@@ -9,8 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use ciborium::Value;
-use warrant_agent::api;
-use warrant_agent::client::Client;
+use warrant_api as api;
+use warrant_client::Client;
 use warrant_envelope::verify::{Expected, HttpRequest, Verifier};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -84,7 +84,8 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
         client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
     let trust: serde_json::Value = client.get("/authority/trust").unwrap();
     std::fs::write(tmp.path().join("trust.json"), trust.to_string()).unwrap();
-    let trusted = warrant_agent::trust_file::read(&tmp.path().join("trust.json")).unwrap();
+    let trusted =
+        warrant_api::trust::TrustFile::parse(&std::fs::read(tmp.path().join("trust.json")).unwrap()).unwrap();
 
     // A verifier refuses self-reported evidence unless it opts in; one that does sees the
     // token's facts, and never `hardware`.

@@ -18,7 +18,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::base_config;
-use warrant_agent::api;
+use warrant_api as api;
 
 /// `[limits]` lines added to the test configuration.
 fn config_with(dir: &Path, limits: &str, socket_group: &str) -> String {

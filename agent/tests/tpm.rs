@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use swtpm::Swtpm;
-use warrant_agent::api;
+use warrant_api as api;
 
 const ZERO_PCR: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -346,7 +346,7 @@ fn quotes_made_by_tpm2_tools_are_verified_by_warrant_evidence_tpm_quote() {
         dir,
     );
     let warrant = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_warrant"))
+        Command::new(common::warrant_bin())
             .args(["--json", "evidence", "tpm-quote"])
             .args(args)
             .current_dir(dir)

@@ -17,7 +17,7 @@ use common::base_config;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
-use warrant_agent::api;
+use warrant_api as api;
 
 /// strace attached to every thread of a running process, injecting `inject` (for example
 /// `linkat:delay_exit=1500000`: the link is made, then the thread is held 1.5 s).
@@ -93,7 +93,7 @@ fn key_names(d: &common::Daemon) -> Vec<String> {
 
 /// `warrant keys create NAME` as a child process: a caller that can be killed while it waits.
 fn create_in_child(d: &common::Daemon, name: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_warrant"))
+    Command::new(common::warrant_bin())
         .args(["keys", "create", name])
         .env("WARRANT_SOCKET", &d.socket)
         .stdout(Stdio::null())
@@ -286,7 +286,7 @@ fn an_outcome_line_that_cannot_be_written_after_the_commit_still_answers_the_res
 
 /// A client that loops over the authority's committing operations until its daemon dies.
 fn authority_work(socket: PathBuf) {
-    let Ok(mut client) = warrant_agent::client::Client::new(&socket) else { return };
+    let Ok(mut client) = warrant_client::Client::new(&socket) else { return };
     loop {
         let challenge =
             api::ChallengeRequest { ttl: 60, principal: Some("alice".into()), tpm_identity: None };

@@ -1,4 +1,4 @@
-//! The API's JSON request bodies (agent/src/api.rs), deserialized as the daemon's body
+//! The API's JSON request bodies (warrant-api, api/src/lib.rs), deserialized as the daemon's body
 //! extractor does (`serde_json::from_slice`, unknown fields refused), then the helpers the
 //! handlers apply to them (attribute values, hex fields). The first byte picks the body type;
 //! an accepted body must serialize and read back the same. Seeds: one body of each type.
@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use warrant_agent::api;
+use warrant_api as api;
 
 /// Reads `data` as `T`, as the daemon's body extractor does.
 fn body<T: DeserializeOwned>(data: &[u8]) -> Option<T> {

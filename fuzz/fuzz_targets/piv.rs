@@ -1,5 +1,5 @@
 //! YubiKey PIV attestation (attestation/src/piv/), the path of `warrant evidence piv`
-//! (agent/src/cli/evidence.rs): the input is split into the slot certificate and the f9
+//! (cli/src/evidence.rs): the input is split into the slot certificate and the f9
 //! certificate, each read as PEM or DER like the CLI reads its files, and verified by
 //! `PivVerifier` (Yubico's pinned roots plus the repo's test PIV roots, as `--root` adds them)
 //! at a fixed time: the slot and f9 profiles, the links, and the Yubico extensions (firmware,

@@ -155,7 +155,7 @@ impl AuditLog {
         let writer = std::thread::Builder::new()
             .name("audit".into())
             .spawn(move || writer(rx, file, stdout, batch_interval))
-            .map_err(|e| Error::Io { path: "audit writer thread".into(), source: e })?;
+            .map_err(|source| Error::Start { what: "the audit writer thread", source })?;
         Ok(Self {
             tx: Some(tx),
             wait: file_wait(config),
@@ -305,7 +305,7 @@ fn writer_stopped() -> Error {
 }
 
 fn audit_failed(reason: String) -> Error {
-    Error::Io { path: "audit log".into(), source: std::io::Error::other(reason) }
+    Error::Audit(reason)
 }
 
 fn open_append(path: &PathBuf) -> Result<File, Error> {

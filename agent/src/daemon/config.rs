@@ -45,10 +45,8 @@ impl Mode {
     /// The default socket path, if one can be named.
     pub fn default_socket(self) -> Option<PathBuf> {
         match self {
-            Mode::System => Some(PathBuf::from("/run/warrant/agent.sock")),
-            Mode::User => std::env::var_os("XDG_RUNTIME_DIR")
-                .filter(|d| !d.is_empty())
-                .map(|d| PathBuf::from(d).join("warrant/agent.sock")),
+            Mode::System => Some(PathBuf::from(warrant_api::socket::SYSTEM)),
+            Mode::User => warrant_api::socket::user(),
         }
     }
 

@@ -29,7 +29,7 @@ pub struct Slot {
 
 impl Connections {
     fn lock(&self) -> MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner())
+        crate::locks::lock(&self.counts)
     }
 
     /// Connections open now.

@@ -20,12 +20,13 @@ use super::operation::{self, Effect, Progress};
 use super::peer::Caller;
 use super::rules::{Operation, Request};
 use super::state::Daemon;
-use crate::api::{self, hex_field};
 use crate::authority::{Authority, GrantOptions};
 use crate::device::{self, WarrantRequest};
 use crate::keyring::KeyPurpose;
 use crate::newest_lists::Offered;
-use crate::{files, trust_file, Error};
+use crate::{files, Error};
+use warrant_api::trust::TrustFile;
+use warrant_api::{self as api, hex_field};
 
 type Answer<T> = Result<Json<T>, ApiError>;
 type Shared = State<Arc<Daemon>>;
@@ -210,7 +211,7 @@ pub async fn key_evidence(
         let evidence = d.keys.store().evidence(&key, EvidencePurpose::Enrollment, &nonce)?;
         let mut bytes = Vec::new();
         ciborium::into_writer(&evidence.to_cbor(), &mut bytes)
-            .map_err(|e| Error::Usage(format!("encoding evidence: {e}")))?;
+            .map_err(|e| Error::Internal { task: "encoding evidence", reason: e.to_string() })?;
         Ok(api::EvidenceResponse { kind: evidence.kind().as_str().into(), evidence: bytes })
     });
     d.conclude(&caller, permit, entry, result).await.map(Json)
@@ -443,11 +444,8 @@ pub async fn trust(
     State(d): Shared,
     Extension(caller): Extension<Caller>,
     Extension(progress): Extension<Progress>,
-) -> Answer<serde_json::Value> {
-    let work = |a: &mut Authority<'_>| {
-        let trusted = a.trusted()?;
-        serde_json::from_str(&trust_file::to_json(&trusted)).map_err(|e| Error::Usage(e.to_string()))
-    };
+) -> Answer<TrustFile> {
+    let work = |a: &mut Authority<'_>| Ok(TrustFile::from(&a.trusted()?));
     let read = (Operation::AuthorityRead, entry_of(Operation::AuthorityRead));
     authority_op(d, caller, progress, read, work, |_, _| ()).await
 }

@@ -24,7 +24,7 @@ mod state;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
@@ -38,9 +38,14 @@ use crate::Error;
 /// Serves HTTP/1.1 + JSON on a Unix socket (user mode: $XDG_RUNTIME_DIR/warrant/agent.sock;
 /// system mode: /run/warrant/agent.sock), or on the socket systemd passes (LISTEN_FDS).
 /// SIGHUP reloads the configuration; SIGTERM drains in-flight requests and exits.
+///
+/// `warrantd demo` instead walks the whole flow through a warrantd of its own on a temporary
+/// socket, with software keys (`warrant demo` runs it).
 #[derive(Debug, Parser)]
 #[command(name = "warrantd", version)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The configuration file (default: /etc/warrant/agent.toml for root,
     /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise).
     #[arg(long, env = "WARRANTD_CONFIG")]
@@ -48,6 +53,18 @@ pub struct Args {
     /// Validate the configuration, print a summary and exit (0 valid, 2 not).
     #[arg(long)]
     check_config: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Walk the whole flow through a warrantd started in this process on a temporary socket,
+    /// with software keys, driven through the client library as another program would (exit
+    /// 0 when every step behaved as it should).
+    Demo {
+        /// Print machine-readable JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// The route table, for the test that keeps docs/openapi.json in step.
@@ -58,6 +75,22 @@ pub fn route_table() -> Vec<(&'static str, String)> {
 /// Runs `warrantd` with the process arguments.
 pub fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Demo { json }) = args.command {
+        return match crate::demo::run(json) {
+            Ok(code) => code,
+            Err(e) => {
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"ok": false, "error": e.code(), "message": e.to_string()})
+                    );
+                } else {
+                    eprintln!("warrantd demo: {e}");
+                }
+                ExitCode::from(2)
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -95,11 +128,11 @@ fn run(args: Args) -> Result<(), Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+        .map_err(|source| Error::Start { what: "the async runtime", source })?;
     runtime.block_on(async {
         let (tx, rx) = mpsc::channel(4);
         let signals =
-            |kind| signal(kind).map_err(|source| Error::Io { path: "signal handler".into(), source });
+            |kind| signal(kind).map_err(|source| Error::Start { what: "the signal handlers", source });
         let (mut hup, mut term, mut int) = (
             signals(SignalKind::hangup())?,
             signals(SignalKind::terminate())?,

@@ -52,7 +52,7 @@ enum Stage {
 
 impl Progress {
     fn stage(&self) -> std::sync::MutexGuard<'_, Stage> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+        crate::locks::lock(&self.0)
     }
 
     /// The audit line and the answer's message of a request that took longer than `limit`:
@@ -154,9 +154,9 @@ pub async fn run<T: Send + 'static>(
         let _ = answer.send(finished);
     });
     answered.await.map_err(|_| {
-        ApiError::from(Error::Io {
-            path: "worker".into(),
-            source: std::io::Error::other("the operation's task ended without an outcome"),
+        ApiError::from(Error::Internal {
+            task: "running the operation",
+            reason: "its task ended without an outcome".into(),
         })
     })?
 }
@@ -243,5 +243,5 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, Error> {
     tokio::task::spawn_blocking(work)
         .await
-        .map_err(|e| Error::Io { path: "worker".into(), source: std::io::Error::other(e.to_string()) })?
+        .map_err(|e| Error::Internal { task: "running blocking work", reason: e.to_string() })?
 }

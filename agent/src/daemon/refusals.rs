@@ -59,7 +59,7 @@ impl Default for RefusalLimiter {
 
 impl RefusalLimiter {
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+        crate::locks::lock(&self.inner)
     }
 
     /// Applies `limits` (at start and on reload); the buckets and counts carry over.

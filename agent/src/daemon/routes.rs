@@ -17,7 +17,7 @@ pub struct Routes {
 
 impl Routes {
     fn add(mut self, method: &'static str, path: &str, route: MethodRouter<Arc<Daemon>>) -> Self {
-        let full = format!("{}{path}", crate::api::PREFIX);
+        let full = format!("{}{path}", warrant_api::PREFIX);
         self.router = self.router.route(&full, route);
         self.table.push((method, full));
         self

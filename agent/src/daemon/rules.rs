@@ -269,7 +269,7 @@ impl RuleSet {
     fn take_token(&self, rule: usize, uid: u32, requests: u32, per_seconds: u32) -> bool {
         let now = Instant::now();
         let rate = f64::from(requests) / f64::from(per_seconds);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let mut buckets = crate::locks::lock(&self.buckets);
         if buckets.len() >= MAX_BUCKETS {
             // Full buckets carry no information; dropping them bounds memory.
             buckets.retain(|_, b| {

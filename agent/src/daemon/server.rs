@@ -71,9 +71,9 @@ impl Server {
     /// Serves until `control` says stop (or is closed).
     pub async fn run(self, mut control: mpsc::Receiver<Control>) -> Result<(), Error> {
         let Server { daemon, listener: Listener { socket, bound_path }, connection_capacity } = self;
-        socket.set_nonblocking(true).map_err(|source| Error::Io { path: "socket".into(), source })?;
-        let socket =
-            UnixListener::from_std(socket).map_err(|source| Error::Io { path: "socket".into(), source })?;
+        let start = |source| Error::Start { what: "serving the listening socket", source };
+        socket.set_nonblocking(true).map_err(start)?;
+        let socket = UnixListener::from_std(socket).map_err(start)?;
         let router = Routes::all().into_router(daemon.clone());
         let connections = Arc::new(Connections::default());
         daemon.audit.refusals.configure(&daemon.limits());

@@ -104,7 +104,7 @@ impl Daemon {
 
     /// The state database (one writer at a time).
     pub fn db(&self) -> MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(|p| p.into_inner())
+        crate::locks::lock(&self.db)
     }
 
     /// Checks `request` against the rules, then that the caller is still there (no work

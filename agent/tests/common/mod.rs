@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use warrant_agent::api;
-use warrant_agent::client::Client;
+use warrant_api as api;
+use warrant_client::Client;
 
 /// The Cedar policy the tests grant.
 pub const POLICY: &str = r#"permit (principal in Warrant::Group::"deployers", action == Warrant::Action::"deploy",
@@ -20,6 +20,14 @@ pub const POLICY: &str = r#"permit (principal in Warrant::Group::"deployers", ac
 
 pub const AUDIENCE: &str = "https://api.example.com";
 pub const TARGET: &str = "https://api.example.com/v1/deploy";
+
+/// The `warrant` binary (package warrant-cli), built next to warrantd: `cargo test --workspace`
+/// builds both; testing this package alone needs `cargo build -p warrant-cli` first.
+pub fn warrant_bin() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_warrantd")).with_file_name("warrant");
+    assert!(path.is_file(), "{} is missing: build it with `cargo build -p warrant-cli`", path.display());
+    path
+}
 
 /// The config every test daemon gets: this uid is admin and may use device keys for AUDIENCE.
 pub fn base_config(dir: &Path) -> String {
@@ -303,7 +311,7 @@ pub fn read_response(stream: &mut UnixStream) -> (u16, String) {
 
 /// Runs the `warrant` CLI in `dir`, on `socket` when given.
 pub fn warrant(dir: &Path, socket: Option<&Path>, args: &[&str]) -> std::process::Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_warrant"));
+    let mut command = Command::new(warrant_bin());
     command.args(args).current_dir(dir);
     if let Some(socket) = socket {
         command.env("WARRANT_SOCKET", socket);

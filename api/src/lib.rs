@@ -1,14 +1,20 @@
-//! The daemon's HTTP/JSON API (`/v1`): the request and response bodies, shared by `warrantd`
-//! and its client. Binary objects (grants, warrants, enrollment requests, status lists,
-//! evidence) travel as standard base64; digests, ids, nonces and challenges as hex.
+//! warrantd's HTTP/JSON API (`/v1`): the request and response bodies, shared by `warrantd`
+//! and its clients, where the daemon's socket is by default, and the trust file
+//! (`GET /v1/authority/trust`). Binary objects (grants, warrants, enrollment requests, status
+//! lists, evidence) travel as standard base64; digests, ids, nonces and challenges as hex.
 //! docs/openapi.json describes the same shapes.
+#![forbid(unsafe_code)]
+
+mod error;
+pub mod socket;
+pub mod trust;
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use warrant_attestation::AttributeValue;
 
-use crate::Error;
+pub use error::Error;
 
 /// The API's path prefix.
 pub const PREFIX: &str = "/v1";
@@ -55,7 +61,7 @@ pub fn hex_field<const N: usize>(field: &str, text: &str) -> Result<[u8; N], Err
     hex::decode(text)
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| Error::Usage(format!("{field} must be {N} bytes in hex ({} hex digits)", 2 * N)))
+        .ok_or_else(|| Error::HexField { field: field.to_owned(), bytes: N })
 }
 
 /// Converts JSON context or attribute values (string, integer, boolean) to typed attributes.
@@ -80,7 +86,7 @@ pub fn attributes(
 }
 
 fn not_typed(name: &str) -> Error {
-    Error::Usage(format!("{name}: values must be strings, integers (64-bit) or booleans"))
+    Error::AttributeType { name: name.to_owned() }
 }
 
 /// The JSON form of typed attributes.

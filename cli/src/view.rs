@@ -36,7 +36,7 @@ fn evidence(evidence: &Evidence) -> Value {
 }
 
 /// A key store entry.
-pub(super) fn key(key: &crate::api::Key) -> Value {
+pub(super) fn key(key: &warrant_api::Key) -> Value {
     serde_json::to_value(key).unwrap_or_default()
 }
 

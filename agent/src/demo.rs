@@ -1,21 +1,23 @@
-//! `warrant demo`: the whole flow through a warrantd started in this process on a temporary
-//! socket, with the software key store, in a temporary directory.
+//! `warrantd demo` (and `warrant demo`, which runs it): the whole flow through a warrantd
+//! started in this process on a temporary socket, with the software key store, in a temporary
+//! directory. The daemon is only started here; everything else goes through
+//! [`warrant_client`], as any other program's calls would.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
+use thiserror::Error;
 use tokio::sync::mpsc;
+use warrant_api as api;
+use warrant_api::trust::TrustFile;
+use warrant_client::Client;
 use warrant_envelope::device::sha256;
 use warrant_envelope::verify::{Expected, HttpRequest, Verifier};
 
-use super::args::Output;
-use crate::api;
-use crate::client::Client;
 use crate::daemon::config::single_user;
 use crate::daemon::{Config, Control, Server};
-use crate::{trust_file, Error};
 
 const POLICY: &str = r#"// Deployers may deploy the API, by POST, from a CI job, with short-lived warrants.
 permit (
@@ -32,15 +34,53 @@ permit (
 const AUDIENCE: &str = "https://api.example.com";
 const TARGET: &str = "https://api.example.com/v1/deploy";
 
+/// Why the demo could not go on (a step that merely behaves unexpectedly is reported, not this).
+#[derive(Debug, Error)]
+pub enum DemoError {
+    /// The demo's warrantd could not be started or stopped cleanly.
+    #[error(transparent)]
+    Daemon(#[from] crate::Error),
+    /// A call to it failed.
+    #[error(transparent)]
+    Client(#[from] warrant_client::Error),
+    /// The verifier refused an object it should take (a trust file, a status list).
+    #[error(transparent)]
+    Rejected(#[from] warrant_envelope::Error),
+    /// The trust file warrantd gave is not valid.
+    #[error("the trust file: {0}")]
+    Trust(#[from] warrant_api::Error),
+    /// A file of the demo's temporary directory could not be made or read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl DemoError {
+    /// The error's stable code (the daemon's, the client's or the verifier's).
+    pub fn code(&self) -> &str {
+        match self {
+            DemoError::Daemon(e) => e.code(),
+            DemoError::Client(e) => e.code(),
+            DemoError::Rejected(e) => e.code(),
+            DemoError::Trust(_) => "bad_file",
+            DemoError::Io { .. } => "io",
+        }
+    }
+}
+
 struct Steps {
-    out: Output,
+    json: bool,
     log: Vec<Value>,
     failed: bool,
 }
 
 impl Steps {
     fn note(&mut self, step: &str, detail: String) {
-        if !self.out.json {
+        if !self.json {
             println!("  {step:<36} {detail}");
         }
         self.log.push(json!({"step": step, "detail": detail}));
@@ -48,7 +88,7 @@ impl Steps {
 
     /// Records a verification that should be accepted (`expect` = None) or rejected with
     /// the error code `expect`.
-    fn outcome(&mut self, step: &str, expect: Option<&str>, result: Result<String, Error>) {
+    fn outcome(&mut self, step: &str, expect: Option<&str>, result: Result<String, DemoError>) {
         let (ok, detail) = match (&result, expect) {
             (Ok(summary), None) => (true, format!("ACCEPTED  {summary}")),
             (Err(e), Some(code)) if e.code() == code => (true, format!("REJECTED  {}: {e}", e.code())),
@@ -56,7 +96,7 @@ impl Steps {
             (Err(e), _) => (false, format!("REJECTED ({}: {e}), unexpectedly", e.code())),
         };
         self.failed |= !ok;
-        if !self.out.json {
+        if !self.json {
             println!("{} {step:<36} {detail}", if ok { "✓" } else { "✗" });
         }
         self.log.push(json!({"step": step, "as_expected": ok, "detail": detail}));
@@ -66,11 +106,11 @@ impl Steps {
 /// A warrantd serving on a thread of this process until dropped.
 struct DemoDaemon {
     control: mpsc::Sender<Control>,
-    thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
+    thread: Option<std::thread::JoinHandle<Result<(), crate::Error>>>,
 }
 
 impl DemoDaemon {
-    fn start(dir: &Path) -> Result<(Self, PathBuf), Error> {
+    fn start(dir: &Path) -> Result<(Self, PathBuf), crate::Error> {
         let socket = dir.join("run/agent.sock");
         let text = single_user(dir, nix::unistd::getuid().as_raw(), AUDIENCE);
         let config = Config::parse(&dir.join("agent.toml"), &text)?;
@@ -81,7 +121,7 @@ impl DemoDaemon {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
-            .map_err(|source| Error::Io { path: "tokio runtime".into(), source })?;
+            .map_err(|source| crate::Error::Start { what: "the async runtime", source })?;
         let (control, rx) = mpsc::channel(1);
         let thread = std::thread::spawn(move || runtime.block_on(server.run(rx)));
         Ok((Self { control, thread: Some(thread) }, socket))
@@ -98,10 +138,10 @@ impl Drop for DemoDaemon {
 }
 
 /// Runs the demo; exit 0 when every step behaved as it should.
-pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
-    let tmp = tempfile::tempdir().map_err(|e| Error::Io { path: std::env::temp_dir(), source: e })?;
-    let mut s = Steps { out, log: Vec::new(), failed: false };
-    if !out.json {
+pub fn run(json: bool) -> Result<ExitCode, DemoError> {
+    let tmp = tempfile::tempdir().map_err(|source| DemoError::Io { path: std::env::temp_dir(), source })?;
+    let mut s = Steps { json, log: Vec::new(), failed: false };
+    if !json {
         println!("warrant demo (working in {})\n", tmp.path().display());
     }
     let (daemon, socket) = DemoDaemon::start(tmp.path())?;
@@ -117,11 +157,8 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
             key_uri: None,
         },
     )?;
-    let trust: Value = client.get("/authority/trust")?;
-    let trust_path = tmp.path().join("trust.json");
-    std::fs::write(&trust_path, trust.to_string())
-        .map_err(|source| Error::Io { path: trust_path.clone(), source })?;
-    let trusted = trust_file::read(&trust_path)?;
+    let trust: TrustFile = client.get("/authority/trust")?;
+    let trusted = trust.to_authority()?;
     s.note("authority init", format!("id {:?}, issuance key {}", trusted.issuer, settings.active_key));
 
     // The device: a CI runner with a software key in the daemon.
@@ -189,7 +226,7 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
 
     let body = br#"{"version":"1.4.2"}"#;
     let sign =
-        |client: &mut Client, action: &str, resource: &str, audience: &str| -> Result<Vec<u8>, Error> {
+        |client: &mut Client, action: &str, resource: &str, audience: &str| -> Result<Vec<u8>, DemoError> {
             let answer: api::SignResponse = client.post(
                 "/sign",
                 &api::SignRequest {
@@ -218,7 +255,7 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
         verifier
             .verify(warrant, expected, request, None)
             .map(|v| format!("{} may {} {}", v.principal, v.action, v.resource))
-            .map_err(Error::from)
+            .map_err(DemoError::from)
     };
 
     let warrant = sign(&mut client, "deploy", "prod/api", AUDIENCE)?;
@@ -263,17 +300,17 @@ pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
     s.outcome(
         "old status list offered again",
         Some("status_list_rollback"),
-        verifier.install_status_list(&status1.list).map(|_| String::new()).map_err(Error::from),
+        verifier.install_status_list(&status1.list).map(|_| String::new()).map_err(DemoError::from),
     );
 
     drop(client);
     drop(daemon);
     let audit_path = tmp.path().join("audit.jsonl");
     let audit =
-        std::fs::read_to_string(&audit_path).map_err(|source| Error::Io { path: audit_path, source })?;
+        std::fs::read_to_string(&audit_path).map_err(|source| DemoError::Io { path: audit_path, source })?;
     s.note("warrantd stopped", format!("its audit log holds {} decisions", audit.lines().count()));
 
-    if out.json {
+    if json {
         println!("{}", json!({"ok": !s.failed, "steps": s.log}));
     } else {
         println!(

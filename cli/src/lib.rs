@@ -1,9 +1,13 @@
 //! The `warrant` command line: argument definitions and dispatch. Key operations go to
-//! warrantd over its socket; verify and inspect run locally.
+//! warrantd over its socket (through `warrant-client`); verify, inspect and evidence run
+//! locally; `demo` runs `warrantd demo`. Nothing of the daemon is linked.
+#![forbid(unsafe_code)]
 
 mod args;
 mod demo;
+mod error;
 mod evidence;
+mod files;
 mod view;
 mod yubikey;
 
@@ -12,13 +16,15 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
+use warrant_api::trust::TrustFile;
 use warrant_envelope::device::sha256;
 use warrant_envelope::verify::{HttpRequest, Verifier};
 
-use crate::api;
-use crate::client::{self, Client};
-use crate::{device, files, trust_file, Error};
 use args::{hex_bytes, key_value, Hex, Output};
+use warrant_api as api;
+use warrant_client::Client;
+
+pub use error::Error;
 
 /// warrant: per-operation, policy-bound, device-attested credentials, verified offline.
 ///
@@ -43,8 +49,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Walk the whole flow through a warrantd started in this process on a temporary socket,
-    /// with software keys.
+    /// Walk the whole flow through a warrantd on a temporary socket, with software keys (runs
+    /// `warrantd demo`: the warrantd next to this program, else the one on $PATH).
     Demo,
     /// The authority's operations (warrantd's admin rule must allow you).
     #[command(subcommand)]
@@ -335,7 +341,7 @@ pub fn run() -> ExitCode {
 }
 
 fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<ExitCode, Error> {
-    let connect = || Client::new(&client::socket_path(socket)?);
+    let connect = || Client::new(&warrant_client::socket_path(socket));
     match command {
         Command::Demo => return demo::run(out),
         Command::Authority(cmd) => authority(&mut connect()?, cmd, out)?,
@@ -433,7 +439,9 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
                     );
                 }
                 _ => {
-                    return Err(Error::Usage("warrantd answered the challenge in an unexpected form".into()))
+                    return Err(Error::UnexpectedAnswer(
+                        "the challenge is neither hex nor the TPM credential asked for".into(),
+                    ))
                 }
             }
         }
@@ -465,7 +473,7 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
         AuthorityCommand::Revoke { grant_id, grant } => {
             let grant_id = match (grant_id, grant) {
                 (Some(id), _) => id,
-                (None, Some(file)) => hex::encode(device::grant_claims(&files::read(&file)?)?.id),
+                (None, Some(file)) => hex::encode(grant_id_of(&file)?),
                 (None, None) => return Err(Error::Usage("name the grant with --grant-id or --grant".into())),
             };
             let revoked: api::RevokeResponse =
@@ -488,11 +496,14 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
             write_status_list(&list, &path, out)?;
         }
         AuthorityCommand::Trust { out: path } => {
-            let trust: serde_json::Value = client.get("/authority/trust")?;
-            let text = serde_json::to_string_pretty(&trust).map_err(|e| Error::Usage(e.to_string()))? + "\n";
-            // Check what the daemon sent before handing it to verifiers.
+            let trust: TrustFile = client.get("/authority/trust")?;
+            // What the daemon sent is checked before verifiers are handed it: an invalid trust
+            // file is never written, and a valid one replaces the old one in one step.
+            let trusted =
+                trust.to_authority().map_err(|e| Error::UnexpectedAnswer(format!("the trust file: {e}")))?;
+            let text =
+                trust.to_text().map_err(|e| Error::UnexpectedAnswer(format!("the trust file: {e}")))?;
             files::write_atomic(&path, text.as_bytes(), 0o644)?;
-            let trusted = trust_file::read(&path)?;
             out.done(
                 &format!(
                     "trust file for {:?} ({} keys) written to {}",
@@ -560,7 +571,7 @@ fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
         .allow_software_evidence(args.allow_software)
         .allow_self_reported_evidence(args.allow_self_reported);
     for path in &args.trust {
-        builder = builder.trust(trust_file::read(path)?);
+        builder = builder.trust(files::read_trust(path)?);
     }
     if let Some(path) = &args.policy {
         builder = builder.local_policy(files::read_text(path)?);
@@ -580,6 +591,14 @@ fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
     )?;
     out.print(&view::verified(&verified));
     Ok(())
+}
+
+/// The id of the grant in `path` (unverified: the authority looks it up in its own records).
+fn grant_id_of(path: &Path) -> Result<[u8; 16], Error> {
+    match warrant_envelope::inspect(&files::read(path)?)?.claims {
+        warrant_envelope::Claims::Grant(claims) => Ok(claims.id),
+        _ => Err(Error::BadFile { path: path.to_owned(), reason: "not a grant".into() }),
+    }
 }
 
 fn read_body(request: &RequestArgs) -> Result<Vec<u8>, Error> {

@@ -1,5 +1,5 @@
 //! `warrant`: the command-line tool. See `warrant --help`.
 
 fn main() -> std::process::ExitCode {
-    warrant_agent::cli::run()
+    warrant_cli::run()
 }
