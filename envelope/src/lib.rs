@@ -95,7 +95,8 @@ pub mod verify {
         TrustedAuthority, VerifiedWarrant, Verifier, VerifierBuilder, DEFAULT_CLOCK_SKEW_SECS,
     };
     pub use warrant_attestation::{
-        Assurance, AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey,
+        Assurance, AttestationError, AttributeValue, BackendKind, DeviceFacts, EvidenceKind, EvidencePlace,
+        P256PublicKey,
     };
 }
 
@@ -115,7 +116,7 @@ pub mod issue {
     pub use crate::verifier::{Clock, SystemClock, TrustedAuthority};
     pub use warrant_attestation::{
         AttestationError, AttributeValue, BackendKind, DeviceFacts, EnrollmentEvidence, EnrollmentTrust,
-        EvidenceKind, P256PublicKey,
+        EvidenceKind, EvidencePlace, P256PublicKey,
     };
 }
 
