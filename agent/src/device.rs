@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use warrant_attestation::{AttributeValue, Evidence};
+use warrant_attestation::{AttributeValue, WarrantEvidence};
 use warrant_envelope::device::{
     new_id, EnrollmentClaims, RequestBinding, Signer, WarrantClaims, CHALLENGE_LEN,
 };
@@ -14,7 +14,7 @@ use warrant_envelope::verify::{Clock, SystemClock};
 use crate::key_signer::KeySigner;
 use crate::newest_lists::NewestStatusLists;
 use crate::Error;
-use warrant_hsm_backends::EvidencePurpose;
+use warrant_hsm_backends::WarrantScope;
 
 /// Builds and signs an enrollment request for `principal` answering `challenge`.
 pub fn enroll(
@@ -27,7 +27,7 @@ pub fn enroll(
         device_key: key.public_key().clone(),
         challenge,
         issued_at: now(),
-        evidence: key.store().evidence(key.name(), EvidencePurpose::Enrollment, &challenge)?,
+        evidence: key.store().enrollment_evidence(key.name(), &challenge)?,
     };
     Ok(claims.sign(key)?)
 }
@@ -99,11 +99,12 @@ pub fn sign_warrant(
         request: request.request.clone(),
         context: request.context.clone(),
         grant: request.grant.to_vec(),
-        evidence: Evidence::Software,
+        // Replaced below: the evidence binding is over the claims without it.
+        evidence: WarrantEvidence::Software,
     };
     let status_list = request.status_lists.and_then(|lists| lists.newest(&grant.issuer, &grant.status.uri));
-    let purpose = EvidencePurpose::Warrant { grant_id: grant.id, now: issued_at, status_list };
-    claims.evidence = key.store().evidence(key.name(), purpose, &claims.evidence_binding()?)?;
+    let scope = WarrantScope { grant_id: grant.id, now: issued_at, status_list };
+    claims.evidence = key.store().warrant_evidence(key.name(), &scope, &claims.evidence_binding()?)?;
     let warrant = claims.sign(key)?;
     Ok((warrant, claims))
 }

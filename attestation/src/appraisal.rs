@@ -1,6 +1,6 @@
 //! What evidence is appraised against besides the evidence itself: the authority's trust at
 //! enrollment, the verifier's view of a warrant. Each evidence kind's module depends on this
-//! one and never on the `Evidence` enum that gathers them.
+//! one and never on the evidence enums that gather them.
 
 use crate::piv::PivVerifier;
 use crate::AttestationError;

@@ -1,6 +1,7 @@
 use thiserror::Error;
 
 use crate::tpm::TpmError;
+use crate::{EvidenceKind, EvidencePlace};
 
 /// Why a piece of evidence, or a key inside it, was refused.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -14,6 +15,16 @@ pub enum AttestationError {
     /// The evidence names a kind this verifier does not know.
     #[error("unknown evidence kind {0:?}")]
     UnknownEvidenceKind(String),
+    /// The evidence is of a kind that belongs in the other place: a TPM quote, or a bare TPM or
+    /// YubiKey key, in an enrollment request; a TPM certify or a YubiKey slot attestation in a
+    /// warrant.
+    #[error("{kind} evidence belongs in {}, not in {place}, which carries {} evidence", place.other(), place.kinds_text())]
+    EvidenceMisplaced {
+        /// The kind found.
+        kind: EvidenceKind,
+        /// Where it was found.
+        place: EvidencePlace,
+    },
     /// The evidence is of another backend than the one the authority appraised at enrollment.
     #[error("evidence is from backend {found:?} but the grant was issued for backend {expected:?}: re-enroll the device")]
     BackendMismatch {

@@ -23,7 +23,7 @@ pub mod tpm;
 pub use appraisal::{EnrollmentTrust, StatusListAnchor, WarrantContext};
 pub use attribute::AttributeValue;
 pub use error::AttestationError;
-pub use evidence::{Evidence, EvidenceKind};
+pub use evidence::{EnrollmentEvidence, EvidenceKind, EvidencePlace, WarrantEvidence};
 pub use facts::{Assurance, BackendKind, DeviceFacts};
 pub use pkcs11::Pkcs11Report;
 pub use public_key::P256PublicKey;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
-use warrant_attestation::{AttributeValue, DeviceFacts, Evidence, P256PublicKey};
+use warrant_attestation::{AttributeValue, DeviceFacts, EvidenceKind, P256PublicKey};
 use warrant_envelope::issue::GrantClaims;
 use warrant_envelope::verify::VerifiedWarrant;
 use warrant_envelope::{thumbprint, Claims, Inspected};
@@ -31,8 +31,8 @@ fn public_key(key: &P256PublicKey) -> Value {
     json!({"kid": hex::encode(thumbprint(key)), "x": hex::encode(key.x()), "y": hex::encode(key.y())})
 }
 
-fn evidence(evidence: &Evidence) -> Value {
-    json!({"kind": evidence.kind().as_str()})
+fn evidence(kind: EvidenceKind) -> Value {
+    json!({"kind": kind.as_str()})
 }
 
 /// A key store entry.
@@ -76,7 +76,7 @@ pub(super) fn inspected(i: &Inspected) -> Value {
                 "body_sha256": hex::encode(w.request.body_sha256),
             },
             "context": attributes(&w.context),
-            "evidence": evidence(&w.evidence),
+            "evidence": evidence(w.evidence.kind()),
             "grant": grant(g),
         }),
         Claims::StatusList(s) => {
@@ -98,7 +98,7 @@ pub(super) fn inspected(i: &Inspected) -> Value {
             "iat": e.issued_at,
             "cnf": public_key(&e.device_key),
             "challenge": hex::encode(e.challenge),
-            "evidence": evidence(&e.evidence),
+            "evidence": evidence(e.evidence.kind()),
         }),
     };
     json!({

@@ -3,7 +3,7 @@
 //! (proof of possession).
 
 use ciborium::Value;
-use warrant_attestation::{DeviceFacts, EnrollmentTrust, Evidence, P256PublicKey};
+use warrant_attestation::{DeviceFacts, EnrollmentEvidence, EnrollmentTrust, P256PublicKey};
 
 use crate::verifier::{Clock, SystemClock};
 
@@ -31,7 +31,7 @@ pub struct EnrollmentClaims {
     /// `iat`.
     pub issued_at: u64,
     /// Evidence about the device key, bound to the challenge.
-    pub evidence: Evidence,
+    pub evidence: EnrollmentEvidence,
 }
 
 impl EnrollmentClaims {
@@ -61,7 +61,7 @@ impl EnrollmentClaims {
                 k if cwt::EAT_NONCE.is(k) => {
                     challenge = Some(r.fixed_bytes::<CHALLENGE_LEN>(cwt::EAT_NONCE.name())?)
                 }
-                k if EVIDENCE.is(k) => evidence = Some(read_evidence(&mut r)?),
+                k if EVIDENCE.is(k) => evidence = Some(read_evidence(&mut r, EnrollmentEvidence::from_cbor)?),
                 other => return Err(cbor::unknown(O, other)),
             }
         }
@@ -112,6 +112,6 @@ pub fn verify_enrollment_with(bytes: &[u8], trust: &EnrollmentTrust) -> Result<V
     if key.kid() != &signed.kid || !signed.verifies_with(&key) {
         return Err(Error::EnrollmentSignatureInvalid);
     }
-    let device = claims.evidence.appraise_enrollment(&claims.device_key, &claims.challenge, trust)?;
+    let device = claims.evidence.appraise(&claims.device_key, &claims.challenge, trust)?;
     Ok(VerifiedEnrollment { claims, device })
 }

@@ -95,7 +95,8 @@ pub mod verify {
         TrustedAuthority, VerifiedWarrant, Verifier, VerifierBuilder, DEFAULT_CLOCK_SKEW_SECS,
     };
     pub use warrant_attestation::{
-        Assurance, AttestationError, AttributeValue, BackendKind, DeviceFacts, P256PublicKey,
+        Assurance, AttestationError, AttributeValue, BackendKind, DeviceFacts, EvidenceKind, EvidencePlace,
+        P256PublicKey,
     };
 }
 
@@ -114,7 +115,8 @@ pub mod issue {
     };
     pub use crate::verifier::{Clock, SystemClock, TrustedAuthority};
     pub use warrant_attestation::{
-        AttestationError, AttributeValue, BackendKind, DeviceFacts, EnrollmentTrust, P256PublicKey,
+        AttestationError, AttributeValue, BackendKind, DeviceFacts, EnrollmentEvidence, EnrollmentTrust,
+        EvidenceKind, EvidencePlace, P256PublicKey,
     };
 }
 
@@ -129,5 +131,7 @@ pub mod device {
     pub use crate::status_list::status_list_freshness;
     pub use crate::target::{check_request_target, TargetDefect};
     pub use crate::warrant::WarrantClaims;
-    pub use warrant_attestation::{AttributeValue, Evidence, P256PublicKey};
+    pub use warrant_attestation::{
+        AttributeValue, EnrollmentEvidence, EvidenceKind, P256PublicKey, WarrantEvidence,
+    };
 }

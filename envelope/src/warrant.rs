@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use ciborium::Value;
-use warrant_attestation::{AttributeValue, Evidence};
+use warrant_attestation::{AttestationError, AttributeValue, WarrantEvidence};
 
 use crate::cbor::{self, Key, Reader};
 use crate::cwt::{self, MAX_TEXT};
@@ -48,7 +48,7 @@ pub struct WarrantClaims {
     /// The grant, exactly as the authority signed it.
     pub grant: Vec<u8>,
     /// The device's fresh evidence.
-    pub evidence: Evidence,
+    pub evidence: WarrantEvidence,
 }
 
 impl WarrantClaims {
@@ -120,7 +120,7 @@ impl WarrantClaims {
                 k if ACTION.is(k) => c.action = Some(r.text(ACTION.name(), MAX_TEXT)?.to_owned()),
                 k if CONTEXT.is(k) => c.context = Some(attributes::read(&mut r, CONTEXT.name())?),
                 k if REQUEST.is(k) => c.request = Some(RequestBinding::read(&mut r)?),
-                k if EVIDENCE.is(k) => c.evidence = Some(read_evidence(&mut r)?),
+                k if EVIDENCE.is(k) => c.evidence = Some(read_evidence(&mut r, WarrantEvidence::from_cbor)?),
                 k if RESOURCE.is(k) => c.resource = Some(r.text(RESOURCE.name(), MAX_TEXT)?.to_owned()),
                 other => return Err(cbor::unknown(O, other)),
             }
@@ -170,16 +170,19 @@ struct WarrantParts {
     request: Option<RequestBinding>,
     context: Option<BTreeMap<String, AttributeValue>>,
     grant: Option<Vec<u8>>,
-    evidence: Option<Evidence>,
+    evidence: Option<WarrantEvidence>,
 }
 
-/// Reads device evidence: its encoding is checked by the strict reader, its structure by
-/// the attestation crate.
-pub(crate) fn read_evidence(r: &mut Reader<'_>) -> Result<Evidence, Error> {
+/// Reads device evidence: its encoding is checked by the strict reader, its structure (and
+/// that its kind belongs in this object) by the attestation crate's `decode`.
+pub(crate) fn read_evidence<E>(
+    r: &mut Reader<'_>,
+    decode: fn(Value) -> Result<E, AttestationError>,
+) -> Result<E, Error> {
     let raw = r.item()?;
     let value: Value = ciborium::de::from_reader(raw)
         .map_err(|e| Error::Malformed { object: r.object(), reason: format!("evidence: {e}") })?;
-    Ok(Evidence::from_cbor(value)?)
+    Ok(decode(value)?)
 }
 
 /// A warrant decoded from its bytes, with the signed envelope kept for verification.

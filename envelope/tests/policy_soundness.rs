@@ -154,17 +154,13 @@ fn made_up_pkcs11_evidence_is_not_hardware() {
     };
     let mut grant = f.grant_claims.clone();
     // What an authority that accepted the enrollment recorded: the same report.
-    grant.device = warrant_attestation::Evidence::Pkcs11(report.clone())
-        .appraise_enrollment(
-            f.device.public_key(),
-            &[0; 32],
-            &warrant_attestation::EnrollmentTrust::new(NOW).unwrap(),
-        )
+    grant.device = warrant_attestation::EnrollmentEvidence::Pkcs11(report.clone())
+        .appraise(f.device.public_key(), &[0; 32], &warrant_attestation::EnrollmentTrust::new(NOW).unwrap())
         .unwrap();
     grant.policy = "permit(principal, action, resource);".into();
     let mut c = f.warrant_claims();
     c.grant = grant.sign(&f.authority).unwrap();
-    c.evidence = warrant_attestation::Evidence::Pkcs11(report);
+    c.evidence = warrant_attestation::WarrantEvidence::Pkcs11(report);
     let warrant = c.sign(&f.device).unwrap();
 
     // Even a verifier that accepts software keys does not take a self-description for more.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use proptest::prelude::*;
-use warrant_attestation::{AttributeValue, DeviceFacts, Evidence};
+use warrant_attestation::{AttributeValue, DeviceFacts, WarrantEvidence};
 use warrant_envelope::{device::*, issue::*, *};
 
 fn text() -> impl Strategy<Value = String> {
@@ -63,7 +63,7 @@ proptest! {
         let claims = WarrantClaims {
             issuer, audience, issued_at: iat, expires_at: iat + life, id, nonce, action, resource,
             request: RequestBinding::of(&HttpRequest { method: &method, target: &target, body: &body }),
-            context, grant, evidence: Evidence::Software,
+            context, grant, evidence: WarrantEvidence::Software,
         };
         prop_assert_eq!(payload_round_trip(claims.to_cbor(), WarrantClaims::from_payload), claims);
     }

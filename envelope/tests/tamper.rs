@@ -147,7 +147,7 @@ fn every_enrollment_claim_mutated_breaks_proof_of_possession() {
         device_key: f.device.public_key().clone(),
         challenge: [3; CHALLENGE_LEN],
         issued_at: NOW,
-        evidence: warrant_attestation::Evidence::Software,
+        evidence: warrant_attestation::EnrollmentEvidence::Software,
     };
     let request = claims.sign(&f.device).unwrap();
     assert!(verify_enrollment(&request).is_ok());
@@ -163,6 +163,81 @@ fn every_enrollment_claim_mutated_breaks_proof_of_possession() {
             other => panic!("{:?}: {other:?}", entries[i].0),
         }
     }
+}
+
+/// `object`'s payload with its `"evidence"` entry replaced by `evidence`, re-signed by `key`:
+/// what an attacker holding a valid device key can make.
+fn with_evidence_signed(object: &[u8], evidence: Value, key: &TestKey) -> Vec<u8> {
+    let mut p = parts(object);
+    let mut entries = claims_of(&p.payload);
+    let entry = entries.iter_mut().find(|(k, _)| k.as_text() == Some("evidence")).unwrap();
+    entry.1 = evidence;
+    p.payload = encode(&Value::Map(entries));
+    resign(p, key)
+}
+
+/// Enrollment-only evidence (a TPM certify, a YubiKey slot attestation) in a warrant that the
+/// device key properly signed: refused when the warrant is decoded, as misplaced, before
+/// anything reads it; `inspect` does not show it as a warrant either.
+#[test]
+fn enrollment_evidence_in_a_signed_warrant_is_refused_as_misplaced() {
+    use warrant_attestation::{piv::PivEvidence, tpm::TpmCertifyEvidence, EvidencePlace};
+    let f = Fixture::new();
+    let certify = EnrollmentEvidence::TpmCertify(TpmCertifyEvidence {
+        ak_public: vec![1; 8],
+        key_public: vec![2; 8],
+        attest: vec![3; 8],
+        signature: vec![4; 8],
+        ek_certificate: vec![5; 8],
+    });
+    let piv = EnrollmentEvidence::YubikeyPiv(PivEvidence {
+        slot_certificate: vec![6; 8],
+        f9_certificate: vec![7; 8],
+    });
+    for evidence in [certify, piv] {
+        let forged = with_evidence_signed(&f.warrant(), evidence.to_cbor(), &f.device);
+        let misplaced =
+            AttestationError::EvidenceMisplaced { kind: evidence.kind(), place: EvidencePlace::Warrant };
+        let err = rejection(&f, &forged);
+        assert!(matches!(&err, Error::Evidence(e) if *e == misplaced), "{err:?}");
+        assert_eq!((err.code(), err.kind()), ("evidence_rejected", ErrorKind::Evidence));
+        assert!(matches!(inspect(&forged), Err(Error::Evidence(e)) if e == misplaced));
+    }
+    // The same forgery with warrant evidence is accepted: the kind alone made the difference.
+    let fine = with_evidence_signed(&f.warrant(), WarrantEvidence::Software.to_cbor(), &f.device);
+    assert!(verify(&f, &f.verifier(), &fine).is_ok());
+}
+
+/// Warrant-only evidence (a TPM quote, a bare TPM or YubiKey key) in an enrollment request
+/// that its key properly signed: refused as misplaced, not appraised.
+#[test]
+fn warrant_evidence_in_a_signed_enrollment_is_refused_as_misplaced() {
+    use warrant_attestation::{tpm::TpmQuoteEvidence, EvidencePlace};
+    let f = Fixture::new();
+    let claims = EnrollmentClaims {
+        principal: "alice".into(),
+        device_key: f.device.public_key().clone(),
+        challenge: [3; CHALLENGE_LEN],
+        issued_at: NOW,
+        evidence: EnrollmentEvidence::Software,
+    };
+    let request = claims.sign(&f.device).unwrap();
+    let quote = WarrantEvidence::TpmQuote(TpmQuoteEvidence {
+        attest: vec![1; 8],
+        signature: vec![2; 8],
+        pcrs: Vec::new(),
+        status_list: None,
+    });
+    for evidence in [quote, WarrantEvidence::TpmKey, WarrantEvidence::YubikeyKey] {
+        let forged = with_evidence_signed(&request, evidence.to_cbor(), &f.device);
+        let misplaced =
+            AttestationError::EvidenceMisplaced { kind: evidence.kind(), place: EvidencePlace::Enrollment };
+        let err = verify_enrollment(&forged).unwrap_err();
+        assert!(matches!(&err, Error::Evidence(e) if *e == misplaced), "{err:?}");
+        assert_eq!(err.code(), "evidence_rejected");
+    }
+    let fine = with_evidence_signed(&request, EnrollmentEvidence::Software.to_cbor(), &f.device);
+    assert!(verify_enrollment(&fine).is_ok());
 }
 
 #[test]

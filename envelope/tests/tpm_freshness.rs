@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use common::*;
 use warrant_attestation::tpm::{cached_quote_nonce, PcrValue, TpmError, TpmHash, TpmQuoteEvidence};
-use warrant_attestation::{AttestationError, AttributeValue, BackendKind, DeviceFacts, Evidence};
+use warrant_attestation::{AttestationError, AttributeValue, BackendKind, DeviceFacts, WarrantEvidence};
 use warrant_envelope::{device::*, issue::*, verify::*, *};
 
 fn sized(out: &mut Vec<u8>, b: &[u8]) {
@@ -49,7 +49,7 @@ fn quote_attest(nonce: &[u8; 32]) -> Vec<u8> {
 
 /// The evidence a TPM device attaches: a quote over `nonce`, cached (bound to `status_list`)
 /// or not.
-fn quote(ak: &TestKey, nonce: &[u8; 32], status_list: Option<[u8; 32]>) -> Evidence {
+fn quote(ak: &TestKey, nonce: &[u8; 32], status_list: Option<[u8; 32]>) -> WarrantEvidence {
     let attest = quote_attest(nonce);
     let sig = ak.sign_message(&attest);
     let mut signature = vec![0x00, 0x18, 0x00, 0x0B];
@@ -60,7 +60,7 @@ fn quote(ak: &TestKey, nonce: &[u8; 32], status_list: Option<[u8; 32]>) -> Evide
         .enumerate()
         .map(|(i, v)| PcrValue { hash: TpmHash::Sha256, index: i as u8, value: v.to_vec() })
         .collect();
-    Evidence::TpmQuote(TpmQuoteEvidence { attest, signature, pcrs, status_list })
+    WarrantEvidence::TpmQuote(TpmQuoteEvidence { attest, signature, pcrs, status_list })
 }
 
 /// The fixture with a TPM grant (recording the AK), and two status lists after the first: list

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use ciborium::Value;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
-use warrant_attestation::{AttributeValue, DeviceFacts, Evidence, P256PublicKey};
+use warrant_attestation::{AttributeValue, DeviceFacts, EnrollmentEvidence, P256PublicKey, WarrantEvidence};
 use warrant_envelope::{device::*, issue::*, verify::*};
 
 /// A test key with deterministic (RFC 6979) signatures, so vectors regenerate identically.
@@ -63,7 +63,7 @@ fn build() -> Vectors {
         device_key: device.public.clone(),
         challenge: [0xc4; CHALLENGE_LEN],
         issued_at: T - 120,
-        evidence: Evidence::Software,
+        evidence: EnrollmentEvidence::Software,
     }
     .sign(&device)
     .unwrap();
@@ -101,7 +101,7 @@ fn build() -> Vectors {
             ("ci_step".into(), AttributeValue::Int(3)),
         ]),
         grant: grant.clone(),
-        evidence: Evidence::Software,
+        evidence: WarrantEvidence::Software,
     }
     .sign(&device)
     .unwrap();

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use arbitrary::{Arbitrary, Unstructured};
 use warrant_attestation::certificate::Cert;
 use warrant_attestation::tpm::{PcrValue, TpmCertifyEvidence, TpmPublic};
-use warrant_attestation::{Evidence, Pkcs11Report};
+use warrant_attestation::{EnrollmentEvidence, Pkcs11Report};
 use warrant_envelope::device::{EnrollmentClaims, Signer, CHALLENGE_LEN};
 use warrant_envelope::issue::{StatusBits, StatusListClaims};
 use warrant_fuzz::fixtures::{self, FixedKey, ISSUER, PRINCIPAL, STATUS_URI, T};
@@ -135,7 +135,7 @@ fn main() {
     let key_public = tpm::ecc_public(KEY_ATTRS, &p256::PublicKey::from(device.signing().verifying_key()));
     let key_name = TpmPublic::parse(&key_public).unwrap().name();
     let attest = tpm::certify_attest(&challenge, &key_name);
-    let enroll = |evidence: Evidence| {
+    let enroll = |evidence: EnrollmentEvidence| {
         EnrollmentClaims {
             principal: PRINCIPAL.into(),
             device_key: device.public_key().clone(),
@@ -148,18 +148,18 @@ fn main() {
     };
     let enrollments = Corpus::new("enrollment_decode");
     enrollments.add("vector", &enrollment).add("vector-payload", &payload(&enrollment));
-    let tpm_enrollment = enroll(Evidence::TpmCertify(TpmCertifyEvidence {
+    let tpm_enrollment = enroll(EnrollmentEvidence::TpmCertify(TpmCertifyEvidence {
         ak_public: ak.public_bytes.clone(),
         key_public: key_public.clone(),
         signature: ak.sign(&attest),
         attest: attest.clone(),
         ek_certificate: der("ek-test/ek.pem"),
     }));
-    let piv_enrollment = enroll(Evidence::YubikeyPiv(warrant_attestation::piv::PivEvidence {
+    let piv_enrollment = enroll(EnrollmentEvidence::YubikeyPiv(warrant_attestation::piv::PivEvidence {
         slot_certificate: der("yubikey-real/attestation-9a.pem"),
         f9_certificate: der("yubikey-real/f9-intermediate.pem"),
     }));
-    let pkcs11_enrollment = enroll(Evidence::Pkcs11(Pkcs11Report {
+    let pkcs11_enrollment = enroll(EnrollmentEvidence::Pkcs11(Pkcs11Report {
         manufacturer: "SoftHSM project".into(),
         model: "SoftHSM v2".into(),
         serial: "1234abcd".into(),

@@ -4,7 +4,8 @@
 //! the signer), made into a warrant signed with the fixed device key under one of the fixed
 //! grants (software, TPM, PKCS#11, YubiKey, wide policy, revoked, expired, other list, unknown
 //! authority; fuzz/src/structured.rs), and verified at the spec's time with a local policy.
-//! Properties: an accepted warrant is what was signed, and is refused the second time.
+//! Properties: an accepted warrant is what was signed (never one carrying enrollment evidence),
+//! and is refused the second time.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -31,6 +32,7 @@ fuzz_target!(|spec: WarrantSpec| {
     // is what is fuzzed (envelope/tests/tamper.rs covers a stated operation that differs).
     let operation = Expected { action: &g.claims.action, resource: &g.claims.resource };
     if let Ok(verified) = fixed.verifier.verify(&g.warrant, &operation, &request, g.nonce.as_deref()) {
+        assert!(!g.misplaced, "a warrant carrying enrollment evidence was accepted");
         assert_eq!(verified.action, g.claims.action);
         assert_eq!(verified.resource, g.claims.resource);
         assert_eq!(verified.context, g.claims.context);

@@ -1,5 +1,5 @@
 //! Warrant decoding (envelope/src/warrant.rs): a whole COSE_Sign1 through `inspect` (which also
-//! decodes the embedded grant, and the evidence through attestation's `Evidence::from_cbor`),
+//! decodes the embedded grant, and the evidence through attestation's `WarrantEvidence::from_cbor`),
 //! and the same bytes as a bare claims set. Seeds: docs/vectors/warrant.hex, its payload, and
 //! warrants carrying each evidence kind. A decoded claims set must round-trip.
 #![no_main]

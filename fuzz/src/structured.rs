@@ -10,7 +10,8 @@ use arbitrary::Arbitrary;
 use ciborium::Value;
 use warrant_attestation::tpm::{cached_quote_nonce, PcrValue, TpmCertifyEvidence, TpmQuoteEvidence};
 use warrant_attestation::{
-    piv::PivEvidence, AttributeValue, BackendKind, DeviceFacts, Evidence, Pkcs11Report,
+    piv::PivEvidence, AttributeValue, BackendKind, DeviceFacts, EnrollmentEvidence, Pkcs11Report,
+    WarrantEvidence,
 };
 use warrant_envelope::device::{RequestBinding, Signer, WarrantClaims};
 use warrant_envelope::issue::{status_list_digest, EntityData, GrantClaims, StatusReference};
@@ -394,8 +395,11 @@ pub fn grants() -> &'static [FixedGrant] {
 pub struct Generated {
     /// The signed warrant.
     pub warrant: Vec<u8>,
-    /// Its claims.
+    /// Its claims. For a warrant carrying enrollment evidence (which no `WarrantClaims` can
+    /// hold), the claims it was made from with software evidence in its place.
     pub claims: WarrantClaims,
+    /// Whether the warrant carries enrollment evidence: a verifier must refuse it.
+    pub misplaced: bool,
     /// The request's method.
     pub method: String,
     /// The request's target.
@@ -442,13 +446,23 @@ impl WarrantSpec {
             request,
             context: self.context.iter().map(|(k, v)| (k.resolve(CLAIM_NAMES), v.resolve())).collect(),
             grant: grant.bytes.clone(),
-            evidence: Evidence::Software,
+            evidence: WarrantEvidence::Software,
         };
-        claims.evidence = self.evidence.build(&claims, &grant.claims);
+        let misplaced = match self.evidence.build(&claims, &grant.claims) {
+            Built::Warrant(evidence) => {
+                claims.evidence = evidence;
+                None
+            }
+            Built::Misplaced(evidence) => Some(evidence),
+        };
         let signer = self.signer.key();
         // `sign` refuses claims a verifier refuses for their form (an unsignable target, empty
-        // claim names): those are signed by hand, so that the verifier's own checks see them.
-        let warrant = claims.sign(signer).unwrap_or_else(|_| sign_by_hand(&claims, self.signer));
+        // claim names): those are signed by hand, so that the verifier's own checks see them;
+        // so is enrollment evidence, which only its encoding can put in a warrant.
+        let warrant = match &misplaced {
+            None => claims.sign(signer).unwrap_or_else(|_| sign_by_hand(claims.to_cbor(), self.signer)),
+            Some(evidence) => sign_by_hand(with_evidence(claims.to_cbor(), evidence.to_cbor()), self.signer),
+        };
         let nonce = match &self.expect_nonce {
             ExpectNonce::None => None,
             ExpectNonce::Same => Some(self.nonce.clone().unwrap_or_default()),
@@ -457,6 +471,7 @@ impl WarrantSpec {
         Generated {
             warrant,
             claims,
+            misplaced: misplaced.is_some(),
             method,
             target,
             body: self.body.clone(),
@@ -466,10 +481,16 @@ impl WarrantSpec {
     }
 }
 
+/// Evidence built from a spec: of a kind warrants carry, or of an enrollment kind.
+enum Built {
+    Warrant(WarrantEvidence),
+    Misplaced(EnrollmentEvidence),
+}
+
 impl EvidenceSpec {
-    fn build(&self, claims: &WarrantClaims, grant: &GrantClaims) -> Evidence {
-        match self {
-            EvidenceSpec::Software => Evidence::Software,
+    fn build(&self, claims: &WarrantClaims, grant: &GrantClaims) -> Built {
+        let evidence = match self {
+            EvidenceSpec::Software => WarrantEvidence::Software,
             EvidenceSpec::Pkcs11 {
                 manufacturer,
                 model,
@@ -478,7 +499,7 @@ impl EvidenceSpec {
                 local,
                 always_sensitive,
                 never_extractable,
-            } => Evidence::Pkcs11(Pkcs11Report {
+            } => WarrantEvidence::Pkcs11(Pkcs11Report {
                 manufacturer: manufacturer.resolve(MANUFACTURERS),
                 model: model.resolve(MODELS),
                 serial: serial.clone(),
@@ -487,8 +508,8 @@ impl EvidenceSpec {
                 always_sensitive: *always_sensitive,
                 never_extractable: *never_extractable,
             }),
-            EvidenceSpec::TpmKey => Evidence::TpmKey,
-            EvidenceSpec::YubikeyKey => Evidence::YubikeyKey,
+            EvidenceSpec::TpmKey => WarrantEvidence::TpmKey,
+            EvidenceSpec::YubikeyKey => WarrantEvidence::YubikeyKey,
             EvidenceSpec::TpmQuote { nonce, pcr_edit, pcr_drop, attest_edit, signed, raw_signature } => {
                 let held = status_list_digest(&fixtures::status_list_vector()).unwrap();
                 let (nonce, status_list) = match nonce {
@@ -515,31 +536,47 @@ impl EvidenceSpec {
                 if let Some((at, x, false)) = attest_edit {
                     edit(&mut attest, (*at, *x));
                 }
-                Evidence::TpmQuote(TpmQuoteEvidence { attest, signature, pcrs, status_list })
+                WarrantEvidence::TpmQuote(TpmQuoteEvidence { attest, signature, pcrs, status_list })
             }
-            EvidenceSpec::TpmCertify { attest, signature } => Evidence::TpmCertify(TpmCertifyEvidence {
-                ak_public: FixedAk::new().public_bytes,
-                key_public: Vec::new(),
-                attest: attest.clone(),
-                signature: signature.clone(),
-                ek_certificate: Vec::new(),
-            }),
-            EvidenceSpec::YubikeyPiv { slot, f9 } => Evidence::YubikeyPiv(PivEvidence {
-                slot_certificate: slot.clone(),
-                f9_certificate: f9.clone(),
-            }),
-        }
+            EvidenceSpec::TpmCertify { attest, signature } => {
+                return Built::Misplaced(EnrollmentEvidence::TpmCertify(TpmCertifyEvidence {
+                    ak_public: FixedAk::new().public_bytes,
+                    key_public: Vec::new(),
+                    attest: attest.clone(),
+                    signature: signature.clone(),
+                    ek_certificate: Vec::new(),
+                }))
+            }
+            EvidenceSpec::YubikeyPiv { slot, f9 } => {
+                return Built::Misplaced(EnrollmentEvidence::YubikeyPiv(PivEvidence {
+                    slot_certificate: slot.clone(),
+                    f9_certificate: f9.clone(),
+                }))
+            }
+        };
+        Built::Warrant(evidence)
     }
 }
 
-/// A tagged COSE_Sign1 of `claims` by `signer`, assembled without `WarrantClaims::sign`'s
-/// checks: the protected header of a properly signed warrant by the same key, the claims
-/// encoded as `to_cbor` gives them.
-fn sign_by_hand(claims: &WarrantClaims, pick: SignerPick) -> Vec<u8> {
+/// `claims` (a warrant's, encoded) with `evidence` as its `"evidence"` entry.
+fn with_evidence(claims: Value, evidence: Value) -> Value {
+    let Value::Map(mut entries) = claims else { unreachable!("warrant claims are a map") };
+    for (key, value) in &mut entries {
+        if key.as_text() == Some("evidence") {
+            *value = evidence.clone();
+        }
+    }
+    Value::Map(entries)
+}
+
+/// A tagged COSE_Sign1 of `claims` (encoded) by `signer`, assembled without
+/// `WarrantClaims::sign`'s checks: the protected header of a properly signed warrant by the
+/// same key, the claims as given.
+fn sign_by_hand(claims: Value, pick: SignerPick) -> Vec<u8> {
     let signer = pick.key();
     let template = pick.protected_header().to_vec();
     let mut payload = Vec::new();
-    ciborium::ser::into_writer(&claims.to_cbor(), &mut payload).unwrap();
+    ciborium::ser::into_writer(&claims, &mut payload).unwrap();
     let tbs = Value::Array(vec![
         Value::Text("Signature1".into()),
         Value::Bytes(template.clone()),

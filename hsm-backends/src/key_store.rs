@@ -1,5 +1,5 @@
 use warrant_attestation::tpm::Credential;
-use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
+use warrant_attestation::{BackendKind, EnrollmentEvidence, P256PublicKey, WarrantEvidence};
 use zeroize::Zeroizing;
 
 use crate::{Error, KeyName, Reconciled};
@@ -41,25 +41,19 @@ pub struct KeyInfo {
     pub protection: KeyProtection,
 }
 
-/// What evidence is for: it differs between the two (a TPM certifies the key for an
-/// enrollment and quotes its PCRs into a warrant).
+/// The warrant that evidence is made for, as far as a store that reuses evidence across
+/// warrants (a cached TPM quote) needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EvidencePurpose {
-    /// An enrollment request; the nonce is the authority's challenge.
-    Enrollment,
-    /// A warrant under the grant `grant_id`, signed at `now` (seconds since the epoch); the
-    /// nonce is the warrant's evidence binding.
-    Warrant {
-        /// The grant's id.
-        grant_id: [u8; 16],
-        /// The time the warrant is issued at.
-        now: u64,
-        /// The signed-content digest of the newest status list the device knows for the
-        /// grant's (issuer, status URI), if any: a store that reuses evidence across warrants
-        /// (a cached TPM quote) binds it to this list, which the device could not know before
-        /// the authority issued it. Without one, evidence is made for this warrant alone.
-        status_list: Option<[u8; 32]>,
-    },
+pub struct WarrantScope {
+    /// The id of the grant the warrant is made under.
+    pub grant_id: [u8; 16],
+    /// The time the warrant is issued at, seconds since the epoch.
+    pub now: u64,
+    /// The signed-content digest of the newest status list the device knows for the grant's
+    /// (issuer, status URI), if any: reused evidence is bound to this list, which the device
+    /// could not know before the authority issued it. Without one, evidence is made for this
+    /// warrant alone.
+    pub status_list: Option<[u8; 32]>,
 }
 
 /// What a TPM shows an authority before enrollment: its EK certificate and its attestation key.
@@ -89,10 +83,19 @@ pub trait KeyStore: Send + Sync {
     /// Signs a SHA-256 digest with ECDSA P-256; returns raw `r || s`.
     fn sign_digest(&self, name: &KeyName, digest: &[u8; 32]) -> Result<[u8; 64], Error>;
 
-    /// Evidence about where `name` lives, for `purpose`, bound to `nonce` (an authority
-    /// challenge, or the digest of the operation being signed) where the backend can bind it.
-    fn evidence(&self, name: &KeyName, purpose: EvidencePurpose, nonce: &[u8; 32])
-        -> Result<Evidence, Error>;
+    /// Evidence about where `name` lives, for an enrollment request: bound to the authority's
+    /// `challenge` where the backend can bind it (a TPM certifies the key over it).
+    fn enrollment_evidence(&self, name: &KeyName, challenge: &[u8; 32]) -> Result<EnrollmentEvidence, Error>;
+
+    /// Evidence about where `name` lives, for a warrant under `scope`: bound to the warrant's
+    /// evidence `binding` (the digest of the operation) where the backend can bind it (a TPM
+    /// quotes its PCRs over it, or over the grant and a status list when it reuses quotes).
+    fn warrant_evidence(
+        &self,
+        name: &KeyName,
+        scope: &WarrantScope,
+        binding: &[u8; 32],
+    ) -> Result<WarrantEvidence, Error>;
 
     /// Deletes `name`.
     fn delete(&self, name: &KeyName) -> Result<(), Error>;

@@ -27,6 +27,6 @@ pub use clock::unix_seconds;
 pub use config::{backend, open, Backend, ConfigError, KeyStoreConfig, BACKENDS};
 pub use error::Error;
 pub use key_name::KeyName;
-pub use key_store::{EvidencePurpose, KeyInfo, KeyProtection, KeyStore, TpmIdentity};
+pub use key_store::{KeyInfo, KeyProtection, KeyStore, TpmIdentity, WarrantScope};
 pub use pin::PinSource;
 pub use reconcile::{Reconciled, QUARANTINE_DIR};

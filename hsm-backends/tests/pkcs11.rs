@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use warrant_attestation::{EnrollmentEvidence, WarrantEvidence};
 use warrant_hsm_backends::pkcs11::{PinSource, Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
-use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore};
+use warrant_hsm_backends::{Error, KeyName, KeyStore, WarrantScope};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const PIN: &str = "123456";
@@ -81,13 +82,14 @@ fn keys_are_generated_on_the_token_sign_and_report_their_attributes() {
     verify(&store, &name, &digest, &signature);
     let listed = store.list().unwrap();
     assert_eq!(listed.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["device-1"]);
-    match store.evidence(&name, EvidencePurpose::Enrollment, &[0; 32]).unwrap() {
-        warrant_attestation::Evidence::Pkcs11(report) => {
-            assert!(report.local && report.always_sensitive && report.never_extractable, "{report:?}");
-            assert_eq!(report.model, "SoftHSM v2");
-        }
-        other => panic!("{other:?}"),
-    }
+    let EnrollmentEvidence::Pkcs11(report) = store.enrollment_evidence(&name, &[0; 32]).unwrap() else {
+        panic!("expected pkcs11 evidence")
+    };
+    assert!(report.local && report.always_sensitive && report.never_extractable, "{report:?}");
+    assert_eq!(report.model, "SoftHSM v2");
+    // Each warrant carries the same report again: the verifier compares it with the grant's.
+    let scope = WarrantScope { grant_id: [3; 16], now: 1_800_000_000, status_list: None };
+    assert_eq!(store.warrant_evidence(&name, &scope, &[1; 32]).unwrap(), WarrantEvidence::Pkcs11(report));
     store.delete(&name).unwrap();
     assert!(matches!(store.sign_digest(&name, &digest), Err(Error::KeyNotFound(_))));
     assert!(matches!(store.public_key(&name), Err(Error::KeyNotFound(_))));
@@ -154,10 +156,9 @@ fn wrong_pin_missing_token_and_unknown_object_are_clear_errors() {
     let store = Pkcs11KeyStore::open(Path::new(MODULE), selector, &pin()).unwrap();
     let nobody = KeyName::new("nobody").unwrap();
     assert!(matches!(store.sign_digest(&nobody, &[0; 32]), Err(Error::KeyNotFound(_))));
-    assert!(matches!(
-        store.evidence(&nobody, EvidencePurpose::Enrollment, &[0; 32]),
-        Err(Error::KeyNotFound(_))
-    ));
+    assert!(matches!(store.enrollment_evidence(&nobody, &[0; 32]), Err(Error::KeyNotFound(_))));
+    let scope = WarrantScope { grant_id: [3; 16], now: 1_800_000_000, status_list: None };
+    assert!(matches!(store.warrant_evidence(&nobody, &scope, &[0; 32]), Err(Error::KeyNotFound(_))));
 }
 
 #[test]

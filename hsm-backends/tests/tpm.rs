@@ -10,10 +10,11 @@ use swtpm::Swtpm;
 use warrant_attestation::certificate::{certificates_from_pem, chain_to_anchor, Cert};
 use warrant_attestation::tpm::{make_credential, TpmError, TpmHash, TpmPublic};
 use warrant_attestation::{
-    AttestationError, AttributeValue, BackendKind, Evidence, StatusListAnchor, WarrantContext,
+    AttestationError, AttributeValue, BackendKind, EnrollmentEvidence, StatusListAnchor, WarrantContext,
+    WarrantEvidence,
 };
 use warrant_hsm_backends::tpm::{TpmConfig, TpmKeyStore};
-use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore, PinSource};
+use warrant_hsm_backends::{Error, KeyName, KeyStore, PinSource, WarrantScope};
 
 fn store(tpm: &Swtpm, dir: &std::path::Path, quote: bool) -> TpmKeyStore {
     store_with_pin(tpm, dir, quote, None).unwrap()
@@ -101,6 +102,9 @@ fn keys_are_created_signed_with_listed_and_deleted() {
     drop(s);
     let again = store(&tpm, dir.path(), false);
     assert!(verifies(&again, &name("second"), b"three"));
+    // Without quote_pcrs a warrant carries no quote: the key's signature is the evidence.
+    let scope = WarrantScope { grant_id: [3; 16], now: 1_800_000_000, status_list: None };
+    assert_eq!(again.warrant_evidence(&name("second"), &scope, &[1; 32]).unwrap(), WarrantEvidence::TpmKey);
 }
 
 #[test]
@@ -141,22 +145,18 @@ fn certify_and_quote_evidence_verify_in_pure_rust() {
     let key = name("laptop");
     let public = s.create(&key).unwrap().public_key;
     let challenge = [7u8; 32];
-    let evidence = s.evidence(&key, EvidencePurpose::Enrollment, &challenge).unwrap();
-    let enrolled = evidence.appraise_enrollment(&public, &challenge, &trust()).unwrap();
+    let evidence = s.enrollment_evidence(&key, &challenge).unwrap();
+    assert!(matches!(evidence, EnrollmentEvidence::TpmCertify(_)), "{evidence:?}");
+    let enrolled = evidence.appraise(&public, &challenge, &trust()).unwrap();
     assert_eq!(enrolled.backend, BackendKind::Tpm);
     assert!(matches!(
-        evidence.appraise_enrollment(&public, &[8; 32], &trust()),
+        evidence.appraise(&public, &[8; 32], &trust()),
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     ));
     let binding = [9u8; 32];
-    let quote = s
-        .evidence(
-            &key,
-            EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000, status_list: None },
-            &binding,
-        )
-        .unwrap();
-    let Evidence::TpmQuote(q) = &quote else { panic!("expected a quote, got {quote:?}") };
+    let scope = WarrantScope { grant_id: [3; 16], now: 1_800_000_000, status_list: None };
+    let quote = s.warrant_evidence(&key, &scope, &binding).unwrap();
+    let WarrantEvidence::TpmQuote(q) = &quote else { panic!("expected a quote, got {quote:?}") };
     assert_eq!(q.pcrs.len(), 8);
     let facts = quote.appraise(&public, &enrolled, &ctx(&binding)).unwrap();
     assert_eq!(facts.properties["quoted"], warrant_attestation::AttributeValue::Bool(true));
@@ -182,16 +182,16 @@ fn cached_quotes_are_bound_to_the_newest_status_list_and_made_again_for_a_new_on
     .unwrap();
     let key = name("laptop");
     let public = s.create(&key).unwrap().public_key;
-    let enrolled = s.evidence(&key, EvidencePurpose::Enrollment, &[7; 32]).unwrap();
-    let enrolled = enrolled.appraise_enrollment(&public, &[7; 32], &trust()).unwrap();
+    let enrolled = s.enrollment_evidence(&key, &[7; 32]).unwrap();
+    let enrolled = enrolled.appraise(&public, &[7; 32], &trust()).unwrap();
     let now = 1_800_000_000;
     let (list_a, list_b) = ([0xa1; 32], [0xb2; 32]);
     let quote = |status_list: Option<[u8; 32]>, now: u64, binding: [u8; 32]| {
-        let purpose = EvidencePurpose::Warrant { grant_id: [3; 16], now, status_list };
-        s.evidence(&key, purpose, &binding).unwrap()
+        let scope = WarrantScope { grant_id: [3; 16], now, status_list };
+        s.warrant_evidence(&key, &scope, &binding).unwrap()
     };
-    let attest = |e: &Evidence| match e {
-        Evidence::TpmQuote(q) => (q.attest.clone(), q.status_list),
+    let attest = |e: &WarrantEvidence| match e {
+        WarrantEvidence::TpmQuote(q) => (q.attest.clone(), q.status_list),
         other => panic!("expected a quote, got {other:?}"),
     };
     // One quote per (grant, list), reused across warrants within quote_cache_seconds.

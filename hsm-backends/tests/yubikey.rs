@@ -10,11 +10,13 @@ use std::path::{Path, PathBuf};
 use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use virtual_piv::{lock, VirtualCard, SERIAL};
 use warrant_attestation::certificate::Cert;
-use warrant_attestation::{AttributeValue, BackendKind, EnrollmentTrust, Evidence};
+use warrant_attestation::{
+    AttributeValue, BackendKind, EnrollmentEvidence, EnrollmentTrust, WarrantEvidence,
+};
 use warrant_hsm_backends::yubikey::{
     setup, PinPolicy, PivSlot, SetupOptions, TouchPolicy, YubikeyConfig, YubikeyStore,
 };
-use warrant_hsm_backends::{Error, EvidencePurpose, KeyName, KeyStore, PinSource};
+use warrant_hsm_backends::{Error, KeyName, KeyStore, PinSource, WarrantScope};
 use zeroize::Zeroizing;
 
 const PIN: &str = "24681357";
@@ -97,8 +99,7 @@ fn setup_keys_in_several_slots_signatures_and_attestation() {
     assert!(spki.ends_with(s.public_key(&a).unwrap().sec1()), "yubico-piv-tool's 9c key differs");
 
     // Enrollment evidence verifies against the card's CA, for this key and no other.
-    let Evidence::YubikeyPiv(evidence) = s.evidence(&a, EvidencePurpose::Enrollment, &[0; 32]).unwrap()
-    else {
+    let EnrollmentEvidence::YubikeyPiv(evidence) = s.enrollment_evidence(&a, &[0; 32]).unwrap() else {
         panic!("expected yubikey-piv evidence")
     };
     let root = Cert::from_pem_or_der(&std::fs::read(card.ca_pem()).unwrap()).unwrap();
@@ -113,6 +114,9 @@ fn setup_keys_in_several_slots_signatures_and_attestation() {
     // Against Yubico's roots only, the test card's attestation is refused.
     let yubico_only = EnrollmentTrust::new(1_800_000_000).unwrap();
     assert!(evidence.appraise(&s.public_key(&a).unwrap(), &yubico_only.piv, yubico_only.now).is_err());
+    // A warrant carries no attestation: the grant holds what was appraised here.
+    let scope = WarrantScope { grant_id: [3; 16], now: 1_800_000_000, status_list: None };
+    assert_eq!(s.warrant_evidence(&a, &scope, &[1; 32]).unwrap(), WarrantEvidence::YubikeyKey);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use warrant_attestation::tpm::Credential;
 use warrant_attestation::EnrollmentTrust;
 use warrant_envelope::device::{RequestBinding, CHALLENGE_LEN};
 use warrant_envelope::thumbprint;
-use warrant_hsm_backends::{EvidencePurpose, KeyInfo, KeyName, TpmIdentity};
+use warrant_hsm_backends::{KeyInfo, KeyName, TpmIdentity};
 
 use super::audit::{Decision, Entry};
 use super::body::JsonBody;
@@ -208,7 +208,7 @@ pub async fn key_evidence(
         if d.keys.purpose(&key).is_none() {
             return Err(Error::NotFound(format!("no key named {name:?}")));
         }
-        let evidence = d.keys.store().evidence(&key, EvidencePurpose::Enrollment, &nonce)?;
+        let evidence = d.keys.store().enrollment_evidence(&key, &nonce)?;
         let mut bytes = Vec::new();
         ciborium::into_writer(&evidence.to_cbor(), &mut bytes)
             .map_err(|e| Error::Internal { task: "encoding evidence", reason: e.to_string() })?;

@@ -74,7 +74,4 @@ pub enum TpmError {
     /// Neither the EK certificate EKU nor the TPM attributes.
     #[error("the certificate is not a TPM EK certificate: it has neither the TCG EK certificate extended key usage (2.23.133.8.1) nor the TPM manufacturer, model and version (2.23.133.2.1/2/3) in a subjectAltName directoryName")]
     NotEkCertificate,
-    /// The evidence kind does not belong where it was found.
-    #[error("{0}")]
-    Misplaced(&'static str),
 }

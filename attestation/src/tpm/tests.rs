@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use super::attributes as attr;
 use super::*;
 use crate::{
-    AttestationError, AttributeValue, BackendKind, DeviceFacts, Evidence, P256PublicKey, StatusListAnchor,
-    WarrantContext,
+    AttestationError, AttributeValue, BackendKind, DeviceFacts, EnrollmentEvidence, EvidenceKind,
+    EvidencePlace, P256PublicKey, StatusListAnchor, WarrantContext, WarrantEvidence,
 };
 
 const AK_ATTRS: u32 = attr::FIXED_TPM
@@ -293,42 +293,53 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
     let attest = certify_attest(&NONCE, &key.name());
     let ek = std::fs::read("tests/data/unrelated-ca.pem").unwrap();
     let ek = crate::certificate::Cert::from_pem_or_der(&ek).unwrap().der().to_vec();
-    let certify = Evidence::TpmCertify(TpmCertifyEvidence {
+    let certify = EnrollmentEvidence::TpmCertify(TpmCertifyEvidence {
         ak_public: ak.public.bytes.clone(),
         key_public: key.bytes.clone(),
         signature: ecdsa_sig(&ak.signing, &attest),
         attest,
         ek_certificate: ek,
     });
-    assert_eq!(Evidence::from_cbor(certify.to_cbor()).unwrap(), certify);
-    let enrolled = certify.appraise_enrollment(&device_key, &NONCE, &trust()).unwrap();
+    assert_eq!(EnrollmentEvidence::from_cbor(certify.to_cbor()).unwrap(), certify);
+    let enrolled = certify.appraise(&device_key, &NONCE, &trust()).unwrap();
     assert_eq!(enrolled.backend, BackendKind::Tpm);
     assert_eq!(enrolled.properties["ak_name"], AttributeValue::Text(hex::encode(ak.public.name())));
     let (stranger, _) = certified_key(KEY_ATTRS);
     assert_eq!(
-        certify.appraise_enrollment(&stranger, &NONCE, &trust()),
+        certify.appraise(&stranger, &NONCE, &trust()),
         Err(AttestationError::Tpm(TpmError::CertifiedKeyNotDeviceKey))
     );
-    assert!(matches!(
-        certify.appraise(&device_key, &enrolled, &ctx(&NONCE)),
-        Err(AttestationError::Tpm(TpmError::Misplaced(_)))
-    ));
+    // A valid certify in a warrant is not read as warrant evidence at all.
+    assert_eq!(
+        WarrantEvidence::from_cbor(certify.to_cbor()),
+        Err(AttestationError::EvidenceMisplaced {
+            kind: EvidenceKind::TpmCertify,
+            place: EvidencePlace::Warrant
+        })
+    );
 
     let attest = quote_attest(&NONCE, &pcr_values());
-    let quote = Evidence::TpmQuote(TpmQuoteEvidence {
+    let quote = WarrantEvidence::TpmQuote(TpmQuoteEvidence {
         signature: ecdsa_sig(&ak.signing, &attest),
         attest,
         pcrs: pcrs(&pcr_values()),
         status_list: None,
     });
-    assert_eq!(Evidence::from_cbor(quote.to_cbor()).unwrap(), quote);
+    assert_eq!(WarrantEvidence::from_cbor(quote.to_cbor()).unwrap(), quote);
     let facts = quote.appraise(&device_key, &enrolled, &ctx(&NONCE)).unwrap();
     assert_eq!(facts.properties["quoted"], AttributeValue::Bool(true));
     assert_eq!(facts.properties["ak_name"], enrolled.properties["ak_name"]);
-    assert!(matches!(
-        quote.appraise_enrollment(&device_key, &NONCE, &trust()),
-        Err(AttestationError::Tpm(TpmError::Misplaced(_)))
-    ));
+    // A valid quote over the challenge in an enrollment request: refused as misplaced, and so
+    // is a bare TPM key.
+    for misplaced in [&quote, &WarrantEvidence::TpmKey] {
+        assert_eq!(
+            EnrollmentEvidence::from_cbor(misplaced.to_cbor()),
+            Err(AttestationError::EvidenceMisplaced {
+                kind: misplaced.kind(),
+                place: EvidencePlace::Enrollment
+            })
+        );
+    }
     // The grant must record an AK; a grant for another backend is refused.
     let no_ak = DeviceFacts { backend: BackendKind::Tpm, properties: Default::default() };
     assert_eq!(
@@ -339,7 +350,7 @@ fn enrollment_and_warrant_evidence_round_trip_and_appraise() {
         quote.appraise(&device_key, &DeviceFacts::software(), &ctx(&NONCE)),
         Err(AttestationError::BackendMismatch { .. })
     ));
-    let unquoted = Evidence::TpmKey.appraise(&device_key, &enrolled, &ctx(&NONCE)).unwrap();
+    let unquoted = WarrantEvidence::TpmKey.appraise(&device_key, &enrolled, &ctx(&NONCE)).unwrap();
     assert_eq!(unquoted.properties["quoted"], AttributeValue::Bool(false));
 }
 
@@ -352,13 +363,15 @@ fn tpm_evidence_is_decoded_strictly() {
         pcrs: pcrs(&pcr_values()),
         status_list: Some([7; 32]),
     };
-    let Value::Map(good) = Evidence::TpmQuote(quote.clone()).to_cbor() else { panic!("unexpected shape") };
-    assert_eq!(Evidence::from_cbor(Value::Map(good.clone())), Ok(Evidence::TpmQuote(quote)));
+    let Value::Map(good) = WarrantEvidence::TpmQuote(quote.clone()).to_cbor() else {
+        panic!("unexpected shape")
+    };
+    assert_eq!(WarrantEvidence::from_cbor(Value::Map(good.clone())), Ok(WarrantEvidence::TpmQuote(quote)));
     let bad_pcr = |item: Value| {
         let mut m = good.clone();
         let at = m.iter().position(|(k, _)| k.as_text() == Some("pcrs")).unwrap();
         m[at].1 = Value::Array(vec![item]);
-        Evidence::from_cbor(Value::Map(m))
+        WarrantEvidence::from_cbor(Value::Map(m))
     };
     for item in [
         Value::Array(vec![Value::Text("md5".into()), Value::Integer(0.into()), Value::Bytes(vec![0; 16])]),
@@ -375,9 +388,15 @@ fn tpm_evidence_is_decoded_strictly() {
     }
     let mut extra = good.clone();
     extra.push((Value::Text("pin".into()), Value::Bytes(vec![])));
-    assert!(matches!(Evidence::from_cbor(Value::Map(extra)), Err(AttestationError::MalformedEvidence(_))));
+    assert!(matches!(
+        WarrantEvidence::from_cbor(Value::Map(extra)),
+        Err(AttestationError::MalformedEvidence(_))
+    ));
     let missing: Vec<_> = good.iter().filter(|(k, _)| k.as_text() != Some("attest")).cloned().collect();
-    assert!(matches!(Evidence::from_cbor(Value::Map(missing)), Err(AttestationError::MalformedEvidence(_))));
+    assert!(matches!(
+        WarrantEvidence::from_cbor(Value::Map(missing)),
+        Err(AttestationError::MalformedEvidence(_))
+    ));
     // The v1 cached quote's predictable time bucket is no longer an entry; a status list digest
     // must be exactly 32 bytes, once.
     let without_list: Vec<_> =
@@ -391,7 +410,7 @@ fn tpm_evidence_is_decoded_strictly() {
     let mut twice = good.clone();
     twice.push((Value::Text("status_list".into()), Value::Bytes(vec![7; 32])));
     for (case, bad) in [("bucket", bucket), ("short", short), ("typed", typed), ("twice", twice)] {
-        let err = Evidence::from_cbor(Value::Map(bad)).unwrap_err();
+        let err = WarrantEvidence::from_cbor(Value::Map(bad)).unwrap_err();
         let AttestationError::MalformedEvidence(reason) = &err else { panic!("{case}: {err:?}") };
         let expected = if case == "bucket" { "unexpected entry \"bucket\"" } else { "\"status_list\" must" };
         assert!(reason.contains(expected), "{case}: {reason}");
@@ -399,7 +418,10 @@ fn tpm_evidence_is_decoded_strictly() {
     let mut huge = good.clone();
     let at = huge.iter().position(|(k, _)| k.as_text() == Some("attest")).unwrap();
     huge[at].1 = Value::Bytes(vec![0; 2000]);
-    assert!(matches!(Evidence::from_cbor(Value::Map(huge)), Err(AttestationError::MalformedEvidence(_))));
+    assert!(matches!(
+        WarrantEvidence::from_cbor(Value::Map(huge)),
+        Err(AttestationError::MalformedEvidence(_))
+    ));
 }
 
 #[test]
@@ -479,21 +501,21 @@ fn enrolled_device(ak: &Ak) -> (P256PublicKey, DeviceFacts) {
     let (device_key, key) = certified_key(KEY_ATTRS);
     let attest = certify_attest(&NONCE, &key.name());
     let ek = std::fs::read("tests/data/unrelated-ca.pem").unwrap();
-    let certify = Evidence::TpmCertify(TpmCertifyEvidence {
+    let certify = EnrollmentEvidence::TpmCertify(TpmCertifyEvidence {
         ak_public: ak.public.bytes.clone(),
         key_public: key.bytes.clone(),
         signature: ecdsa_sig(&ak.signing, &attest),
         attest,
         ek_certificate: crate::certificate::Cert::from_pem_or_der(&ek).unwrap().der().to_vec(),
     });
-    let enrolled = certify.appraise_enrollment(&device_key, &NONCE, &trust()).unwrap();
+    let enrolled = certify.appraise(&device_key, &NONCE, &trust()).unwrap();
     (device_key, enrolled)
 }
 
 /// A quote over `nonce`, cached (bound to `status_list`) or not.
-fn quote_over(ak: &Ak, nonce: &[u8; 32], status_list: Option<[u8; 32]>) -> Evidence {
+fn quote_over(ak: &Ak, nonce: &[u8; 32], status_list: Option<[u8; 32]>) -> WarrantEvidence {
     let attest = quote_attest(nonce, &pcr_values());
-    Evidence::TpmQuote(TpmQuoteEvidence {
+    WarrantEvidence::TpmQuote(TpmQuoteEvidence {
         signature: ecdsa_sig(&ak.signing, &attest),
         attest,
         pcrs: pcrs(&pcr_values()),
@@ -512,7 +534,7 @@ fn holding_b_after_a() -> WarrantContext<'static> {
     context
 }
 
-fn cached(ak: &Ak, grant: [u8; 16], list: [u8; 32]) -> Evidence {
+fn cached(ak: &Ak, grant: [u8; 16], list: [u8; 32]) -> WarrantEvidence {
     quote_over(ak, &cached_quote_nonce(&grant, &list), Some(list))
 }
 
@@ -522,7 +544,7 @@ fn a_cached_quote_bound_to_the_held_list_reports_its_age_from_the_lists_iat() {
     let (device_key, enrolled) = enrolled_device(&ak);
     let context = holding_b_after_a();
     let quote = cached(&ak, [3; 16], LIST_B);
-    assert_eq!(Evidence::from_cbor(quote.to_cbor()).unwrap(), quote);
+    assert_eq!(WarrantEvidence::from_cbor(quote.to_cbor()).unwrap(), quote);
     let facts = quote.appraise(&device_key, &enrolled, &context).unwrap();
     assert_eq!(facts.properties["quote_cached"], AttributeValue::Bool(true));
     assert_eq!(facts.properties["quote_age"], AttributeValue::Int(100));
@@ -566,10 +588,12 @@ fn a_cached_quote_is_bound_to_its_grant_and_its_list() {
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     );
     // A quote made for list A cannot be relabelled as one for list B.
-    let Evidence::TpmQuote(mut moved) = cached(&ak, [3; 16], LIST_A) else { panic!("unexpected shape") };
+    let WarrantEvidence::TpmQuote(mut moved) = cached(&ak, [3; 16], LIST_A) else {
+        panic!("unexpected shape")
+    };
     moved.status_list = Some(LIST_B);
     assert_eq!(
-        Evidence::TpmQuote(moved).appraise(&device_key, &enrolled, &context),
+        WarrantEvidence::TpmQuote(moved).appraise(&device_key, &enrolled, &context),
         Err(AttestationError::Tpm(TpmError::NonceMismatch))
     );
     // The v1 nonce (grant and a predictable time bucket) is not accepted for any list.
@@ -645,7 +669,7 @@ fn sha1_names_are_refused_for_the_attestation_key_and_the_certified_key() {
         verify_certify(&ak.public, &attest, &sig, &weak_key, &NONCE),
         Err(TpmError::WeakNameAlgorithm("certified key"))
     );
-    let enrollment = Evidence::TpmCertify(TpmCertifyEvidence {
+    let enrollment = EnrollmentEvidence::TpmCertify(TpmCertifyEvidence {
         ak_public: ak.public.bytes.clone(),
         key_public: weak_key.bytes.clone(),
         signature: sig,
@@ -658,7 +682,7 @@ fn sha1_names_are_refused_for_the_attestation_key_and_the_certified_key() {
         .to_vec(),
     });
     assert_eq!(
-        enrollment.appraise_enrollment(&device_key, &NONCE, &trust()),
+        enrollment.appraise(&device_key, &NONCE, &trust()),
         Err(AttestationError::Tpm(TpmError::WeakNameAlgorithm("certified key")))
     );
 }

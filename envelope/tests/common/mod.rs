@@ -9,7 +9,7 @@ use aws_lc_rs::digest::{Digest, SHA256};
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use ciborium::Value;
 use coset::{iana, CborSerializable, CoseSign1, Header, HeaderBuilder};
-use warrant_attestation::{AttributeValue, DeviceFacts, Evidence, P256PublicKey};
+use warrant_attestation::{AttributeValue, DeviceFacts, P256PublicKey, WarrantEvidence};
 use warrant_envelope::{device::*, issue::*, verify::*};
 
 /// A software test key.
@@ -151,7 +151,7 @@ impl Fixture {
             request: RequestBinding::of(&request()),
             context: BTreeMap::from([("ci_job".into(), AttributeValue::Text("release-42".into()))]),
             grant: self.grant.clone(),
-            evidence: Evidence::Software,
+            evidence: WarrantEvidence::Software,
         }
     }
 

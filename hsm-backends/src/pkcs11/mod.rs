@@ -25,7 +25,7 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
-use warrant_attestation::{BackendKind, Evidence, P256PublicKey, Pkcs11Report};
+use warrant_attestation::{BackendKind, EnrollmentEvidence, P256PublicKey, Pkcs11Report, WarrantEvidence};
 use zeroize::Zeroizing;
 
 pub use crate::pin::PinSource;
@@ -35,7 +35,7 @@ pub use uri::Pkcs11Uri;
 use crate::clock::unix_seconds;
 use crate::key_cache::KeyCache;
 use crate::sync::Locked;
-use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore};
+use crate::{Error, KeyInfo, KeyName, KeyProtection, KeyStore, WarrantScope};
 
 /// DER of the prime256v1 OID, the CKA_EC_PARAMS of P-256 keys.
 const P256_PARAMS: [u8; 10] = [0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
@@ -337,6 +337,30 @@ impl Pkcs11KeyStore {
         }
         Ok((local, always, never))
     }
+
+    /// What the token reports about itself and the key `name` (its attributes read once).
+    fn key_report(&self, name: &KeyName) -> Result<Pkcs11Report, Error> {
+        let (local, always_sensitive, never_extractable) = self.attributes.get_or_load(name, || {
+            self.with_session(
+                |s| match self.private_handle(s, name)? {
+                    Some(key) => Ok(Some(Self::key_attributes(s, key)?)),
+                    None => Ok(None),
+                },
+                "reading key attributes",
+            )?
+            .ok_or_else(|| Error::KeyNotFound(name.to_string()))
+        })?;
+        let r = &self.report;
+        Ok(Pkcs11Report {
+            manufacturer: r.manufacturer.clone(),
+            model: r.model.clone(),
+            serial: r.serial.clone(),
+            firmware: r.firmware.clone(),
+            local,
+            always_sensitive,
+            never_extractable,
+        })
+    }
 }
 
 /// CKA_EC_POINT is a DER OCTET STRING around the SEC1 point (`04 41 04 ...`).
@@ -474,32 +498,22 @@ impl KeyStore for Pkcs11KeyStore {
             .map_err(|_| Error::Crypto("the token's ECDSA signature is not 64 bytes"))
     }
 
-    fn evidence(
+    // The same self-report in both places: the token has nothing to bind a nonce to.
+    fn enrollment_evidence(
         &self,
         name: &KeyName,
-        _purpose: EvidencePurpose,
-        _nonce: &[u8; 32],
-    ) -> Result<Evidence, Error> {
-        let (local, always_sensitive, never_extractable) = self.attributes.get_or_load(name, || {
-            self.with_session(
-                |s| match self.private_handle(s, name)? {
-                    Some(key) => Ok(Some(Self::key_attributes(s, key)?)),
-                    None => Ok(None),
-                },
-                "reading key attributes",
-            )?
-            .ok_or_else(|| Error::KeyNotFound(name.to_string()))
-        })?;
-        let r = &self.report;
-        Ok(Evidence::Pkcs11(Pkcs11Report {
-            manufacturer: r.manufacturer.clone(),
-            model: r.model.clone(),
-            serial: r.serial.clone(),
-            firmware: r.firmware.clone(),
-            local,
-            always_sensitive,
-            never_extractable,
-        }))
+        _challenge: &[u8; 32],
+    ) -> Result<EnrollmentEvidence, Error> {
+        Ok(EnrollmentEvidence::Pkcs11(self.key_report(name)?))
+    }
+
+    fn warrant_evidence(
+        &self,
+        name: &KeyName,
+        _scope: &WarrantScope,
+        _binding: &[u8; 32],
+    ) -> Result<WarrantEvidence, Error> {
+        Ok(WarrantEvidence::Pkcs11(self.key_report(name)?))
     }
 
     fn existing(&self, reference: &str) -> Result<KeyInfo, Error> {

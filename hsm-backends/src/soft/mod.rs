@@ -11,14 +11,14 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest::{Digest, SHA256};
 use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
+use warrant_attestation::{BackendKind, EnrollmentEvidence, P256PublicKey, WarrantEvidence};
 use zeroize::Zeroizing;
 
 use crate::clock::unix_seconds;
 use crate::key_cache::KeyCache;
 use crate::private_files::{check_private, io, open_private_dir, write_new_private_file};
 use crate::reconcile::reconcile_dir;
-use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, Reconciled};
+use crate::{Error, KeyInfo, KeyName, KeyProtection, KeyStore, Reconciled, WarrantScope};
 use key_file::{KdfCost, KeyFileError};
 pub use settings::SoftSettings;
 
@@ -193,15 +193,24 @@ impl KeyStore for SoftKeyStore {
         signature.as_ref().try_into().map_err(|_| Error::Crypto("signature length"))
     }
 
-    fn evidence(
+    // In both places the key must exist; there is nothing a file can attest about itself.
+    fn enrollment_evidence(
         &self,
         name: &KeyName,
-        _purpose: EvidencePurpose,
-        _nonce: &[u8; 32],
-    ) -> Result<Evidence, Error> {
-        // The key must exist; there is nothing a file can attest about itself.
+        _challenge: &[u8; 32],
+    ) -> Result<EnrollmentEvidence, Error> {
         self.public_key(name)?;
-        Ok(Evidence::Software)
+        Ok(EnrollmentEvidence::Software)
+    }
+
+    fn warrant_evidence(
+        &self,
+        name: &KeyName,
+        _scope: &WarrantScope,
+        _binding: &[u8; 32],
+    ) -> Result<WarrantEvidence, Error> {
+        self.public_key(name)?;
+        Ok(WarrantEvidence::Software)
     }
 
     fn delete(&self, name: &KeyName) -> Result<(), Error> {

@@ -43,21 +43,23 @@ fn create_sign_list_delete() {
     let sig = reopened.sign_digest(&name("laptop"), &digest(b"again")).unwrap();
     assert!(verifies(&info.public_key, b"again", &sig));
     assert_eq!(reopened.list().unwrap(), vec![info.clone()]);
+    let scope = WarrantScope { grant_id: [3; 16], now: 1_800_000_000, status_list: None };
     assert_eq!(
-        reopened
-            .evidence(
-                &name("laptop"),
-                EvidencePurpose::Warrant { grant_id: [3; 16], now: 1_800_000_000, status_list: None },
-                &[0; 32]
-            )
-            .unwrap(),
-        Evidence::Software
+        reopened.warrant_evidence(&name("laptop"), &scope, &[0; 32]).unwrap(),
+        WarrantEvidence::Software
+    );
+    assert_eq!(
+        reopened.enrollment_evidence(&name("laptop"), &[0; 32]).unwrap(),
+        EnrollmentEvidence::Software
     );
 
     assert!(matches!(store.create(&name("laptop")), Err(Error::KeyExists(_))));
     store.delete(&name("laptop")).unwrap();
     assert!(matches!(store.sign_digest(&name("laptop"), &[0; 32]), Err(Error::KeyNotFound(_))));
     assert!(matches!(store.delete(&name("laptop")), Err(Error::KeyNotFound(_))));
+    // No evidence for a key that is not there, in either place.
+    assert!(matches!(store.enrollment_evidence(&name("laptop"), &[0; 32]), Err(Error::KeyNotFound(_))));
+    assert!(matches!(store.warrant_evidence(&name("laptop"), &scope, &[0; 32]), Err(Error::KeyNotFound(_))));
     assert!(store.list().unwrap().is_empty());
 }
 

@@ -27,7 +27,7 @@ use warrant_attestation::tpm::{
     cached_quote_nonce, Attested, Credential, PcrValue, TpmAttest, TpmCertifyEvidence, TpmHash,
     TpmQuoteEvidence,
 };
-use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
+use warrant_attestation::{BackendKind, EnrollmentEvidence, P256PublicKey, WarrantEvidence};
 use zeroize::Zeroizing;
 
 use super::key_blob::KeyBlob;
@@ -38,7 +38,7 @@ use crate::private_files::{open_private_dir, write_new_private_file};
 use crate::reconcile::reconcile_dir;
 use crate::sync::Locked;
 use crate::{
-    Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource, Reconciled, TpmIdentity,
+    Error, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource, Reconciled, TpmIdentity, WarrantScope,
 };
 
 /// How the TPM store is reached and what it quotes.
@@ -345,7 +345,7 @@ impl TpmKeyStore {
         }
     }
 
-    fn certify(&self, name: &KeyName, nonce: &[u8; 32]) -> Result<Evidence, Error> {
+    fn certify(&self, name: &KeyName, nonce: &[u8; 32]) -> Result<TpmCertifyEvidence, Error> {
         let ek_certificate = self.ek_certificate()?;
         self.run(|conn, store| {
             let (ak, ak_public) = conn.attestation_key(store)?;
@@ -358,13 +358,13 @@ impl TpmKeyStore {
                 ctx.certify(ObjectHandle::from(key), ak, nonce, scheme)
             })
             .during("certify the key")?;
-            Ok(Evidence::TpmCertify(TpmCertifyEvidence {
+            Ok(TpmCertifyEvidence {
                 ak_public,
                 key_public,
                 attest: attest.marshall().during("certify")?,
                 signature: signature.marshall().during("certify")?,
                 ek_certificate: ek_certificate.clone(),
-            }))
+            })
         })
     }
 
@@ -377,27 +377,23 @@ impl TpmKeyStore {
         now: u64,
         period: u64,
         banks: &[(TpmHash, Vec<u8>)],
-    ) -> Result<Evidence, Error> {
+    ) -> Result<TpmQuoteEvidence, Error> {
         if let Some(cached) = self.quotes.lock()?.get(&grant_id) {
             if cached.status_list == status_list && now.saturating_sub(cached.made_at) < period {
-                return Ok(Evidence::TpmQuote(cached.quote.clone()));
+                return Ok(cached.quote.clone());
             }
         }
-        let Evidence::TpmQuote(mut quote) =
-            self.quote(&cached_quote_nonce(&grant_id, &status_list), banks)?
-        else {
-            return Err(Error::Crypto("the TPM store made no quote"));
-        };
+        let mut quote = self.quote(&cached_quote_nonce(&grant_id, &status_list), banks)?;
         quote.status_list = Some(status_list);
         let mut cache = self.quotes.lock()?;
         if cache.len() >= CACHED_GRANTS {
             cache.clear();
         }
         cache.insert(grant_id, CachedQuote { status_list, made_at: now, quote: quote.clone() });
-        Ok(Evidence::TpmQuote(quote))
+        Ok(quote)
     }
 
-    fn quote(&self, nonce: &[u8; 32], banks: &[(TpmHash, Vec<u8>)]) -> Result<Evidence, Error> {
+    fn quote(&self, nonce: &[u8; 32], banks: &[(TpmHash, Vec<u8>)]) -> Result<TpmQuoteEvidence, Error> {
         self.run(|conn, store| {
             let (ak, _) = conn.attestation_key(store)?;
             let mut builder = PcrSelectionList::builder();
@@ -422,12 +418,7 @@ impl TpmKeyStore {
                 if let Attested::Quote { pcr_digest, .. } = &parsed.attested {
                     if &warrant_attestation::tpm::pcr_digest(TpmHash::Sha256, &pcrs) == pcr_digest {
                         let signature = signature.marshall().during("quote")?;
-                        return Ok(Evidence::TpmQuote(TpmQuoteEvidence {
-                            attest,
-                            signature,
-                            pcrs,
-                            status_list: None,
-                        }));
+                        return Ok(TpmQuoteEvidence { attest, signature, pcrs, status_list: None });
                     }
                 }
             }
@@ -555,32 +546,34 @@ impl KeyStore for TpmKeyStore {
         })
     }
 
-    fn evidence(
+    fn enrollment_evidence(&self, name: &KeyName, challenge: &[u8; 32]) -> Result<EnrollmentEvidence, Error> {
+        Ok(EnrollmentEvidence::TpmCertify(self.certify(name, challenge)?))
+    }
+
+    fn warrant_evidence(
         &self,
-        name: &KeyName,
-        purpose: EvidencePurpose,
-        nonce: &[u8; 32],
-    ) -> Result<Evidence, Error> {
-        match (purpose, &self.config.quote_pcrs, self.config.quote_cache_seconds) {
-            (EvidencePurpose::Enrollment, _, _) => self.certify(name, nonce),
-            (EvidencePurpose::Warrant { grant_id, now, status_list }, Some(banks), Some(period)) => {
-                match status_list {
-                    Some(list) => self.cached_quote(grant_id, list, now, period, banks),
-                    // Never a predictable nonce: without a list to bind to, nothing could show
-                    // a reused quote is fresh.
-                    None => {
-                        tracing::info!(
-                            grant = %hex::encode(grant_id),
-                            "no status list known for the grant: quoting for this warrant alone \
-                             (a cached quote is bound to the authority's newest status list)"
-                        );
-                        self.quote(nonce, banks)
-                    }
+        _name: &KeyName,
+        scope: &WarrantScope,
+        binding: &[u8; 32],
+    ) -> Result<WarrantEvidence, Error> {
+        let quote = match (&self.config.quote_pcrs, self.config.quote_cache_seconds) {
+            (None, _) => return Ok(WarrantEvidence::TpmKey),
+            (Some(banks), Some(period)) => match scope.status_list {
+                Some(list) => self.cached_quote(scope.grant_id, list, scope.now, period, banks)?,
+                // Never a predictable nonce: without a list to bind to, nothing could show a
+                // reused quote is fresh.
+                None => {
+                    tracing::info!(
+                        grant = %hex::encode(scope.grant_id),
+                        "no status list known for the grant: quoting for this warrant alone \
+                         (a cached quote is bound to the authority's newest status list)"
+                    );
+                    self.quote(binding, banks)?
                 }
-            }
-            (EvidencePurpose::Warrant { .. }, Some(banks), None) => self.quote(nonce, banks),
-            (EvidencePurpose::Warrant { .. }, None, _) => Ok(Evidence::TpmKey),
-        }
+            },
+            (Some(banks), None) => self.quote(binding, banks)?,
+        };
+        Ok(WarrantEvidence::TpmQuote(quote))
     }
 
     fn delete(&self, name: &KeyName) -> Result<(), Error> {

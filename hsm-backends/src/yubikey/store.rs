@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use warrant_attestation::piv::PivEvidence;
-use warrant_attestation::{BackendKind, Evidence, P256PublicKey};
+use warrant_attestation::{BackendKind, EnrollmentEvidence, P256PublicKey, WarrantEvidence};
 use yubikey::piv::{self, AlgorithmId, SlotId};
 use yubikey::{Certificate, MgmKey, Serial, YubiKey};
 use zeroize::Zeroizing;
@@ -14,7 +14,7 @@ use crate::clock::unix_seconds;
 use crate::key_cache::KeyCache;
 use crate::private_files::{open_private_dir, write_new_private_file};
 use crate::sync::Locked;
-use crate::{Error, EvidencePurpose, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource};
+use crate::{Error, KeyInfo, KeyName, KeyProtection, KeyStore, PinSource, WarrantScope};
 
 /// How the YubiKey store finds its card and makes keys.
 #[derive(Debug, Clone)]
@@ -317,16 +317,21 @@ impl KeyStore for YubikeyStore {
         Ok(out)
     }
 
-    fn evidence(
+    fn enrollment_evidence(
         &self,
         name: &KeyName,
-        purpose: EvidencePurpose,
-        _nonce: &[u8; 32],
-    ) -> Result<Evidence, Error> {
-        match purpose {
-            EvidencePurpose::Enrollment => Ok(Evidence::YubikeyPiv(self.attestation(name)?)),
-            EvidencePurpose::Warrant { .. } => Ok(Evidence::YubikeyKey),
-        }
+        _challenge: &[u8; 32],
+    ) -> Result<EnrollmentEvidence, Error> {
+        Ok(EnrollmentEvidence::YubikeyPiv(self.attestation(name)?))
+    }
+
+    fn warrant_evidence(
+        &self,
+        _name: &KeyName,
+        _scope: &WarrantScope,
+        _binding: &[u8; 32],
+    ) -> Result<WarrantEvidence, Error> {
+        Ok(WarrantEvidence::YubikeyKey)
     }
 
     fn delete(&self, name: &KeyName) -> Result<(), Error> {
