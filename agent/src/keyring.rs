@@ -10,6 +10,7 @@ use warrant_hsm_backends::{KeyInfo, KeyName, KeyStore, Reconciled};
 
 use crate::database::sql;
 use crate::key_signer::KeySigner;
+use crate::locks;
 use crate::Error;
 
 /// What a key is for.
@@ -84,7 +85,7 @@ impl Keyring {
             let _ = self.store.delete(name);
             return Err(sql(e));
         }
-        self.purposes.write().unwrap_or_else(|p| p.into_inner()).insert(name.clone(), purpose);
+        locks::write(&self.purposes).insert(name.clone(), purpose);
         Ok(info)
     }
 
@@ -103,7 +104,7 @@ impl Keyring {
             Some(KeyPurpose::Device) => {}
         }
         conn.execute("DELETE FROM keys WHERE name = ?1", [name.as_str()]).map_err(sql)?;
-        self.purposes.write().unwrap_or_else(|p| p.into_inner()).remove(name);
+        locks::write(&self.purposes).remove(name);
         self.store.delete(name)?;
         Ok(())
     }
@@ -120,7 +121,7 @@ impl Keyring {
             params![info.name.as_str(), purpose.as_str(), info.backend.as_str(), info.created_at as i64],
         )
         .map_err(sql)?;
-        self.purposes.write().unwrap_or_else(|p| p.into_inner()).insert(info.name.clone(), purpose);
+        locks::write(&self.purposes).insert(info.name.clone(), purpose);
         Ok(info)
     }
 
@@ -128,18 +129,18 @@ impl Keyring {
     /// partly written ones, which a crash between a key's file and its record leaves (see
     /// [`KeyStore::reconcile`]; stores with keys warrant may not have made do nothing).
     pub fn reconcile(&self) -> Result<Vec<Reconciled>, Error> {
-        let purposes = self.purposes.read().unwrap_or_else(|p| p.into_inner());
+        let purposes = locks::read(&self.purposes);
         Ok(self.store.reconcile(&|name| purposes.contains_key(name))?)
     }
 
     /// The purpose of `name`, if it is a key of this ring.
     pub fn purpose(&self, name: &KeyName) -> Option<KeyPurpose> {
-        self.purposes.read().unwrap_or_else(|p| p.into_inner()).get(name).copied()
+        locks::read(&self.purposes).get(name).copied()
     }
 
     /// Every key with its purpose, by name.
     pub fn list(&self) -> Result<Vec<(KeyInfo, KeyPurpose)>, Error> {
-        let purposes = self.purposes.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let purposes = locks::read(&self.purposes).clone();
         let mut out = Vec::new();
         for info in self.store.list()? {
             if let Some(purpose) = purposes.get(&info.name) {

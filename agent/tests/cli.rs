@@ -133,6 +133,10 @@ impl Env {
         }
         args.extend(["--audience", AUDIENCE, "--method", "POST", "--target", TARGET].map(String::from));
         args.extend(["--body".to_string(), self.p(body)]);
+        // The operation the tests' warrants are signed for, unless a test states its own.
+        if !extra.contains(&"--action") && !extra.contains(&"--any-operation") {
+            args.extend(["--action", "deploy", "--resource", "prod/api"].map(String::from));
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run(&args)
@@ -172,7 +176,8 @@ fn the_flow_through_the_daemon_accepts_then_rejects_with_reasons() {
     assert_eq!(json(&out)["error"], "software_evidence_not_allowed");
 
     e.signed("destroy", "w2.cbor");
-    let out = e.verify("w2.cbor", "body.json", "status1.cbor");
+    let destroy = ["--allow-software", "--action", "destroy", "--resource", "prod/api"];
+    let out = e.verify_with("w2.cbor", "body.json", &["status1.cbor"], &destroy);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(json(&out)["error"], "policy_denied");
 
@@ -381,6 +386,43 @@ fn refusals_by_rule_exit_1_and_name_the_rule() {
         message.contains("refused by rule \"default-deny\"") && message.contains("elsewhere"),
         "{message}"
     );
+}
+
+#[test]
+fn verify_refuses_a_warrant_for_another_operation_and_needs_one_stated() {
+    let e = Env::new();
+    e.enrolled();
+    e.signed("read", "read.cbor");
+    let status = ["status1.cbor"];
+    // A warrant for a harmless action, bound to the deploy request, presented where the
+    // request means deploy: refused, whatever the policy allows.
+    let out = e.verify_with("read.cbor", "body.json", &status, &["--allow-software"]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["error"], "action_mismatch");
+    let other = ["--allow-software", "--action", "read", "--resource", "staging/api"];
+    let out = e.verify_with("read.cbor", "body.json", &status, &other);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["error"], "resource_mismatch");
+    // Without an operation, verify is a usage error unless --any-operation says to only
+    // inspect; then the warrant's own action is shown.
+    let out = e.run(&[
+        "verify",
+        &e.p("read.cbor"),
+        "--trust",
+        &e.p("trust.json"),
+        "--audience",
+        AUDIENCE,
+        "--method",
+        "POST",
+        "--target",
+        TARGET,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--action"));
+    e.signed("deploy", "deploy.cbor");
+    let out = e.verify_with("deploy.cbor", "body.json", &status, &["--allow-software", "--any-operation"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(json(&out)["action"], "deploy");
 }
 
 #[test]

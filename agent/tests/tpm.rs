@@ -225,7 +225,7 @@ fn sign_with(dir: &Path, d: &common::Daemon, extra: &[&str]) -> Output {
 fn verify_holding(dir: &Path, d: &common::Daemon, lists: &[&str]) -> Result<serde_json::Value, String> {
     let mut verify = vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json"];
     verify.extend(["--audience", common::AUDIENCE, "--method", "POST", "--target", common::TARGET]);
-    verify.extend(["--body", "body.json"]);
+    verify.extend(["--body", "body.json", "--action", "deploy", "--resource", "prod/api"]);
     for list in lists {
         verify.extend(["--status", list]);
     }

@@ -9,19 +9,26 @@ use std::process::{Command, ExitCode};
 use super::args::Output;
 use crate::Error;
 
-/// The warrantd to run: the one installed next to this program (a package, a cargo target
-/// directory), else the one on `$PATH`.
-fn warrantd() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .map(|exe| exe.with_file_name("warrantd"))
-        .filter(|sibling| sibling.is_file())
-        .unwrap_or_else(|| PathBuf::from("warrantd"))
+/// The warrantd to run: only the one installed next to this program (a package, a cargo
+/// target directory). Not `$PATH`: a `.` or a writable directory there would let whatever
+/// is called `warrantd` in it run as this user.
+fn warrantd() -> Result<PathBuf, Error> {
+    let exe = std::env::current_exe().map_err(|source| Error::Demo { program: "warrantd".into(), source })?;
+    let sibling = exe.with_file_name("warrantd");
+    if sibling.is_file() {
+        Ok(sibling)
+    } else {
+        let reason = "not installed next to warrant: run `warrantd demo` yourself";
+        Err(Error::Demo {
+            program: sibling,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, reason),
+        })
+    }
 }
 
 /// Runs the demo; its exit status is warrantd's (0 when every step behaved as it should).
 pub(super) fn run(out: Output) -> Result<ExitCode, Error> {
-    let program = warrantd();
+    let program = warrantd()?;
     let mut command = Command::new(&program);
     command.arg("demo");
     if out.json {

@@ -18,7 +18,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use warrant_api::trust::TrustFile;
 use warrant_envelope::device::sha256;
-use warrant_envelope::verify::{HttpRequest, Verifier};
+use warrant_envelope::verify::{Expected, HttpRequest, Verifier};
 
 use args::{hex_bytes, key_value, Hex, Output};
 use warrant_api as api;
@@ -306,6 +306,18 @@ struct VerifyArgs {
     status: Vec<PathBuf>,
     #[command(flatten)]
     request: RequestArgs,
+    /// The action the request performs: a warrant for another action is refused
+    /// (action_mismatch). Required unless --any-operation.
+    #[arg(long, required_unless_present = "any_operation", conflicts_with = "any_operation")]
+    action: Option<String>,
+    /// The resource the request acts on: a warrant for another is refused (resource_mismatch).
+    /// Required unless --any-operation.
+    #[arg(long, required_unless_present = "any_operation", conflicts_with = "any_operation")]
+    resource: Option<String>,
+    /// Accept whatever action and resource the warrant names (shown in the result): for
+    /// inspecting a stored warrant, never for deciding whether to perform an operation.
+    #[arg(long)]
+    any_operation: bool,
     /// The nonce this verifier issued (hex).
     #[arg(long, value_parser = hex_bytes)]
     nonce: Option<Hex>,
@@ -582,13 +594,15 @@ fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
     }
     let body = read_body(&args.request)?;
     let request = HttpRequest { method: &args.request.method, target: &args.request.target, body: &body };
-    // The command line cannot know which operation the request means: the result shows the
-    // warrant's action and resource for the caller to compare.
-    let verified = verifier.verify_any_operation(
-        &files::read(&args.warrant)?,
-        &request,
-        args.nonce.as_ref().map(|n| n.0.as_slice()),
-    )?;
+    let warrant = files::read(&args.warrant)?;
+    let nonce = args.nonce.as_ref().map(|n| n.0.as_slice());
+    let verified = match (&args.action, &args.resource) {
+        (Some(action), Some(resource)) => {
+            verifier.verify(&warrant, &Expected { action, resource }, &request, nonce)?
+        }
+        // clap admits neither only with --any-operation.
+        _ => verifier.verify_without_operation_check(&warrant, &request, nonce)?,
+    };
     out.print(&view::verified(&verified));
     Ok(())
 }

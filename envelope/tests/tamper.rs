@@ -637,8 +637,8 @@ fn a_warrant_for_a_harmless_action_is_refused_at_an_endpoint_performing_another(
     assert_eq!(err.code(), "action_mismatch");
     assert_eq!(err.kind(), ErrorKind::Binding);
     // Without the operation stated, the same warrant passes as `read docs`: the caller of
-    // verify_any_operation must compare the action itself. The refusal consumed no id.
-    let unstated = v.verify_any_operation(&w, &request(), None).unwrap();
+    // verify_without_operation_check must compare the action itself. The refusal consumed no id.
+    let unstated = v.verify_without_operation_check(&w, &request(), None).unwrap();
     assert_eq!((unstated.action.as_str(), unstated.resource.as_str()), ("read", "docs"));
 }
 

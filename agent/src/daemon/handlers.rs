@@ -129,8 +129,9 @@ pub async fn existing_key(
     Extension(progress): Extension<Progress>,
     JsonBody(req): JsonBody<api::ExistingKey>,
 ) -> Answer<api::Key> {
-    let entry =
-        Entry { operation: Operation::KeysCreate.as_str(), key: Some(req.uri.clone()), ..Default::default() };
+    // The audit line names the URI without its query, which may carry a PIN.
+    let shown = warrant_hsm_backends::pkcs11::redacted_uri(&req.uri);
+    let entry = Entry { operation: Operation::KeysCreate.as_str(), key: Some(shown), ..Default::default() };
     // Rules match key names: the URI's object label is the name.
     let label = warrant_hsm_backends::pkcs11::Pkcs11Uri::parse(&req.uri).ok().and_then(|u| u.object);
     let request = Request::on_key(Operation::KeysCreate, label.as_deref().unwrap_or(""));

@@ -15,7 +15,7 @@ use super::peer::Caller;
 use super::rules::{Request, RuleSet};
 use crate::keyring::Keyring;
 use crate::newest_lists::NewestStatusLists;
-use crate::{database, files, Error};
+use crate::{database, files, locks, Error};
 
 /// The daemon's shared state.
 pub struct Daemon {
@@ -62,7 +62,7 @@ impl Daemon {
 
     /// The configuration in force.
     pub fn live(&self) -> Arc<Live> {
-        self.settings.read().unwrap_or_else(|p| p.into_inner()).clone()
+        locks::read(&self.settings).clone()
     }
 
     /// The limits in force.
@@ -98,7 +98,7 @@ impl Daemon {
             ..new
         };
         let rules = config.rules.clone();
-        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Live { config, rules });
+        *locks::write(&self.settings) = Arc::new(Live { config, rules });
         not_applied
     }
 

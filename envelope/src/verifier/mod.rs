@@ -290,7 +290,7 @@ impl Verifier {
     /// means (a command-line check of a stored warrant). A service that acts on the request
     /// uses [`Verifier::verify`], or compares the result's `action` and `resource` with the
     /// operation it performs before acting.
-    pub fn verify_any_operation(
+    pub fn verify_without_operation_check(
         &self,
         warrant: &[u8],
         request: &HttpRequest<'_>,

@@ -30,7 +30,7 @@ use zeroize::Zeroizing;
 
 pub use crate::pin::PinSource;
 pub use settings::Pkcs11Settings;
-pub use uri::Pkcs11Uri;
+pub use uri::{redacted as redacted_uri, Pkcs11Uri};
 
 use crate::clock::unix_seconds;
 use crate::key_cache::KeyCache;

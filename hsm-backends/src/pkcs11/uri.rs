@@ -33,9 +33,18 @@ const SCHEME: &str = "pkcs11:";
 const MAX_LEN: usize = 4096;
 
 fn invalid(uri: &str, reason: impl std::fmt::Display) -> Error {
-    // Cut long input in the message: it is outside input.
-    let shown: String = uri.chars().take(80).collect();
-    Error::InvalidUri { uri: shown, reason: reason.to_string() }
+    Error::InvalidUri { uri: redacted(uri), reason: reason.to_string() }
+}
+
+/// `uri` as it may be shown in messages and audit lines: its path only (the query may hold a
+/// `pin-value`), cut to 80 characters (it is outside input).
+pub fn redacted(uri: &str) -> String {
+    let (path, query) = match uri.split_once('?') {
+        Some((path, _)) => (path, "?…"),
+        None => (uri, ""),
+    };
+    let shown: String = path.chars().take(80).collect();
+    format!("{shown}{query}")
 }
 
 impl Pkcs11Uri {
@@ -173,5 +182,13 @@ mod tests {
             assert!(err.contains(reason), "{uri}: {err}");
         }
         assert!(Pkcs11Uri::parse(&format!("pkcs11:token={}", "a".repeat(5000))).is_err());
+    }
+
+    #[test]
+    fn a_pin_in_a_refused_uri_is_not_repeated_in_the_error() {
+        let err = Pkcs11Uri::parse("pkcs11:token=t?module-path=/m.so&pin-value=123456").unwrap_err();
+        let shown = err.to_string();
+        assert!(!shown.contains("123456") && shown.contains("pkcs11:token=t?…"), "{shown}");
+        assert_eq!(redacted("pkcs11:token=t;object=k"), "pkcs11:token=t;object=k");
     }
 }
