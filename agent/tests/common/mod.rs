@@ -347,7 +347,7 @@ pub fn sign_and_verify(dir: &Path, socket: &Path, grant: &str) -> std::process::
     }
     let mut verify =
         vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json", "--audience", AUDIENCE];
-    verify.extend(["--status", "status.cbor"]);
+    verify.extend(["--status", "status.cbor", "--action", "deploy", "--resource", "prod/api"]);
     verify.extend(request);
     warrant(dir, Some(socket), &verify)
 }
