@@ -190,8 +190,10 @@ fn cached_quotes_are_bound_to_the_newest_status_list_and_made_again_for_a_new_on
         let scope = WarrantScope { grant_id: [3; 16], now, status_list };
         s.warrant_evidence(&key, &scope, &binding).unwrap()
     };
+    // A quote is told from another by its signature (ECDSA with a fresh k): two quotes over
+    // the same nonce can have the same TPMS_ATTEST when the TPM's clock has not moved.
     let attest = |e: &WarrantEvidence| match e {
-        WarrantEvidence::TpmQuote(q) => (q.attest.clone(), q.status_list),
+        WarrantEvidence::TpmQuote(q) => ([q.attest.clone(), q.signature.clone()].concat(), q.status_list),
         other => panic!("expected a quote, got {other:?}"),
     };
     // One quote per (grant, list), reused across warrants within quote_cache_seconds.
