@@ -213,7 +213,7 @@ pub fn run(json: bool) -> Result<ExitCode, DemoError> {
         ),
     );
     let status1: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 })?;
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None })?;
     s.note("status list published", format!("sequence {}, {} bytes", status1.sequence, status1.list.len()));
 
     // The verifier, offline: trusts the authority, holds the status list.
@@ -289,7 +289,7 @@ pub fn run(json: bool) -> Result<ExitCode, DemoError> {
     let revoked: api::RevokeResponse =
         client.post("/authority/revocations", &api::RevokeRequest { grant_id: granted.grant_id.clone() })?;
     let status2: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 })?;
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None })?;
     verifier.install_status_list(&status2.list)?;
     s.note(
         "grant revoked",

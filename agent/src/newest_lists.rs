@@ -110,6 +110,7 @@ mod tests {
             previous: [0; 32],
             issued_at: 1_800_000_000 + sequence,
             expires_at: 1_900_000_000,
+            time_to_live: 300,
             bits,
         };
         claims.sign(signer).unwrap()

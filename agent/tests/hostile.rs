@@ -225,7 +225,11 @@ fn lifetimes_out_of_range_are_refused() {
         ("/v1/authority/challenges", format!(r#"{{"ttl":{}}}"#, u64::MAX)),
         ("/v1/authority/challenges", r#"{"ttl":0}"#.to_owned()),
         ("/v1/authority/challenges", r#"{"ttl":86401}"#.to_owned()),
-        ("/v1/authority/status-lists", format!(r#"{{"ttl":{}}}"#, u64::MAX)),
+        ("/v1/authority/status-lists", format!(r#"{{"valid_for":{}}}"#, u64::MAX)),
+        ("/v1/authority/status-lists", r#"{"valid_for":0}"#.to_owned()),
+        // A list verifiers should refresh after its end, or at once.
+        ("/v1/authority/status-lists", r#"{"valid_for":600,"ttl":601}"#.to_owned()),
+        ("/v1/authority/status-lists", r#"{"valid_for":600,"ttl":0}"#.to_owned()),
     ] {
         let (status, answer) = common::raw_request(&mut stream, "POST", path, Some(&body));
         assert_eq!(status, 400, "{path} {body}: {answer}");

@@ -308,7 +308,7 @@ fn authority_work(socket: PathBuf) {
         if client.post::<_, api::RevokeResponse>("/authority/revocations", &revoke).is_err() {
             return;
         }
-        let publish = api::PublishRequest { ttl: 3600 };
+        let publish = api::PublishRequest { valid_for: 3600, ttl: None };
         if client.post::<_, api::StatusListResponse>("/authority/status-lists", &publish).is_err() {
             return;
         }

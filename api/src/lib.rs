@@ -455,8 +455,12 @@ pub struct RevokeResponse {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
-    /// Seconds verifiers may rely on the list.
-    pub ttl: u64,
+    /// Seconds verifiers may rely on the list (`exp - iat`).
+    pub valid_for: u64,
+    /// Seconds after which verifiers should fetch a newer list (the list's `ttl`); at most
+    /// `valid_for`; default five minutes or `valid_for` if shorter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u64>,
 }
 
 /// A signed status list.

@@ -128,9 +128,13 @@ enum AuthorityCommand {
     },
     /// Sign and write the next status list.
     PublishStatus {
-        /// Seconds verifiers may rely on the list.
+        /// Seconds verifiers may rely on the list (its `exp`, counted from now).
         #[arg(long, default_value_t = 3600)]
-        ttl: u64,
+        valid_for: u64,
+        /// Seconds after which verifiers should fetch a newer list (its `ttl`; at most
+        /// --valid-for) [default: 300, or --valid-for if shorter].
+        #[arg(long)]
+        ttl: Option<u64>,
         /// Where to write it.
         #[arg(long)]
         out: PathBuf,
@@ -498,9 +502,9 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
                 json!({"grant_id": revoked.grant_id, "status_index": revoked.status_index}),
             );
         }
-        AuthorityCommand::PublishStatus { ttl, out: path } => {
+        AuthorityCommand::PublishStatus { valid_for, ttl, out: path } => {
             let list: api::StatusListResponse =
-                client.post("/authority/status-lists", &api::PublishRequest { ttl })?;
+                client.post("/authority/status-lists", &api::PublishRequest { valid_for, ttl })?;
             write_status_list(&list, &path, out)?;
         }
         AuthorityCommand::StatusList { out: path } => {

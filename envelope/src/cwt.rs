@@ -25,6 +25,8 @@ pub(crate) const CNF_COSE_KEY: Key = Key::Int(1, "cnf.COSE_Key");
 pub(crate) const EAT_NONCE: Key = Key::Int(10, "eat_nonce");
 /// Token Status List: the status list itself.
 pub(crate) const STATUS_LIST: Key = Key::Int(65533, "status_list");
+/// Token Status List: how long a consumer may cache a status list, in seconds.
+pub(crate) const TTL: Key = Key::Int(65534, "ttl");
 /// Token Status List: a token's reference into a status list.
 pub(crate) const STATUS: Key = Key::Int(65535, "status");
 

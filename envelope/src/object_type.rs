@@ -21,7 +21,9 @@ impl ObjectType {
         match self {
             ObjectType::Grant => "application/warrant-grant+cwt",
             ObjectType::Warrant => "application/warrant+cwt",
-            ObjectType::StatusList => "application/warrant-status-list+cwt",
+            // The Token Status List's own type (draft-ietf-oauth-status-list): a generic status
+            // list consumer reads warrant's lists.
+            ObjectType::StatusList => "application/statuslist+cwt",
             ObjectType::EnrollmentRequest => "application/warrant-enrollment+cwt",
         }
     }

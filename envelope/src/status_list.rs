@@ -1,5 +1,6 @@
-//! The status list: the authority's signed, sequenced revocation bits (Token Status List
-//! style, one bit per grant), chained to its predecessor by hash.
+//! The status list: the authority's signed, sequenced revocation bits, a Token Status List
+//! token (draft-ietf-oauth-status-list; one bit per grant) with a sequence number and a hash
+//! chain to its predecessor added.
 
 use std::io::{Read, Write};
 
@@ -120,6 +121,9 @@ pub struct StatusListClaims {
     pub issued_at: u64,
     /// `exp`: after this a verifier must not rely on the list.
     pub expires_at: u64,
+    /// `ttl`: how long, in seconds, a verifier may use this list before it fetches a newer one
+    /// (Token Status List); positive and at most `exp - iat`.
+    pub time_to_live: u64,
     /// The revocation bits.
     pub bits: StatusBits,
 }
@@ -134,6 +138,7 @@ impl StatusListClaims {
             (cwt::SUB, Value::Text(self.uri.clone())),
             (cwt::EXP, Value::Integer(self.expires_at.into())),
             (cwt::IAT, Value::Integer(self.issued_at.into())),
+            (cwt::TTL, Value::Integer(self.time_to_live.into())),
             (cwt::STATUS_LIST, list),
             (SEQUENCE, Value::Integer(self.sequence.into())),
             (PREVIOUS, Value::Bytes(self.previous.to_vec())),
@@ -146,6 +151,7 @@ impl StatusListClaims {
         let mut r = Reader::new(O, payload, O.size_limit())?;
         let mut keys = r.map("claims")?;
         let (mut issuer, mut uri, mut expires_at, mut issued_at) = (None, None, None, None);
+        let mut time_to_live = None;
         let (mut compressed, mut sequence, mut previous) = (None, None, None);
         while let Some(key) = keys.next(&mut r)? {
             match key {
@@ -153,6 +159,7 @@ impl StatusListClaims {
                 k if cwt::SUB.is(k) => uri = Some(r.text(cwt::SUB.name(), MAX_TEXT)?.to_owned()),
                 k if cwt::EXP.is(k) => expires_at = Some(r.uint(cwt::EXP.name())?),
                 k if cwt::IAT.is(k) => issued_at = Some(r.uint(cwt::IAT.name())?),
+                k if cwt::TTL.is(k) => time_to_live = Some(r.uint(cwt::TTL.name())?),
                 k if cwt::STATUS_LIST.is(k) => {
                     let mut list = r.map(cwt::STATUS_LIST.name())?;
                     let (mut bits, mut lst) = (None, None);
@@ -176,9 +183,9 @@ impl StatusListClaims {
         r.finish()?;
         let issued_at = cbor::required(O, cwt::IAT.name(), issued_at)?;
         let expires_at = cbor::required(O, cwt::EXP.name(), expires_at)?;
-        if expires_at <= issued_at {
-            return Err(Error::InvalidClaim { object: O, claim: "exp", reason: "must be after iat".into() });
-        }
+        // Optional in the Token Status List, required here: verifiers refresh by it.
+        let time_to_live = cbor::required(O, cwt::TTL.name(), time_to_live)?;
+        check_times(issued_at, expires_at, time_to_live)?;
         Ok(Self {
             issuer: cbor::required(O, cwt::ISS.name(), issuer)?,
             uri: cbor::required(O, cwt::SUB.name(), uri)?,
@@ -186,15 +193,34 @@ impl StatusListClaims {
             previous: cbor::required(O, PREVIOUS.name(), previous)?,
             issued_at,
             expires_at,
+            time_to_live,
             bits: StatusBits::decompress(cbor::required(O, cwt::STATUS_LIST.name(), compressed)?)?,
         })
     }
 
     /// Signs the list with the authority's key.
     pub fn sign(&self, authority: &dyn Signer) -> Result<Vec<u8>, Error> {
+        check_times(self.issued_at, self.expires_at, self.time_to_live)?;
         let payload = cbor::encode(ObjectType::StatusList, &self.to_cbor()?)?;
         cose::sign(ObjectType::StatusList, authority, payload)
     }
+}
+
+/// `exp` after `iat`, and `ttl` from one second to the list's whole life.
+fn check_times(issued_at: u64, expires_at: u64, time_to_live: u64) -> Result<(), Error> {
+    const O: ObjectType = ObjectType::StatusList;
+    if expires_at <= issued_at {
+        return Err(Error::InvalidClaim { object: O, claim: "exp", reason: "must be after iat".into() });
+    }
+    let life = expires_at - issued_at;
+    if time_to_live == 0 || time_to_live > life {
+        return Err(Error::InvalidClaim {
+            object: O,
+            claim: "ttl",
+            reason: format!("must be from 1 to exp - iat ({life}) seconds, is {time_to_live}"),
+        });
+    }
+    Ok(())
 }
 
 /// A status list decoded from its bytes, with the signed envelope kept for verification.
@@ -282,6 +308,65 @@ mod tests {
         assert!(bomb.len() < 4096, "a bomb is small");
         assert!(matches!(StatusBits::decompress(&bomb), Err(Error::TooLarge { .. })));
         assert!(matches!(StatusBits::decompress(b"not zlib"), Err(Error::InvalidClaim { .. })));
+    }
+
+    /// A signer the refusals must never reach.
+    struct Unused(warrant_attestation::P256PublicKey);
+
+    impl Unused {
+        fn new() -> Self {
+            use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+            let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+            Self(warrant_attestation::P256PublicKey::from_sec1(pair.public_key().as_ref()).unwrap())
+        }
+    }
+
+    impl Signer for Unused {
+        fn public_key(&self) -> &warrant_attestation::P256PublicKey {
+            &self.0
+        }
+
+        fn sign_digest(&self, _: &[u8; 32]) -> Result<[u8; 64], Box<dyn std::error::Error + Send + Sync>> {
+            panic!("an invalid list was about to be signed")
+        }
+    }
+
+    fn claims(issued_at: u64, expires_at: u64, time_to_live: u64) -> StatusListClaims {
+        StatusListClaims {
+            issuer: "acme".into(),
+            uri: "https://acme.example/status/1".into(),
+            sequence: 1,
+            previous: [0; 32],
+            issued_at,
+            expires_at,
+            time_to_live,
+            bits: StatusBits::with_capacity(0),
+        }
+    }
+
+    #[test]
+    fn ttl_is_required_and_within_the_lists_life() {
+        let good = claims(1000, 1600, 600);
+        let payload = cbor::encode(ObjectType::StatusList, &good.to_cbor().unwrap()).unwrap();
+        assert_eq!(StatusListClaims::from_payload(&payload).unwrap(), good);
+
+        // Without `ttl` (optional in the draft, required here: verifiers refresh by it).
+        let Value::Map(mut entries) = good.to_cbor().unwrap() else { panic!("a map") };
+        entries.retain(|(k, _)| k != &Value::Integer(65534.into()));
+        let payload = cbor::encode(ObjectType::StatusList, &Value::Map(entries)).unwrap();
+        assert!(matches!(
+            StatusListClaims::from_payload(&payload),
+            Err(Error::MissingClaim { claim: "ttl", .. })
+        ));
+
+        // Zero, or longer than the list lives: refused when decoding and when signing.
+        for bad in [claims(1000, 1600, 0), claims(1000, 1600, 601)] {
+            let payload = cbor::encode(ObjectType::StatusList, &bad.to_cbor().unwrap()).unwrap();
+            let err = StatusListClaims::from_payload(&payload).unwrap_err();
+            assert!(matches!(err, Error::InvalidClaim { claim: "ttl", .. }), "{err:?}");
+            assert!(err.to_string().contains("exp - iat (600)"), "{err}");
+            assert!(matches!(bad.sign(&Unused::new()), Err(Error::InvalidClaim { claim: "ttl", .. })));
+        }
     }
 
     #[test]

@@ -77,7 +77,7 @@ proptest! {
         for i in &revoked { bits.revoke(*i).unwrap(); }
         let claims = StatusListClaims {
             issuer: ISSUER.into(), uri: STATUS_URI.into(), sequence, previous,
-            issued_at: iat, expires_at: iat + 1, bits,
+            issued_at: iat, expires_at: iat + 1, time_to_live: 1, bits,
         };
         let decoded = payload_round_trip(claims.to_cbor().unwrap(), StatusListClaims::from_payload);
         for i in &revoked { prop_assert!(decoded.bits.is_revoked(*i).unwrap()); }

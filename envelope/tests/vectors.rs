@@ -114,6 +114,7 @@ fn build() -> Vectors {
         previous: [0; 32],
         issued_at: T - 30,
         expires_at: T + 3600,
+        time_to_live: 300,
         bits,
     }
     .sign(&authority)

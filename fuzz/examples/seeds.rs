@@ -124,6 +124,7 @@ fn main() {
         previous: [7; 32],
         issued_at: T,
         expires_at: T + 60,
+        time_to_live: 60,
         bits,
     }
     .sign(&FixedKey::authority())

@@ -105,6 +105,8 @@ impl ListSpec {
             previous,
             issued_at,
             expires_at: issued_at.saturating_add(u64::from(self.lifetime)),
+            // Derived, so that every generated list keeps a valid `ttl` (the signer refuses others).
+            time_to_live: (u64::from(self.lifetime) / 2).max(1),
             bits,
         };
         let key = match self.signer {

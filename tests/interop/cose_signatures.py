@@ -7,12 +7,15 @@ Rebuilds each Sig_structure (RFC 9052 section 4.4) itself, verifies the ES256 si
 (the grant and status lists with the authority key from the trust file, the warrant with the
 key in the grant's cnf claim), recomputes the RFC 9679 key thumbprints that serve as kids,
 checks that the next status list's prev is the SHA-256 of the first one's Sig_structure
-(FORMAT.md section 6), and checks that a one-byte change is refused. Prints one line per check and a closing
+(FORMAT.md section 6), reads the status list as a generic Token Status List consumer would
+(draft-ietf-oauth-status-list: typ, sub, iat, exp, ttl, status_list with zlib, the grant's
+status claim), and checks that a one-byte change is refused. Prints one line per check and a closing
 'N passed, N failed' line; exits non-zero on any failure.
 """
 import hashlib
 import json
 import sys
+import zlib
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
@@ -20,6 +23,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 results = []
+
+# The Token Status List's own media type (draft-ietf-oauth-status-list).
+STATUS_LIST_TYP = "application/statuslist+cwt"
 
 
 def check(name, fn):
@@ -85,10 +91,10 @@ def main():
 
     check("grant signed by the authority", lambda: authority_signed(grant_bytes, "application/warrant-grant+cwt"))
     check("status list signed by the authority",
-          lambda: authority_signed(status_bytes, "application/warrant-status-list+cwt"))
+          lambda: authority_signed(status_bytes, STATUS_LIST_TYP))
 
     def chained_by_signed_content():
-        authority_signed(next_status_bytes, "application/warrant-status-list+cwt")
+        authority_signed(next_status_bytes, STATUS_LIST_TYP)
         protected, _, payload, _ = parse(status_bytes)
         first, second = cbor2.loads(payload), cbor2.loads(parse(next_status_bytes)[2])
         assert second["seq"] == first["seq"] + 1, f"sequences {first['seq']}, {second['seq']}"
@@ -96,6 +102,23 @@ def main():
         assert second["prev"] == expected, f"prev {second['prev'].hex()}, expected {expected.hex()}"
 
     check("next status list's prev is the SHA-256 of the first one's Sig_structure", chained_by_signed_content)
+
+    def read_as_token_status_list():
+        # What a consumer that knows only the draft does: the grant's status claim (65535)
+        # names the list's URI and index; the list's sub is that URI; its 65533 claim holds
+        # bits and a zlib-compressed byte array, status i at bit i % 8 of byte i // 8.
+        reference = cbor2.loads(parse(grant_bytes)[2])[65535]["status_list"]
+        claims = cbor2.loads(parse(status_bytes)[2])
+        assert claims[2] == reference["uri"], f"sub {claims[2]!r}, grant names {reference['uri']!r}"
+        assert claims[6] < claims[4], "iat not before exp"
+        assert 0 < claims[65534] <= claims[4] - claims[6], f"ttl {claims[65534]}"
+        status_list = claims[65533]
+        assert status_list["bits"] == 1, f"bits {status_list['bits']}"
+        statuses = zlib.decompress(status_list["lst"])
+        index = reference["idx"]
+        assert (statuses[index // 8] >> (index % 8)) & 1 == 0, f"the grant (index {index}) reads as revoked"
+
+    check("status list read as a generic Token Status List (draft-ietf-oauth-status-list)", read_as_token_status_list)
 
     def warrant_signed(data):
         protected, header, payload, signature = parse(data)

@@ -36,7 +36,11 @@ pub const MAX_CHALLENGE_TTL: u64 = 24 * 3600;
 /// Longest life of a grant: ten years.
 pub const MAX_GRANT_VALIDITY: u64 = 10 * 366 * 24 * 3600;
 /// Longest life of a status list: a year.
-pub const MAX_STATUS_TTL: u64 = 366 * 24 * 3600;
+pub const MAX_STATUS_VALIDITY: u64 = 366 * 24 * 3600;
+/// How long verifiers may use a list before fetching a newer one (its `ttl`), when not given:
+/// five minutes, or the list's whole life if shorter. A revocation reaches every verifier
+/// within about this time after the list that carries it is published.
+pub const DEFAULT_STATUS_REFRESH: u64 = 300;
 
 /// Refuses a lifetime of 0 or above `max` seconds, naming `what`.
 fn check_lifetime(what: &str, seconds: u64, max: u64) -> Result<(), Error> {
@@ -343,10 +347,18 @@ impl<'a> Authority<'a> {
         Ok(IssuedGrant { id, principal, status_index: status_index as u64 })
     }
 
-    /// Signs the next status list, valid for `ttl` seconds, and keeps it.
-    pub fn publish_status(&mut self, ttl: u64) -> Result<(Vec<u8>, StatusListClaims), Error> {
+    /// Signs the next status list, valid for `valid_for` seconds, which verifiers should
+    /// replace after `ttl` seconds (default [`DEFAULT_STATUS_REFRESH`], at most `valid_for`),
+    /// and keeps it.
+    pub fn publish_status(
+        &mut self,
+        valid_for: u64,
+        ttl: Option<u64>,
+    ) -> Result<(Vec<u8>, StatusListClaims), Error> {
         let settings = self.settings()?;
-        check_lifetime("a status list's ttl", ttl, MAX_STATUS_TTL)?;
+        check_lifetime("a status list's validity", valid_for, MAX_STATUS_VALIDITY)?;
+        let ttl = ttl.unwrap_or(DEFAULT_STATUS_REFRESH.min(valid_for));
+        check_lifetime("a status list's ttl (its validity or less)", ttl, valid_for)?;
         let tx = self.conn.transaction().map_err(sql)?;
         // Padded to MIN_STATUS_ENTRIES: a list does not reveal how few grants exist.
         let mut bits = StatusBits::with_capacity(settings.next_status_index);
@@ -360,7 +372,8 @@ impl<'a> Authority<'a> {
             sequence: settings.status_sequence + 1,
             previous: previous_status_digest(&tx, settings.status_sequence)?,
             issued_at: now,
-            expires_at: now.saturating_add(ttl),
+            expires_at: now.saturating_add(valid_for),
+            time_to_live: ttl,
             bits,
         };
         let list = claims.sign(&self.keys.signer(&settings.active_key, KeyPurpose::Issuance)?)?;

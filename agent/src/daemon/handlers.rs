@@ -557,7 +557,7 @@ pub async fn publish_status(
     JsonBody(req): JsonBody<api::PublishRequest>,
 ) -> Answer<api::StatusListResponse> {
     let work = move |a: &mut Authority<'_>| {
-        let (list, claims) = a.publish_status(req.ttl)?;
+        let (list, claims) = a.publish_status(req.valid_for, req.ttl)?;
         Ok(api::StatusListResponse { sequence: claims.sequence, list })
     };
     let describe = |s: &api::StatusListResponse, e: &mut Entry| e.status_sequence = Some(s.sequence);

@@ -24,6 +24,8 @@ pub struct StatusListInfo {
     pub issued_at: u64,
     /// Its `exp`.
     pub expires_at: u64,
+    /// Its `ttl`: seconds after `iat` at which a newer list should be fetched.
+    pub time_to_live: u64,
 }
 
 /// What a cached quote can be bound to: a list's [`crate::device::status_list_freshness`] and its `iat`.
@@ -92,6 +94,7 @@ impl HeldStatusLists {
             digest,
             issued_at: claims.issued_at,
             expires_at: claims.expires_at,
+            time_to_live: claims.time_to_live,
         };
         let mut held = self.by_issuer.write().unwrap_or_else(PoisonError::into_inner);
         let current = held.get(&info.issuer).and_then(|lists| lists.get(&info.uri));
@@ -213,6 +216,7 @@ mod tests {
             previous: [0; 32],
             issued_at: 100,
             expires_at: 1000,
+            time_to_live: 300,
             bits: StatusBits::with_capacity(1024),
         };
         let first = claims.sign(&key).unwrap();

@@ -104,6 +104,7 @@ impl Fixture {
             previous: [0; 32],
             issued_at: NOW - 10,
             expires_at: NOW + 3600,
+            time_to_live: 300,
             bits: StatusBits::with_capacity(1024),
         };
         let status = status_claims.sign(&authority).unwrap();
