@@ -3,6 +3,7 @@
 //! draft's own example tokens and warrant's lists alike; warrant's strict verifier refuses the
 //! draft's examples, which are of another profile (a `kid` in the unprotected header, no
 //! `seq`/`prev`, 16 entries).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use ciborium::Value;
 use p256::ecdsa::signature::Verifier as _;
@@ -65,8 +66,10 @@ fn as_u64(v: &Value) -> u64 {
     u64::try_from(v.as_integer().expect("an integer")).expect("unsigned")
 }
 
-/// COSE_Sign1 parts: (protected bytes, protected map, payload bytes, signature).
-fn cose_sign1(bytes: &[u8]) -> (Vec<u8>, Vec<(Value, Value)>, Vec<u8>, Vec<u8>) {
+/// A COSE_Sign1's protected header bytes, the header decoded, its payload and signature.
+type Sign1Parts = (Vec<u8>, Vec<(Value, Value)>, Vec<u8>, Vec<u8>);
+
+fn cose_sign1(bytes: &[u8]) -> Sign1Parts {
     let value: Value = ciborium::from_reader(bytes).expect("CBOR");
     let Value::Tag(18, inner) = value else { panic!("not a COSE_Sign1_Tagged") };
     let Value::Array(parts) = *inner else { panic!("not an array") };
