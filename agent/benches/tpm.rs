@@ -123,7 +123,7 @@ fn enroll(client: &mut warrant_client::Client) -> (Vec<u8>, Vec<u8>) {
     };
     let grant = client.post::<_, api::GrantResponse>("/authority/grants", &request).unwrap().grant;
     let list: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
     (grant, list.list)
 }
 

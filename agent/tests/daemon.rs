@@ -35,7 +35,7 @@ fn verifier(client: &mut Client) -> Verifier {
         warrant_api::trust::TrustFile::parse(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
     let verifier = Verifier::builder(AUDIENCE).trust(trusted).allow_software_evidence(true).build().unwrap();
     let list: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
     verifier.install_status_list(&list.list).unwrap();
     verifier
 }
@@ -415,7 +415,7 @@ fn kill_9_during_status_publishing_leaves_a_consistent_chain() {
         let mut client = Client::new(&socket).unwrap();
         let mut published = 0;
         while client
-            .post::<_, api::StatusListResponse>("/authority/status-lists", &api::PublishRequest { ttl: 3600 })
+            .post::<_, api::StatusListResponse>("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None })
             .is_ok()
         {
             published += 1;
@@ -442,7 +442,7 @@ fn kill_9_during_status_publishing_leaves_a_consistent_chain() {
     assert!((answered..=answered + 1).contains(&latest.sequence), "{} after {answered}", latest.sequence);
     verifier.install_status_list(&latest.list).unwrap();
     let next: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
     assert_eq!(next.sequence, latest.sequence + 1);
     verifier.install_status_list(&next.list).unwrap();
 }
@@ -696,7 +696,7 @@ fn status_lists_chain_by_signed_content_even_from_an_older_database() {
 
     let d = common::start(tmp.path(), &config);
     let next: api::StatusListResponse =
-        d.client().post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+        d.client().post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
     assert_eq!(next.sequence, first.sequence + 1);
     verifier.install_status_list(&next.list).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();

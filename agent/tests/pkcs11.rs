@@ -81,7 +81,7 @@ fn authority_and_device_keys_on_softhsm_sign_what_verifies_offline() {
     assert!(refused.contains("self-reported"), "{refused}");
     let grant = common::grant_for(&mut client, "laptop", "alice", true);
     let list: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
     let trust: serde_json::Value = client.get("/authority/trust").unwrap();
     std::fs::write(tmp.path().join("trust.json"), trust.to_string()).unwrap();
     let trusted =
