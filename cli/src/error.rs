@@ -12,6 +12,17 @@ pub enum Error {
     /// The call to warrantd failed, or warrantd refused it.
     #[error(transparent)]
     Client(#[from] warrant_client::Error),
+    /// The HTTP carriage: a gate's or proxy's configuration, or a status list it refused.
+    #[error(transparent)]
+    Http(#[from] warrant_http::Error),
+    /// A listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// warrantd answered in a form this client does not accept (it checks what it passes on).
     #[error("warrantd's answer is not usable: {0}")]
     UnexpectedAnswer(String),
@@ -69,6 +80,8 @@ impl Error {
         match self {
             Error::Rejected(e) => e.code(),
             Error::Client(e) => e.code(),
+            Error::Http(e) => e.code(),
+            Error::Listen { .. } => "listen",
             Error::UnexpectedAnswer(_) => "unexpected_answer",
             #[cfg(feature = "yubikey")]
             Error::KeyStore(_) => "key_store",

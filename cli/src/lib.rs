@@ -8,6 +8,9 @@ mod demo;
 mod error;
 mod evidence;
 mod files;
+mod gate;
+mod tls;
+mod upstream;
 mod view;
 mod yubikey;
 
@@ -64,6 +67,11 @@ enum Command {
     Sign(SignArgs),
     /// Verify a warrant offline against a request (exit 0 accepted, 1 rejected).
     Verify(VerifyArgs),
+    /// Run a reverse proxy that verifies each request's warrant (docs/HTTP.md) and forwards
+    /// accepted ones to the upstream with the verified identity in Warrant-* headers.
+    ///
+    /// Writes one JSON line per decision on standard output; stops on SIGTERM or SIGINT.
+    Gate(gate::GateArgs),
     /// Prepare a YubiKey for warrantd (management key, PIN, PUK).
     #[command(subcommand)]
     Yubikey(yubikey::YubikeyCommand),
@@ -272,8 +280,12 @@ struct SignArgs {
     #[arg(long, default_value_t = 60)]
     ttl: u64,
     /// Where to write the warrant.
+    #[arg(long, required_unless_present = "header")]
+    out: Option<PathBuf>,
+    /// Print the request's header line, `Authorization: Warrant <base64url>` (docs/HTTP.md),
+    /// on standard output (with --json: {"authorization": ...}).
     #[arg(long)]
-    out: PathBuf,
+    header: bool,
 }
 
 /// The HTTP request a warrant is bound to.
@@ -395,18 +407,30 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
                 status_list: args.status_list.as_deref().map(files::read).transpose()?,
             };
             let answer: api::SignResponse = connect()?.post("/sign", &request)?;
-            files::write_atomic(&args.out, &answer.warrant, 0o644)?;
-            out.done(
-                &format!(
-                    "warrant {} ({} bytes) written to {}",
-                    answer.warrant_id,
-                    answer.warrant.len(),
-                    args.out.display()
-                ),
-                json!({"out": args.out, "size": answer.warrant.len(), "warrant_id": answer.warrant_id}),
-            );
+            if let Some(path) = &args.out {
+                files::write_atomic(path, &answer.warrant, 0o644)?;
+            }
+            let authorization = warrant_http::authorization_value(&answer.warrant);
+            if args.header {
+                let size = answer.warrant.len();
+                out.done(
+                    &format!("Authorization: {authorization}"),
+                    json!({"authorization": authorization, "out": args.out, "size": size, "warrant_id": answer.warrant_id}),
+                );
+            } else if let Some(path) = &args.out {
+                out.done(
+                    &format!(
+                        "warrant {} ({} bytes) written to {}",
+                        answer.warrant_id,
+                        answer.warrant.len(),
+                        path.display()
+                    ),
+                    json!({"out": path, "size": answer.warrant.len(), "warrant_id": answer.warrant_id}),
+                );
+            }
         }
         Command::Verify(args) => verify(args, out)?,
+        Command::Gate(args) => gate::run(args)?,
         Command::Evidence(cmd) => evidence::run(cmd, out)?,
         Command::Yubikey(cmd) => yubikey::run(cmd, out)?,
         Command::Inspect { file } => {
