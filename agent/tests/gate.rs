@@ -253,23 +253,28 @@ fn start_upstream(dir: &Path) -> (Process, String) {
     (Process(child), format!("http://127.0.0.1:{}", port.trim()))
 }
 
+/// curl `method` on `base` + `path` with `headers` and `body`.
+fn curl(base: &str, method: &str, path: &str, headers: &[String], body: Option<&str>) -> Answer {
+    let mut command = Command::new("curl");
+    command.args(["-sS", "-i", "--max-time", "20", "-H", "Expect:", "-X", method]);
+    for h in headers {
+        command.args(["-H", h]);
+    }
+    if let Some(body) = body {
+        command.args(["--data-binary", body, "-H", "content-type: application/json"]);
+    }
+    let out = command.arg(format!("{base}{path}")).output().expect("curl");
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    Answer { status, headers: head.to_owned(), body: body.to_owned() }
+}
+
 impl Gate {
     /// curl `method` on the gate's `path` with `headers` and `body`.
     fn curl(&self, method: &str, path: &str, headers: &[String], body: Option<&str>) -> Answer {
-        let mut command = Command::new("curl");
-        command.args(["-sS", "-i", "--max-time", "20", "-H", "Expect:", "-X", method]);
-        for h in headers {
-            command.args(["-H", h]);
-        }
-        if let Some(body) = body {
-            command.args(["--data-binary", body, "-H", "content-type: application/json"]);
-        }
-        let out = command.arg(format!("{}{path}", self.url)).output().expect("curl");
-        assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        Answer { status, headers: head.to_owned(), body: body.to_owned() }
+        curl(&self.url, method, path, headers, body)
     }
 
     /// The audit lines so far, parsed (waiting up to 10 s for at least `count`).
@@ -447,4 +452,112 @@ fn the_gate_refuses_to_start_without_a_usable_status_list_or_origin() {
     let out = run(&["--origin", "https://api.example.com/v1", "--status-file", "status.cbor"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("it has a path or query"), "{out:?}");
+}
+
+/// Starts `warrant proxy` in front of `gate`; returns its URL.
+fn start_proxy(stack: &Stack, gate: &Gate) -> (Process, String) {
+    let mut child = Command::new(common::warrant_bin())
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", &gate.url, "--origin", AUDIENCE])
+        .args(["--key", "laptop", "--grant", "grant.cbor", "--routes", "routes.toml"])
+        .current_dir(&stack.dir)
+        .env("WARRANT_SOCKET", &stack.daemon.socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    assert!(stderr.read_line(&mut line).unwrap() > 0, "the proxy exited before listening");
+    let addr =
+        line.strip_prefix("warrant proxy: listening on ").unwrap().split(',').next().unwrap().to_owned();
+    (Process(child), format!("http://{addr}"))
+}
+
+#[test]
+fn curl_through_warrant_proxy_and_the_gate_gets_a_fresh_warrant_for_each_request() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let (_proxy, url) = start_proxy(&stack, &gate);
+    // The client sends no warrant and even an Authorization of its own: the proxy replaces it.
+    let bearer = "authorization: Bearer not-a-warrant".to_owned();
+    for _ in 0..2 {
+        let answer = curl(&url, "POST", "/v1/deploy/prod", &[bearer.clone()], Some(BODY));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.echoed("warrant-principal"), ["alice"]);
+        assert_eq!(answer.json()["body"], BODY);
+    }
+    // The policy does not permit `read`: the gate's 403 comes back through the proxy.
+    let denied = curl(&url, "GET", "/v1/docs/readme", &[], None);
+    assert_eq!(denied.status, 403, "{denied:?}");
+    assert_eq!(denied.json()["code"], "policy_denied");
+    // An unrouted request is not signed at all.
+    let unrouted = curl(&url, "POST", "/v1/admin", &[], Some(BODY));
+    assert_eq!((unrouted.status, unrouted.json()["code"].as_str()), (403, Some("no_route")));
+    let audit = gate.audit(3);
+    assert_eq!(audit.len(), 3, "the unrouted request never reached the gate: {audit:?}");
+    assert!(audit[..2].iter().all(|l| l["decision"] == "forwarded"));
+    assert_ne!(audit[0]["warrant_id"], audit[1]["warrant_id"]);
+}
+
+#[test]
+fn warrant_exec_gives_the_command_a_proxy_and_its_exit_status() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let exec = |script: &str| {
+        Command::new(common::warrant_bin())
+            .args(["exec", "--upstream", &gate.url, "--origin", AUDIENCE, "--key", "laptop"])
+            .args([
+                "--grant",
+                "grant.cbor",
+                "--routes",
+                "routes.toml",
+                "--env",
+                "API_URL",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .current_dir(&stack.dir)
+            .env("WARRANT_SOCKET", &stack.daemon.socket)
+            .output()
+            .unwrap()
+    };
+    let out = exec(
+        r#"curl -sS -X POST --data-binary @body.json -H 'content-type: application/json' "$WARRANT_PROXY_URL/v1/deploy/prod" && echo && echo "$API_URL""#,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (echo, url) = stdout.trim().split_once('\n').unwrap();
+    let echo: Value = serde_json::from_str(echo).unwrap();
+    assert!(
+        echo["headers"].as_array().unwrap().iter().any(|h| h[0] == "warrant-principal" && h[1] == "alice"),
+        "{echo}"
+    );
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    assert_eq!(exec("exit 7").status.code(), Some(7));
+}
+
+#[test]
+fn the_proxy_listens_on_loopback_only() {
+    let stack = Stack::new();
+    let out = Command::new(common::warrant_bin())
+        .args([
+            "proxy",
+            "--listen",
+            "0.0.0.0:0",
+            "--upstream",
+            &stack.upstream,
+            "--key",
+            "laptop",
+            "--grant",
+            "grant.cbor",
+        ])
+        .current_dir(&stack.dir)
+        .env("WARRANT_SOCKET", &stack.daemon.socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"), "{out:?}");
 }

@@ -23,6 +23,14 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// `warrant exec`'s command could not be started.
+    #[error("cannot run {}: {source}", program.display())]
+    Exec {
+        /// The command.
+        program: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// warrantd answered in a form this client does not accept (it checks what it passes on).
     #[error("warrantd's answer is not usable: {0}")]
     UnexpectedAnswer(String),
@@ -82,6 +90,7 @@ impl Error {
             Error::Client(e) => e.code(),
             Error::Http(e) => e.code(),
             Error::Listen { .. } => "listen",
+            Error::Exec { .. } => "exec",
             Error::UnexpectedAnswer(_) => "unexpected_answer",
             #[cfg(feature = "yubikey")]
             Error::KeyStore(_) => "key_store",

@@ -9,6 +9,7 @@ mod error;
 mod evidence;
 mod files;
 mod gate;
+mod proxy;
 mod tls;
 mod upstream;
 mod view;
@@ -72,6 +73,17 @@ enum Command {
     ///
     /// Writes one JSON line per decision on standard output; stops on SIGTERM or SIGINT.
     Gate(gate::GateArgs),
+    /// Run a local endpoint that has warrantd sign a warrant for each request (only the body's
+    /// digest goes to the daemon) and forwards it to the upstream with the warrant attached.
+    ///
+    /// Any tool that takes a base URL then sends warrants. Stops on SIGTERM or SIGINT.
+    Proxy(proxy::ProxyArgs),
+    /// Run a command with a proxy of its own (as `warrant proxy`) on an ephemeral loopback
+    /// port, its URL in the command's environment as WARRANT_PROXY_URL (and each --env NAME);
+    /// the proxy stops when the command exits. Nothing secret enters the environment.
+    ///
+    /// Exit status: the command's (128 + the signal number if a signal ended it).
+    Exec(proxy::ExecArgs),
     /// Prepare a YubiKey for warrantd (management key, PIN, PUK).
     #[command(subcommand)]
     Yubikey(yubikey::YubikeyCommand),
@@ -431,6 +443,8 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
         }
         Command::Verify(args) => verify(args, out)?,
         Command::Gate(args) => gate::run(args)?,
+        Command::Proxy(args) => proxy::run_proxy(args, &warrant_client::socket_path(socket))?,
+        Command::Exec(args) => return proxy::run_exec(args, &warrant_client::socket_path(socket)),
         Command::Evidence(cmd) => evidence::run(cmd, out)?,
         Command::Yubikey(cmd) => yubikey::run(cmd, out)?,
         Command::Inspect { file } => {

@@ -60,9 +60,20 @@ impl Upstream {
         })
     }
 
+    /// `scheme://authority` of the upstream.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The path (and query) the upstream sees for a request to `path_and_query`: the URL's
+    /// own path prefix, then the request's.
+    pub(crate) fn path_for(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base_path)
+    }
+
     /// The upstream's URL for a request to `path_and_query`.
     pub(crate) fn uri_for(&self, path_and_query: &str) -> Result<Uri, Error> {
-        format!("{}{}{path_and_query}", self.origin, self.base_path)
+        format!("{}{}", self.origin, self.path_for(path_and_query))
             .parse()
             .map_err(|_| Error::Usage(format!("{path_and_query:?} does not make an upstream URL")))
     }

@@ -114,7 +114,7 @@ async fn serve(s: Settings) -> Result<(), Error> {
 }
 
 /// SIGTERM or SIGINT.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {
