@@ -77,6 +77,8 @@ struct Stack {
 /// A running gate and the audit lines it wrote.
 struct Gate {
     url: String,
+    /// The CA of an https gate's certificate.
+    ca: Option<PathBuf>,
     audit: Arc<Mutex<Vec<String>>>,
     _process: Process,
 }
@@ -220,7 +222,8 @@ impl Stack {
             line.clear();
             assert!(stderr.read_line(&mut line).unwrap() > 0, "the gate exited before listening");
             if let Some(rest) = line.strip_prefix("warrant gate: listening on ") {
-                break rest.split(' ').next().unwrap().to_owned();
+                let scheme = if rest.contains("(https)") { "https" } else { "http" };
+                break format!("{scheme}://{}", rest.split(' ').next().unwrap());
             }
         };
         // Keep draining both streams: the audit lines, and the logs (so the gate never blocks).
@@ -236,7 +239,7 @@ impl Stack {
                 lines.lock().unwrap().push(line);
             }
         });
-        Gate { url: format!("http://{addr}"), audit, _process: Process(child) }
+        Gate { url: addr, ca: None, audit, _process: Process(child) }
     }
 }
 
@@ -255,7 +258,22 @@ fn start_upstream(dir: &Path) -> (Process, String) {
 
 /// curl `method` on `base` + `path` with `headers` and `body`.
 fn curl(base: &str, method: &str, path: &str, headers: &[String], body: Option<&str>) -> Answer {
+    curl_trusting(None, base, method, path, headers, body)
+}
+
+/// [`curl`], checking an https server's certificate against `ca` when given.
+fn curl_trusting(
+    ca: Option<&Path>,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> Answer {
     let mut command = Command::new("curl");
+    if let Some(ca) = ca {
+        command.arg("--cacert").arg(ca);
+    }
     command.args(["-sS", "-i", "--max-time", "20", "-H", "Expect:", "-X", method]);
     for h in headers {
         command.args(["-H", h]);
@@ -274,7 +292,7 @@ fn curl(base: &str, method: &str, path: &str, headers: &[String], body: Option<&
 impl Gate {
     /// curl `method` on the gate's `path` with `headers` and `body`.
     fn curl(&self, method: &str, path: &str, headers: &[String], body: Option<&str>) -> Answer {
-        curl(&self.url, method, path, headers, body)
+        curl_trusting(self.ca.as_deref(), &self.url, method, path, headers, body)
     }
 
     /// The audit lines so far, parsed (waiting up to 10 s for at least `count`).
@@ -455,9 +473,10 @@ fn the_gate_refuses_to_start_without_a_usable_status_list_or_origin() {
 }
 
 /// Starts `warrant proxy` in front of `gate`; returns its URL.
-fn start_proxy(stack: &Stack, gate: &Gate) -> (Process, String) {
+fn start_proxy(stack: &Stack, gate: &Gate, extra: &[&str]) -> (Process, String) {
     let mut child = Command::new(common::warrant_bin())
         .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", &gate.url, "--origin", AUDIENCE])
+        .args(extra)
         .args(["--key", "laptop", "--grant", "grant.cbor", "--routes", "routes.toml"])
         .current_dir(&stack.dir)
         .env("WARRANT_SOCKET", &stack.daemon.socket)
@@ -477,11 +496,11 @@ fn start_proxy(stack: &Stack, gate: &Gate) -> (Process, String) {
 fn curl_through_warrant_proxy_and_the_gate_gets_a_fresh_warrant_for_each_request() {
     let stack = Stack::new();
     let gate = stack.gate(&[]);
-    let (_proxy, url) = start_proxy(&stack, &gate);
+    let (_proxy, url) = start_proxy(&stack, &gate, &[]);
     // The client sends no warrant and even an Authorization of its own: the proxy replaces it.
     let bearer = "authorization: Bearer not-a-warrant".to_owned();
     for _ in 0..2 {
-        let answer = curl(&url, "POST", "/v1/deploy/prod", &[bearer.clone()], Some(BODY));
+        let answer = curl(&url, "POST", "/v1/deploy/prod", std::slice::from_ref(&bearer), Some(BODY));
         assert_eq!(answer.status, 200, "{answer:?}");
         assert_eq!(answer.echoed("warrant-principal"), ["alice"]);
         assert_eq!(answer.json()["body"], BODY);
@@ -560,4 +579,78 @@ fn the_proxy_listens_on_loopback_only() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"), "{out:?}");
+}
+
+/// A CA and a certificate it issued for 127.0.0.1 and localhost (openssl): `ca.pem`,
+/// `cert.pem`, `key.pem` in `dir`.
+fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=gate test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ][..],
+            &ec,
+        ]
+        .concat(),
+    );
+    run(&[&["req", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "leaf.csr"][..], &ec].concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+}
+
+#[test]
+fn the_gate_serves_https_and_the_proxy_forwards_over_https_trusting_its_ca() {
+    let stack = Stack::new();
+    certificates(&stack.dir);
+    let mut gate = stack.gate(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    assert!(gate.url.starts_with("https://127.0.0.1:"), "{}", gate.url);
+    // curl checks the gate's certificate against the test CA.
+    gate.ca = Some(stack.dir.join("ca.pem"));
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    let (_proxy, url) = start_proxy(&stack, &gate, &["--ca", "ca.pem"]);
+    let answer = curl(&url, "POST", "/v1/deploy/prod", &[], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.echoed("warrant-principal"), ["alice"]);
+
+    // Without the CA the proxy does not trust the gate: no request leaves unverified.
+    let (_untrusting, url) = start_proxy(&stack, &gate, &[]);
+    let answer = curl(&url, "POST", "/v1/deploy/prod", &[], Some(BODY));
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.json()["code"], "upstream_unreachable");
 }
