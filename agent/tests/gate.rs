@@ -366,6 +366,11 @@ fn a_changed_body_or_no_warrant_is_a_401() {
     assert_eq!(none.json()["code"], "missing_warrant");
     let audit = gate.audit(2);
     assert!(audit.iter().all(|l| l["decision"] == "refused"), "{audit:?}");
+
+    let small = stack.gate(&["--body-limit", "8"]);
+    let over = small.curl("POST", "/v1/deploy/prod", &[auth(&warrant)], Some(BODY));
+    assert_eq!(over.status, 413);
+    assert_eq!(over.json()["code"], "body_too_large");
 }
 
 #[test]

@@ -120,11 +120,24 @@ impl RequestVerifier {
         body: &[u8],
     ) -> Result<Warrant, Error> {
         let warrant = warrant_from_headers(headers)?.ok_or(Error::MissingWarrant)?;
+        self.verify_warrant(&warrant, method, uri, body)
+    }
+
+    /// Verifies `warrant` (taken from the request's headers with
+    /// [`warrant_from_headers`](crate::warrant_from_headers), before reading the body) for the
+    /// request (`method`, `uri`, `body` as received).
+    pub fn verify_warrant(
+        &self,
+        warrant: &[u8],
+        method: &Method,
+        uri: &Uri,
+        body: &[u8],
+    ) -> Result<Warrant, Error> {
         let operation = self.operation(method, uri)?;
         let target = self.origin.target(uri)?;
         let request = HttpRequest { method: method.as_str(), target: &target, body };
         let expected = Expected { action: &operation.action, resource: &operation.resource };
-        let verified = self.verifier.verify(&warrant, &expected, &request, None)?;
+        let verified = self.verifier.verify(warrant, &expected, &request, None)?;
         Ok(Warrant(Arc::new(verified)))
     }
 }

@@ -11,6 +11,7 @@ use http_body::Body;
 use http_body_util::{Either, Full};
 use tower::{Layer, Service};
 
+use crate::carriage::warrant_from_headers;
 use crate::guard::RequestVerifier;
 use crate::response::refusal;
 use crate::Error;
@@ -80,16 +81,29 @@ where
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let refuse = |e: &Error| Ok(refusal(e).map(Either::Right));
+            // What can be refused without the body is, before a byte of it is read.
+            let warrant = match warrant_from_headers(&parts.headers) {
+                Ok(Some(warrant)) => Some(warrant),
+                Ok(None) if optional => None,
+                Ok(None) => return refuse(&Error::MissingWarrant),
+                Err(e) => return refuse(&e),
+            };
+            if warrant.is_some() {
+                if let Err(e) = verifier.operation(&parts.method, &parts.uri) {
+                    return refuse(&e);
+                }
+            }
             let body = match verifier.read_body(&parts.headers, body).await {
                 Ok(body) => body,
                 Err(e) => return refuse(&e),
             };
-            match verifier.verify(&parts.method, &parts.uri, &parts.headers, &body) {
-                Ok(warrant) => {
-                    parts.extensions.insert(warrant);
+            if let Some(warrant) = warrant {
+                match verifier.verify_warrant(&warrant, &parts.method, &parts.uri, &body) {
+                    Ok(warrant) => {
+                        parts.extensions.insert(warrant);
+                    }
+                    Err(e) => return refuse(&e),
                 }
-                Err(Error::MissingWarrant) if optional => {}
-                Err(e) => return refuse(&e),
             }
             let response = inner.call(Request::from_parts(parts, Full::new(body))).await?;
             Ok(response.map(Either::Left))

@@ -228,3 +228,22 @@ async fn optional_authentication_lets_no_warrant_through_but_not_a_bad_one() {
     let garbage = send(addr, "GET", "/v1/whoami", &[("authorization", "Warrant AA==")], b"").await;
     assert_eq!((garbage.status, garbage.json()["code"].as_str()), (401, Some("malformed_authorization")));
 }
+
+#[tokio::test]
+async fn a_request_without_a_warrant_is_refused_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let f = Fixture::new();
+    let addr = serve(f.requests(service::ROUTES)).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // A body is announced and never sent: the answer cannot wait for it.
+    let head = "POST /v1/deploy/prod HTTP/1.1\r\nhost: api.example.com\r\ncontent-length: 100000\r\n\r\n";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut answer))
+        .await
+        .expect("the layer waited for a body it does not need")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("www-authenticate: warrant\r\n"), "{answer}");
+}

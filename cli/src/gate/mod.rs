@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use warrant_envelope::verify::Verifier;
-use warrant_http::{refusal, FileStatusSource, Origin, RequestVerifier, RouteTable};
+use warrant_http::{refusal, warrant_from_headers, FileStatusSource, Origin, RequestVerifier, RouteTable};
 
 use crate::upstream::{strip_hop_by_hop, Upstream};
 use crate::{files, tls, Error};
@@ -94,14 +94,29 @@ async fn serve(s: Settings) -> Result<(), Error> {
     );
     let gate =
         Arc::new(Gate { requests, upstream, upstream_timeout: Duration::from_secs(s.upstream_timeout) });
+    let permits = Arc::new(tokio::sync::Semaphore::new(s.max_connections));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
+        // At the limit, connections wait in the listen backlog until one closes.
+        let permit = tokio::select! {
+            () = &mut shutdown => return Ok(()),
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                // The semaphore is never closed.
+                Err(_) => return Ok(()),
+            },
+        };
         tokio::select! {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(gate.clone().connection(stream, peer, tls.clone()));
+                    let gate = gate.clone();
+                    let tls = tls.clone();
+                    tokio::spawn(async move {
+                        gate.connection(stream, peer, tls).await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     // Out of descriptors, most likely: wait for connections to close.
@@ -162,13 +177,22 @@ impl Gate {
             );
             refusal(&e).map(Either::Right)
         };
+        // What can be refused without the body is, before a byte of it is read.
+        let carried = match warrant_from_headers(&parts.headers) {
+            Ok(Some(carried)) => carried,
+            Ok(None) => return refuse(warrant_http::Error::MissingWarrant),
+            Err(e) => return refuse(e),
+        };
+        if let Err(e) = self.requests.operation(&parts.method, &parts.uri) {
+            return refuse(e);
+        }
         let body =
             match tokio::time::timeout(CLIENT_TIMEOUT, self.requests.read_body(&parts.headers, body)).await {
                 Ok(Ok(body)) => body,
                 Ok(Err(e)) => return refuse(e),
                 Err(_) => return refuse(warrant_http::Error::BodyUnreadable("not received in time".into())),
             };
-        let warrant = match self.requests.verify(&parts.method, &parts.uri, &parts.headers, &body) {
+        let warrant = match self.requests.verify_warrant(&carried, &parts.method, &parts.uri, &body) {
             Ok(warrant) => warrant,
             Err(e) => return refuse(e),
         };

@@ -55,6 +55,9 @@ pub(crate) struct GateArgs {
     /// Seconds to wait for the upstream's response headers (then 504). Default 30.
     #[arg(long)]
     upstream_timeout: Option<u64>,
+    /// Most client connections served at once (more wait to be accepted). Default 1024.
+    #[arg(long)]
+    max_connections: Option<usize>,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -86,6 +89,7 @@ struct GateFile {
     allow_self_reported: bool,
     body_limit: Option<usize>,
     upstream_timeout: Option<u64>,
+    max_connections: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     upstream_ca: Option<PathBuf>,
@@ -107,6 +111,7 @@ pub(crate) struct Settings {
     pub allow_self_reported: bool,
     pub body_limit: usize,
     pub upstream_timeout: u64,
+    pub max_connections: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub upstream_ca: Option<PathBuf>,
 }
@@ -145,6 +150,7 @@ impl GateArgs {
             allow_self_reported: self.allow_self_reported || file.allow_self_reported,
             body_limit: self.body_limit.or(file.body_limit).unwrap_or(warrant_http::DEFAULT_BODY_LIMIT),
             upstream_timeout: self.upstream_timeout.or(file.upstream_timeout).unwrap_or(30).max(1),
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
             tls,
             upstream_ca: self.upstream_ca.or(file.upstream_ca),
         })
