@@ -659,3 +659,37 @@ fn the_gate_serves_https_and_the_proxy_forwards_over_https_trusting_its_ca() {
     assert_eq!(answer.status, 502, "{answer:?}");
     assert_eq!(answer.json()["code"], "upstream_unreachable");
 }
+
+#[test]
+fn warrant_exec_passes_sigterm_on_to_its_command_and_returns_its_status() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let mut exec = Process(
+        Command::new(common::warrant_bin())
+            .args([
+                "exec",
+                "--upstream",
+                &gate.url,
+                "--origin",
+                AUDIENCE,
+                "--key",
+                "laptop",
+                "--grant",
+                "grant.cbor",
+            ])
+            .args(["--", "sh", "-c", r#"trap 'exit 42' TERM; echo ready; sleep 60 & wait"#])
+            .current_dir(&stack.dir)
+            .env("WARRANT_SOCKET", &stack.daemon.socket)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(exec.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    kill(Pid::from_raw(exec.0.id() as i32), Signal::SIGTERM).unwrap();
+    let status = exec.0.wait().unwrap();
+    assert_eq!(status.code(), Some(42), "{status:?}");
+}

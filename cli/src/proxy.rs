@@ -326,11 +326,64 @@ pub(crate) fn run_exec(args: ExecArgs, socket: &std::path::Path) -> Result<ExitC
     for name in &args.env {
         command.env(name, &url);
     }
-    let status = command.status().map_err(|source| Error::Exec { program: program.into(), source });
+    // The terminal's SIGINT and SIGQUIT reach the command too (one process group): here they
+    // must not end the proxy before the command. SIGTERM and SIGHUP, sent to this process
+    // alone, are passed on to the command.
+    let signals = {
+        let _runtime = runtime.enter();
+        Signals::register().map_err(|e| Error::Usage(format!("cannot handle signals: {e}")))?
+    };
+    let status = match command.spawn() {
+        Ok(mut child) => {
+            let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap_or(0));
+            runtime.spawn(signals.pass_on(pid));
+            child.wait().map_err(|source| Error::Exec { program: program.into(), source })
+        }
+        Err(source) => Err(Error::Exec { program: program.into(), source }),
+    };
     server.abort();
     runtime.shutdown_background();
     let status = status?;
     use std::os::unix::process::ExitStatusExt;
     let code = status.code().or_else(|| status.signal().map(|s| 128 + s)).unwrap_or(1);
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// The signals `warrant exec` handles while its command runs.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Takes the four signals from their default action (within a runtime).
+    fn register() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Passes SIGTERM and SIGHUP on to the command `pid`; SIGINT and SIGQUIT only do not end
+    /// this process (the terminal sent them to the command already).
+    async fn pass_on(mut self, pid: Option<rustix::process::Pid>) {
+        use rustix::process::{kill_process, Signal};
+        loop {
+            let passed = tokio::select! {
+                _ = self.interrupt.recv() => None,
+                _ = self.quit.recv() => None,
+                _ = self.terminate.recv() => Some(Signal::TERM),
+                _ = self.hangup.recv() => Some(Signal::HUP),
+            };
+            if let (Some(signal), Some(pid)) = (passed, pid) {
+                // The command may have exited meanwhile: then there is no one to tell.
+                let _ = kill_process(pid, signal);
+            }
+        }
+    }
 }
