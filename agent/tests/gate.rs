@@ -318,8 +318,9 @@ fn an_accepted_request_is_forwarded_with_the_verified_identity_and_a_replay_is_r
     let gate = stack.gate(&[]);
     let warrant = stack.deploy_authorization();
     // The client tries to pass for someone else: its Warrant-* headers are dropped.
-    let forged = ["warrant-principal: root".to_owned(), "Warrant-Groups: admins".to_owned()];
-    let headers = [auth(&warrant), forged[0].clone(), forged[1].clone(), "x-request: 7".to_owned()];
+    let forged = ["warrant-principal: root", "Warrant-Groups: admins", "Warrant_Principal: root"];
+    let mut headers = vec![auth(&warrant), "x-request: 7".to_owned()];
+    headers.extend(forged.map(str::to_owned));
     let answer = gate.curl("POST", "/v1/deploy/prod", &headers, Some(BODY));
     assert_eq!(answer.status, 200, "{answer:?}");
     let echo = answer.json();
@@ -333,6 +334,7 @@ fn an_accepted_request_is_forwarded_with_the_verified_identity_and_a_replay_is_r
     assert_eq!(answer.echoed("warrant-assurance"), ["software"]);
     assert_eq!(answer.echoed("warrant-id")[0].len(), 32);
     assert!(answer.echoed("authorization").is_empty(), "{echo}");
+    assert!(answer.echoed("warrant_principal").is_empty(), "{echo}");
     assert_eq!(answer.echoed("x-request"), ["7"]);
 
     let again = gate.curl("POST", "/v1/deploy/prod", &[auth(&warrant)], Some(BODY));

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
-use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Either, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
@@ -234,6 +234,8 @@ impl Proxy {
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         headers.remove(HOST);
+        // The body is read whole already: nothing to continue.
+        headers.remove(EXPECT);
         headers.remove(CONTENT_LENGTH);
         match HeaderValue::from_str(&authorization_value(&warrant)) {
             Ok(value) => headers.insert(AUTHORIZATION, value),

@@ -14,11 +14,16 @@ pub(crate) const IDENTITY_HEADERS: [&str; 6] = [
     "warrant-assurance",
 ];
 
-/// Removes `Authorization` and every `Warrant-*` header the client sent.
+/// Removes `Authorization` and every `Warrant-*` header the client sent, also spelt with `_`
+/// (CGI-style servers, WSGI and PHP among them, read `Warrant_Principal` as
+/// `Warrant-Principal`).
 pub(crate) fn strip_client_identity(headers: &mut HeaderMap) {
     headers.remove(AUTHORIZATION);
-    let names: Vec<HeaderName> =
-        headers.keys().filter(|name| name.as_str().starts_with("warrant-")).cloned().collect();
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().replace('_', "-").starts_with("warrant-"))
+        .cloned()
+        .collect();
     for name in names {
         headers.remove(name);
     }
@@ -76,6 +81,7 @@ mod tests {
         headers.insert(AUTHORIZATION, HeaderValue::from_static("Warrant x"));
         headers.insert("warrant-principal", HeaderValue::from_static("root"));
         headers.insert("Warrant-Whatever", HeaderValue::from_static("x"));
+        headers.insert("warrant_principal", HeaderValue::from_static("root"));
         headers.insert("x-kept", HeaderValue::from_static("y"));
         strip_client_identity(&mut headers);
         assert_eq!(headers.len(), 1);

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, HOST};
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, EXPECT, HOST};
 use http::{Request, Response, StatusCode, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -206,6 +206,8 @@ impl Gate {
         strip_hop_by_hop(&mut headers);
         identity::strip_client_identity(&mut headers);
         headers.remove(HOST);
+        // The body is read whole already: nothing to continue.
+        headers.remove(EXPECT);
         headers.remove(CONTENT_LENGTH);
         identity::add_identity(&mut headers, &warrant);
         let mut forwarded = Request::new(Full::new(body));

@@ -34,7 +34,7 @@ pub(crate) struct GateArgs {
     /// The status list file, read again when it changes (replace it atomically).
     #[arg(long)]
     status_file: Option<PathBuf>,
-    /// Seconds between looks at the status file for a new list.
+    /// Seconds between looks at the status file for a new list. Default 2.
     #[arg(long)]
     status_interval: Option<u64>,
     /// The route table (TOML, docs/HTTP.md); without one the operation is the method and path.
