@@ -60,7 +60,7 @@ pub(crate) struct SigningArgs {
     /// PEM CA certificates for an https upstream (default: the system's roots).
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// The largest request body, bytes (larger: 413). Default 1 MiB.
+    /// The largest request body, bytes (larger: 413).
     #[arg(long, default_value_t = warrant_http::DEFAULT_BODY_LIMIT)]
     body_limit: usize,
 }
