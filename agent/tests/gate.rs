@@ -206,11 +206,18 @@ impl Stack {
     }
 
     fn gate_to(&self, upstream: &str, extra: &[&str]) -> Gate {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", upstream, "--origin", AUDIENCE];
+        args.extend(["--trust", "trust.json", "--status-file", "status.cbor", "--status-interval", "1"]);
+        args.extend(["--routes", "routes.toml", "--allow-software"]);
+        args.extend(extra);
+        self.spawn_gate(&args)
+    }
+
+    /// Starts `warrant gate ARGS` and waits until it listens.
+    fn spawn_gate(&self, args: &[&str]) -> Gate {
         let mut child = Command::new(common::warrant_bin())
-            .args(["gate", "--listen", "127.0.0.1:0", "--upstream", upstream, "--origin", AUDIENCE])
-            .args(["--trust", "trust.json", "--status-file", "status.cbor", "--status-interval", "1"])
-            .args(["--routes", "routes.toml", "--allow-software"])
-            .args(extra)
+            .arg("gate")
+            .args(args)
             .current_dir(&self.dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -694,4 +701,28 @@ fn warrant_exec_passes_sigterm_on_to_its_command_and_returns_its_status() {
     kill(Pid::from_raw(exec.0.id() as i32), Signal::SIGTERM).unwrap();
     let status = exec.0.wait().unwrap();
     assert_eq!(status.code(), Some(42), "{status:?}");
+}
+
+#[test]
+fn the_gate_takes_its_settings_from_a_toml_file_and_flags_win() {
+    let stack = Stack::new();
+    let config = format!(
+        "listen = \"127.0.0.1:1\"\nupstream = \"{}\"\norigin = \"{AUDIENCE}\"\ntrust = [\"trust.json\"]\n\
+         status_file = \"status.cbor\"\nroutes = \"routes.toml\"\nallow_software = true\n",
+        stack.upstream
+    );
+    std::fs::write(stack.dir.join("gate.toml"), config).unwrap();
+    // The file's port 1 is overridden by the flag.
+    let gate = stack.spawn_gate(&["--config", "gate.toml", "--listen", "127.0.0.1:0"]);
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    std::fs::write(stack.dir.join("bad.toml"), "listen = \"127.0.0.1:0\"\nlisten_on = 1\n").unwrap();
+    let out = Command::new(common::warrant_bin())
+        .args(["gate", "--config", "bad.toml"])
+        .current_dir(&stack.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `listen_on`"), "{out:?}");
 }
