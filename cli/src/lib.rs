@@ -71,7 +71,8 @@ enum Command {
     /// Run a reverse proxy that verifies each request's warrant (docs/HTTP.md) and forwards
     /// accepted ones to the upstream with the verified identity in Warrant-* headers.
     ///
-    /// Writes one JSON line per decision on standard output; stops on SIGTERM or SIGINT.
+    /// Writes one JSON line per decision on standard output, and status list changes on
+    /// standard error (filtered by $WARRANT_LOG, default info); stops on SIGTERM or SIGINT.
     Gate(gate::GateArgs),
     /// Run a local endpoint that has warrantd sign a warrant for each request (only the body's
     /// digest goes to the daemon) and forwards it to the upstream with the warrant attached.
