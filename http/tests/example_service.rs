@@ -247,3 +247,20 @@ async fn a_request_without_a_warrant_is_refused_before_its_body_is_read() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("www-authenticate: warrant\r\n"), "{answer}");
 }
+
+#[tokio::test]
+async fn the_extractor_behind_no_layer_refuses_rather_than_run_unauthenticated() {
+    use axum::routing::get;
+    let app =
+        axum::Router::new().route("/", get(|w: warrant_http::Warrant| async move { w.principal.clone() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    // Even a well-formed warrant header is not a verified warrant.
+    let f = Fixture::new();
+    let header = auth(&f.warrant(&deploy(DEPLOY, BODY)));
+    let answer = send(addr, "GET", "/", &[("authorization", &header)], b"").await;
+    assert_eq!(answer.status, 401);
+    assert_eq!(answer.challenge(), Some("Warrant"));
+    assert_eq!(answer.json()["code"], "missing_warrant");
+}
