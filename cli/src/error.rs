@@ -12,6 +12,25 @@ pub enum Error {
     /// The call to warrantd failed, or warrantd refused it.
     #[error(transparent)]
     Client(#[from] warrant_client::Error),
+    /// The HTTP carriage: a gate's or proxy's configuration, or a status list it refused.
+    #[error(transparent)]
+    Http(#[from] warrant_http::Error),
+    /// A listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// `warrant exec`'s command could not be started.
+    #[error("cannot run {}: {source}", program.display())]
+    Exec {
+        /// The command.
+        program: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// warrantd answered in a form this client does not accept (it checks what it passes on).
     #[error("warrantd's answer is not usable: {0}")]
     UnexpectedAnswer(String),
@@ -69,6 +88,9 @@ impl Error {
         match self {
             Error::Rejected(e) => e.code(),
             Error::Client(e) => e.code(),
+            Error::Http(e) => e.code(),
+            Error::Listen { .. } => "listen",
+            Error::Exec { .. } => "exec",
             Error::UnexpectedAnswer(_) => "unexpected_answer",
             #[cfg(feature = "yubikey")]
             Error::KeyStore(_) => "key_store",

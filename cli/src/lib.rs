@@ -8,6 +8,10 @@ mod demo;
 mod error;
 mod evidence;
 mod files;
+mod gate;
+mod proxy;
+mod tls;
+mod upstream;
 mod view;
 mod yubikey;
 
@@ -64,6 +68,23 @@ enum Command {
     Sign(SignArgs),
     /// Verify a warrant offline against a request (exit 0 accepted, 1 rejected).
     Verify(VerifyArgs),
+    /// Run a reverse proxy that verifies each request's warrant (docs/HTTP.md) and forwards
+    /// accepted ones to the upstream with the verified identity in Warrant-* headers.
+    ///
+    /// Writes one JSON line per decision on standard output, and status list changes on
+    /// standard error (filtered by $WARRANT_LOG, default info); stops on SIGTERM or SIGINT.
+    Gate(gate::GateArgs),
+    /// Run a local endpoint that has warrantd sign a warrant for each request (only the body's
+    /// digest goes to the daemon) and forwards it to the upstream with the warrant attached.
+    ///
+    /// Any tool that takes a base URL then sends warrants. Stops on SIGTERM or SIGINT.
+    Proxy(proxy::ProxyArgs),
+    /// Run a command with a proxy of its own (as `warrant proxy`) on an ephemeral loopback
+    /// port, its URL in the command's environment as WARRANT_PROXY_URL (and each --env NAME);
+    /// the proxy stops when the command exits. Nothing secret enters the environment.
+    ///
+    /// Exit status: the command's (128 + the signal number if a signal ended it).
+    Exec(proxy::ExecArgs),
     /// Prepare a YubiKey for warrantd (management key, PIN, PUK).
     #[command(subcommand)]
     Yubikey(yubikey::YubikeyCommand),
@@ -276,8 +297,12 @@ struct SignArgs {
     #[arg(long, default_value_t = 60)]
     ttl: u64,
     /// Where to write the warrant.
+    #[arg(long, required_unless_present = "header")]
+    out: Option<PathBuf>,
+    /// Print the request's header line, `Authorization: Warrant <base64url>` (docs/HTTP.md),
+    /// on standard output (with --json: {"authorization": ...}).
     #[arg(long)]
-    out: PathBuf,
+    header: bool,
 }
 
 /// The HTTP request a warrant is bound to.
@@ -399,18 +424,32 @@ fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<Exit
                 status_list: args.status_list.as_deref().map(files::read).transpose()?,
             };
             let answer: api::SignResponse = connect()?.post("/sign", &request)?;
-            files::write_atomic(&args.out, &answer.warrant, 0o644)?;
-            out.done(
-                &format!(
-                    "warrant {} ({} bytes) written to {}",
-                    answer.warrant_id,
-                    answer.warrant.len(),
-                    args.out.display()
-                ),
-                json!({"out": args.out, "size": answer.warrant.len(), "warrant_id": answer.warrant_id}),
-            );
+            if let Some(path) = &args.out {
+                files::write_atomic(path, &answer.warrant, 0o644)?;
+            }
+            let authorization = warrant_http::authorization_value(&answer.warrant);
+            if args.header {
+                let size = answer.warrant.len();
+                out.done(
+                    &format!("Authorization: {authorization}"),
+                    json!({"authorization": authorization, "out": args.out, "size": size, "warrant_id": answer.warrant_id}),
+                );
+            } else if let Some(path) = &args.out {
+                out.done(
+                    &format!(
+                        "warrant {} ({} bytes) written to {}",
+                        answer.warrant_id,
+                        answer.warrant.len(),
+                        path.display()
+                    ),
+                    json!({"out": path, "size": answer.warrant.len(), "warrant_id": answer.warrant_id}),
+                );
+            }
         }
         Command::Verify(args) => verify(args, out)?,
+        Command::Gate(args) => gate::run(args)?,
+        Command::Proxy(args) => proxy::run_proxy(args, &warrant_client::socket_path(socket))?,
+        Command::Exec(args) => return proxy::run_exec(args, &warrant_client::socket_path(socket)),
         Command::Evidence(cmd) => evidence::run(cmd, out)?,
         Command::Yubikey(cmd) => yubikey::run(cmd, out)?,
         Command::Inspect { file } => {

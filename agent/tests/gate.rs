@@ -1,0 +1,728 @@
+//! `warrant gate` end to end, real processes on loopback: a warrantd (software keys) signs
+//! through `warrant sign --header`, curl sends, the gate verifies and forwards to an upstream
+//! in Python (stdlib http.server) that echoes what it received.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Daemon, AUDIENCE, POLICY};
+use serde_json::Value;
+
+const DEPLOY: &str = "https://api.example.com/v1/deploy/prod";
+const BODY: &str = r#"{"version":"1.4.2"}"#;
+
+const ROUTES: &str = r#"
+[[route]]
+method = "POST"
+path = "/v1/deploy/{env}"
+action = "deploy"
+resource = "{env}/api"
+
+[[route]]
+method = "GET"
+path = "/v1/docs/{doc}"
+action = "read"
+resource = "docs/{doc}"
+"#;
+
+/// Echoes each request as JSON: method, path, headers (in order, repeated ones too), body.
+const UPSTREAM: &str = r#"
+import http.server, json, sys
+class Echo(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def answer(self):
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length).decode("utf-8", "replace")
+        out = json.dumps({"method": self.command, "path": self.path,
+                          "headers": [[k.lower(), v] for k, v in self.headers.items()], "body": body}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+    do_GET = do_POST = do_PUT = do_DELETE = answer
+    def log_message(self, *args):
+        pass
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"#;
+
+/// A child process killed when the test ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// warrantd with an authority, a device key `laptop` enrolled as alice (group deployers) and
+/// its grant under POLICY, the trust file and a first status list; the echo upstream.
+struct Stack {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    daemon: Daemon,
+    upstream: String,
+    _upstream: Process,
+}
+
+/// A running gate and the audit lines it wrote.
+struct Gate {
+    url: String,
+    /// The CA of an https gate's certificate.
+    ca: Option<PathBuf>,
+    audit: Arc<Mutex<Vec<String>>>,
+    _process: Process,
+}
+
+/// What curl received.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+
+    /// The echoed request's values of header `name`.
+    fn echoed(&self, name: &str) -> Vec<String> {
+        let echo = self.json();
+        echo["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h[0] == name)
+            .map(|h| h[1].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Stack {
+    fn new() -> Self {
+        let tmp = common::workdir();
+        let dir = tmp.path().to_owned();
+        std::fs::write(dir.join("policy.cedar"), POLICY).unwrap();
+        std::fs::write(dir.join("body.json"), BODY).unwrap();
+        std::fs::write(dir.join("routes.toml"), ROUTES).unwrap();
+        let daemon = common::start(&dir, &common::base_config(&dir));
+        let stack_upstream = start_upstream(&dir);
+        let stack = Self { dir, daemon, upstream: stack_upstream.1, _upstream: stack_upstream.0, _tmp: tmp };
+        stack.ok(&["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/status/1"]);
+        stack.ok(&["keys", "create", "laptop"]);
+        let challenge = stack.ok(&["authority", "challenge", "--principal", "alice"]);
+        stack.ok(&[
+            "enroll",
+            "--key",
+            "laptop",
+            "--principal",
+            "alice",
+            "--challenge",
+            challenge.trim(),
+            "--out",
+            "enroll.cbor",
+        ]);
+        stack.ok(&[
+            "authority",
+            "grant",
+            "--enrollment",
+            "enroll.cbor",
+            "--policy",
+            "policy.cedar",
+            "--group",
+            "deployers",
+            "--allow-software",
+            "--out",
+            "grant.cbor",
+        ]);
+        stack.ok(&["authority", "trust", "--out", "trust.json"]);
+        stack.ok(&["authority", "publish-status", "--out", "status.cbor"]);
+        stack
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        common::warrant_ok(&self.dir, Some(&self.daemon.socket), args)
+    }
+
+    /// The `Authorization` value of a warrant for `method` `target` with `body_file`, as
+    /// `action` on `resource`.
+    fn authorization(
+        &self,
+        method: &str,
+        target: &str,
+        body_file: Option<&str>,
+        action: &str,
+        resource: &str,
+        extra: &[&str],
+    ) -> String {
+        let mut args = vec!["sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", AUDIENCE];
+        args.extend([
+            "--action",
+            action,
+            "--resource",
+            resource,
+            "--method",
+            method,
+            "--target",
+            target,
+            "--header",
+        ]);
+        if let Some(body) = body_file {
+            args.extend(["--body", body]);
+        }
+        args.extend(extra);
+        let line = self.ok(&args);
+        line.trim()
+            .strip_prefix("Authorization: ")
+            .unwrap_or_else(|| panic!("not a header line: {line}"))
+            .to_owned()
+    }
+
+    /// A warrant for POST DEPLOY with body.json, deploy on prod/api.
+    fn deploy_authorization(&self) -> String {
+        self.authorization("POST", DEPLOY, Some("body.json"), "deploy", "prod/api", &[])
+    }
+
+    fn gate(&self, extra: &[&str]) -> Gate {
+        self.gate_to(&self.upstream, extra)
+    }
+
+    fn gate_to(&self, upstream: &str, extra: &[&str]) -> Gate {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", upstream, "--origin", AUDIENCE];
+        args.extend(["--trust", "trust.json", "--status-file", "status.cbor", "--status-interval", "1"]);
+        args.extend(["--routes", "routes.toml", "--allow-software"]);
+        args.extend(extra);
+        self.spawn_gate(&args)
+    }
+
+    /// Starts `warrant gate ARGS` and waits until it listens.
+    fn spawn_gate(&self, args: &[&str]) -> Gate {
+        let mut child = Command::new(common::warrant_bin())
+            .arg("gate")
+            .args(args)
+            .current_dir(&self.dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        let addr = loop {
+            line.clear();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "the gate exited before listening");
+            if let Some(rest) = line.strip_prefix("warrant gate: listening on ") {
+                let scheme = if rest.contains("(https)") { "https" } else { "http" };
+                break format!("{scheme}://{}", rest.split(' ').next().unwrap());
+            }
+        };
+        // Keep draining both streams: the audit lines, and the logs (so the gate never blocks).
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = stderr.read_to_string(&mut sink);
+        });
+        let audit = Arc::new(Mutex::new(Vec::new()));
+        let lines = audit.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        Gate { url: addr, ca: None, audit, _process: Process(child) }
+    }
+}
+
+fn start_upstream(dir: &Path) -> (Process, String) {
+    std::fs::write(dir.join("upstream.py"), UPSTREAM).unwrap();
+    let mut child = Command::new("python3")
+        .arg(dir.join("upstream.py"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3");
+    let mut port = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut port).unwrap();
+    (Process(child), format!("http://127.0.0.1:{}", port.trim()))
+}
+
+/// curl `method` on `base` + `path` with `headers` and `body`.
+fn curl(base: &str, method: &str, path: &str, headers: &[String], body: Option<&str>) -> Answer {
+    curl_trusting(None, base, method, path, headers, body)
+}
+
+/// [`curl`], checking an https server's certificate against `ca` when given.
+fn curl_trusting(
+    ca: Option<&Path>,
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: Option<&str>,
+) -> Answer {
+    let mut command = Command::new("curl");
+    if let Some(ca) = ca {
+        command.arg("--cacert").arg(ca);
+    }
+    command.args(["-sS", "-i", "--max-time", "20", "-H", "Expect:", "-X", method]);
+    for h in headers {
+        command.args(["-H", h]);
+    }
+    if let Some(body) = body {
+        command.args(["--data-binary", body, "-H", "content-type: application/json"]);
+    }
+    let out = command.arg(format!("{base}{path}")).output().expect("curl");
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    Answer { status, headers: head.to_owned(), body: body.to_owned() }
+}
+
+impl Gate {
+    /// curl `method` on the gate's `path` with `headers` and `body`.
+    fn curl(&self, method: &str, path: &str, headers: &[String], body: Option<&str>) -> Answer {
+        curl_trusting(self.ca.as_deref(), &self.url, method, path, headers, body)
+    }
+
+    /// The audit lines so far, parsed (waiting up to 10 s for at least `count`).
+    fn audit(&self, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let lines = self.audit.lock().unwrap().clone();
+            if lines.len() >= count || Instant::now() > deadline {
+                return lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn auth(value: &str) -> String {
+    format!("authorization: {value}")
+}
+
+#[test]
+fn an_accepted_request_is_forwarded_with_the_verified_identity_and_a_replay_is_refused() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let warrant = stack.deploy_authorization();
+    // The client tries to pass for someone else: its Warrant-* headers are dropped.
+    let forged = ["warrant-principal: root", "Warrant-Groups: admins", "Warrant_Principal: root"];
+    let mut headers = vec![auth(&warrant), "x-request: 7".to_owned()];
+    headers.extend(forged.map(str::to_owned));
+    let answer = gate.curl("POST", "/v1/deploy/prod", &headers, Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let echo = answer.json();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/v1/deploy/prod");
+    assert_eq!(echo["body"], BODY);
+    assert_eq!(answer.echoed("warrant-principal"), ["alice"]);
+    assert_eq!(answer.echoed("warrant-groups"), ["deployers"]);
+    assert_eq!(answer.echoed("warrant-action"), ["deploy"]);
+    assert_eq!(answer.echoed("warrant-resource"), ["prod/api"]);
+    assert_eq!(answer.echoed("warrant-assurance"), ["software"]);
+    assert_eq!(answer.echoed("warrant-id")[0].len(), 32);
+    assert!(answer.echoed("authorization").is_empty(), "{echo}");
+    assert!(answer.echoed("warrant_principal").is_empty(), "{echo}");
+    assert_eq!(answer.echoed("x-request"), ["7"]);
+
+    let again = gate.curl("POST", "/v1/deploy/prod", &[auth(&warrant)], Some(BODY));
+    assert_eq!(again.status, 401);
+    assert!(again.header("www-authenticate").unwrap().starts_with("Warrant error=\"replayed\""), "{again:?}");
+    assert_eq!(again.json()["code"], "replayed");
+
+    let audit = gate.audit(2);
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(audit[0]["decision"], "forwarded");
+    assert_eq!(audit[0]["principal"], "alice");
+    assert_eq!(audit[0]["status"], 200);
+    assert_eq!(audit[0]["warrant_id"], answer.echoed("warrant-id")[0].as_str());
+    assert_eq!(audit[1]["decision"], "refused");
+    assert_eq!(audit[1]["code"], "replayed");
+}
+
+#[test]
+fn a_changed_body_or_no_warrant_is_a_401() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let warrant = stack.deploy_authorization();
+    let changed = gate.curl("POST", "/v1/deploy/prod", &[auth(&warrant)], Some(r#"{"version":"6.6.6"}"#));
+    assert_eq!(changed.status, 401);
+    assert!(changed.header("www-authenticate").unwrap().starts_with("Warrant error=\"invalid_warrant\""));
+    assert_eq!(changed.json()["code"], "request_body_mismatch");
+
+    let none = gate.curl("POST", "/v1/deploy/prod", &[], Some(BODY));
+    assert_eq!(none.status, 401);
+    assert_eq!(none.header("www-authenticate").as_deref(), Some("Warrant"));
+    assert_eq!(none.json()["code"], "missing_warrant");
+    let audit = gate.audit(2);
+    assert!(audit.iter().all(|l| l["decision"] == "refused"), "{audit:?}");
+
+    let small = stack.gate(&["--body-limit", "8"]);
+    let over = small.curl("POST", "/v1/deploy/prod", &[auth(&warrant)], Some(BODY));
+    assert_eq!(over.status, 413);
+    assert_eq!(over.json()["code"], "body_too_large");
+}
+
+#[test]
+fn a_warrant_for_another_operation_or_an_unrouted_request_is_refused() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    // Signed for `read` on the deploy request: the route says this request is `deploy`.
+    let read = stack.authorization("POST", DEPLOY, Some("body.json"), "read", "prod/api", &[]);
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&read)], Some(BODY));
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(answer.header("www-authenticate").unwrap().starts_with("Warrant error=\"insufficient_policy\""));
+    assert_eq!(answer.json()["code"], "action_mismatch");
+
+    let admin = "https://api.example.com/v1/admin";
+    let warrant = stack.authorization("POST", admin, Some("body.json"), "POST", "/v1/admin", &[]);
+    let answer = gate.curl("POST", "/v1/admin", &[auth(&warrant)], Some(BODY));
+    assert_eq!(answer.status, 403);
+    assert_eq!(answer.json()["code"], "no_route");
+}
+
+#[test]
+fn a_local_policy_that_denies_is_a_403() {
+    let stack = Stack::new();
+    std::fs::write(
+        stack.dir.join("local.cedar"),
+        "permit (principal, action, resource) when { context.claims has ticket };",
+    )
+    .unwrap();
+    let gate = stack.gate(&["--local-policy", "local.cedar"]);
+    let without = stack.deploy_authorization();
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&without)], Some(BODY));
+    assert_eq!(answer.status, 403, "{answer:?}");
+    assert!(answer.header("www-authenticate").unwrap().starts_with("Warrant error=\"insufficient_policy\""));
+    assert_eq!(answer.json()["code"], "policy_denied");
+    let with = stack.authorization(
+        "POST",
+        DEPLOY,
+        Some("body.json"),
+        "deploy",
+        "prod/api",
+        &["--claim", "ticket=OPS-1"],
+    );
+    assert_eq!(gate.curl("POST", "/v1/deploy/prod", &[auth(&with)], Some(BODY)).status, 200);
+}
+
+#[test]
+fn a_revocation_takes_effect_when_the_status_file_is_replaced_without_a_restart() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let before = stack.deploy_authorization();
+    assert_eq!(gate.curl("POST", "/v1/deploy/prod", &[auth(&before)], Some(BODY)).status, 200);
+
+    stack.ok(&["authority", "revoke", "--grant", "grant.cbor"]);
+    // Published next to it, then renamed over it: the gate never reads half a file.
+    stack.ok(&["authority", "publish-status", "--out", "status.new"]);
+    std::fs::rename(stack.dir.join("status.new"), stack.dir.join("status.cbor")).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let answer = loop {
+        let warrant = stack.deploy_authorization();
+        let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&warrant)], Some(BODY));
+        if answer.status != 200 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert!(answer.header("www-authenticate").unwrap().starts_with("Warrant error=\"revoked\""));
+    assert_eq!(answer.json()["code"], "revoked");
+}
+
+#[test]
+fn an_upstream_that_is_down_is_a_502_not_a_hang() {
+    let stack = Stack::new();
+    // A port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let upstream = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let gate = stack.gate_to(&upstream, &[]);
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.json()["code"], "upstream_unreachable");
+    let audit = gate.audit(1);
+    assert_eq!(audit[0]["decision"], "upstream_failed");
+    assert_eq!(audit[0]["principal"], "alice");
+}
+
+#[test]
+fn the_gate_refuses_to_start_without_a_usable_status_list_or_origin() {
+    let stack = Stack::new();
+    let run = |extra: &[&str]| {
+        Command::new(common::warrant_bin())
+            .args(["gate", "--listen", "127.0.0.1:0", "--upstream", &stack.upstream, "--trust", "trust.json"])
+            .args(extra)
+            .current_dir(&stack.dir)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--origin", AUDIENCE, "--status-file", "absent.cbor"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absent.cbor"), "{out:?}");
+    let out = run(&["--origin", "https://api.example.com/v1", "--status-file", "status.cbor"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("it has a path or query"), "{out:?}");
+}
+
+/// Starts `warrant proxy` in front of `gate`; returns its URL.
+fn start_proxy(stack: &Stack, gate: &Gate, extra: &[&str]) -> (Process, String) {
+    let mut child = Command::new(common::warrant_bin())
+        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", &gate.url, "--origin", AUDIENCE])
+        .args(extra)
+        .args(["--key", "laptop", "--grant", "grant.cbor", "--routes", "routes.toml"])
+        .current_dir(&stack.dir)
+        .env("WARRANT_SOCKET", &stack.daemon.socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    assert!(stderr.read_line(&mut line).unwrap() > 0, "the proxy exited before listening");
+    let addr =
+        line.strip_prefix("warrant proxy: listening on ").unwrap().split(',').next().unwrap().to_owned();
+    (Process(child), format!("http://{addr}"))
+}
+
+#[test]
+fn curl_through_warrant_proxy_and_the_gate_gets_a_fresh_warrant_for_each_request() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let (_proxy, url) = start_proxy(&stack, &gate, &[]);
+    // The client sends no warrant and even an Authorization of its own: the proxy replaces it.
+    let bearer = "authorization: Bearer not-a-warrant".to_owned();
+    for _ in 0..2 {
+        let answer = curl(&url, "POST", "/v1/deploy/prod", std::slice::from_ref(&bearer), Some(BODY));
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert_eq!(answer.echoed("warrant-principal"), ["alice"]);
+        assert_eq!(answer.json()["body"], BODY);
+    }
+    // The policy does not permit `read`: the gate's 403 comes back through the proxy.
+    let denied = curl(&url, "GET", "/v1/docs/readme", &[], None);
+    assert_eq!(denied.status, 403, "{denied:?}");
+    assert_eq!(denied.json()["code"], "policy_denied");
+    // An unrouted request is not signed at all.
+    let unrouted = curl(&url, "POST", "/v1/admin", &[], Some(BODY));
+    assert_eq!((unrouted.status, unrouted.json()["code"].as_str()), (403, Some("no_route")));
+    let audit = gate.audit(3);
+    assert_eq!(audit.len(), 3, "the unrouted request never reached the gate: {audit:?}");
+    assert!(audit[..2].iter().all(|l| l["decision"] == "forwarded"));
+    assert_ne!(audit[0]["warrant_id"], audit[1]["warrant_id"]);
+}
+
+#[test]
+fn warrant_exec_gives_the_command_a_proxy_and_its_exit_status() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let exec = |script: &str| {
+        Command::new(common::warrant_bin())
+            .args(["exec", "--upstream", &gate.url, "--origin", AUDIENCE, "--key", "laptop"])
+            .args([
+                "--grant",
+                "grant.cbor",
+                "--routes",
+                "routes.toml",
+                "--env",
+                "API_URL",
+                "--",
+                "sh",
+                "-c",
+                script,
+            ])
+            .current_dir(&stack.dir)
+            .env("WARRANT_SOCKET", &stack.daemon.socket)
+            .output()
+            .unwrap()
+    };
+    let out = exec(
+        r#"curl -sS -X POST --data-binary @body.json -H 'content-type: application/json' "$WARRANT_PROXY_URL/v1/deploy/prod" && echo && echo "$API_URL""#,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let (echo, url) = stdout.trim().split_once('\n').unwrap();
+    let echo: Value = serde_json::from_str(echo).unwrap();
+    assert!(
+        echo["headers"].as_array().unwrap().iter().any(|h| h[0] == "warrant-principal" && h[1] == "alice"),
+        "{echo}"
+    );
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    assert_eq!(exec("exit 7").status.code(), Some(7));
+}
+
+#[test]
+fn the_proxy_listens_on_loopback_only() {
+    let stack = Stack::new();
+    let out = Command::new(common::warrant_bin())
+        .args([
+            "proxy",
+            "--listen",
+            "0.0.0.0:0",
+            "--upstream",
+            &stack.upstream,
+            "--key",
+            "laptop",
+            "--grant",
+            "grant.cbor",
+        ])
+        .current_dir(&stack.dir)
+        .env("WARRANT_SOCKET", &stack.daemon.socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a loopback address"), "{out:?}");
+}
+
+/// A CA and a certificate it issued for 127.0.0.1 and localhost (openssl): `ca.pem`,
+/// `cert.pem`, `key.pem` in `dir`.
+fn certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(
+        &[
+            &[
+                "req",
+                "-x509",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=gate test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ][..],
+            &ec,
+        ]
+        .concat(),
+    );
+    run(&[&["req", "-subj", "/CN=localhost", "-keyout", "key.pem", "-out", "leaf.csr"][..], &ec].concat());
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+}
+
+#[test]
+fn the_gate_serves_https_and_the_proxy_forwards_over_https_trusting_its_ca() {
+    let stack = Stack::new();
+    certificates(&stack.dir);
+    let mut gate = stack.gate(&["--tls-cert", "cert.pem", "--tls-key", "key.pem"]);
+    assert!(gate.url.starts_with("https://127.0.0.1:"), "{}", gate.url);
+    // curl checks the gate's certificate against the test CA.
+    gate.ca = Some(stack.dir.join("ca.pem"));
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    let (_proxy, url) = start_proxy(&stack, &gate, &["--ca", "ca.pem"]);
+    let answer = curl(&url, "POST", "/v1/deploy/prod", &[], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.echoed("warrant-principal"), ["alice"]);
+
+    // Without the CA the proxy does not trust the gate: no request leaves unverified.
+    let (_untrusting, url) = start_proxy(&stack, &gate, &[]);
+    let answer = curl(&url, "POST", "/v1/deploy/prod", &[], Some(BODY));
+    assert_eq!(answer.status, 502, "{answer:?}");
+    assert_eq!(answer.json()["code"], "upstream_unreachable");
+}
+
+#[test]
+fn warrant_exec_passes_sigterm_on_to_its_command_and_returns_its_status() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let mut exec = Process(
+        Command::new(common::warrant_bin())
+            .args([
+                "exec",
+                "--upstream",
+                &gate.url,
+                "--origin",
+                AUDIENCE,
+                "--key",
+                "laptop",
+                "--grant",
+                "grant.cbor",
+            ])
+            .args(["--", "sh", "-c", r#"trap 'exit 42' TERM; echo ready; sleep 60 & wait"#])
+            .current_dir(&stack.dir)
+            .env("WARRANT_SOCKET", &stack.daemon.socket)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(exec.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    kill(Pid::from_raw(exec.0.id() as i32), Signal::SIGTERM).unwrap();
+    let status = exec.0.wait().unwrap();
+    assert_eq!(status.code(), Some(42), "{status:?}");
+}
+
+#[test]
+fn the_gate_takes_its_settings_from_a_toml_file_and_flags_win() {
+    let stack = Stack::new();
+    let config = format!(
+        "listen = \"127.0.0.1:1\"\nupstream = \"{}\"\norigin = \"{AUDIENCE}\"\ntrust = [\"trust.json\"]\n\
+         status_file = \"status.cbor\"\nroutes = \"routes.toml\"\nallow_software = true\n",
+        stack.upstream
+    );
+    std::fs::write(stack.dir.join("gate.toml"), config).unwrap();
+    // The file's port 1 is overridden by the flag.
+    let gate = stack.spawn_gate(&["--config", "gate.toml", "--listen", "127.0.0.1:0"]);
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+
+    std::fs::write(stack.dir.join("bad.toml"), "listen = \"127.0.0.1:0\"\nlisten_on = 1\n").unwrap();
+    let out = Command::new(common::warrant_bin())
+        .args(["gate", "--config", "bad.toml"])
+        .current_dir(&stack.dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `listen_on`"), "{out:?}");
+}

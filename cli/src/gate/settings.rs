@@ -1,0 +1,158 @@
+//! The gate's settings: command-line flags over an optional TOML file with the same names.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Deserialize;
+
+use crate::{files, Error};
+
+/// `warrant gate`'s flags (each may also be given in --config's file, flags win).
+#[derive(Debug, Args)]
+pub(crate) struct GateArgs {
+    /// A TOML file with any of the settings below (keys as the flags, with _ for -; `trust` is
+    /// a list); flags given on the command line win.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The address to listen on (e.g. 0.0.0.0:8443).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// The service behind the gate: http://host:port[/prefix] or https://...
+    #[arg(long)]
+    upstream: Option<String>,
+    /// The external origin clients address, scheme://host[:port] (e.g. https://api.example.com):
+    /// each request's target is this plus its path and query, never its Host header.
+    #[arg(long)]
+    origin: Option<String>,
+    /// This verifier's audience (default: the origin).
+    #[arg(long)]
+    audience: Option<String>,
+    /// A trust file from `warrant authority trust` (repeatable).
+    #[arg(long = "trust")]
+    trust: Vec<PathBuf>,
+    /// The status list file, read again when it changes (replace it atomically).
+    #[arg(long)]
+    status_file: Option<PathBuf>,
+    /// Seconds between looks at the status file for a new list. Default 2.
+    #[arg(long)]
+    status_interval: Option<u64>,
+    /// The route table (TOML, docs/HTTP.md); without one the operation is the method and path.
+    #[arg(long)]
+    routes: Option<PathBuf>,
+    /// A local Cedar policy file that must also permit every request.
+    #[arg(long)]
+    local_policy: Option<PathBuf>,
+    /// Accept devices with software keys.
+    #[arg(long)]
+    allow_software: bool,
+    /// Accept devices whose evidence is self-reported by their key store (PKCS#11).
+    #[arg(long)]
+    allow_self_reported: bool,
+    /// The largest request body, bytes (larger: 413). Default 1 MiB.
+    #[arg(long)]
+    body_limit: Option<usize>,
+    /// Seconds to wait for the upstream's response headers (then 504). Default 30.
+    #[arg(long)]
+    upstream_timeout: Option<u64>,
+    /// Most client connections served at once (more wait to be accepted). Default 1024.
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// PEM certificate chain: serve HTTPS (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// PEM CA certificates for an https upstream (default: the system's roots).
+    #[arg(long)]
+    upstream_ca: Option<PathBuf>,
+}
+
+/// The same settings in a TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateFile {
+    listen: Option<SocketAddr>,
+    upstream: Option<String>,
+    origin: Option<String>,
+    audience: Option<String>,
+    #[serde(default)]
+    trust: Vec<PathBuf>,
+    status_file: Option<PathBuf>,
+    status_interval: Option<u64>,
+    routes: Option<PathBuf>,
+    local_policy: Option<PathBuf>,
+    #[serde(default)]
+    allow_software: bool,
+    #[serde(default)]
+    allow_self_reported: bool,
+    body_limit: Option<usize>,
+    upstream_timeout: Option<u64>,
+    max_connections: Option<usize>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    upstream_ca: Option<PathBuf>,
+}
+
+/// The settings the gate runs with.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub listen: SocketAddr,
+    pub upstream: String,
+    pub origin: String,
+    pub audience: String,
+    pub trust: Vec<PathBuf>,
+    pub status_file: PathBuf,
+    pub status_interval: u64,
+    pub routes: Option<PathBuf>,
+    pub local_policy: Option<PathBuf>,
+    pub allow_software: bool,
+    pub allow_self_reported: bool,
+    pub body_limit: usize,
+    pub upstream_timeout: u64,
+    pub max_connections: usize,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub upstream_ca: Option<PathBuf>,
+}
+
+impl GateArgs {
+    /// The flags over the config file's settings; each required one present.
+    pub(crate) fn settings(self) -> Result<Settings, Error> {
+        let file = match &self.config {
+            Some(path) => toml::from_str::<GateFile>(&files::read_text(path)?)
+                .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?,
+            None => GateFile::default(),
+        };
+        let missing =
+            |name: &str| Error::Usage(format!("--{name} is required (on the command line or in --config)"));
+        let origin = self.origin.or(file.origin).ok_or_else(|| missing("origin"))?;
+        let trust = if self.trust.is_empty() { file.trust } else { self.trust };
+        if trust.is_empty() {
+            return Err(missing("trust"));
+        }
+        let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(Error::Usage("--tls-cert and --tls-key go together".into())),
+        };
+        Ok(Settings {
+            listen: self.listen.or(file.listen).ok_or_else(|| missing("listen"))?,
+            upstream: self.upstream.or(file.upstream).ok_or_else(|| missing("upstream"))?,
+            audience: self.audience.or(file.audience).unwrap_or_else(|| origin.clone()),
+            origin,
+            trust,
+            status_file: self.status_file.or(file.status_file).ok_or_else(|| missing("status-file"))?,
+            status_interval: self.status_interval.or(file.status_interval).unwrap_or(2).max(1),
+            routes: self.routes.or(file.routes),
+            local_policy: self.local_policy.or(file.local_policy),
+            allow_software: self.allow_software || file.allow_software,
+            allow_self_reported: self.allow_self_reported || file.allow_self_reported,
+            body_limit: self.body_limit.or(file.body_limit).unwrap_or(warrant_http::DEFAULT_BODY_LIMIT),
+            upstream_timeout: self.upstream_timeout.or(file.upstream_timeout).unwrap_or(30).max(1),
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
+            tls,
+            upstream_ca: self.upstream_ca.or(file.upstream_ca),
+        })
+    }
+}
