@@ -50,7 +50,8 @@ impl Mode {
         }
     }
 
-    fn default_state_dir(self) -> PathBuf {
+    /// The default state directory (`$STATE_DIRECTORY` when systemd made it).
+    pub fn default_state_dir(self) -> PathBuf {
         // systemd's StateDirectory= says where it made the directory.
         if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir);

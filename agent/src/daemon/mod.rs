@@ -65,6 +65,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a commented configuration for this machine with the strongest key store that
+    /// works here, check it, and name the next command (`warrant setup` runs this).
+    Setup(crate::setup::SetupArgs),
+    /// Check the configuration, the socket, the key store, the directories, the clock and
+    /// the grants given: one line per check, ok, warn or fail with the fix (exit 0 when
+    /// nothing fails; `warrant doctor` runs this).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// The route table, for the test that keeps docs/openapi.json in step.
@@ -74,22 +81,35 @@ pub fn route_table() -> Vec<(&'static str, String)> {
 
 /// Runs `warrantd` with the process arguments.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
-    if let Some(Command::Demo { json }) = args.command {
-        return match crate::demo::run(json) {
-            Ok(code) => code,
-            Err(e) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"ok": false, "error": e.code(), "message": e.to_string()})
-                    );
-                } else {
-                    eprintln!("warrantd demo: {e}");
+    let mut args = Args::parse();
+    match args.command.take() {
+        None => {}
+        Some(Command::Setup(setup)) => {
+            return match crate::setup::run(setup) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("warrantd setup: {e}");
+                    ExitCode::from(2)
                 }
-                ExitCode::from(2)
             }
-        };
+        }
+        Some(Command::Doctor(doctor)) => return crate::doctor::run(doctor),
+        Some(Command::Demo { json }) => {
+            return match crate::demo::run(json) {
+                Ok(code) => code,
+                Err(e) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"ok": false, "error": e.code(), "message": e.to_string()})
+                        );
+                    } else {
+                        eprintln!("warrantd demo: {e}");
+                    }
+                    ExitCode::from(2)
+                }
+            }
+        }
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -108,8 +128,30 @@ pub fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let path = args.config.unwrap_or_else(|| config::Mode::default_for_this_process().default_config());
-    let config = Config::load(&path)?;
+    let mode = config::Mode::default_for_this_process();
+    let config = match args.config {
+        Some(path) => Config::load(&path)?,
+        None => {
+            let path = mode.default_config();
+            let missing = !path.try_exists().map_err(|source| Error::Io { path: path.clone(), source })?;
+            if missing && mode == config::Mode::User {
+                let config = crate::setup::user_defaults(&path)?;
+                tracing::info!(
+                    "no configuration file at {}: running on the user-mode defaults `warrant setup --backend soft` writes (software keys sealed with the passphrase in {}; write a file with `warrant setup`)",
+                    path.display(),
+                    match &config.keystore {
+                        warrant_hsm_backends::KeyStoreConfig::Soft(s) => s.passphrase_file.clone().unwrap_or_default(),
+                        _ => PathBuf::new(),
+                    }
+                    .display()
+                );
+                config
+            } else {
+                Config::load(&path)?
+            }
+        }
+    };
+    let path = config.path.clone();
     if args.check_config {
         println!(
             "{}: valid ({} mode, socket {}, state {}, {} rule(s))",
