@@ -1,0 +1,223 @@
+//! The first run on a workstation: `warrant setup` choosing the key store (a TPM reached through
+//! the configured TCTI, the virtual YubiKey when only it is present, software keys otherwise),
+//! the file it writes passing `--check-config` and a warrant signed through a warrantd on it;
+//! `warrant doctor` failing each forced fault with its fix and passing a healthy set-up; and
+//! warrantd in user mode with no configuration file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A user's directories: `$XDG_CONFIG_HOME`, `$XDG_STATE_HOME`, `$XDG_RUNTIME_DIR` under `root`.
+struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    fn new(root: &Path) -> Self {
+        for d in ["config", "state", "run"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        Self { root: root.to_owned() }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.root.join("config/warrant/agent.toml")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.root.join("run/warrant/agent.sock")
+    }
+
+    fn env(&self, command: &mut Command) {
+        command
+            .env("HOME", &self.root)
+            .env("XDG_CONFIG_HOME", self.root.join("config"))
+            .env("XDG_STATE_HOME", self.root.join("state"))
+            .env("XDG_RUNTIME_DIR", self.root.join("run"))
+            .env("TSS2_LOG", "all+none")
+            .env_remove("WARRANT_SOCKET")
+            .env_remove("WARRANTD_CONFIG");
+    }
+
+    /// `warrant ARGS` as this user's session would run it.
+    fn warrant(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(common::warrant_bin());
+        self.env(&mut command);
+        command.args(args).current_dir(&self.root).output().unwrap()
+    }
+
+    fn warrant_ok(&self, args: &[&str]) -> String {
+        let out = self.warrant(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// `warrant setup --mode user ARGS --json`: the JSON report.
+    fn setup(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.warrant_ok(&[&["--json", "setup", "--mode", "user"], args].concat());
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// warrantd on the configuration setup wrote.
+    fn start(&self) -> common::Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+        self.env(&mut command);
+        command.arg("--config").arg(self.config());
+        common::start_at(&self.root, &self.config(), &self.socket(), command, None)
+            .unwrap_or_else(|e| panic!("warrantd did not start on the written config: {e}"))
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A TCTI on which no TPM answers.
+fn closed_tcti() -> String {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("swtpm:host=127.0.0.1,port={port}")
+}
+
+/// An authority warrantd of its own (software keys), with `authority_extra` in `[authority]`.
+fn authority(dir: &Path, authority_extra: &str) -> common::Daemon {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = common::base_config(dir).replacen(
+        "[audit]",
+        &format!("[authority]\n{authority_extra}\n\n[audit]"),
+        1,
+    );
+    let d = common::start(dir, &config);
+    common::warrant_ok(
+        dir,
+        Some(&d.socket),
+        &["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/s/1"],
+    );
+    d
+}
+
+/// Key `laptop` on the device, enrolled with the authority (by TPM credential when `tpm`),
+/// granted under common::POLICY, then a warrant signed by the device and verified offline.
+fn enroll_sign_verify(
+    home: &Home,
+    device: &common::Daemon,
+    authority: &common::Daemon,
+    tpm: bool,
+    software: bool,
+) {
+    let dir = &home.root;
+    let (dev, auth) = (Some(device.socket.as_path()), Some(authority.socket.as_path()));
+    common::warrant_ok(dir, dev, &["keys", "create", "laptop"]);
+    if tpm {
+        common::warrant_ok(dir, dev, &["keys", "tpm-identity", "--out", "identity.json"]);
+        let challenge = ["authority", "challenge", "--principal", "alice", "--tpm-identity", "identity.json"];
+        common::warrant_ok(dir, auth, &[&challenge[..], &["--out", "credential.json"]].concat());
+        let enroll =
+            ["enroll", "--key", "laptop", "--principal", "alice", "--tpm-credential", "credential.json"];
+        common::warrant_ok(dir, dev, &[&enroll[..], &["--out", "enroll.cbor"]].concat());
+    } else {
+        let challenge = common::warrant_ok(dir, auth, &["authority", "challenge", "--principal", "alice"]);
+        let enroll = ["enroll", "--key", "laptop", "--principal", "alice", "--challenge", challenge.trim()];
+        common::warrant_ok(dir, dev, &[&enroll[..], &["--out", "enroll.cbor"]].concat());
+    }
+    std::fs::write(dir.join("policy.cedar"), common::POLICY).unwrap();
+    let mut grant = vec!["authority", "grant", "--enrollment", "enroll.cbor", "--policy", "policy.cedar"];
+    grant.extend(["--group", "deployers", "--out", "grant.cbor"]);
+    if software {
+        grant.push("--allow-software");
+    }
+    common::warrant_ok(dir, auth, &grant);
+    common::warrant_ok(dir, auth, &["authority", "trust", "--out", "trust.json"]);
+    common::warrant_ok(dir, auth, &["authority", "publish-status", "--out", "status.cbor"]);
+    std::fs::write(dir.join("body.json"), "{}").unwrap();
+    let request = ["--method", "POST", "--target", common::TARGET, "--body", "body.json"];
+    let mut sign = vec!["sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", common::AUDIENCE];
+    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "warrant.cbor"]);
+    common::warrant_ok(dir, dev, &[&sign[..], &request[..]].concat());
+    let mut verify =
+        vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json", "--status", "status.cbor"];
+    verify.extend(["--audience", common::AUDIENCE, "--action", "deploy", "--resource", "prod/api"]);
+    if software {
+        verify.push("--allow-software");
+    }
+    let out = common::warrant_ok(dir, None, &[&verify[..], &request[..]].concat());
+    assert!(out.contains("\"ok\":true") || out.contains("\"accepted\":true"), "{out}");
+}
+
+/// `warrantd --check-config` on the written file.
+fn check_config(home: &Home) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    home.env(&mut command);
+    let out = command.arg("--check-config").arg("--config").arg(home.config()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("valid (user mode"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn setup_auto_falls_back_to_software_keys_and_they_sign() {
+    // No card in the virtual reader while this runs, and no TPM on the TCTI.
+    #[cfg(feature = "yubikey")]
+    let _card = warrant_test_support::virtual_piv::lock();
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let report = home.setup(&["--tcti", &closed_tcti()]);
+    assert_eq!(report["backend"], "soft", "{report}");
+    let passed_over = report["passed_over"].to_string();
+    assert!(passed_over.contains("TPM on swtpm:"), "{report}");
+    assert!(report["warnings"].to_string().contains("--allow-software"), "{report}");
+    assert_eq!(report["next"], "systemctl --user enable --now warrantd.socket");
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    assert!(written.contains("backend = \"soft\"") && written.contains("# NOTE: software keys"), "{written}");
+    let passphrase = home.root.join("config/warrant/passphrase");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&passphrase).unwrap().permissions().mode() & 0o777, 0o600);
+    check_config(&home);
+
+    // It refuses to overwrite without --force, and --force keeps the passphrase.
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("exists") && text(&out.stderr).contains("--force"), "{out:?}");
+    let before = std::fs::read(&passphrase).unwrap();
+    home.setup(&["--backend", "soft", "--force"]);
+    assert_eq!(std::fs::read(&passphrase).unwrap(), before, "a passphrase is never replaced");
+
+    let device = home.start();
+    let authority = authority(&tmp.path().join("authority"), "");
+    enroll_sign_verify(&home, &device, &authority, false, true);
+}
+
+#[test]
+fn setup_refuses_a_named_backend_that_does_not_work() {
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let tcti = closed_tcti();
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "tpm", "--tcti", &tcti]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains(&format!("TPM on {tcti}")), "{}", text(&out.stderr));
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "pkcs11"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("--pkcs11-module"), "{}", text(&out.stderr));
+    assert!(!home.config().exists(), "nothing is written when the key store does not work");
+}
+
+#[cfg(feature = "tpm")]
+#[test]
+fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {
+    let tmp = common::workdir();
+    let tpm = warrant_test_support::swtpm::Swtpm::start();
+    let home = Home::new(&tmp.path().join("home"));
+    let report = home.setup(&["--tcti", &tpm.tcti()]);
+    assert_eq!(report["backend"], "tpm", "{report}");
+    assert!(report["found"].as_str().unwrap().contains("TPM 2.0 on swtpm:"), "{report}");
+    assert!(std::fs::read_to_string(home.config()).unwrap().contains(&format!("tcti = \"{}\"", tpm.tcti())));
+    check_config(&home);
+    let device = home.start();
+    let roots = tmp.path().join("ek-ca.pem");
+    std::fs::write(&roots, tpm.ek_ca_pem()).unwrap();
+    let authority =
+        authority(&tmp.path().join("authority"), &format!("tpm_ek_roots = [\"{}\"]", roots.display()));
+    enroll_sign_verify(&home, &device, &authority, true, false);
+}
