@@ -221,3 +221,85 @@ fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {
         authority(&tmp.path().join("authority"), &format!("tpm_ek_roots = [\"{}\"]", roots.display()));
     enroll_sign_verify(&home, &device, &authority, true, false);
 }
+
+/// A command run as `user` (through setpriv) when given, else as this process.
+fn as_user(program: &Path, user: Option<u32>) -> Command {
+    match user {
+        Some(uid) => {
+            let mut command = Command::new("setpriv");
+            let id = uid.to_string();
+            command.args(["--reuid", &id, "--regid", &id, "--clear-groups"]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+#[test]
+fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = common::workdir();
+    // Root runs warrantd in system mode: the user-mode daemon is run as a second user.
+    let user = if nix::unistd::geteuid().is_root() {
+        let Some((uid, _)) = common::test_user() else { return };
+        Some(uid)
+    } else {
+        None
+    };
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = Home::new(&tmp.path().join("home"));
+    if let Some(uid) = user {
+        for d in ["", "config", "state", "run"] {
+            std::os::unix::fs::chown(home.root.join(d), Some(uid), Some(uid)).unwrap();
+        }
+    }
+    std::fs::set_permissions(home.root.join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let warrantd = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrantd"));
+    let warrant = common::reachable_copy(tmp.path(), common::warrant_bin().to_str().unwrap());
+    let start = || {
+        let mut command = as_user(&warrantd, user);
+        home.env(&mut command);
+        common::start_at(&home.root, &home.config(), &home.socket(), command, user)
+    };
+    let warrant_as_user = |args: &[&str]| {
+        let mut command = as_user(&warrant, user);
+        home.env(&mut command);
+        command.arg("--socket").arg(home.socket()).args(args).current_dir(&home.root).output().unwrap()
+    };
+
+    let d = start().unwrap_or_else(|e| panic!("warrantd did not start without a config file: {e}"));
+    assert!(!home.config().exists());
+    let log = d.stderr();
+    assert!(log.contains(&format!("no configuration file at {}", home.config().display())), "{log}");
+    assert!(log.contains("warrant setup --backend soft"), "{log}");
+    let out = warrant_as_user(&["--json", "keys", "create", "laptop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = warrant_as_user(&["--json", "keys", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["name"], "laptop", "{list}");
+    assert_eq!((&list[0]["backend"], &list[0]["protection"]), (&"software".into(), &"passphrase".into()), "{list}");
+    // The defaults seal keys with a passphrase made for them, private to the user.
+    let passphrase = std::fs::metadata(home.root.join("config/warrant/passphrase")).unwrap();
+    assert_eq!(passphrase.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&passphrase), user.unwrap_or_else(|| nix::unistd::getuid().as_raw()));
+    assert!(d.stop().success());
+
+    // Without its passphrase file, the sealed keys are not silently given a new one.
+    let kept = std::fs::read(home.root.join("config/warrant/passphrase")).unwrap();
+    std::fs::remove_file(home.root.join("config/warrant/passphrase")).unwrap();
+    let e = start().err().expect("no start without the passphrase the keys are sealed under");
+    assert!(e.contains("restore the file"), "{e}");
+    std::fs::write(home.root.join("config/warrant/passphrase"), &kept).unwrap();
+
+    // A file that is there but invalid, or unreadable, is still an error.
+    std::fs::write(home.config(), "mode = \"user\"\n[limits]\nmax_body_bytes = \"big\"\n").unwrap();
+    let e = start().err().expect("an invalid file is an error");
+    assert!(e.contains(&format!("{}:3: key `limits.max_body_bytes`", home.config().display())), "{e}");
+    if user.is_some() {
+        std::fs::write(home.config(), "mode = \"user\"\n").unwrap();
+        std::fs::set_permissions(home.config(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = start().err().expect("an unreadable file is an error");
+        assert!(e.contains("Permission denied"), "{e}");
+    }
+}
