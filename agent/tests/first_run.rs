@@ -278,11 +278,18 @@ fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list[0]["name"], "laptop", "{list}");
-    assert_eq!((&list[0]["backend"], &list[0]["protection"]), (&"software".into(), &"passphrase".into()), "{list}");
+    assert_eq!(
+        (&list[0]["backend"], &list[0]["protection"]),
+        (&"software".into(), &"passphrase".into()),
+        "{list}"
+    );
     // The defaults seal keys with a passphrase made for them, private to the user.
     let passphrase = std::fs::metadata(home.root.join("config/warrant/passphrase")).unwrap();
     assert_eq!(passphrase.permissions().mode() & 0o777, 0o600);
-    assert_eq!(std::os::unix::fs::MetadataExt::uid(&passphrase), user.unwrap_or_else(|| nix::unistd::getuid().as_raw()));
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&passphrase),
+        user.unwrap_or_else(|| nix::unistd::getuid().as_raw())
+    );
     assert!(d.stop().success());
 
     // Without its passphrase file, the sealed keys are not silently given a new one.
@@ -302,4 +309,184 @@ fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list
         let e = start().err().expect("an unreadable file is an error");
         assert!(e.contains("Permission denied"), "{e}");
     }
+}
+
+/// `warrant --json doctor --config FILE ARGS`: the exit code and the checks by name.
+fn doctor(home: &Home, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
+    let config = home.config();
+    let out = home.warrant(&[&["--json", "doctor", "--config", config.to_str().unwrap()], args].concat());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(report["ok"], out.status.code() == Some(0), "{report}");
+    (out.status.code().unwrap(), report["checks"].as_array().unwrap().clone())
+}
+
+/// The check named `name`: its status, and its detail and fix together.
+fn check<'a>(checks: &'a [serde_json::Value], name: &str) -> (&'a str, String) {
+    let c =
+        checks.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no check {name}: {checks:?}"));
+    (c["status"].as_str().unwrap(), format!("{} -- fix: {}", c["detail"], c["fix"]))
+}
+
+fn assert_status(checks: &[serde_json::Value], name: &str, status: &str, says: &[&str]) {
+    let (found, words) = check(checks, name);
+    assert_eq!(found, status, "{name}: {words}");
+    for s in says {
+        assert!(words.contains(s), "{name} should say {s:?}: {words}");
+    }
+}
+
+#[test]
+fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_config_error() {
+    #[cfg(feature = "yubikey")]
+    let _card = warrant_test_support::virtual_piv::lock();
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    let device = home.start();
+    let authority = authority(&tmp.path().join("authority"), "");
+    enroll_sign_verify(&home, &device, &authority, false, true);
+
+    let (code, checks) = doctor(&home, &["--grant", "grant.cbor", "--status-list", "status.cbor"]);
+    assert_eq!(code, 0, "{checks:?}");
+    for name in
+        ["config", "socket", "socket.mode", "soft.passphrase", "state", "state.space", "audit", "audit.space"]
+    {
+        assert_status(&checks, name, "ok", &[]);
+    }
+    assert_status(&checks, "socket.mode", "ok", &["mode 600", "its owner only"]);
+    assert_status(&checks, "grant grant.cbor", "ok", &["key laptop from acme for alice", "valid for"]);
+    assert_status(&checks, "grant grant.cbor.status", "ok", &["not revoked"]);
+    assert!(checks.iter().all(|c| c["status"] != "fail"), "{checks:?}");
+    // The text form: one line per check, the same verdicts.
+    let out = home.warrant(&["doctor", "--config", home.config().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).lines().any(|l| l.starts_with("ok   socket: warrantd")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Revoked in the newest list given: fail, and the fix says what to do.
+    let auth = Some(authority.socket.as_path());
+    common::warrant_ok(&home.root, auth, &["authority", "revoke", "--grant", "grant.cbor"]);
+    common::warrant_ok(&home.root, auth, &["authority", "publish-status", "--out", "status-2.cbor"]);
+    let (code, checks) = doctor(
+        &home,
+        &["--grant", "grant.cbor", "--status-list", "status.cbor", "--status-list", "status-2.cbor"],
+    );
+    assert_eq!(code, 1);
+    assert_status(&checks, "grant grant.cbor.status", "fail", &["revoked", "sequence 2", "new grant"]);
+
+    // A grant that has expired.
+    let dev = Some(device.socket.as_path());
+    let challenge = common::warrant_ok(&home.root, auth, &["authority", "challenge", "--principal", "alice"]);
+    let enroll = ["enroll", "--key", "laptop", "--principal", "alice", "--challenge", challenge.trim()];
+    common::warrant_ok(&home.root, dev, &[&enroll[..], &["--out", "enroll-2.cbor"]].concat());
+    let mut grant = vec!["authority", "grant", "--enrollment", "enroll-2.cbor", "--policy", "policy.cedar"];
+    grant.extend(["--allow-software", "--valid-for", "1", "--out", "short.cbor"]);
+    common::warrant_ok(&home.root, auth, &grant);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (code, checks) = doctor(&home, &["--grant", "short.cbor"]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "grant short.cbor", "fail", &["expired", "new grant"]);
+    assert_status(&checks, "grant short.cbor.status", "warn", &["--status-list"]);
+
+    // The daemon stopped: the socket fails, with the command that starts it.
+    drop(device);
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(
+        &checks,
+        "socket",
+        "fail",
+        &["not running", "systemctl --user enable --now warrantd.socket"],
+    );
+
+    // A configuration error: the file, the line and the key, and the fix.
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    std::fs::write(home.config(), written.replace("[audit]", "[audit]\nfsync = \"sometimes\"")).unwrap();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(
+        &checks,
+        "config",
+        "fail",
+        &[&format!("{}:", home.config().display()), "audit.fsync", "warrant setup --force"],
+    );
+    assert_eq!(checks.len(), 1, "nothing else is checked without a configuration: {checks:?}");
+}
+
+#[test]
+fn doctor_fails_an_audit_directory_it_cannot_write() {
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    let audit_dir = tmp.path().join("read-only");
+    std::fs::create_dir_all(&audit_dir).unwrap();
+    // Root writes anywhere the file system allows: a read-only mount stops it; others a mode.
+    let _mount = if nix::unistd::geteuid().is_root() {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k,mode=0755", "tmpfs"])
+            .arg(&audit_dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a read-only tmpfs");
+        Some(common::Tmpfs(audit_dir.clone()))
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&audit_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        None
+    };
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let audit_line = written.lines().find(|l| l.starts_with("file = ")).unwrap().to_owned();
+    let audit_file = format!("file = \"{}\"", audit_dir.join("audit.jsonl").display());
+    std::fs::write(home.config(), written.replace(&audit_line, &audit_file)).unwrap();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(
+        &checks,
+        "audit",
+        "fail",
+        &[&audit_dir.display().to_string(), "not writable", "write access"],
+    );
+    assert_status(&checks, "state", "ok", &[]);
+}
+
+#[cfg(feature = "tpm")]
+#[test]
+fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certificate() {
+    let tmp = common::workdir();
+    let mut tpm = warrant_test_support::swtpm::Swtpm::start();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "tpm", "--tcti", &tpm.tcti()]);
+    let (_, checks) = doctor(&home, &[]);
+    assert_status(&checks, "tpm", "ok", &["manufacturer IBM", "firmware"]);
+    assert_status(&checks, "tpm.ek-certificate", "ok", &["present, issued by"]);
+    assert_status(&checks, "tpm.lockout", "ok", &["not locked out"]);
+    assert_status(&checks, "tpm.pcr-banks", "ok", &["sha256"]);
+
+    // The EK certificate removed from NV: enrollment would be impossible.
+    for index in ["0x01c00002", "0x01c0000a"] {
+        let _ = Command::new("tpm2_nvundefine")
+            .args(["-C", "p", index])
+            .env("TPM2TOOLS_TCTI", tpm.tcti())
+            .env("TSS2_LOG", "all+none")
+            .output()
+            .unwrap();
+    }
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "tpm.ek-certificate", "fail", &["none in NV", "cannot be enrolled", "provision"]);
+    // And `setup --backend auto` passes over such a TPM, saying why.
+    let report = home.setup(&["--force", "--tcti", &tpm.tcti()]);
+    assert_ne!(report["backend"], "tpm", "{report}");
+    assert!(report["passed_over"].to_string().contains("no EK certificate"), "{report}");
+    home.setup(&["--force", "--backend", "tpm", "--tcti", &tpm.tcti()]);
+
+    // The TPM gone.
+    tpm.stop();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "tpm", "fail", &["unreachable", "[keystore] tcti"]);
 }

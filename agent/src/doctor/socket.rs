@@ -8,6 +8,10 @@ use warrant_client::Client;
 
 use super::report::Check;
 
+/// How warrantd is started.
+const START: &str =
+    "start it: `systemctl --user enable --now warrantd.socket` (system mode: `sudo systemctl enable --now warrantd.socket`)";
+
 /// Checks the socket at `path`; returns the client when warrantd answered.
 pub fn check(path: &Path, checks: &mut Vec<Check>) -> Option<Client> {
     let meta = match std::fs::metadata(path) {
@@ -24,7 +28,7 @@ pub fn check(path: &Path, checks: &mut Vec<Check>) -> Option<Client> {
             checks.push(Check::fail(
                 "socket",
                 format!("{}: {e}: warrantd is not running there", path.display()),
-                "start it: `systemctl --user enable --now warrantd.socket` (system mode: `sudo systemctl enable --now warrantd.socket`)",
+                START,
             ));
             return None;
         }
@@ -48,6 +52,29 @@ pub fn check(path: &Path, checks: &mut Vec<Check>) -> Option<Client> {
             format!("mode {mode:o}: {who} may connect (the rules decide what each may do)"),
         )
     });
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            checks.push(Check::fail(
+                "socket",
+                format!(
+                    "nothing listens on {}: warrantd is not running (the socket is left from an earlier run)",
+                    path.display()
+                ),
+                START,
+            ));
+            return None;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            checks.push(Check::fail(
+                "socket",
+                format!("{}: {e}: you may not connect", path.display()),
+                "system mode: join group warrant (sudo usermod -aG warrant $USER, then log in again)",
+            ));
+            return None;
+        }
+        Err(_) => {}
+    }
     let answer =
         Client::new(path).and_then(|mut client| client.get::<api::Version>("/version").map(|v| (client, v)));
     match answer {
