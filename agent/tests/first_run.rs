@@ -490,3 +490,115 @@ fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certifica
     assert_eq!(code, 1);
     assert_status(&checks, "tpm", "fail", &["unreachable", "[keystore] tcti"]);
 }
+
+#[cfg(feature = "yubikey")]
+mod yubikey {
+    use super::*;
+    use std::os::unix::fs::OpenOptionsExt;
+    use warrant_test_support::virtual_piv::{lock, VirtualCard, SERIAL};
+
+    fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, value.as_bytes()).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn setup_auto_picks_the_virtual_yubikey_when_only_it_is_present_and_it_signs() {
+        let _card = lock();
+        let tmp = common::workdir();
+        let card = VirtualCard::insert(&tmp.path().join("card"), &[]);
+        let home = Home::new(&tmp.path().join("home"));
+        let pin = secret_file(&home.root, "pin", "24681357");
+        let tcti = closed_tcti();
+        // A factory-fresh card is chosen, with the warning that it needs `warrant yubikey setup`.
+        let report = home.setup(&["--tcti", &tcti, "--pin-file", &pin]);
+        assert_eq!(report["backend"], "yubikey", "{report}");
+        assert!(
+            report["found"].as_str().unwrap().contains(&format!("YubiKey {SERIAL} (firmware 5.7.1)")),
+            "{report}"
+        );
+        assert!(report["warnings"].to_string().contains("warrant yubikey setup"), "{report}");
+        assert!(!report["warnings"].to_string().contains("YSA-2024-03"), "5.7.1 is not affected: {report}");
+        let puk = secret_file(&home.root, "puk", "97531864");
+        home.warrant_ok(&["yubikey", "setup", "--new-pin-file", &pin, "--new-puk-file", &puk]);
+        let report = home.setup(&["--force", "--tcti", &tcti, "--pin-file", &pin]);
+        assert_eq!(report["backend"], "yubikey", "{report}");
+        assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+        let written = std::fs::read_to_string(home.config()).unwrap();
+        assert!(
+            written.contains(&format!("serial_number = {SERIAL}")) && written.contains("pin_file ="),
+            "{written}"
+        );
+        check_config(&home);
+        let device = home.start();
+        let roots = format!("yubikey_roots = [\"{}\"]", card.ca_pem().display());
+        let authority = authority(&tmp.path().join("authority"), &roots);
+        enroll_sign_verify(&home, &device, &authority, false, false);
+        drop(device);
+        let (code, checks) = doctor(&home, &[]);
+        assert_status(&checks, "yubikey.management-key", "ok", &["not the factory default"]);
+        assert_ne!(check(&checks, "yubikey.pin").0, "fail", "{checks:?}");
+        assert_eq!(code, 1, "only the stopped daemon fails: {checks:?}");
+    }
+
+    #[test]
+    fn doctor_fails_a_default_management_key_and_a_stopped_pcscd() {
+        let _card = lock();
+        let tmp = common::workdir();
+        let _card = VirtualCard::insert(&tmp.path().join("card"), &[]);
+        let home = Home::new(&tmp.path().join("home"));
+        let pin = secret_file(&home.root, "pin", "123456");
+        home.setup(&["--backend", "yubikey", "--pin-file", &pin]);
+        let (code, checks) = doctor(&home, &[]);
+        assert_eq!(code, 1);
+        assert_status(&checks, "yubikey.pcscd", "ok", &[]);
+        assert_status(&checks, "yubikey.card", "ok", &[&format!("serial {SERIAL}, firmware 5.7.1")]);
+        assert_status(&checks, "yubikey.ysa-2024-03", "ok", &[]);
+        assert_status(
+            &checks,
+            "yubikey.management-key",
+            "fail",
+            &["factory default", "warrant yubikey setup"],
+        );
+        assert_status(&checks, "yubikey.pin", "ok", &["3 PIN tries left"]);
+
+        // pcscd not answering (its socket elsewhere than where the client looks, as when it is
+        // stopped): fail, and the fix starts it.
+        let config = home.config();
+        let mut command = Command::new(common::warrant_bin());
+        home.env(&mut command);
+        let out = command
+            .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
+            .args(["--json", "doctor", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let checks = report["checks"].as_array().unwrap();
+        assert_status(
+            checks,
+            "yubikey.pcscd",
+            "fail",
+            &["pcscd is not reachable", "systemctl enable --now pcscd.socket"],
+        );
+        // And setup passes the card over, saying why.
+        let mut command = Command::new(common::warrant_bin());
+        home.env(&mut command);
+        let out = command
+            .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
+            .args(["--json", "setup", "--mode", "user", "--force", "--tcti", &closed_tcti()])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["backend"], "soft", "{report}");
+        assert!(report["passed_over"].to_string().contains("pcscd is not reachable"), "{report}");
+    }
+}

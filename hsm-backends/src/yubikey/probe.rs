@@ -3,6 +3,7 @@
 //! channel, whether the management key is still the factory default, and the PIN tries left.
 //! No PIN is tried; the default management key is tried (it has no retry counter).
 
+use yubikey::piv::{metadata, ManagementSlotId, SlotId};
 use yubikey::reader::Context;
 use yubikey::{MgmKey, YubiKey};
 
@@ -22,7 +23,8 @@ pub struct CardFacts {
     pub firmware: (u8, u8, u8),
     /// The factory management key still works: `warrant yubikey setup` has not been run.
     pub default_management_key: bool,
-    /// PIN tries left (`None`: the card did not say).
+    /// PIN tries left (`None`: the card did not say: without PIN metadata, firmware before
+    /// 5.3, a card whose PIN is verified in another session answers like a blocked one).
     pub pin_tries: Option<u8>,
 }
 
@@ -48,8 +50,18 @@ pub fn probe() -> Result<Vec<CardFacts>, Error> {
 
 fn facts(reader: &str, card: &mut YubiKey) -> CardFacts {
     let version = card.version();
-    let pin_tries = card.get_pin_retries().ok();
-    let default_management_key = card.authenticate(MgmKey::default()).is_ok();
+    // The PIN's metadata says (5.3+); else VERIFY without a PIN, whose "verified" answer the
+    // yubikey crate reports as 0 tries, the same as a blocked PIN: that is left unknown.
+    let pin_tries = match metadata(card, SlotId::Management(ManagementSlotId::Pin)) {
+        Ok(m) => m.retries.map(|r| r.remaining_count),
+        Err(_) => card.get_pin_retries().ok().filter(|&tries| tries > 0),
+    };
+    // The management key's metadata says whether it is the default (5.3+); else the default
+    // key is tried (management keys have no retry counter).
+    let default_management_key = match metadata(card, SlotId::Management(ManagementSlotId::Management)) {
+        Ok(m) if m.default.is_some() => m.default == Some(true),
+        _ => card.authenticate(MgmKey::default()).is_ok(),
+    };
     CardFacts {
         reader: reader.to_owned(),
         serial: card.serial().0,
