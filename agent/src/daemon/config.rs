@@ -273,7 +273,7 @@ impl Config {
                 "{}: {e}{}",
                 path.display(),
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    " (create it, or name another with --config; docs/agent.example.toml is an example)"
+                    " (write one with `warrant setup`, or name another with --config; every setting is in warrantd.toml(5), whose example is docs/agent.example.toml)"
                 } else {
                     ""
                 }

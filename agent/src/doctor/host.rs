@@ -29,16 +29,14 @@ pub fn directory(name: &str, dir: &Path, what: &str) -> Vec<Check> {
             checks.push(Check::fail(
                 name,
                 format!("{} ({what}) is not writable: {e}", existing.display()),
-                format!(
-                    "give the daemon's user write access (system mode: `systemd-tmpfiles --create` makes it for user warrant), or name another directory in agent.toml"
-                ),
+                "give the daemon's user write access (system mode: `systemd-tmpfiles --create` makes it for user warrant), or name another directory in agent.toml",
             ));
             return checks;
         }
     }
     match nix::sys::statvfs::statvfs(existing) {
         Ok(stat) => {
-            let free = u64::from(stat.blocks_available()).saturating_mul(stat.fragment_size());
+            let free = stat.blocks_available().saturating_mul(stat.fragment_size());
             let mib = free / (1024 * 1024);
             let space = format!("{name}.space");
             if free < FAIL_BYTES {

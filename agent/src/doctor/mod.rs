@@ -124,7 +124,7 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<Config> {
             checks.push(Check::fail(
                 "config",
                 e.to_string(),
-                "correct the key named at that line (docs/agent.example.toml describes each), or write a new file with `warrant setup --force`",
+                "correct the key named at that line (warrantd.toml(5) and docs/agent.example.toml describe each), or write a new file with `warrant setup --force`",
             ));
             None
         }

@@ -16,11 +16,13 @@ pub enum KeyStoreChoice {
         passphrase_file: PathBuf,
     },
     /// A TPM 2.0 on `tcti`.
+    #[cfg(feature = "tpm")]
     Tpm {
         /// The TCTI.
         tcti: String,
     },
     /// The YubiKey with this serial, its PIN from `pin`.
+    #[cfg(feature = "yubikey")]
     Yubikey {
         /// The card's serial.
         serial: u32,
@@ -44,6 +46,7 @@ pub enum PinLine {
     /// `pin_file = "..."`.
     File(PathBuf),
     /// `pin_askpass = "..."`.
+    #[cfg(feature = "yubikey")]
     Askpass(PathBuf),
 }
 
@@ -52,7 +55,9 @@ impl KeyStoreChoice {
     pub fn backend(&self) -> &'static str {
         match self {
             KeyStoreChoice::Soft { .. } => "soft",
+            #[cfg(feature = "tpm")]
             KeyStoreChoice::Tpm { .. } => "tpm",
+            #[cfg(feature = "yubikey")]
             KeyStoreChoice::Yubikey { .. } => "yubikey",
             KeyStoreChoice::Pkcs11 { .. } => "pkcs11",
         }
@@ -84,8 +89,10 @@ pub fn render(
 ) -> String {
     let mut t = String::new();
     t.push_str("# warrantd configuration, written by `warrant setup` for this machine.\n");
-    t.push_str("# Check it with `warrantd --check-config --config FILE`; every setting is described in\n");
-    t.push_str("# docs/agent.example.toml (installed as /usr/share/doc/warrant/agent.example.toml).\n");
+    t.push_str(
+        "# Check it with `warrantd --check-config --config FILE` or `warrant doctor`; every setting\n",
+    );
+    t.push_str("# is described in warrantd.toml(5), whose example is docs/agent.example.toml.\n");
     for note in notes {
         let _ = writeln!(t, "# NOTE: {note}");
     }
@@ -116,11 +123,13 @@ pub fn render(
             );
             let _ = writeln!(t, "passphrase_file = {}", quoted(passphrase_file));
         }
+        #[cfg(feature = "tpm")]
         KeyStoreChoice::Tpm { tcti } => {
             t.push_str("# Keys born in the TPM; every warrant carries a quote of SHA-256 PCRs 0-7.\n");
             let _ = writeln!(t, "tcti = {}", quoted_str(tcti));
             t.push_str("# quote_pcrs = \"sha256:0,1,2,3,4,5,6,7\"\n");
         }
+        #[cfg(feature = "yubikey")]
         KeyStoreChoice::Yubikey { serial, pin } => {
             t.push_str("# Keys in the YubiKey's PIV slots, reached through pcscd.\n");
             let _ = writeln!(t, "serial_number = {serial}");
@@ -177,6 +186,7 @@ pub fn render(
 fn pin_line(pin: &PinLine) -> String {
     match pin {
         PinLine::File(path) => format!("pin_file = {}              # mode 0600\n", quoted(path)),
+        #[cfg(feature = "yubikey")]
         PinLine::Askpass(path) => format!("pin_askpass = {}\n", quoted(path)),
     }
 }
@@ -207,8 +217,11 @@ mod tests {
     use super::*;
     use crate::daemon::Config;
 
+    /// Parsed with a socket named: user mode's default needs $XDG_RUNTIME_DIR, which a test
+    /// process may not have.
     fn parse(text: &str) -> Config {
-        Config::parse(Path::new("/written/agent.toml"), text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+        let text = format!("socket = \"/run/test/agent.sock\"\n{text}");
+        Config::parse(Path::new("/written/agent.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
 
     #[test]
@@ -233,15 +246,20 @@ mod tests {
         }
         let text = render(Mode::System, 0, None, &choices[0], &[]);
         assert_eq!(parse(&text).rules.len(), 1, "[admin] only without a device group");
-        if cfg!(feature = "tpm") {
-            let tpm = KeyStoreChoice::Tpm { tcti: "swtpm:host=127.0.0.1,port=2321".into() };
-            assert_eq!(parse(&render(Mode::User, 1, None, &tpm, &[])).keystore.backend().name, "tpm");
-        }
-        if cfg!(feature = "yubikey") {
-            let yk =
-                KeyStoreChoice::Yubikey { serial: 7, pin: PinLine::Askpass("/usr/bin/ssh-askpass".into()) };
-            assert_eq!(parse(&render(Mode::User, 1, None, &yk, &[])).keystore.backend().name, "yubikey");
-        }
+    }
+
+    #[cfg(feature = "tpm")]
+    #[test]
+    fn a_tpm_choice_renders_a_valid_configuration() {
+        let tpm = KeyStoreChoice::Tpm { tcti: "swtpm:host=127.0.0.1,port=2321".into() };
+        assert_eq!(parse(&render(Mode::User, 1, None, &tpm, &[])).keystore.backend().name, "tpm");
+    }
+
+    #[cfg(feature = "yubikey")]
+    #[test]
+    fn a_yubikey_choice_renders_a_valid_configuration() {
+        let yk = KeyStoreChoice::Yubikey { serial: 7, pin: PinLine::Askpass("/usr/bin/ssh-askpass".into()) };
+        assert_eq!(parse(&render(Mode::User, 1, None, &yk, &[])).keystore.backend().name, "yubikey");
     }
 
     #[test]

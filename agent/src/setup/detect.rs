@@ -114,8 +114,11 @@ fn tpm(wanted: &Wanted, auto: bool) -> Result<Choice, String> {
 }
 
 #[cfg(not(feature = "tpm"))]
-fn tpm(_: &Wanted, _: bool) -> Result<Choice, String> {
-    Err("TPM: this build of warrantd has no TPM backend (built without the `tpm` feature)".into())
+fn tpm(wanted: &Wanted, _: bool) -> Result<Choice, String> {
+    Err(format!(
+        "TPM on {}: this build of warrantd has no TPM backend (built without the `tpm` feature)",
+        wanted.tcti
+    ))
 }
 
 #[cfg(feature = "yubikey")]
@@ -172,8 +175,11 @@ fn yubikey_pin(wanted: &Wanted, warnings: &mut Vec<String>) -> PinLine {
 }
 
 #[cfg(not(feature = "yubikey"))]
-fn yubikey(_: &Wanted) -> Result<Choice, String> {
-    Err("YubiKey: this build of warrantd has no YubiKey backend (built without the `yubikey` feature)".into())
+fn yubikey(wanted: &Wanted) -> Result<Choice, String> {
+    let which = wanted.serial.map(|s| format!(" {s}")).unwrap_or_default();
+    Err(format!(
+        "YubiKey{which}: this build of warrantd has no YubiKey backend (built without the `yubikey` feature)"
+    ))
 }
 
 fn pkcs11(wanted: &Wanted) -> Result<Choice, String> {

@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde_json::json;
 
-pub use config_text::{render, KeyStoreChoice, PinLine};
-pub use detect::BackendArg;
-use detect::{Choice, Wanted};
-pub use passphrase::Passphrase;
+use config_text::{render, KeyStoreChoice};
+use detect::{BackendArg, Choice, Wanted};
+use passphrase::Passphrase;
 
 use crate::daemon::config::Mode;
 use crate::daemon::Config;
@@ -112,6 +111,8 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     .then_some(DEVICE_GROUP);
     let uid = nix::unistd::getuid().as_raw();
     let text = render(mode, uid, group, &choice.keystore, &choice.warnings);
+    // Checked before it replaces anything (a user session without $XDG_RUNTIME_DIR, say).
+    Config::parse(&path, &text)?;
     write_config(&path, &text, mode)?;
     // The same check as `warrantd --check-config`, on the file as written.
     let config = Config::load(&path)?;

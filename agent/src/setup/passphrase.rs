@@ -14,7 +14,7 @@ const PASSPHRASE_BYTES: usize = 32;
 
 /// What [`ensure`] found or did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Passphrase {
+pub(crate) enum Passphrase {
     /// The file was there and is kept.
     Kept,
     /// A new file was written.
@@ -23,7 +23,7 @@ pub enum Passphrase {
 
 /// Makes `path` hold a new random passphrase unless it exists. Refused when `key_dir` already
 /// holds key files: they are sealed under a passphrase that a new one would not open.
-pub fn ensure(path: &Path, key_dir: &Path) -> Result<Passphrase, Error> {
+pub(crate) fn ensure(path: &Path, key_dir: &Path) -> Result<Passphrase, Error> {
     let io = |source| Error::Io { path: path.to_owned(), source };
     if path.try_exists().map_err(io)? {
         return Ok(Passphrase::Kept);
