@@ -267,6 +267,16 @@ fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list
         command.arg("--socket").arg(home.socket()).args(args).current_dir(&home.root).output().unwrap()
     };
 
+    // The doctor says so and changes nothing: the passphrase file is warrantd's to make.
+    let mut command = as_user(&warrant, user);
+    home.env(&mut command);
+    let out = command.args(["--json", "doctor"]).current_dir(&home.root).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_status(checks, "config", "warn", &["no file at", "built-in user-mode defaults", "warrant setup"]);
+    assert_status(checks, "soft.passphrase", "ok", &["not made yet"]);
+    assert!(!home.root.join("config/warrant/passphrase").exists());
+
     let d = start().unwrap_or_else(|e| panic!("warrantd did not start without a config file: {e}"));
     assert!(!home.config().exists());
     let log = d.stderr();
@@ -600,5 +610,27 @@ mod yubikey {
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["backend"], "soft", "{report}");
         assert!(report["passed_over"].to_string().contains("pcscd is not reachable"), "{report}");
+    }
+}
+
+/// `warrant setup` and `warrant doctor` define the options of the warrantd subcommands they
+/// run: the two help texts name the same ones.
+#[test]
+fn warrant_setup_and_doctor_take_the_options_warrantd_does() {
+    let flags = |out: Output| -> std::collections::BTreeSet<String> {
+        text(&out.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with("--"))
+            .map(|w| w.trim_end_matches([',', '.', ')']).split('=').next().unwrap().to_owned())
+            .filter(|w| !["--help", "--version", "--json", "--socket"].contains(&w.as_str()))
+            .filter(|w| w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .collect()
+    };
+    for sub in ["setup", "doctor"] {
+        let cli = flags(Command::new(common::warrant_bin()).args([sub, "--help"]).output().unwrap());
+        let daemon =
+            flags(Command::new(env!("CARGO_BIN_EXE_warrantd")).args([sub, "--help"]).output().unwrap());
+        assert!(!cli.is_empty());
+        assert_eq!(cli, daemon, "warrant {sub} and warrantd {sub}");
     }
 }

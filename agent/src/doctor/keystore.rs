@@ -8,17 +8,22 @@ use warrant_hsm_backends::KeyStoreConfig;
 
 use super::report::Check;
 
-/// Every check of the configured key store. `state_dir` is where its files go by default.
-pub fn checks(config: &KeyStoreConfig, state_dir: &Path) -> Vec<Check> {
+/// Every check of the configured key store. `state_dir` is where its files go by default;
+/// `defaults`: the configuration is warrantd's built-in one, which makes a missing passphrase
+/// file while there are no keys.
+pub fn checks(config: &KeyStoreConfig, state_dir: &Path, defaults: bool) -> Vec<Check> {
     match config {
-        KeyStoreConfig::Soft(s) => soft(s.passphrase_file.as_deref()),
+        KeyStoreConfig::Soft(s) => {
+            let key_dir = s.dir.clone().unwrap_or_else(|| state_dir.join("keys"));
+            soft(s.passphrase_file.as_deref(), &key_dir, defaults)
+        }
         KeyStoreConfig::Pkcs11(_) => pkcs11(config, state_dir),
         KeyStoreConfig::Tpm(s) => tpm(s),
         KeyStoreConfig::Yubikey(s) => yubikey(s),
     }
 }
 
-fn soft(passphrase_file: Option<&Path>) -> Vec<Check> {
+fn soft(passphrase_file: Option<&Path>, key_dir: &Path, defaults: bool) -> Vec<Check> {
     let mut checks = vec![Check::warn(
         "keystore",
         "software key files: authorities and verifiers refuse them unless told to (--allow-software)",
@@ -39,6 +44,10 @@ fn soft(passphrase_file: Option<&Path>) -> Vec<Check> {
                 format!("{} has mode {:o}", path.display(), meta.mode() & 0o777),
                 format!("chmod 600 {}", path.display()),
             ),
+            Err(e) if defaults && e.kind() == std::io::ErrorKind::NotFound && !has_key_files(key_dir) => Check::ok(
+                "soft.passphrase",
+                format!("{} is not made yet: with no keys in {}, warrantd makes it on its first start", path.display(), key_dir.display()),
+            ),
             Err(e) => Check::fail(
                 "soft.passphrase",
                 format!("{}: {e}", path.display()),
@@ -47,6 +56,12 @@ fn soft(passphrase_file: Option<&Path>) -> Vec<Check> {
         },
     });
     checks
+}
+
+fn has_key_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".key")))
+        .unwrap_or(false)
 }
 
 fn pkcs11(config: &KeyStoreConfig, state_dir: &Path) -> Vec<Check> {

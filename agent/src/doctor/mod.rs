@@ -61,10 +61,10 @@ pub fn run(args: DoctorArgs) -> ExitCode {
 /// Every check, in order.
 pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut checks = Vec::new();
-    let Some(config) = config(args, &mut checks) else { return checks };
+    let Some((config, defaults)) = config(args, &mut checks) else { return checks };
     let socket = args.socket.clone().unwrap_or_else(|| config.socket.clone());
     let client = socket::check(&socket, &mut checks);
-    checks.extend(keystore::checks(&config.keystore, &config.state_dir));
+    checks.extend(keystore::checks(&config.keystore, &config.state_dir, defaults));
     checks.extend(host::directory("state", &config.state_dir, "the state database and keys"));
     match config.audit.file.as_ref().and_then(|f| f.parent()) {
         Some(dir) => checks.extend(host::directory("audit", dir, "the audit log")),
@@ -89,15 +89,16 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     checks
 }
 
-/// The configuration, as warrantd would read it; `None` when it cannot be used.
-fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<Config> {
+/// The configuration, as warrantd would read it, and whether it is the built-in user-mode
+/// one; `None` when it cannot be used.
+fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> {
     let mode = Mode::default_for_this_process();
     let (path, explicit) = match &args.config {
         Some(path) => (path.clone(), true),
         None => (mode.default_config(), false),
     };
     if !explicit && mode == Mode::User && !path.exists() {
-        return match crate::setup::user_defaults(&path) {
+        return match crate::setup::user_defaults_unmade(&path) {
             Ok(config) => {
                 checks.push(Check::warn(
                     "config",
@@ -107,7 +108,7 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<Config> {
                     ),
                     "write one for this machine's key store with `warrant setup`",
                 ));
-                Some(config)
+                Some((config, true))
             }
             Err(e) => {
                 checks.push(Check::fail("config", e.to_string(), "write one with `warrant setup`"));
@@ -118,7 +119,7 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<Config> {
     match Config::load(&path) {
         Ok(config) => {
             checks.push(Check::ok("config", format!("{} is valid", path.display())));
-            Some(config)
+            Some((config, false))
         }
         Err(e) => {
             checks.push(Check::fail(

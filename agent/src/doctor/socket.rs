@@ -24,6 +24,14 @@ pub fn check(path: &Path, checks: &mut Vec<Check>) -> Option<Client> {
             ));
             return None;
         }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            checks.push(Check::fail(
+                "socket",
+                format!("{}: {e}: its directory is closed to you", path.display()),
+                "system mode: join group warrant (sudo usermod -aG warrant $USER, then log in again)",
+            ));
+            return None;
+        }
         Err(e) => {
             checks.push(Check::fail(
                 "socket",

@@ -199,6 +199,13 @@ fn give_to_daemon_user(path: &Path) -> Result<(), Error> {
 pub fn user_defaults(path: &Path) -> Result<Config, Error> {
     let passphrase_file = config_text::default_passphrase_file(Mode::User);
     passphrase::ensure(&passphrase_file, &Mode::User.default_state_dir().join("keys"))?;
+    user_defaults_unmade(path)
+}
+
+/// [`user_defaults`] without making the passphrase file (for `warrantd doctor`, which changes
+/// nothing).
+pub fn user_defaults_unmade(path: &Path) -> Result<Config, Error> {
+    let passphrase_file = config_text::default_passphrase_file(Mode::User);
     let text = render(
         Mode::User,
         nix::unistd::getuid().as_raw(),
