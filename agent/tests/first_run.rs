@@ -197,9 +197,11 @@ fn setup_refuses_a_named_backend_that_does_not_work() {
     let out = home.warrant(&["setup", "--mode", "user", "--backend", "tpm", "--tcti", &tcti]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(text(&out.stderr).contains(&format!("TPM on {tcti}")), "{}", text(&out.stderr));
-    let out = home.warrant(&["setup", "--mode", "user", "--backend", "pkcs11"]);
+    let out = home.warrant(&["--json", "setup", "--mode", "user", "--backend", "pkcs11"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(text(&out.stderr).contains("--pkcs11-module"), "{}", text(&out.stderr));
+    let failure: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&failure["ok"], &failure["error"]), (&false.into(), &"usage".into()), "{failure}");
+    assert!(failure["message"].as_str().unwrap().contains("--pkcs11-module"), "{failure}");
     assert!(!home.config().exists(), "nothing is written when the key store does not work");
 }
 
@@ -633,4 +635,60 @@ fn warrant_setup_and_doctor_take_the_options_warrantd_does() {
         assert!(!cli.is_empty());
         assert_eq!(cli, daemon, "warrant {sub} and warrantd {sub}");
     }
+}
+
+#[test]
+fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
+    #[cfg(feature = "yubikey")]
+    let _card = warrant_test_support::virtual_piv::lock();
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let conf = common::softhsm(&tmp.path().join("softhsm"), "warrant", "4321");
+    let pin_file = |name: &str, pin: &str| {
+        let path = home.root.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, pin.as_bytes()).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let (good, wrong) = (pin_file("pin", "4321"), pin_file("wrong-pin", "9999"));
+    let run = |args: &[&str]| {
+        let mut command = Command::new(common::warrant_bin());
+        home.env(&mut command);
+        command.env("SOFTHSM2_CONF", &conf).args(args).current_dir(&home.root).output().unwrap()
+    };
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let token = ["--pkcs11-module", module, "--token", "warrant"];
+    // A wrong PIN: the named store does not work, nothing is written.
+    let out =
+        run(&[&["setup", "--mode", "user", "--backend", "pkcs11"], &token[..], &["--pin-file", &wrong]]
+            .concat());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("PKCS#11 token \"warrant\""), "{}", text(&out.stderr));
+    assert!(!home.config().exists());
+    // auto: no TPM, no YubiKey, the token named: the token.
+    let tcti = closed_tcti();
+    let args = [&["--json", "setup", "--mode", "user", "--tcti", &tcti], &token[..], &["--pin-file", &good]]
+        .concat();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["backend"], "pkcs11", "{report}");
+    assert!(report["found"].as_str().unwrap().contains("login works"), "{report}");
+    assert!(report["warnings"].to_string().contains("--allow-self-reported"), "{report}");
+    let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "ok", &["login works"]);
+    // The PIN file changed under it: doctor fails the login, with the fix.
+    std::fs::copy(home.root.join("wrong-pin"), home.root.join("pin")).unwrap();
+    let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "fail", &["PIN source"]);
 }

@@ -85,13 +85,20 @@ pub fn main() -> ExitCode {
     match args.command.take() {
         None => {}
         Some(Command::Setup(setup)) => {
+            let json = setup.json();
             return match crate::setup::run(setup) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    eprintln!("warrantd setup: {e}");
+                    if json {
+                        let failure =
+                            serde_json::json!({"ok": false, "error": e.code(), "message": e.to_string()});
+                        println!("{failure}");
+                    } else {
+                        eprintln!("warrantd setup: {e}");
+                    }
                     ExitCode::from(2)
                 }
-            }
+            };
         }
         Some(Command::Doctor(doctor)) => return crate::doctor::run(doctor),
         Some(Command::Demo { json }) => {

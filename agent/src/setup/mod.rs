@@ -64,6 +64,13 @@ pub struct SetupArgs {
     json: bool,
 }
 
+impl SetupArgs {
+    /// Whether the report (and a failure) is to be JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 fn parse_mode(s: &str) -> Result<Mode, String> {
     match s {
         "user" => Ok(Mode::User),
