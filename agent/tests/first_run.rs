@@ -269,7 +269,16 @@ fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list
         command.arg("--socket").arg(home.socket()).args(args).current_dir(&home.root).output().unwrap()
     };
 
-    // The doctor says so and changes nothing: the passphrase file is warrantd's to make.
+    // --check-config and the doctor say so and change nothing: the passphrase file is made by
+    // the daemon that uses it.
+    let mut command = as_user(&warrantd, user);
+    home.env(&mut command);
+    let out = command.arg("--check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("no such file; the built-in user-mode defaults are valid (user mode"),
+        "{out:?}"
+    );
     let mut command = as_user(&warrant, user);
     home.env(&mut command);
     let out = command.args(["--json", "doctor"]).current_dir(&home.root).output().unwrap();

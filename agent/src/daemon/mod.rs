@@ -47,7 +47,8 @@ pub struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// The configuration file (default: /etc/warrant/agent.toml for root,
-    /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise).
+    /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise; in user mode, when that file does not
+    /// exist, what `warrant setup --backend soft` would write).
     #[arg(long, env = "WARRANTD_CONFIG")]
     config: Option<PathBuf>,
     /// Validate the configuration, print a summary and exit (0 valid, 2 not).
@@ -134,41 +135,42 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<(), Error> {
+/// The configuration: the file named, else the default file for this process's mode, else, in
+/// user mode when that file does not exist, the built-in defaults (`true`; their passphrase
+/// file is made unless only checking).
+fn configuration(explicit: Option<PathBuf>, check_only: bool) -> Result<(Config, bool), Error> {
+    if let Some(path) = explicit {
+        return Ok((Config::load(&path)?, false));
+    }
     let mode = config::Mode::default_for_this_process();
-    let config = match args.config {
-        Some(path) => Config::load(&path)?,
-        None => {
-            let path = mode.default_config();
-            let missing = !path.try_exists().map_err(|source| Error::Io { path: path.clone(), source })?;
-            if missing && mode == config::Mode::User {
-                let config = crate::setup::user_defaults(&path)?;
-                tracing::info!(
-                    "no configuration file at {}: running on the user-mode defaults `warrant setup --backend soft` writes (software keys sealed with the passphrase in {}; write a file with `warrant setup`)",
-                    path.display(),
-                    match &config.keystore {
-                        warrant_hsm_backends::KeyStoreConfig::Soft(s) => s.passphrase_file.clone().unwrap_or_default(),
-                        _ => PathBuf::new(),
-                    }
-                    .display()
-                );
-                config
-            } else {
-                Config::load(&path)?
-            }
-        }
-    };
-    let path = config.path.clone();
+    let path = mode.default_config();
+    let missing = !path.try_exists().map_err(|source| Error::Io { path: path.clone(), source })?;
+    match (missing, mode) {
+        (true, config::Mode::User) if check_only => Ok((crate::setup::user_defaults_unmade(&path)?, true)),
+        (true, config::Mode::User) => Ok((crate::setup::user_defaults(&path)?, true)),
+        _ => Ok((Config::load(&path)?, false)),
+    }
+}
+
+fn run(args: Args) -> Result<(), Error> {
+    let (config, defaults) = configuration(args.config, args.check_config)?;
     if args.check_config {
         println!(
-            "{}: valid ({} mode, socket {}, state {}, {} rule(s))",
-            path.display(),
+            "{}: {} ({} mode, socket {}, state {}, {} rule(s))",
+            config.path.display(),
+            if defaults { "no such file; the built-in user-mode defaults are valid" } else { "valid" },
             if config.mode == config::Mode::System { "system" } else { "user" },
             config.socket.display(),
             config.state_dir.display(),
             config.rules.len()
         );
         return Ok(());
+    }
+    if defaults {
+        tracing::info!(
+            "no configuration file at {}: running on the user-mode defaults `warrant setup --backend soft` writes (software keys sealed with the passphrase file next to where agent.toml goes); write a file for this machine with `warrant setup`",
+            config.path.display()
+        );
     }
     // Before any key or secret is loaded.
     let connection_capacity = process_limits::apply()?;
