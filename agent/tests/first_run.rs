@@ -472,6 +472,18 @@ fn doctor_fails_an_audit_directory_it_cannot_write() {
         &[&audit_dir.display().to_string(), "not writable", "write access"],
     );
     assert_status(&checks, "state", "ok", &[]);
+    assert_status(&checks, "state.space", "ok", &["MiB free"]);
+
+    // A state directory on a nearly full file system (a 1 MiB tmpfs): its space fails.
+    let small = tmp.path().join("small");
+    let Some(_small) = common::Tmpfs::mount(&small, 1024) else { return };
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let state = format!("mode = \"user\"\nstate_dir = \"{}\"", small.join("state").display());
+    std::fs::write(home.config(), written.replacen("mode = \"user\"", &state, 1)).unwrap();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "state", "ok", &["will be made in"]);
+    assert_status(&checks, "state.space", "fail", &["1 MiB free", "free space"]);
 }
 
 #[cfg(feature = "tpm")]
