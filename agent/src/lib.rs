@@ -7,11 +7,13 @@ pub mod daemon;
 pub mod database;
 mod demo;
 pub mod device;
+pub mod doctor;
 mod error;
 mod files;
 pub mod key_signer;
 pub mod keyring;
 mod locks;
 pub mod newest_lists;
+pub mod setup;
 
 pub use error::Error;

@@ -54,15 +54,17 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// `warrantd demo` could not be run.
+    /// `warrantd demo`, `setup` or `doctor` could not be run.
     #[error(
-        "cannot run {} demo: {source}; the demo is warrantd's (from a source tree: \
-         `cargo run --release -- demo`)",
+        "cannot run {} {subcommand}: {source}; `warrant {subcommand}` runs warrantd's (from a source \
+         tree: `cargo run --release -- {subcommand}`)",
         program.display()
     )]
-    Demo {
+    Warrantd {
         /// The warrantd tried.
         program: PathBuf,
+        /// Its subcommand.
+        subcommand: &'static str,
         /// The OS error.
         source: std::io::Error,
     },
@@ -94,7 +96,7 @@ impl Error {
             Error::UnexpectedAnswer(_) => "unexpected_answer",
             #[cfg(feature = "yubikey")]
             Error::KeyStore(_) => "key_store",
-            Error::Io { .. } | Error::Demo { .. } => "io",
+            Error::Io { .. } | Error::Warrantd { .. } => "io",
             Error::BadFile { .. } => "bad_file",
             Error::Usage(_) => "usage",
         }

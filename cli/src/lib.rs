@@ -1,10 +1,10 @@
 //! The `warrant` command line: argument definitions and dispatch. Key operations go to
 //! warrantd over its socket (through `warrant-client`); verify, inspect and evidence run
-//! locally; `demo` runs `warrantd demo`. Nothing of the daemon is linked.
+//! locally; `demo`, `setup` and `doctor` run warrantd's subcommands of those names. Nothing of
+//! the daemon is linked.
 #![forbid(unsafe_code)]
 
 mod args;
-mod demo;
 mod error;
 mod evidence;
 mod files;
@@ -13,6 +13,7 @@ mod proxy;
 mod tls;
 mod upstream;
 mod view;
+mod warrantd;
 mod yubikey;
 
 use std::path::{Path, PathBuf};
@@ -34,7 +35,8 @@ pub use error::Error;
 ///
 /// Key and authority operations are done by warrantd, reached on its socket (--socket,
 /// $WARRANT_SOCKET, else $XDG_RUNTIME_DIR/warrant/agent.sock when it exists, else
-/// /run/warrant/agent.sock). `verify`, `inspect`, `evidence` and `yubikey setup` run locally.
+/// /run/warrant/agent.sock). `verify`, `inspect`, `evidence` and `yubikey setup` run locally;
+/// `demo`, `setup` and `doctor` run the warrantd installed next to this program.
 ///
 /// Exit status: 0 success (or accepted), 1 rejected or refused (the reason on stderr), 2 usage,
 /// I/O or daemon error.
@@ -56,6 +58,14 @@ enum Command {
     /// Walk the whole flow through a warrantd on a temporary socket, with software keys (runs
     /// `warrantd demo`: the warrantd next to this program, else the one on $PATH).
     Demo,
+    /// Write a commented warrantd configuration for this machine with the strongest key store
+    /// that works here (a TPM, a YubiKey, a PKCS#11 token, else software keys), check it, and
+    /// name the next command (runs `warrantd setup`).
+    Setup(warrantd::SetupArgs),
+    /// Check this machine's warrantd: configuration, socket, key store, directories, clock and
+    /// the grants given; one line per check, ok, warn or fail with the fix; exit 0 when nothing
+    /// fails, 1 otherwise (runs `warrantd doctor`).
+    Doctor(warrantd::DoctorArgs),
     /// The authority's operations (warrantd's admin rule must allow you).
     #[command(subcommand)]
     Authority(AuthorityCommand),
@@ -384,7 +394,9 @@ pub fn run() -> ExitCode {
 fn dispatch(command: Command, socket: Option<&Path>, out: Output) -> Result<ExitCode, Error> {
     let connect = || Client::new(&warrant_client::socket_path(socket));
     match command {
-        Command::Demo => return demo::run(out),
+        Command::Demo => return warrantd::demo(out),
+        Command::Setup(args) => return warrantd::setup(args, out),
+        Command::Doctor(args) => return warrantd::doctor(args, socket, out),
         Command::Authority(cmd) => authority(&mut connect()?, cmd, out)?,
         Command::Keys(cmd) => keys(&mut connect()?, cmd, out)?,
         Command::Enroll(args) => {

@@ -137,6 +137,9 @@ pub enum Error {
     /// The YubiKey's PIN is blocked.
     #[error("the YubiKey's PIN is blocked: unblock it with the PUK (ykman piv access unblock-pin)")]
     YubikeyPinBlocked,
+    /// pcscd, which every smart card is reached through, does not answer.
+    #[error("pcscd is not reachable ({0}): start it (systemctl enable --now pcscd.socket)")]
+    PcscUnavailable(String),
     /// No (matching) YubiKey is present.
     #[error("YubiKey not found: {0}")]
     YubikeyNotFound(String),

@@ -50,7 +50,8 @@ impl Mode {
         }
     }
 
-    fn default_state_dir(self) -> PathBuf {
+    /// The default state directory (`$STATE_DIRECTORY` when systemd made it).
+    pub fn default_state_dir(self) -> PathBuf {
         // systemd's StateDirectory= says where it made the directory.
         if let Some(dir) = std::env::var_os("STATE_DIRECTORY").filter(|d| !d.is_empty()) {
             return PathBuf::from(dir);
@@ -272,7 +273,7 @@ impl Config {
                 "{}: {e}{}",
                 path.display(),
                 if e.kind() == std::io::ErrorKind::NotFound {
-                    " (create it, or name another with --config; docs/agent.example.toml is an example)"
+                    " (write one with `warrant setup`, or name another with --config; every setting is in warrantd.toml(5), whose example is docs/agent.example.toml)"
                 } else {
                     ""
                 }

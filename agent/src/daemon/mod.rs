@@ -47,7 +47,8 @@ pub struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// The configuration file (default: /etc/warrant/agent.toml for root,
-    /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise).
+    /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise; in user mode, when that file does not
+    /// exist, what `warrant setup --backend soft` would write).
     #[arg(long, env = "WARRANTD_CONFIG")]
     config: Option<PathBuf>,
     /// Validate the configuration, print a summary and exit (0 valid, 2 not).
@@ -65,6 +66,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a commented configuration for this machine with the strongest key store that
+    /// works here, check it, and name the next command (`warrant setup` runs this).
+    Setup(crate::setup::SetupArgs),
+    /// Check the configuration, the socket, the key store, the directories, the clock and
+    /// the grants given: one line per check, ok, warn or fail with the fix (exit 0 when
+    /// nothing fails; `warrant doctor` runs this).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 /// The route table, for the test that keeps docs/openapi.json in step.
@@ -74,22 +82,42 @@ pub fn route_table() -> Vec<(&'static str, String)> {
 
 /// Runs `warrantd` with the process arguments.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
-    if let Some(Command::Demo { json }) = args.command {
-        return match crate::demo::run(json) {
-            Ok(code) => code,
-            Err(e) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"ok": false, "error": e.code(), "message": e.to_string()})
-                    );
-                } else {
-                    eprintln!("warrantd demo: {e}");
+    let mut args = Args::parse();
+    match args.command.take() {
+        None => {}
+        Some(Command::Setup(setup)) => {
+            let json = setup.json();
+            return match crate::setup::run(setup) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    if json {
+                        let failure =
+                            serde_json::json!({"ok": false, "error": e.code(), "message": e.to_string()});
+                        println!("{failure}");
+                    } else {
+                        eprintln!("warrantd setup: {e}");
+                    }
+                    ExitCode::from(2)
                 }
-                ExitCode::from(2)
+            };
+        }
+        Some(Command::Doctor(doctor)) => return crate::doctor::run(doctor),
+        Some(Command::Demo { json }) => {
+            return match crate::demo::run(json) {
+                Ok(code) => code,
+                Err(e) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"ok": false, "error": e.code(), "message": e.to_string()})
+                        );
+                    } else {
+                        eprintln!("warrantd demo: {e}");
+                    }
+                    ExitCode::from(2)
+                }
             }
-        };
+        }
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -107,19 +135,42 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The configuration: the file named, else the default file for this process's mode, else, in
+/// user mode when that file does not exist, the built-in defaults (`true`; their passphrase
+/// file is made unless only checking).
+fn configuration(explicit: Option<PathBuf>, check_only: bool) -> Result<(Config, bool), Error> {
+    if let Some(path) = explicit {
+        return Ok((Config::load(&path)?, false));
+    }
+    let mode = config::Mode::default_for_this_process();
+    let path = mode.default_config();
+    let missing = !path.try_exists().map_err(|source| Error::Io { path: path.clone(), source })?;
+    match (missing, mode) {
+        (true, config::Mode::User) if check_only => Ok((crate::setup::user_defaults_unmade(&path)?, true)),
+        (true, config::Mode::User) => Ok((crate::setup::user_defaults(&path)?, true)),
+        _ => Ok((Config::load(&path)?, false)),
+    }
+}
+
 fn run(args: Args) -> Result<(), Error> {
-    let path = args.config.unwrap_or_else(|| config::Mode::default_for_this_process().default_config());
-    let config = Config::load(&path)?;
+    let (config, defaults) = configuration(args.config, args.check_config)?;
     if args.check_config {
         println!(
-            "{}: valid ({} mode, socket {}, state {}, {} rule(s))",
-            path.display(),
+            "{}: {} ({} mode, socket {}, state {}, {} rule(s))",
+            config.path.display(),
+            if defaults { "no such file; the built-in user-mode defaults are valid" } else { "valid" },
             if config.mode == config::Mode::System { "system" } else { "user" },
             config.socket.display(),
             config.state_dir.display(),
             config.rules.len()
         );
         return Ok(());
+    }
+    if defaults {
+        tracing::info!(
+            "no configuration file at {}: running on the user-mode defaults `warrant setup --backend soft` writes (software keys sealed with the passphrase file next to where agent.toml goes); write a file for this machine with `warrant setup`",
+            config.path.display()
+        );
     }
     // Before any key or secret is loaded.
     let connection_capacity = process_limits::apply()?;

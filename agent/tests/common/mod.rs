@@ -158,6 +158,19 @@ fn start_command_inner(
     mut command: Command,
     uid: Option<u32>,
 ) -> Result<Daemon, String> {
+    command.arg("--config").arg(config);
+    start_at(dir, config, &socket_of(config), command, uid)
+}
+
+/// Starts `command` (a warrantd with its arguments; `config` is the file it reads, or would)
+/// whose socket will be `socket`, as user `uid` when given, and waits for READY=1.
+pub fn start_at(
+    dir: &Path,
+    config: &Path,
+    socket: &Path,
+    mut command: Command,
+    uid: Option<u32>,
+) -> Result<Daemon, String> {
     let notify_path = dir.join(format!("notify-{}", next_id()));
     let _ = std::fs::remove_file(&notify_path);
     let notify = UnixDatagram::bind(&notify_path).unwrap();
@@ -168,16 +181,14 @@ fn start_command_inner(
     notify.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     let stderr = std::fs::File::create(dir.join("warrantd.stderr")).unwrap();
     let child = command
-        .arg("--config")
-        .arg(config)
         .env("NOTIFY_SOCKET", &notify_path)
         .env("WARRANTD_LOG", "info")
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
         .unwrap();
-    let socket = socket_of(config);
-    let mut daemon = Daemon { child, dir: dir.to_owned(), socket, config: config.to_owned(), notify };
+    let mut daemon =
+        Daemon { child, dir: dir.to_owned(), socket: socket.to_owned(), config: config.to_owned(), notify };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if daemon.wait_notification("READY=1", Duration::from_millis(100)) {

@@ -11,6 +11,8 @@
 
 #[cfg(feature = "tpm")]
 mod key_blob;
+#[cfg(feature = "tpm")]
+mod probe;
 mod settings;
 #[cfg(feature = "tpm")]
 mod store;
@@ -21,6 +23,8 @@ mod templates;
 #[cfg(feature = "tpm")]
 pub use tss_esapi;
 
+#[cfg(feature = "tpm")]
+pub use probe::{probe, TpmFacts};
 pub use settings::{QuotePcrs, TpmSettings};
 #[cfg(feature = "tpm")]
 pub use store::{TpmConfig, TpmKeyStore, DEFAULT_TCTI};

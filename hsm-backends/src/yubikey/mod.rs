@@ -11,6 +11,8 @@
 //! The settings ([`YubikeySettings`]) are built without the feature too, so a configuration
 //! that names this backend is refused as missing from the build.
 
+#[cfg(feature = "yubikey")]
+mod probe;
 mod settings;
 #[cfg(feature = "yubikey")]
 mod setup;
@@ -21,6 +23,8 @@ mod store;
 #[cfg(feature = "yubikey")]
 pub use ::yubikey;
 
+#[cfg(feature = "yubikey")]
+pub use probe::{probe, CardFacts, YSA_2024_03_FIXED};
 pub use settings::{PinPolicy, PivSlot, TouchPolicy, YubikeySettings};
 #[cfg(feature = "yubikey")]
 pub use setup::{setup, SetupOptions, SetupReport};

@@ -1,0 +1,133 @@
+//! `warrantd doctor` (run by `warrant doctor`): one line per check, `ok`, `warn` or `fail`,
+//! with the fix; exit 0 when nothing fails. The checks: the configuration, the socket, the key
+//! store (through the backends compiled into this warrantd: what they find is what the daemon
+//! will), the state and audit directories, the clock, and the grants given.
+
+mod grant;
+mod host;
+mod keystore;
+mod report;
+mod socket;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+
+pub use report::{Check, Status};
+
+use crate::daemon::config::Mode;
+use crate::daemon::Config;
+
+/// `warrantd doctor`'s arguments.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The configuration file (default: /etc/warrant/agent.toml for root,
+    /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise).
+    #[arg(long, env = "WARRANTD_CONFIG")]
+    config: Option<PathBuf>,
+    /// warrantd's socket (default: the configuration's).
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// A grant of a key of this warrantd: its expiry and revocation are checked (repeatable).
+    #[arg(long = "grant")]
+    grants: Vec<PathBuf>,
+    /// The authority's newest status list, which the grants are looked up in (repeatable).
+    #[arg(long = "status-list")]
+    status_lists: Vec<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs every check; exit 0 when none fails, 1 otherwise.
+pub fn run(args: DoctorArgs) -> ExitCode {
+    let checks = checks(&args);
+    if args.json {
+        let failed = checks.iter().any(|c| c.status == Status::Fail);
+        println!("{}", serde_json::json!({ "ok": !failed, "checks": checks }));
+    } else {
+        for check in &checks {
+            println!("{}", check.line());
+        }
+    }
+    if checks.iter().any(|c| c.status == Status::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Every check, in order.
+pub fn checks(args: &DoctorArgs) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let Some((config, defaults)) = config(args, &mut checks) else { return checks };
+    let socket = args.socket.clone().unwrap_or_else(|| config.socket.clone());
+    let client = socket::check(&socket, &mut checks);
+    checks.extend(keystore::checks(&config.keystore, &config.state_dir, defaults));
+    checks.extend(host::directory("state", &config.state_dir, "the state database and keys"));
+    match config.audit.file.as_ref().and_then(|f| f.parent()) {
+        Some(dir) => checks.extend(host::directory("audit", dir, "the audit log")),
+        None if config.audit.stdout => checks.push(Check::ok("audit", "to standard output (journald)")),
+        None => checks.push(Check::warn(
+            "audit",
+            "no audit destination: decisions are not recorded",
+            "set [audit] file (or stdout = true under systemd)",
+        )),
+    }
+    checks.push(host::clock());
+    let keys = client
+        .and_then(|mut c| c.get::<warrant_api::KeyList>("/keys").ok())
+        .map(|list| list.keys.into_iter().map(|k| (k.name, k.kid)).collect::<Vec<_>>())
+        .unwrap_or_default();
+    checks.extend(grant::checks(
+        &args.grants,
+        &args.status_lists,
+        &keys,
+        warrant_hsm_backends::unix_seconds(),
+    ));
+    checks
+}
+
+/// The configuration, as warrantd would read it, and whether it is the built-in user-mode
+/// one; `None` when it cannot be used.
+fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> {
+    let mode = Mode::default_for_this_process();
+    let (path, explicit) = match &args.config {
+        Some(path) => (path.clone(), true),
+        None => (mode.default_config(), false),
+    };
+    if !explicit && mode == Mode::User && !path.exists() {
+        return match crate::setup::user_defaults_unmade(&path) {
+            Ok(config) => {
+                checks.push(Check::warn(
+                    "config",
+                    format!(
+                        "no file at {}: warrantd runs on the built-in user-mode defaults (software keys)",
+                        path.display()
+                    ),
+                    "write one for this machine's key store with `warrant setup`",
+                ));
+                Some((config, true))
+            }
+            Err(e) => {
+                checks.push(Check::fail("config", e.to_string(), "write one with `warrant setup`"));
+                None
+            }
+        };
+    }
+    match Config::load(&path) {
+        Ok(config) => {
+            checks.push(Check::ok("config", format!("{} is valid", path.display())));
+            Some((config, false))
+        }
+        Err(e) => {
+            checks.push(Check::fail(
+                "config",
+                e.to_string(),
+                "correct the key named at that line (warrantd.toml(5) and docs/agent.example.toml describe each), or write a new file with `warrant setup --force`",
+            ));
+            None
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Which key store works on this machine: each candidate probed through the same backends the
+//! daemon opens, strongest first (a TPM with an EK certificate, a YubiKey behind pcscd, a
+//! PKCS#11 module the user names, the software store).
+
+use std::path::{Path, PathBuf};
+
+use super::config_text::{KeyStoreChoice, PinLine};
+
+/// The key-store backends `warrantd setup --backend` takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendArg {
+    /// The strongest that works here.
+    Auto,
+    /// A TPM 2.0 (`--tcti`, default the kernel's resource manager).
+    Tpm,
+    /// A YubiKey behind pcscd.
+    Yubikey,
+    /// A PKCS#11 token (`--pkcs11-module`, `--token`, `--pin-file`).
+    Pkcs11,
+    /// Software key files sealed with a generated passphrase.
+    Soft,
+}
+
+/// What the probes are given.
+#[derive(Debug, Clone)]
+pub struct Wanted {
+    /// The TCTI a TPM is looked for on.
+    pub tcti: String,
+    /// The YubiKey, when several are present.
+    pub serial: Option<u32>,
+    /// A PKCS#11 module, and the token's label.
+    pub pkcs11: Option<(PathBuf, String)>,
+    /// A PIN file for the YubiKey or the token.
+    pub pin_file: Option<PathBuf>,
+    /// The software store's passphrase file.
+    pub passphrase_file: PathBuf,
+}
+
+/// A key store that works here, what was found, and the warnings about it.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    /// The `[keystore]` to write.
+    pub keystore: KeyStoreChoice,
+    /// What the probe found (one line).
+    pub found: String,
+    /// Warnings, written into the configuration and printed.
+    pub warnings: Vec<String>,
+}
+
+/// Probes `backend` (each candidate in turn for `auto`); `considered` gets a line per
+/// candidate passed over, with why. An explicit backend that does not work is an error.
+pub fn choose(backend: BackendArg, wanted: &Wanted, considered: &mut Vec<String>) -> Result<Choice, String> {
+    let candidates: &[BackendArg] = match backend {
+        BackendArg::Auto => &[BackendArg::Tpm, BackendArg::Yubikey, BackendArg::Pkcs11, BackendArg::Soft],
+        other => &[other][..],
+    };
+    for candidate in candidates {
+        let result = match candidate {
+            BackendArg::Tpm => tpm(wanted, backend == BackendArg::Auto),
+            BackendArg::Yubikey => yubikey(wanted),
+            BackendArg::Pkcs11 => pkcs11(wanted),
+            BackendArg::Soft | BackendArg::Auto => Ok(soft(wanted)),
+        };
+        match result {
+            Ok(choice) => return Ok(choice),
+            Err(why) if backend == BackendArg::Auto => considered.push(why),
+            Err(why) => return Err(why),
+        }
+    }
+    Err("no key store works here".into())
+}
+
+fn soft(wanted: &Wanted) -> Choice {
+    Choice {
+        keystore: KeyStoreChoice::Soft { passphrase_file: wanted.passphrase_file.clone() },
+        found: format!("software key files sealed with the passphrase in {}", wanted.passphrase_file.display()),
+        warnings: vec![
+            "software keys are files: authorities refuse to grant them and verifiers to accept their warrants unless told to (--allow-software)"
+                .into(),
+        ],
+    }
+}
+
+#[cfg(feature = "tpm")]
+fn tpm(wanted: &Wanted, auto: bool) -> Result<Choice, String> {
+    let tcti = &wanted.tcti;
+    if let Some(device) = tcti.strip_prefix("device:") {
+        let node = Path::new(device.split(',').next().unwrap_or(device));
+        if !node.exists() {
+            return Err(format!(
+                "TPM: {} does not exist (no TPM 2.0, or no kernel resource manager)",
+                node.display()
+            ));
+        }
+    }
+    let facts = warrant_hsm_backends::tpm::probe(tcti).map_err(|e| format!("TPM on {tcti}: {e}"))?;
+    let found =
+        format!("TPM 2.0 on {tcti}: manufacturer {}, firmware {}", facts.manufacturer, facts.firmware);
+    let mut warnings = Vec::new();
+    if facts.ek_certificate.is_none() {
+        let why = "this TPM has no EK certificate in NV: an authority cannot tell it is a real TPM, so it cannot enroll its keys";
+        if auto {
+            return Err(format!("{found}: {why} (use --backend tpm to choose it anyway)"));
+        }
+        warnings.push(why.into());
+    }
+    if facts.in_lockout {
+        warnings.push(
+            "the TPM is in dictionary-attack lockout: keys with a PIN cannot be used until it recovers"
+                .into(),
+        );
+    }
+    Ok(Choice { keystore: KeyStoreChoice::Tpm { tcti: tcti.clone() }, found, warnings })
+}
+
+#[cfg(not(feature = "tpm"))]
+fn tpm(wanted: &Wanted, _: bool) -> Result<Choice, String> {
+    Err(format!(
+        "TPM on {}: this build of warrantd has no TPM backend (built without the `tpm` feature)",
+        wanted.tcti
+    ))
+}
+
+#[cfg(feature = "yubikey")]
+fn yubikey(wanted: &Wanted) -> Result<Choice, String> {
+    use warrant_hsm_backends::yubikey::probe;
+    let cards = probe().map_err(|e| format!("YubiKey: {e}"))?;
+    let card = match (wanted.serial, cards.as_slice()) {
+        (_, []) => return Err("YubiKey: none present (pcscd answers, but no PIV card is in a reader)".into()),
+        (Some(serial), cards) => cards
+            .iter()
+            .find(|c| c.serial == serial)
+            .ok_or_else(|| format!("YubiKey: none with serial {serial} is present"))?,
+        (None, [card]) => card,
+        (None, cards) => {
+            let serials: Vec<String> = cards.iter().map(|c| c.serial.to_string()).collect();
+            return Err(format!(
+                "YubiKey: several are present ({}): name one with --serial",
+                serials.join(", ")
+            ));
+        }
+    };
+    let (major, minor, patch) = card.firmware;
+    let found =
+        format!("YubiKey {} (firmware {major}.{minor}.{patch}) in reader {:?}", card.serial, card.reader);
+    let mut warnings = Vec::new();
+    if card.ysa_2024_03() {
+        warnings.push(format!(
+            "firmware {major}.{minor}.{patch} is below 5.7.0: its ECDSA keys are exposed to YSA-2024-03, and authorities refuse them unless they set allow_ysa_2024_03"
+        ));
+    }
+    if card.default_management_key {
+        warnings.push(
+            "the card still has the factory management key: run `warrant yubikey setup` (with warrantd stopped) before creating keys".into(),
+        );
+    }
+    let pin = yubikey_pin(wanted, &mut warnings);
+    Ok(Choice { keystore: KeyStoreChoice::Yubikey { serial: card.serial, pin }, found, warnings })
+}
+
+#[cfg(feature = "yubikey")]
+fn yubikey_pin(wanted: &Wanted, warnings: &mut Vec<String>) -> PinLine {
+    const ASKPASS: &str = "/usr/bin/ssh-askpass";
+    match &wanted.pin_file {
+        Some(file) => PinLine::File(file.clone()),
+        None => {
+            if !Path::new(ASKPASS).exists() {
+                warnings.push(format!(
+                    "{ASKPASS} is missing: install ssh-askpass, or name a PIN file (--pin-file) and run setup again"
+                ));
+            }
+            PinLine::Askpass(ASKPASS.into())
+        }
+    }
+}
+
+#[cfg(not(feature = "yubikey"))]
+fn yubikey(wanted: &Wanted) -> Result<Choice, String> {
+    let which = wanted.serial.map(|s| format!(" {s}")).unwrap_or_default();
+    Err(format!(
+        "YubiKey{which}: this build of warrantd has no YubiKey backend (built without the `yubikey` feature)"
+    ))
+}
+
+fn pkcs11(wanted: &Wanted) -> Result<Choice, String> {
+    let Some((module, token)) = &wanted.pkcs11 else {
+        return Err("PKCS#11: no module named (--pkcs11-module and --token)".into());
+    };
+    let Some(pin_file) = &wanted.pin_file else {
+        return Err("PKCS#11: the token's PIN is needed in a file (--pin-file, mode 0600)".into());
+    };
+    let keystore = KeyStoreChoice::Pkcs11 {
+        module: module.clone(),
+        token: token.clone(),
+        pin: PinLine::File(pin_file.clone()),
+    };
+    let settings = warrant_hsm_backends::pkcs11::Pkcs11Settings {
+        module: Some(module.clone()),
+        token: Some(token.clone()),
+        pin_file: Some(pin_file.clone()),
+        ..Default::default()
+    };
+    let config = warrant_hsm_backends::KeyStoreConfig::Pkcs11(settings);
+    let store = warrant_hsm_backends::open(&config, Path::new("/nonexistent"))
+        .map_err(|e| format!("PKCS#11 token {token:?} in {}: {e}", module.display()))?;
+    let keys = store.list().map_err(|e| format!("PKCS#11 token {token:?}: {e}"))?;
+    Ok(Choice {
+        keystore,
+        found: format!("PKCS#11 token {token:?} in {} ({} key(s); login works)", module.display(), keys.len()),
+        warnings: vec![
+            "a PKCS#11 token's evidence is self-reported: authorities grant it only with --allow-self-reported".into(),
+        ],
+    })
+}

@@ -1,0 +1,224 @@
+//! `warrantd setup` (run by `warrant setup`): writes a commented configuration for this
+//! machine with the strongest key store that works here, checks it as `--check-config` does,
+//! and names the next command. Its software-store defaults are also what warrantd runs on in
+//! user mode when no configuration file exists ([`user_defaults`]).
+//!
+//! It lives in the daemon's package because it probes key stores through the backends compiled
+//! into this warrantd: what it finds working is what this daemon can open.
+
+mod config_text;
+mod detect;
+mod passphrase;
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde_json::json;
+
+use config_text::{render, KeyStoreChoice};
+use detect::{BackendArg, Choice, Wanted};
+use passphrase::Passphrase;
+
+use crate::daemon::config::Mode;
+use crate::daemon::Config;
+use crate::Error;
+
+/// The group whose members a system-mode configuration lets use device keys.
+const DEVICE_GROUP: &str = "warrant";
+
+/// `warrantd setup`'s arguments.
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// The key store: the strongest that works here (auto: a TPM with an EK certificate, else
+    /// a YubiKey behind pcscd, else the PKCS#11 token named, else software keys), or the one
+    /// named, which must work.
+    #[arg(long, value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// user: $XDG_CONFIG_HOME/warrant/agent.toml, for a warrantd of your own; system:
+    /// /etc/warrant/agent.toml, as root. Default: system for root, else user.
+    #[arg(long, value_parser = parse_mode)]
+    mode: Option<Mode>,
+    /// Replace an existing configuration (a passphrase file is never replaced).
+    #[arg(long)]
+    force: bool,
+    /// The TCTI a TPM is looked for on.
+    #[arg(long, default_value = "device:/dev/tpmrm0")]
+    tcti: String,
+    /// The YubiKey to use when several are present.
+    #[arg(long)]
+    serial: Option<u32>,
+    /// A PKCS#11 module (shared library) holding the token (with --token).
+    #[arg(long, requires = "token")]
+    pkcs11_module: Option<PathBuf>,
+    /// The PKCS#11 token's label.
+    #[arg(long, requires = "pkcs11_module")]
+    token: Option<String>,
+    /// A file (mode 0600) with the YubiKey's or the token's PIN (YubiKey default: asked with
+    /// /usr/bin/ssh-askpass).
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl SetupArgs {
+    /// Whether the report (and a failure) is to be JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    match s {
+        "user" => Ok(Mode::User),
+        "system" => Ok(Mode::System),
+        other => Err(format!("{other:?}: expected user or system")),
+    }
+}
+
+/// Runs `warrantd setup`.
+pub fn run(args: SetupArgs) -> Result<(), Error> {
+    let mode = args.mode.unwrap_or_else(Mode::default_for_this_process);
+    let root = nix::unistd::geteuid().is_root();
+    if mode == Mode::System && !root {
+        return Err(Error::Usage("system mode writes /etc/warrant/agent.toml: run it as root (sudo)".into()));
+    }
+    let path = mode.default_config();
+    if path.exists() && !args.force {
+        return Err(Error::Usage(format!(
+            "{} exists: it is left as it is (check it with `warrant doctor`, or replace it with --force)",
+            path.display()
+        )));
+    }
+    let wanted = Wanted {
+        tcti: args.tcti.clone(),
+        serial: args.serial,
+        pkcs11: args.pkcs11_module.clone().zip(args.token.clone()),
+        pin_file: args.pin_file.clone(),
+        passphrase_file: config_text::default_passphrase_file(mode),
+    };
+    let mut considered = Vec::new();
+    let choice = detect::choose(args.backend, &wanted, &mut considered).map_err(Error::Usage)?;
+    if mode == Mode::System {
+        // Not private: the daemon's user reads agent.toml in it.
+        std::fs::create_dir_all("/etc/warrant")
+            .map_err(|source| Error::Io { path: "/etc/warrant".into(), source })?;
+    }
+    if let KeyStoreChoice::Soft { passphrase_file } = &choice.keystore {
+        let created = passphrase::ensure(passphrase_file, &mode.default_state_dir().join("keys"))?;
+        if created == Passphrase::Created && mode == Mode::System {
+            give_to_daemon_user(passphrase_file)?;
+        }
+    }
+    let group = (mode == Mode::System
+        && nix::unistd::Group::from_name(DEVICE_GROUP).ok().flatten().is_some())
+    .then_some(DEVICE_GROUP);
+    let uid = nix::unistd::getuid().as_raw();
+    let text = render(mode, uid, group, &choice.keystore, &choice.warnings);
+    // Checked before it replaces anything (a user session without $XDG_RUNTIME_DIR, say).
+    Config::parse(&path, &text)?;
+    write_config(&path, &text, mode)?;
+    // The same check as `warrantd --check-config`, on the file as written.
+    let config = Config::load(&path)?;
+    let next = match mode {
+        Mode::User => "systemctl --user enable --now warrantd.socket",
+        Mode::System => "systemctl enable --now warrantd.socket",
+    };
+    report(&args, &path, &config, &choice, &considered, next);
+    Ok(())
+}
+
+fn report(
+    args: &SetupArgs,
+    path: &Path,
+    config: &Config,
+    choice: &Choice,
+    considered: &[String],
+    next: &str,
+) {
+    if args.json {
+        let value = json!({
+            "config": path,
+            "backend": choice.keystore.backend(),
+            "found": choice.found,
+            "warnings": choice.warnings,
+            "passed_over": considered,
+            "socket": config.socket,
+            "state_dir": config.state_dir,
+            "next": next,
+        });
+        println!("{value}");
+        return;
+    }
+    for line in considered {
+        println!("passed over: {line}");
+    }
+    println!("key store: {} ({})", choice.keystore.backend(), choice.found);
+    for warning in &choice.warnings {
+        println!("warning: {warning}");
+    }
+    println!("wrote {}", path.display());
+    println!(
+        "{}: valid ({} mode, socket {}, state {}, {} rule(s))",
+        path.display(),
+        if config.mode == Mode::System { "system" } else { "user" },
+        config.socket.display(),
+        config.state_dir.display(),
+        config.rules.len()
+    );
+    println!("next: {next}");
+}
+
+/// Writes the configuration whole or not at all: a temporary file renamed into place.
+fn write_config(path: &Path, text: &str, mode: Mode) -> Result<(), Error> {
+    let io = |source| Error::Io { path: path.to_owned(), source };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    let tmp = path.with_extension("toml.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let file_mode = if mode == Mode::System { 0o640 } else { 0o600 };
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(file_mode).open(&tmp).map_err(io)?;
+    file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+    if mode == Mode::System {
+        if let Ok(Some(group)) = nix::unistd::Group::from_name(DEVICE_GROUP) {
+            nix::unistd::chown(&tmp, None, Some(group.gid))
+                .map_err(|e| Error::Io { path: tmp.clone(), source: e.into() })?;
+        }
+    }
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// In system mode the daemon runs as user `warrant`: it must own the passphrase file.
+fn give_to_daemon_user(path: &Path) -> Result<(), Error> {
+    if let Ok(Some(user)) = nix::unistd::User::from_name(DEVICE_GROUP) {
+        nix::unistd::chown(path, Some(user.uid), Some(user.gid))
+            .map_err(|e| Error::Io { path: path.to_owned(), source: e.into() })?;
+    }
+    Ok(())
+}
+
+/// The configuration warrantd runs on in user mode when `path` (the default file) does not
+/// exist: what `warrant setup --backend soft` would write, its passphrase file made if needed.
+pub fn user_defaults(path: &Path) -> Result<Config, Error> {
+    let passphrase_file = config_text::default_passphrase_file(Mode::User);
+    passphrase::ensure(&passphrase_file, &Mode::User.default_state_dir().join("keys"))?;
+    user_defaults_unmade(path)
+}
+
+/// [`user_defaults`] without making the passphrase file (for `warrantd doctor`, which changes
+/// nothing).
+pub fn user_defaults_unmade(path: &Path) -> Result<Config, Error> {
+    let passphrase_file = config_text::default_passphrase_file(Mode::User);
+    let text = render(
+        Mode::User,
+        nix::unistd::getuid().as_raw(),
+        None,
+        &KeyStoreChoice::Soft { passphrase_file },
+        &[],
+    );
+    Config::parse(path, &text)
+}

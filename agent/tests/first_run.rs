@@ -1,0 +1,715 @@
+//! The first run on a workstation: `warrant setup` choosing the key store (a TPM reached through
+//! the configured TCTI, the virtual YubiKey when only it is present, software keys otherwise),
+//! the file it writes passing `--check-config` and a warrant signed through a warrantd on it;
+//! `warrant doctor` failing each forced fault with its fix and passing a healthy set-up; and
+//! warrantd in user mode with no configuration file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A user's directories: `$XDG_CONFIG_HOME`, `$XDG_STATE_HOME`, `$XDG_RUNTIME_DIR` under `root`.
+struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    fn new(root: &Path) -> Self {
+        for d in ["config", "state", "run"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        Self { root: root.to_owned() }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.root.join("config/warrant/agent.toml")
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.root.join("run/warrant/agent.sock")
+    }
+
+    fn env(&self, command: &mut Command) {
+        command
+            .env("HOME", &self.root)
+            .env("XDG_CONFIG_HOME", self.root.join("config"))
+            .env("XDG_STATE_HOME", self.root.join("state"))
+            .env("XDG_RUNTIME_DIR", self.root.join("run"))
+            .env("TSS2_LOG", "all+none")
+            .env_remove("WARRANT_SOCKET")
+            .env_remove("WARRANTD_CONFIG");
+    }
+
+    /// `warrant ARGS` as this user's session would run it.
+    fn warrant(&self, args: &[&str]) -> Output {
+        let mut command = Command::new(common::warrant_bin());
+        self.env(&mut command);
+        command.args(args).current_dir(&self.root).output().unwrap()
+    }
+
+    fn warrant_ok(&self, args: &[&str]) -> String {
+        let out = self.warrant(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// `warrant setup --mode user ARGS --json`: the JSON report.
+    fn setup(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.warrant_ok(&[&["--json", "setup", "--mode", "user"], args].concat());
+        serde_json::from_str(&out).unwrap()
+    }
+
+    /// warrantd on the configuration setup wrote.
+    fn start(&self) -> common::Daemon {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+        self.env(&mut command);
+        command.arg("--config").arg(self.config());
+        common::start_at(&self.root, &self.config(), &self.socket(), command, None)
+            .unwrap_or_else(|e| panic!("warrantd did not start on the written config: {e}"))
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A TCTI on which no TPM answers.
+fn closed_tcti() -> String {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    format!("swtpm:host=127.0.0.1,port={port}")
+}
+
+/// An authority warrantd of its own (software keys), with `authority_extra` in `[authority]`.
+fn authority(dir: &Path, authority_extra: &str) -> common::Daemon {
+    std::fs::create_dir_all(dir).unwrap();
+    let config = common::base_config(dir).replacen(
+        "[audit]",
+        &format!("[authority]\n{authority_extra}\n\n[audit]"),
+        1,
+    );
+    let d = common::start(dir, &config);
+    common::warrant_ok(
+        dir,
+        Some(&d.socket),
+        &["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/s/1"],
+    );
+    d
+}
+
+/// Key `laptop` on the device, enrolled with the authority (by TPM credential when `tpm`),
+/// granted under common::POLICY, then a warrant signed by the device and verified offline.
+fn enroll_sign_verify(
+    home: &Home,
+    device: &common::Daemon,
+    authority: &common::Daemon,
+    tpm: bool,
+    software: bool,
+) {
+    let dir = &home.root;
+    let (dev, auth) = (Some(device.socket.as_path()), Some(authority.socket.as_path()));
+    common::warrant_ok(dir, dev, &["keys", "create", "laptop"]);
+    if tpm {
+        common::warrant_ok(dir, dev, &["keys", "tpm-identity", "--out", "identity.json"]);
+        let challenge = ["authority", "challenge", "--principal", "alice", "--tpm-identity", "identity.json"];
+        common::warrant_ok(dir, auth, &[&challenge[..], &["--out", "credential.json"]].concat());
+        let enroll =
+            ["enroll", "--key", "laptop", "--principal", "alice", "--tpm-credential", "credential.json"];
+        common::warrant_ok(dir, dev, &[&enroll[..], &["--out", "enroll.cbor"]].concat());
+    } else {
+        let challenge = common::warrant_ok(dir, auth, &["authority", "challenge", "--principal", "alice"]);
+        let enroll = ["enroll", "--key", "laptop", "--principal", "alice", "--challenge", challenge.trim()];
+        common::warrant_ok(dir, dev, &[&enroll[..], &["--out", "enroll.cbor"]].concat());
+    }
+    std::fs::write(dir.join("policy.cedar"), common::POLICY).unwrap();
+    let mut grant = vec!["authority", "grant", "--enrollment", "enroll.cbor", "--policy", "policy.cedar"];
+    grant.extend(["--group", "deployers", "--out", "grant.cbor"]);
+    if software {
+        grant.push("--allow-software");
+    }
+    common::warrant_ok(dir, auth, &grant);
+    common::warrant_ok(dir, auth, &["authority", "trust", "--out", "trust.json"]);
+    common::warrant_ok(dir, auth, &["authority", "publish-status", "--out", "status.cbor"]);
+    std::fs::write(dir.join("body.json"), "{}").unwrap();
+    let request = ["--method", "POST", "--target", common::TARGET, "--body", "body.json"];
+    let mut sign = vec!["sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", common::AUDIENCE];
+    sign.extend(["--action", "deploy", "--resource", "prod/api", "--out", "warrant.cbor"]);
+    common::warrant_ok(dir, dev, &[&sign[..], &request[..]].concat());
+    let mut verify =
+        vec!["--json", "verify", "warrant.cbor", "--trust", "trust.json", "--status", "status.cbor"];
+    verify.extend(["--audience", common::AUDIENCE, "--action", "deploy", "--resource", "prod/api"]);
+    if software {
+        verify.push("--allow-software");
+    }
+    let out = common::warrant_ok(dir, None, &[&verify[..], &request[..]].concat());
+    assert!(out.contains("\"ok\":true") || out.contains("\"accepted\":true"), "{out}");
+}
+
+/// `warrantd --check-config` on the written file.
+fn check_config(home: &Home) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    home.env(&mut command);
+    let out = command.arg("--check-config").arg("--config").arg(home.config()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("valid (user mode"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn setup_auto_falls_back_to_software_keys_and_they_sign() {
+    // No card in the virtual reader while this runs, and no TPM on the TCTI.
+    #[cfg(feature = "yubikey")]
+    let _card = warrant_test_support::virtual_piv::lock();
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let report = home.setup(&["--tcti", &closed_tcti()]);
+    assert_eq!(report["backend"], "soft", "{report}");
+    let passed_over = report["passed_over"].to_string();
+    assert!(passed_over.contains("TPM on swtpm:"), "{report}");
+    assert!(report["warnings"].to_string().contains("--allow-software"), "{report}");
+    assert_eq!(report["next"], "systemctl --user enable --now warrantd.socket");
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    assert!(written.contains("backend = \"soft\"") && written.contains("# NOTE: software keys"), "{written}");
+    let passphrase = home.root.join("config/warrant/passphrase");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&passphrase).unwrap().permissions().mode() & 0o777, 0o600);
+    check_config(&home);
+
+    // It refuses to overwrite without --force, and --force keeps the passphrase.
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("exists") && text(&out.stderr).contains("--force"), "{out:?}");
+    let before = std::fs::read(&passphrase).unwrap();
+    home.setup(&["--backend", "soft", "--force"]);
+    assert_eq!(std::fs::read(&passphrase).unwrap(), before, "a passphrase is never replaced");
+
+    let device = home.start();
+    let authority = authority(&tmp.path().join("authority"), "");
+    enroll_sign_verify(&home, &device, &authority, false, true);
+}
+
+#[test]
+fn setup_refuses_a_named_backend_that_does_not_work() {
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let tcti = closed_tcti();
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "tpm", "--tcti", &tcti]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains(&format!("TPM on {tcti}")), "{}", text(&out.stderr));
+    let out = home.warrant(&["--json", "setup", "--mode", "user", "--backend", "pkcs11"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let failure: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&failure["ok"], &failure["error"]), (&false.into(), &"usage".into()), "{failure}");
+    assert!(failure["message"].as_str().unwrap().contains("--pkcs11-module"), "{failure}");
+    assert!(!home.config().exists(), "nothing is written when the key store does not work");
+}
+
+#[cfg(feature = "tpm")]
+#[test]
+fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {
+    let tmp = common::workdir();
+    let tpm = warrant_test_support::swtpm::Swtpm::start();
+    let home = Home::new(&tmp.path().join("home"));
+    let report = home.setup(&["--tcti", &tpm.tcti()]);
+    assert_eq!(report["backend"], "tpm", "{report}");
+    assert!(report["found"].as_str().unwrap().contains("TPM 2.0 on swtpm:"), "{report}");
+    assert!(std::fs::read_to_string(home.config()).unwrap().contains(&format!("tcti = \"{}\"", tpm.tcti())));
+    check_config(&home);
+    let device = home.start();
+    let roots = tmp.path().join("ek-ca.pem");
+    std::fs::write(&roots, tpm.ek_ca_pem()).unwrap();
+    let authority =
+        authority(&tmp.path().join("authority"), &format!("tpm_ek_roots = [\"{}\"]", roots.display()));
+    enroll_sign_verify(&home, &device, &authority, true, false);
+}
+
+/// A command run as `user` (through setpriv) when given, else as this process.
+fn as_user(program: &Path, user: Option<u32>) -> Command {
+    match user {
+        Some(uid) => {
+            let mut command = Command::new("setpriv");
+            let id = uid.to_string();
+            command.args(["--reuid", &id, "--regid", &id, "--clear-groups"]).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+#[test]
+fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = common::workdir();
+    // Root runs warrantd in system mode: the user-mode daemon is run as a second user.
+    let user = if nix::unistd::geteuid().is_root() {
+        let Some((uid, _)) = common::test_user() else { return };
+        Some(uid)
+    } else {
+        None
+    };
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = Home::new(&tmp.path().join("home"));
+    if let Some(uid) = user {
+        for d in ["", "config", "state", "run"] {
+            std::os::unix::fs::chown(home.root.join(d), Some(uid), Some(uid)).unwrap();
+        }
+    }
+    std::fs::set_permissions(home.root.join("run"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let warrantd = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrantd"));
+    let warrant = common::reachable_copy(tmp.path(), common::warrant_bin().to_str().unwrap());
+    let start = || {
+        let mut command = as_user(&warrantd, user);
+        home.env(&mut command);
+        common::start_at(&home.root, &home.config(), &home.socket(), command, user)
+    };
+    let warrant_as_user = |args: &[&str]| {
+        let mut command = as_user(&warrant, user);
+        home.env(&mut command);
+        command.arg("--socket").arg(home.socket()).args(args).current_dir(&home.root).output().unwrap()
+    };
+
+    // --check-config and the doctor say so and change nothing: the passphrase file is made by
+    // the daemon that uses it.
+    let mut command = as_user(&warrantd, user);
+    home.env(&mut command);
+    let out = command.arg("--check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("no such file; the built-in user-mode defaults are valid (user mode"),
+        "{out:?}"
+    );
+    let mut command = as_user(&warrant, user);
+    home.env(&mut command);
+    let out = command.args(["--json", "doctor"]).current_dir(&home.root).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    assert_status(checks, "config", "warn", &["no file at", "built-in user-mode defaults", "warrant setup"]);
+    assert_status(checks, "soft.passphrase", "ok", &["not made yet"]);
+    assert!(!home.root.join("config/warrant/passphrase").exists());
+
+    let d = start().unwrap_or_else(|e| panic!("warrantd did not start without a config file: {e}"));
+    assert!(!home.config().exists());
+    let log = d.stderr();
+    assert!(log.contains(&format!("no configuration file at {}", home.config().display())), "{log}");
+    assert!(log.contains("warrant setup --backend soft"), "{log}");
+    let out = warrant_as_user(&["--json", "keys", "create", "laptop"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = warrant_as_user(&["--json", "keys", "list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list[0]["name"], "laptop", "{list}");
+    assert_eq!(
+        (&list[0]["backend"], &list[0]["protection"]),
+        (&"software".into(), &"passphrase".into()),
+        "{list}"
+    );
+    // The defaults seal keys with a passphrase made for them, private to the user.
+    let passphrase = std::fs::metadata(home.root.join("config/warrant/passphrase")).unwrap();
+    assert_eq!(passphrase.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&passphrase),
+        user.unwrap_or_else(|| nix::unistd::getuid().as_raw())
+    );
+    assert!(d.stop().success());
+
+    // Without its passphrase file, the sealed keys are not silently given a new one.
+    let kept = std::fs::read(home.root.join("config/warrant/passphrase")).unwrap();
+    std::fs::remove_file(home.root.join("config/warrant/passphrase")).unwrap();
+    let e = start().err().expect("no start without the passphrase the keys are sealed under");
+    assert!(e.contains("restore the file"), "{e}");
+    std::fs::write(home.root.join("config/warrant/passphrase"), &kept).unwrap();
+
+    // A file that is there but invalid, or unreadable, is still an error.
+    std::fs::write(home.config(), "mode = \"user\"\n[limits]\nmax_body_bytes = \"big\"\n").unwrap();
+    let e = start().err().expect("an invalid file is an error");
+    assert!(e.contains(&format!("{}:3: key `limits.max_body_bytes`", home.config().display())), "{e}");
+    if user.is_some() {
+        std::fs::write(home.config(), "mode = \"user\"\n").unwrap();
+        std::fs::set_permissions(home.config(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let e = start().err().expect("an unreadable file is an error");
+        assert!(e.contains("Permission denied"), "{e}");
+    }
+}
+
+/// `warrant --json doctor --config FILE ARGS`: the exit code and the checks by name.
+fn doctor(home: &Home, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
+    let config = home.config();
+    let out = home.warrant(&[&["--json", "doctor", "--config", config.to_str().unwrap()], args].concat());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+    assert_eq!(report["ok"], out.status.code() == Some(0), "{report}");
+    (out.status.code().unwrap(), report["checks"].as_array().unwrap().clone())
+}
+
+/// The check named `name`: its status, and its detail and fix together.
+fn check<'a>(checks: &'a [serde_json::Value], name: &str) -> (&'a str, String) {
+    let c =
+        checks.iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no check {name}: {checks:?}"));
+    (c["status"].as_str().unwrap(), format!("{} -- fix: {}", c["detail"], c["fix"]))
+}
+
+fn assert_status(checks: &[serde_json::Value], name: &str, status: &str, says: &[&str]) {
+    let (found, words) = check(checks, name);
+    assert_eq!(found, status, "{name}: {words}");
+    for s in says {
+        assert!(words.contains(s), "{name} should say {s:?}: {words}");
+    }
+}
+
+#[test]
+fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_config_error() {
+    #[cfg(feature = "yubikey")]
+    let _card = warrant_test_support::virtual_piv::lock();
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    let device = home.start();
+    let authority = authority(&tmp.path().join("authority"), "");
+    enroll_sign_verify(&home, &device, &authority, false, true);
+
+    let (code, checks) = doctor(&home, &["--grant", "grant.cbor", "--status-list", "status.cbor"]);
+    assert_eq!(code, 0, "{checks:?}");
+    for name in
+        ["config", "socket", "socket.mode", "soft.passphrase", "state", "state.space", "audit", "audit.space"]
+    {
+        assert_status(&checks, name, "ok", &[]);
+    }
+    assert_status(&checks, "socket.mode", "ok", &["mode 600", "its owner only"]);
+    assert_status(&checks, "grant grant.cbor", "ok", &["key laptop from acme for alice", "valid for"]);
+    assert_status(&checks, "grant grant.cbor.status", "ok", &["not revoked"]);
+    assert!(checks.iter().all(|c| c["status"] != "fail"), "{checks:?}");
+    // The text form: one line per check, the same verdicts.
+    let out = home.warrant(&["doctor", "--config", home.config().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).lines().any(|l| l.starts_with("ok   socket: warrantd")),
+        "{}",
+        text(&out.stdout)
+    );
+
+    // Revoked in the newest list given: fail, and the fix says what to do.
+    let auth = Some(authority.socket.as_path());
+    common::warrant_ok(&home.root, auth, &["authority", "revoke", "--grant", "grant.cbor"]);
+    common::warrant_ok(&home.root, auth, &["authority", "publish-status", "--out", "status-2.cbor"]);
+    let (code, checks) = doctor(
+        &home,
+        &["--grant", "grant.cbor", "--status-list", "status.cbor", "--status-list", "status-2.cbor"],
+    );
+    assert_eq!(code, 1);
+    assert_status(&checks, "grant grant.cbor.status", "fail", &["revoked", "sequence 2", "new grant"]);
+
+    // A grant that has expired.
+    let dev = Some(device.socket.as_path());
+    let challenge = common::warrant_ok(&home.root, auth, &["authority", "challenge", "--principal", "alice"]);
+    let enroll = ["enroll", "--key", "laptop", "--principal", "alice", "--challenge", challenge.trim()];
+    common::warrant_ok(&home.root, dev, &[&enroll[..], &["--out", "enroll-2.cbor"]].concat());
+    let mut grant = vec!["authority", "grant", "--enrollment", "enroll-2.cbor", "--policy", "policy.cedar"];
+    grant.extend(["--allow-software", "--valid-for", "1", "--out", "short.cbor"]);
+    common::warrant_ok(&home.root, auth, &grant);
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (code, checks) = doctor(&home, &["--grant", "short.cbor"]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "grant short.cbor", "fail", &["expired", "new grant"]);
+    assert_status(&checks, "grant short.cbor.status", "warn", &["--status-list"]);
+
+    // The daemon stopped: the socket fails, with the command that starts it.
+    drop(device);
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(
+        &checks,
+        "socket",
+        "fail",
+        &["not running", "systemctl --user enable --now warrantd.socket"],
+    );
+
+    // A configuration error: the file, the line and the key, and the fix.
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    std::fs::write(home.config(), written.replace("[audit]", "[audit]\nfsync = \"sometimes\"")).unwrap();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(
+        &checks,
+        "config",
+        "fail",
+        &[&format!("{}:", home.config().display()), "audit.fsync", "warrant setup --force"],
+    );
+    assert_eq!(checks.len(), 1, "nothing else is checked without a configuration: {checks:?}");
+}
+
+#[test]
+fn doctor_fails_an_audit_directory_it_cannot_write() {
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    let audit_dir = tmp.path().join("read-only");
+    std::fs::create_dir_all(&audit_dir).unwrap();
+    // Root writes anywhere the file system allows: a read-only mount stops it; others a mode.
+    let _mount = if nix::unistd::geteuid().is_root() {
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "ro,size=64k,mode=0755", "tmpfs"])
+            .arg(&audit_dir)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a read-only tmpfs");
+        Some(common::Tmpfs(audit_dir.clone()))
+    } else {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&audit_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        None
+    };
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let audit_line = written.lines().find(|l| l.starts_with("file = ")).unwrap().to_owned();
+    let audit_file = format!("file = \"{}\"", audit_dir.join("audit.jsonl").display());
+    std::fs::write(home.config(), written.replace(&audit_line, &audit_file)).unwrap();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(
+        &checks,
+        "audit",
+        "fail",
+        &[&audit_dir.display().to_string(), "not writable", "write access"],
+    );
+    assert_status(&checks, "state", "ok", &[]);
+    assert_status(&checks, "state.space", "ok", &["MiB free"]);
+
+    // A state directory on a nearly full file system (a 1 MiB tmpfs): its space fails.
+    let small = tmp.path().join("small");
+    let Some(_small) = common::Tmpfs::mount(&small, 1024) else { return };
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let state = format!("mode = \"user\"\nstate_dir = \"{}\"", small.join("state").display());
+    std::fs::write(home.config(), written.replacen("mode = \"user\"", &state, 1)).unwrap();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "state", "ok", &["will be made in"]);
+    assert_status(&checks, "state.space", "fail", &["1 MiB free", "free space"]);
+}
+
+#[cfg(feature = "tpm")]
+#[test]
+fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certificate() {
+    let tmp = common::workdir();
+    let mut tpm = warrant_test_support::swtpm::Swtpm::start();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "tpm", "--tcti", &tpm.tcti()]);
+    let (_, checks) = doctor(&home, &[]);
+    assert_status(&checks, "tpm", "ok", &["manufacturer IBM", "firmware"]);
+    assert_status(&checks, "tpm.ek-certificate", "ok", &["present, issued by"]);
+    assert_status(&checks, "tpm.lockout", "ok", &["not locked out"]);
+    assert_status(&checks, "tpm.pcr-banks", "ok", &["sha256"]);
+
+    // The EK certificate removed from NV: enrollment would be impossible.
+    for index in ["0x01c00002", "0x01c0000a"] {
+        let _ = Command::new("tpm2_nvundefine")
+            .args(["-C", "p", index])
+            .env("TPM2TOOLS_TCTI", tpm.tcti())
+            .env("TSS2_LOG", "all+none")
+            .output()
+            .unwrap();
+    }
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "tpm.ek-certificate", "fail", &["none in NV", "cannot be enrolled", "provision"]);
+    // And `setup --backend auto` passes over such a TPM, saying why.
+    let report = home.setup(&["--force", "--tcti", &tpm.tcti()]);
+    assert_ne!(report["backend"], "tpm", "{report}");
+    assert!(report["passed_over"].to_string().contains("no EK certificate"), "{report}");
+    home.setup(&["--force", "--backend", "tpm", "--tcti", &tpm.tcti()]);
+
+    // The TPM gone.
+    tpm.stop();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "tpm", "fail", &["unreachable", "[keystore] tcti"]);
+}
+
+#[cfg(feature = "yubikey")]
+mod yubikey {
+    use super::*;
+    use std::os::unix::fs::OpenOptionsExt;
+    use warrant_test_support::virtual_piv::{lock, VirtualCard, SERIAL};
+
+    fn secret_file(dir: &Path, name: &str, value: &str) -> String {
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, value.as_bytes()).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn setup_auto_picks_the_virtual_yubikey_when_only_it_is_present_and_it_signs() {
+        let _card = lock();
+        let tmp = common::workdir();
+        let card = VirtualCard::insert(&tmp.path().join("card"), &[]);
+        let home = Home::new(&tmp.path().join("home"));
+        let pin = secret_file(&home.root, "pin", "24681357");
+        let tcti = closed_tcti();
+        // A factory-fresh card is chosen, with the warning that it needs `warrant yubikey setup`.
+        let report = home.setup(&["--tcti", &tcti, "--pin-file", &pin]);
+        assert_eq!(report["backend"], "yubikey", "{report}");
+        assert!(
+            report["found"].as_str().unwrap().contains(&format!("YubiKey {SERIAL} (firmware 5.7.1)")),
+            "{report}"
+        );
+        assert!(report["warnings"].to_string().contains("warrant yubikey setup"), "{report}");
+        assert!(!report["warnings"].to_string().contains("YSA-2024-03"), "5.7.1 is not affected: {report}");
+        let puk = secret_file(&home.root, "puk", "97531864");
+        home.warrant_ok(&["yubikey", "setup", "--new-pin-file", &pin, "--new-puk-file", &puk]);
+        let report = home.setup(&["--force", "--tcti", &tcti, "--pin-file", &pin]);
+        assert_eq!(report["backend"], "yubikey", "{report}");
+        assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+        let written = std::fs::read_to_string(home.config()).unwrap();
+        assert!(
+            written.contains(&format!("serial_number = {SERIAL}")) && written.contains("pin_file ="),
+            "{written}"
+        );
+        check_config(&home);
+        let device = home.start();
+        let roots = format!("yubikey_roots = [\"{}\"]", card.ca_pem().display());
+        let authority = authority(&tmp.path().join("authority"), &roots);
+        enroll_sign_verify(&home, &device, &authority, false, false);
+        drop(device);
+        let (code, checks) = doctor(&home, &[]);
+        assert_status(&checks, "yubikey.management-key", "ok", &["not the factory default"]);
+        assert_ne!(check(&checks, "yubikey.pin").0, "fail", "{checks:?}");
+        assert_eq!(code, 1, "only the stopped daemon fails: {checks:?}");
+    }
+
+    #[test]
+    fn doctor_fails_a_default_management_key_and_a_stopped_pcscd() {
+        let _card = lock();
+        let tmp = common::workdir();
+        let _card = VirtualCard::insert(&tmp.path().join("card"), &[]);
+        let home = Home::new(&tmp.path().join("home"));
+        let pin = secret_file(&home.root, "pin", "123456");
+        home.setup(&["--backend", "yubikey", "--pin-file", &pin]);
+        let (code, checks) = doctor(&home, &[]);
+        assert_eq!(code, 1);
+        assert_status(&checks, "yubikey.pcscd", "ok", &[]);
+        assert_status(&checks, "yubikey.card", "ok", &[&format!("serial {SERIAL}, firmware 5.7.1")]);
+        assert_status(&checks, "yubikey.ysa-2024-03", "ok", &[]);
+        assert_status(
+            &checks,
+            "yubikey.management-key",
+            "fail",
+            &["factory default", "warrant yubikey setup"],
+        );
+        assert_status(&checks, "yubikey.pin", "ok", &["3 PIN tries left"]);
+
+        // pcscd not answering (its socket elsewhere than where the client looks, as when it is
+        // stopped): fail, and the fix starts it.
+        let config = home.config();
+        let mut command = Command::new(common::warrant_bin());
+        home.env(&mut command);
+        let out = command
+            .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
+            .args(["--json", "doctor", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let checks = report["checks"].as_array().unwrap();
+        assert_status(
+            checks,
+            "yubikey.pcscd",
+            "fail",
+            &["pcscd is not reachable", "systemctl enable --now pcscd.socket"],
+        );
+        // And setup passes the card over, saying why.
+        let mut command = Command::new(common::warrant_bin());
+        home.env(&mut command);
+        let out = command
+            .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
+            .args(["--json", "setup", "--mode", "user", "--force", "--tcti", &closed_tcti()])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["backend"], "soft", "{report}");
+        assert!(report["passed_over"].to_string().contains("pcscd is not reachable"), "{report}");
+    }
+}
+
+/// `warrant setup` and `warrant doctor` define the options of the warrantd subcommands they
+/// run: the two help texts name the same ones.
+#[test]
+fn warrant_setup_and_doctor_take_the_options_warrantd_does() {
+    let flags = |out: Output| -> std::collections::BTreeSet<String> {
+        text(&out.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with("--"))
+            .map(|w| w.trim_end_matches([',', '.', ')']).split('=').next().unwrap().to_owned())
+            .filter(|w| !["--help", "--version", "--json", "--socket"].contains(&w.as_str()))
+            .filter(|w| w.len() > 2 && w[2..].chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .collect()
+    };
+    for sub in ["setup", "doctor"] {
+        let cli = flags(Command::new(common::warrant_bin()).args([sub, "--help"]).output().unwrap());
+        let daemon =
+            flags(Command::new(env!("CARGO_BIN_EXE_warrantd")).args([sub, "--help"]).output().unwrap());
+        assert!(!cli.is_empty());
+        assert_eq!(cli, daemon, "warrant {sub} and warrantd {sub}");
+    }
+}
+
+#[test]
+fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
+    #[cfg(feature = "yubikey")]
+    let _card = warrant_test_support::virtual_piv::lock();
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let conf = common::softhsm(&tmp.path().join("softhsm"), "warrant", "4321");
+    let pin_file = |name: &str, pin: &str| {
+        let path = home.root.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut f, pin.as_bytes()).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let (good, wrong) = (pin_file("pin", "4321"), pin_file("wrong-pin", "9999"));
+    let run = |args: &[&str]| {
+        let mut command = Command::new(common::warrant_bin());
+        home.env(&mut command);
+        command.env("SOFTHSM2_CONF", &conf).args(args).current_dir(&home.root).output().unwrap()
+    };
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let token = ["--pkcs11-module", module, "--token", "warrant"];
+    // A wrong PIN: the named store does not work, nothing is written.
+    let out =
+        run(&[&["setup", "--mode", "user", "--backend", "pkcs11"], &token[..], &["--pin-file", &wrong]]
+            .concat());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("PKCS#11 token \"warrant\""), "{}", text(&out.stderr));
+    assert!(!home.config().exists());
+    // auto: no TPM, no YubiKey, the token named: the token.
+    let tcti = closed_tcti();
+    let args = [&["--json", "setup", "--mode", "user", "--tcti", &tcti], &token[..], &["--pin-file", &good]]
+        .concat();
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["backend"], "pkcs11", "{report}");
+    assert!(report["found"].as_str().unwrap().contains("login works"), "{report}");
+    assert!(report["warnings"].to_string().contains("--allow-self-reported"), "{report}");
+    let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "ok", &["login works"]);
+    // The PIN file changed under it: doctor fails the login, with the fix.
+    std::fs::copy(home.root.join("wrong-pin"), home.root.join("pin")).unwrap();
+    let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
+    let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "fail", &["PIN source"]);
+}
