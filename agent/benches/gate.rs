@@ -230,7 +230,7 @@ fn main() {
     let trust: warrant_api::trust::TrustFile = client.get("/authority/trust").unwrap();
     std::fs::write(dir.join("trust.json"), trust.to_text().unwrap()).unwrap();
     let list: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { ttl: 3600 }).unwrap();
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
     std::fs::write(dir.join("status.cbor"), &list.list).unwrap();
     std::fs::write(dir.join("routes.toml"), ROUTES).unwrap();
 

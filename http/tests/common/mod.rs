@@ -95,6 +95,7 @@ impl Fixture {
             previous: [0; 32],
             issued_at: now - 10,
             expires_at: now + 3600,
+            time_to_live: 300,
             bits: StatusBits::with_capacity(1024),
         };
         let status = status_claims.sign(&authority).unwrap();
