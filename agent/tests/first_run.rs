@@ -320,6 +320,22 @@ fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list
     assert!(e.contains("restore the file"), "{e}");
     std::fs::write(home.root.join("config/warrant/passphrase"), &kept).unwrap();
 
+    // A symlink to a file that is not there (dotfiles not checked out) is a configuration the
+    // user meant to have: an error, not the defaults with software keys.
+    std::os::unix::fs::symlink(home.root.join("dotfiles/agent.toml"), home.config()).unwrap();
+    let e = start().err().expect("a dangling symlink at the config path is an error");
+    assert!(e.contains("No such file"), "{e}");
+    let mut command = as_user(&warrantd, user);
+    home.env(&mut command);
+    let out = command.arg("--check-config").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let mut command = as_user(&warrant, user);
+    home.env(&mut command);
+    let out = command.args(["--json", "doctor"]).current_dir(&home.root).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_status(report["checks"].as_array().unwrap(), "config", "fail", &["No such file"]);
+    std::fs::remove_file(home.config()).unwrap();
+
     // A file that is there but invalid, or unreadable, is still an error.
     std::fs::write(home.config(), "mode = \"user\"\n[limits]\nmax_body_bytes = \"big\"\n").unwrap();
     let e = start().err().expect("an invalid file is an error");

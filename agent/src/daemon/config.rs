@@ -42,6 +42,19 @@ impl Mode {
         }
     }
 
+    /// Whether nothing at all is at `path`, the one case in which user mode falls back to the
+    /// built-in defaults. A dangling symlink is something (a configuration the user meant to
+    /// have, e.g. in dotfiles not yet checked out): it is read, and fails, rather than
+    /// silently replaced by software keys and the defaults' rules. Other errors (a directory
+    /// that cannot be searched) are errors.
+    pub fn config_absent(path: &Path) -> std::io::Result<bool> {
+        match std::fs::symlink_metadata(path) {
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The default socket path, if one can be named.
     pub fn default_socket(self) -> Option<PathBuf> {
         match self {

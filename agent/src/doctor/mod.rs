@@ -97,7 +97,18 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> 
         Some(path) => (path.clone(), true),
         None => (mode.default_config(), false),
     };
-    if !explicit && mode == Mode::User && !path.exists() {
+    let absent = match Mode::config_absent(&path) {
+        Ok(absent) => absent,
+        Err(e) => {
+            checks.push(Check::fail(
+                "config",
+                format!("{}: {e}", path.display()),
+                "make the directory readable by this user (warrantd cannot read it either)",
+            ));
+            return None;
+        }
+    };
+    if !explicit && mode == Mode::User && absent {
         return match crate::setup::user_defaults_unmade(&path) {
             Ok(config) => {
                 checks.push(Check::warn(
