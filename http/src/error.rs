@@ -29,6 +29,11 @@ pub enum Error {
     /// verifier refuses).
     #[error("the request target cannot be verified: {0}")]
     TargetUnusable(String),
+    /// The request names a method besides its request line's (an override header, a
+    /// `_method` parameter) or one that is not upper case: the service might perform another
+    /// operation than the one verified.
+    #[error("the request's method is ambiguous: {0}; send the method you mean, without overrides")]
+    AmbiguousMethod(String),
     /// No route of the route table matches the request: no operation is defined for it, so no
     /// warrant can authorize it.
     #[error("no route matches {method} {path}")]
@@ -122,6 +127,7 @@ impl Error {
             Error::BodyUnreadable(_) => "body_unreadable",
             Error::TargetUnusable(_) => "target_unusable",
             Error::NoRoute { .. } => "no_route",
+            Error::AmbiguousMethod(_) => "ambiguous_method",
             Error::Verification(e) => e.code(),
             Error::Origin { .. } => "origin_invalid",
             Error::Routes(_) => "routes_invalid",
@@ -142,7 +148,9 @@ impl Error {
             Error::MissingWarrant => (StatusCode::UNAUTHORIZED, None),
             Error::MalformedAuthorization(_) => unauthorized(Challenge::InvalidWarrant),
             Error::BodyTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, None),
-            Error::BodyUnreadable(_) | Error::TargetUnusable(_) => (StatusCode::BAD_REQUEST, None),
+            Error::BodyUnreadable(_) | Error::TargetUnusable(_) | Error::AmbiguousMethod(_) => {
+                (StatusCode::BAD_REQUEST, None)
+            }
             Error::NoRoute { .. } => (StatusCode::FORBIDDEN, Some(Challenge::InsufficientPolicy)),
             Error::Verification(e) => match (e, e.kind()) {
                 // Without the list the verifier cannot tell whether the grant is revoked.

@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use warrant_envelope::verify::{Expected, HttpRequest, VerifiedWarrant, Verifier};
 
 use crate::carriage::warrant_from_headers;
+use crate::method_override;
 use crate::origin::Origin;
 use crate::routes::{Operation, RouteTable};
 use crate::Error;
@@ -105,8 +106,11 @@ impl RequestVerifier {
         }
     }
 
-    /// The operation `method` on `uri` performs, per the route table.
-    pub fn operation(&self, method: &Method, uri: &Uri) -> Result<Operation, Error> {
+    /// The operation the request (`method` on `uri`, with `headers`) performs, per the route
+    /// table; refused when the request names another method besides its own
+    /// ([`Error::AmbiguousMethod`]). Needs no body: call it before reading one.
+    pub fn operation(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Result<Operation, Error> {
+        method_override::refuse_in_head(method, uri, headers)?;
         self.routes.operation(method.as_str(), uri.path())
     }
 
@@ -120,20 +124,22 @@ impl RequestVerifier {
         body: &[u8],
     ) -> Result<Warrant, Error> {
         let warrant = warrant_from_headers(headers)?.ok_or(Error::MissingWarrant)?;
-        self.verify_warrant(&warrant, method, uri, body)
+        self.verify_warrant(&warrant, method, uri, headers, body)
     }
 
     /// Verifies `warrant` (taken from the request's headers with
     /// [`warrant_from_headers`](crate::warrant_from_headers), before reading the body) for the
-    /// request (`method`, `uri`, `body` as received).
+    /// request (`method`, `uri`, `headers`, `body` as received).
     pub fn verify_warrant(
         &self,
         warrant: &[u8],
         method: &Method,
         uri: &Uri,
+        headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Warrant, Error> {
-        let operation = self.operation(method, uri)?;
+        let operation = self.operation(method, uri, headers)?;
+        method_override::refuse_in_body(headers, body)?;
         let target = self.origin.target(uri)?;
         let request = HttpRequest { method: method.as_str(), target: &target, body };
         let expected = Expected { action: &operation.action, resource: &operation.resource };

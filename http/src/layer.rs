@@ -89,7 +89,7 @@ where
                 Err(e) => return refuse(&e),
             };
             if warrant.is_some() {
-                if let Err(e) = verifier.operation(&parts.method, &parts.uri) {
+                if let Err(e) = verifier.operation(&parts.method, &parts.uri, &parts.headers) {
                     return refuse(&e);
                 }
             }
@@ -98,7 +98,7 @@ where
                 Err(e) => return refuse(&e),
             };
             if let Some(warrant) = warrant {
-                match verifier.verify_warrant(&warrant, &parts.method, &parts.uri, &body) {
+                match verifier.verify_warrant(&warrant, &parts.method, &parts.uri, &parts.headers, &body) {
                     Ok(warrant) => {
                         parts.extensions.insert(warrant);
                     }

@@ -50,6 +50,7 @@ mod error;
 mod extract;
 mod guard;
 mod layer;
+mod method_override;
 mod origin;
 mod response;
 mod routes;

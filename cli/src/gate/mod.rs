@@ -183,7 +183,7 @@ impl Gate {
             Ok(None) => return refuse(warrant_http::Error::MissingWarrant),
             Err(e) => return refuse(e),
         };
-        if let Err(e) = self.requests.operation(&parts.method, &parts.uri) {
+        if let Err(e) = self.requests.operation(&parts.method, &parts.uri, &parts.headers) {
             return refuse(e);
         }
         let body =
@@ -192,7 +192,7 @@ impl Gate {
                 Ok(Err(e)) => return refuse(e),
                 Err(_) => return refuse(warrant_http::Error::BodyUnreadable("not received in time".into())),
             };
-        let warrant = match self.requests.verify_warrant(&carried, &parts.method, &parts.uri, &body) {
+        let warrant = match self.requests.verify_warrant(&carried, &parts.method, &parts.uri, &parts.headers, &body) {
             Ok(warrant) => warrant,
             Err(e) => return refuse(e),
         };
