@@ -222,6 +222,13 @@ fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {
     let authority =
         authority(&tmp.path().join("authority"), &format!("tpm_ek_roots = [\"{}\"]", roots.display()));
     enroll_sign_verify(&home, &device, &authority, true, false);
+    // The doctor beside the running daemon: the TPM answers both, and the daemon still signs.
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 0, "{checks:?}");
+    assert_status(&checks, "socket", "ok", &["answers"]);
+    assert_status(&checks, "tpm.ek-certificate", "ok", &["issued by CN=swtpm-localca"]);
+    let out = common::sign_and_verify(&home.root, &device.socket, "grant.cbor");
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 }
 
 /// A command run as `user` (through setpriv) when given, else as this process.

@@ -34,6 +34,8 @@ pub struct Wanted {
     pub pin_file: Option<PathBuf>,
     /// The software store's passphrase file.
     pub passphrase_file: PathBuf,
+    /// The state directory the written configuration will have.
+    pub state_dir: PathBuf,
 }
 
 /// A key store that works here, what was found, and the warnings about it.
@@ -201,7 +203,7 @@ fn pkcs11(wanted: &Wanted) -> Result<Choice, String> {
         ..Default::default()
     };
     let config = warrant_hsm_backends::KeyStoreConfig::Pkcs11(settings);
-    let store = warrant_hsm_backends::open(&config, Path::new("/nonexistent"))
+    let store = warrant_hsm_backends::open(&config, &wanted.state_dir)
         .map_err(|e| format!("PKCS#11 token {token:?} in {}: {e}", module.display()))?;
     let keys = store.list().map_err(|e| format!("PKCS#11 token {token:?}: {e}"))?;
     Ok(Choice {

@@ -99,6 +99,7 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
         pkcs11: args.pkcs11_module.clone().zip(args.token.clone()),
         pin_file: args.pin_file.clone(),
         passphrase_file: config_text::default_passphrase_file(mode),
+        state_dir: mode.default_state_dir(),
     };
     let mut considered = Vec::new();
     let choice = detect::choose(args.backend, &wanted, &mut considered).map_err(Error::Usage)?;
