@@ -2,7 +2,7 @@
 //! daemon opens, strongest first (a TPM with an EK certificate, a YubiKey behind pcscd, a
 //! PKCS#11 module the user names, the software store).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::config_text::{KeyStoreChoice, PinLine};
 
@@ -87,7 +87,7 @@ fn soft(wanted: &Wanted) -> Choice {
 fn tpm(wanted: &Wanted, auto: bool) -> Result<Choice, String> {
     let tcti = &wanted.tcti;
     if let Some(device) = tcti.strip_prefix("device:") {
-        let node = Path::new(device.split(',').next().unwrap_or(device));
+        let node = std::path::Path::new(device.split(',').next().unwrap_or(device));
         if !node.exists() {
             return Err(format!(
                 "TPM: {} does not exist (no TPM 2.0, or no kernel resource manager)",
@@ -166,7 +166,7 @@ fn yubikey_pin(wanted: &Wanted, warnings: &mut Vec<String>) -> PinLine {
     match &wanted.pin_file {
         Some(file) => PinLine::File(file.clone()),
         None => {
-            if !Path::new(ASKPASS).exists() {
+            if !std::path::Path::new(ASKPASS).exists() {
                 warnings.push(format!(
                     "{ASKPASS} is missing: install ssh-askpass, or name a PIN file (--pin-file) and run setup again"
                 ));
