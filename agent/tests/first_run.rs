@@ -222,6 +222,13 @@ fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {
     let authority =
         authority(&tmp.path().join("authority"), &format!("tpm_ek_roots = [\"{}\"]", roots.display()));
     enroll_sign_verify(&home, &device, &authority, true, false);
+    // The doctor beside the running daemon: the TPM answers both, and the daemon still signs.
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 0, "{checks:?}");
+    assert_status(&checks, "socket", "ok", &["answers"]);
+    assert_status(&checks, "tpm.ek-certificate", "ok", &["issued by CN=swtpm-localca"]);
+    let out = common::sign_and_verify(&home.root, &device.socket, "grant.cbor");
+    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 }
 
 /// A command run as `user` (through setpriv) when given, else as this process.
@@ -538,6 +545,43 @@ fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certifica
     let (code, checks) = doctor(&home, &[]);
     assert_eq!(code, 1);
     assert_status(&checks, "tpm", "fail", &["unreachable", "[keystore] tcti"]);
+
+    // A device node that is not there: no TPM, or none enabled in the firmware.
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let missing = tmp.path().join("tpmrm9");
+    let tcti = written.lines().find(|l| l.starts_with("tcti = ")).unwrap().to_owned();
+    std::fs::write(
+        home.config(),
+        written.replace(&tcti, &format!("tcti = \"device:{}\"", missing.display())),
+    )
+    .unwrap();
+    let (code, checks) = doctor(&home, &[]);
+    assert_eq!(code, 1);
+    assert_status(&checks, "tpm.device", "fail", &["does not exist", "firmware set-up"]);
+    // One this user may not open: the fix names group tss and the udev rules.
+    let Some((uid, _)) = common::test_user() else { return };
+    std::fs::write(&missing, b"").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&missing, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    for open in [home.root.clone(), home.root.join("config"), home.root.join("config/warrant")] {
+        std::fs::set_permissions(open, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(home.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let warrant = common::reachable_copy(tmp.path(), common::warrant_bin().to_str().unwrap());
+    common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrantd"));
+    let mut command = as_user(&warrant, Some(uid));
+    home.env(&mut command);
+    let out =
+        command.args(["--json", "doctor", "--config", home.config().to_str().unwrap()]).output().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out.stderr)));
+    assert_status(
+        report["checks"].as_array().unwrap(),
+        "tpm.device",
+        "fail",
+        &["EACCES", "group tss", "70-warrant.rules"],
+    );
 }
 
 #[cfg(feature = "yubikey")]

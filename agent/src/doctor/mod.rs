@@ -127,6 +127,15 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> 
             }
         };
     }
+    if let Err(e) = std::fs::File::open(&path) {
+        let fix = if e.kind() == std::io::ErrorKind::NotFound {
+            "write one with `warrant setup`, or name the file with --config"
+        } else {
+            "make it readable by warrantd's user (system mode: root:warrant, mode 0640)"
+        };
+        checks.push(Check::fail("config", format!("{}: {e}", path.display()), fix));
+        return None;
+    }
     match Config::load(&path) {
         Ok(config) => {
             checks.push(Check::ok("config", format!("{} is valid", path.display())));

@@ -2,7 +2,7 @@
 //! daemon opens, strongest first (a TPM with an EK certificate, a YubiKey behind pcscd, a
 //! PKCS#11 module the user names, the software store).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::config_text::{KeyStoreChoice, PinLine};
 
@@ -34,6 +34,8 @@ pub struct Wanted {
     pub pin_file: Option<PathBuf>,
     /// The software store's passphrase file.
     pub passphrase_file: PathBuf,
+    /// The state directory the written configuration will have.
+    pub state_dir: PathBuf,
 }
 
 /// A key store that works here, what was found, and the warnings about it.
@@ -85,7 +87,7 @@ fn soft(wanted: &Wanted) -> Choice {
 fn tpm(wanted: &Wanted, auto: bool) -> Result<Choice, String> {
     let tcti = &wanted.tcti;
     if let Some(device) = tcti.strip_prefix("device:") {
-        let node = Path::new(device.split(',').next().unwrap_or(device));
+        let node = std::path::Path::new(device.split(',').next().unwrap_or(device));
         if !node.exists() {
             return Err(format!(
                 "TPM: {} does not exist (no TPM 2.0, or no kernel resource manager)",
@@ -164,7 +166,7 @@ fn yubikey_pin(wanted: &Wanted, warnings: &mut Vec<String>) -> PinLine {
     match &wanted.pin_file {
         Some(file) => PinLine::File(file.clone()),
         None => {
-            if !Path::new(ASKPASS).exists() {
+            if !std::path::Path::new(ASKPASS).exists() {
                 warnings.push(format!(
                     "{ASKPASS} is missing: install ssh-askpass, or name a PIN file (--pin-file) and run setup again"
                 ));
@@ -201,7 +203,7 @@ fn pkcs11(wanted: &Wanted) -> Result<Choice, String> {
         ..Default::default()
     };
     let config = warrant_hsm_backends::KeyStoreConfig::Pkcs11(settings);
-    let store = warrant_hsm_backends::open(&config, Path::new("/nonexistent"))
+    let store = warrant_hsm_backends::open(&config, &wanted.state_dir)
         .map_err(|e| format!("PKCS#11 token {token:?} in {}: {e}", module.display()))?;
     let keys = store.list().map_err(|e| format!("PKCS#11 token {token:?}: {e}"))?;
     Ok(Choice {

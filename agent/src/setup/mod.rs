@@ -99,6 +99,7 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
         pkcs11: args.pkcs11_module.clone().zip(args.token.clone()),
         pin_file: args.pin_file.clone(),
         passphrase_file: config_text::default_passphrase_file(mode),
+        state_dir: mode.default_state_dir(),
     };
     let mut considered = Vec::new();
     let choice = detect::choose(args.backend, &wanted, &mut considered).map_err(Error::Usage)?;
@@ -107,12 +108,6 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
         std::fs::create_dir_all("/etc/warrant")
             .map_err(|source| Error::Io { path: "/etc/warrant".into(), source })?;
     }
-    if let KeyStoreChoice::Soft { passphrase_file } = &choice.keystore {
-        let created = passphrase::ensure(passphrase_file, &mode.default_state_dir().join("keys"))?;
-        if created == Passphrase::Created && mode == Mode::System {
-            give_to_daemon_user(passphrase_file)?;
-        }
-    }
     let group = (mode == Mode::System
         && nix::unistd::Group::from_name(DEVICE_GROUP).ok().flatten().is_some())
     .then_some(DEVICE_GROUP);
@@ -120,6 +115,12 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     let text = render(mode, uid, group, &choice.keystore, &choice.warnings);
     // Checked before it replaces anything (a user session without $XDG_RUNTIME_DIR, say).
     Config::parse(&path, &text)?;
+    if let KeyStoreChoice::Soft { passphrase_file } = &choice.keystore {
+        let created = passphrase::ensure(passphrase_file, &mode.default_state_dir().join("keys"))?;
+        if created == Passphrase::Created && mode == Mode::System {
+            give_to_daemon_user(passphrase_file)?;
+        }
+    }
     write_config(&path, &text, mode)?;
     // The same check as `warrantd --check-config`, on the file as written.
     let config = Config::load(&path)?;
