@@ -9,7 +9,8 @@
 //! Beyond that, the scheme, authority and path must be in the normal form of RFC 3986 §6.2.2,
 //! so that no two spellings of one resource exist for a policy to miss: a percent-encoded
 //! unreserved character (`/%61dmin` is `/admin` to every server), a double encoding
-//! (`%252e`), a backslash (WHATWG parsers read it as `/`), a `;` path parameter (`/..;/` is
+//! (`%252e`), an escape of a character that may stand as is or in lower-case hex (`%3a`
+//! is `:`), a backslash (WHATWG parsers read it as `/`), a `;` path parameter (`/..;/` is
 //! `..` to some Java servers), an empty segment (`//admin`, merged by nginx), a character
 //! that is not a path character (space, controls, raw non-ASCII), an upper-case scheme or
 //! host, and a default port are all refused. The query is left as sent: servers do not
@@ -34,6 +35,10 @@ pub enum TargetDefect {
     EncodedUnreserved,
     /// The path has a percent-encoded `%` followed by two hex digits (`%252e`).
     DoubleEncoded,
+    /// The path escapes a character that may stand as is (`%3A` for `:`, `%40` for `@`, a
+    /// sub-delimiter), or writes an escape's hex digits in lower case (`%c3`): a second
+    /// spelling of the same path.
+    EscapeNotNormal,
     /// The path has a byte that is not a path character (a backslash, a space, a control
     /// character, raw non-ASCII, a malformed `%` escape), or encodes NUL or a backslash.
     ForbiddenCharacter,
@@ -63,6 +68,9 @@ impl fmt::Display for TargetDefect {
             }
             TargetDefect::EncodedUnreserved => {
                 "its path percent-encodes a letter, digit or one of -._~, which every server decodes: send it as is"
+            }
+            TargetDefect::EscapeNotNormal => {
+                "its path percent-encodes a character allowed as is (: @ ! $ & ' ( ) * + , =) or writes an escape in lower case (%c3): send the normal form (RFC 3986 6.2.2), in which a path has one spelling"
             }
             TargetDefect::DoubleEncoded => {
                 "its path has a double percent-encoding (%25 and two hex digits), which a server may decode twice"
@@ -132,6 +140,13 @@ fn check_path_characters(path: &str) -> Result<(), TargetDefect> {
                         return Err(TargetDefect::DoubleEncoded)
                     }
                     v if is_unreserved(v) => return Err(TargetDefect::EncodedUnreserved),
+                    // `%3a` and `%3A` and `:` are one path to a server that decodes before
+                    // routing: only the upper-case escape of a character that must be escaped
+                    // is the normal form, so a policy on one spelling covers them all.
+                    v if is_pchar(v) => return Err(TargetDefect::EscapeNotNormal),
+                    _ if bytes[i + 1..i + 3].iter().any(u8::is_ascii_lowercase) => {
+                        return Err(TargetDefect::EscapeNotNormal)
+                    }
                     _ => i += 3,
                 }
             }
@@ -243,6 +258,15 @@ mod tests {
             ("https://a/%61dmin", TargetDefect::EncodedUnreserved),
             ("https://a/ad%6Din", TargetDefect::EncodedUnreserved),
             ("https://a/v1/%7euser", TargetDefect::EncodedUnreserved),
+            // One path, several spellings: a policy that forbids `secret:plan` must not be
+            // passed by `secret%3Aplan` or `secret%3aplan`.
+            ("https://a/v1/docs/secret%3Aplan", TargetDefect::EscapeNotNormal),
+            ("https://a/v1/docs/secret%3aplan", TargetDefect::EscapeNotNormal),
+            ("https://a/v1/%40me", TargetDefect::EscapeNotNormal),
+            ("https://a/v1/a%2Bb", TargetDefect::EscapeNotNormal),
+            ("https://a/v1/a%3Db", TargetDefect::EscapeNotNormal),
+            ("https://a/v1/caf%c3%a9", TargetDefect::EscapeNotNormal),
+            ("https://a/v1/a%20b%3f", TargetDefect::EscapeNotNormal),
             ("https://a/v1/%252e%252e/admin", TargetDefect::DoubleEncoded),
             ("https://a/v1/%2541", TargetDefect::DoubleEncoded),
             ("https://a/v1/read\\..\\admin", TargetDefect::ForbiddenCharacter),
