@@ -533,6 +533,62 @@ fn curl_through_warrant_proxy_and_the_gate_gets_a_fresh_warrant_for_each_request
 }
 
 #[test]
+fn the_proxy_signs_nothing_for_a_web_page_or_another_user() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    let (_proxy, url) = start_proxy(&stack, &gate, &[]);
+    let port = url.rsplit(':').next().unwrap().to_owned();
+    // A page's cross-site POST (no preflight for text/plain), a fetch() with its Sec-Fetch-*
+    // headers, and a DNS-rebinding page whose Host is its own name.
+    for (header, says) in [
+        ("origin: https://attacker.example", "Origin header"),
+        ("sec-fetch-site: cross-site", "sec-fetch-site"),
+        ("sec-fetch-mode: no-cors", "sec-fetch-mode"),
+        ("host: attacker.example:80", "is not this proxy's address"),
+    ] {
+        let answer = curl(&url, "POST", "/v1/deploy/prod", &[header.to_owned()], Some(BODY));
+        assert_eq!((answer.status, answer.json()["code"].as_str()), (403, Some("browser_refused")), "{header}");
+        assert!(answer.json()["message"].as_str().unwrap().contains(says), "{answer:?}");
+    }
+    // localhost names the proxy too.
+    let host = format!("host: localhost:{port}");
+    assert_eq!(curl(&url, "POST", "/v1/deploy/prod", &[host], Some(BODY)).status, 200);
+
+    // Another local user reaches loopback too: its requests are not signed with this user's key.
+    if let Some((uid, _)) = common::test_user() {
+        let out = Command::new("setpriv")
+            .args(["--reuid", &uid.to_string(), "--regid", &uid.to_string(), "--clear-groups"])
+            .args(["curl", "-sS", "-X", "POST", "-H", "content-type: application/json", "--data-binary", BODY])
+            .arg(format!("{url}/v1/deploy/prod"))
+            .output()
+            .unwrap();
+        let body: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        assert_eq!(body["code"], "caller_refused", "{out:?}");
+        assert!(body["message"].as_str().unwrap().contains(&format!("uid {uid}")), "{body}");
+    }
+    // Only the one accepted request reached the gate.
+    let audit = gate.audit(1);
+    assert_eq!(audit.len(), 1, "{audit:?}");
+}
+
+#[test]
+fn a_request_naming_another_method_is_refused_before_it_reaches_the_upstream() {
+    let stack = Stack::new();
+    let gate = stack.gate(&[]);
+    // Signed as what it is, a deploy (POST); a framework upstream would run it as DELETE.
+    for header in ["x-http-method-override: DELETE", "x-http-method: DELETE", "x-original-url: /v1/admin"] {
+        let warrant = stack.deploy_authorization();
+        let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&warrant), header.to_owned()], Some(BODY));
+        assert_eq!((answer.status, answer.json()["code"].as_str()), (400, Some("ambiguous_method")), "{header}");
+    }
+    let warrant = stack.deploy_authorization();
+    let answer = gate.curl("POST", "/v1/deploy/prod?_method=DELETE", &[auth(&warrant)], Some(BODY));
+    assert_eq!((answer.status, answer.json()["code"].as_str()), (400, Some("ambiguous_method")));
+    let audit = gate.audit(4);
+    assert!(audit.iter().all(|l| l["decision"] != "forwarded"), "{audit:?}");
+}
+
+#[test]
 fn warrant_exec_gives_the_command_a_proxy_and_its_exit_status() {
     let stack = Stack::new();
     let gate = stack.gate(&[]);

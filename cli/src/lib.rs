@@ -9,6 +9,7 @@ mod error;
 mod evidence;
 mod files;
 mod gate;
+mod loopback_peer;
 mod proxy;
 mod tls;
 mod upstream;

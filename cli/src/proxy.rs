@@ -163,17 +163,34 @@ impl Proxy {
     }
 
     async fn serve(self: Arc<Self>, listener: TcpListener) {
+        let me = rustix::process::geteuid().as_raw();
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((stream, peer)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             };
+            let Ok(local) = stream.local_addr() else { continue };
             let _ = stream.set_nodelay(true);
+            // Only this user's programs have requests signed with this user's key: on
+            // loopback, any local user could connect.
+            let caller = match crate::loopback_peer::peer_uid(local, peer) {
+                Ok(Some(uid)) if uid == me => Ok(()),
+                Ok(Some(uid)) => Err(format!("a program of uid {uid} connected; only uid {me}'s may use this proxy")),
+                Ok(None) => Err("the connecting program could not be identified".to_owned()),
+                Err(e) => Err(format!("the connecting program could not be identified: {e}")),
+            };
             let proxy = self.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request| {
                     let proxy = proxy.clone();
-                    async move { Ok::<_, Infallible>(proxy.handle(request).await) }
+                    let caller = caller.clone();
+                    async move {
+                        let response = match caller {
+                            Ok(()) => proxy.handle(request, local).await,
+                            Err(reason) => answer(StatusCode::FORBIDDEN, "caller_refused", &reason),
+                        };
+                        Ok::<_, Infallible>(response)
+                    }
                 });
                 let mut http = hyper::server::conn::http1::Builder::new();
                 http.timer(TokioTimer::new()).header_read_timeout(TIMEOUT);
@@ -183,8 +200,14 @@ impl Proxy {
         }
     }
 
-    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<ProxyBody> {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>, local: SocketAddr) -> Response<ProxyBody> {
         let (parts, body) = request.into_parts();
+        // A web page the user visits can send requests to loopback (and, by DNS rebinding,
+        // read the answers): the tools this serves send neither a browser's headers nor
+        // another Host than the address they were given.
+        if let Err(reason) = check_not_a_browser(&parts.headers, local.port()) {
+            return answer(StatusCode::FORBIDDEN, "browser_refused", &reason);
+        }
         let body = match tokio::time::timeout(TIMEOUT, Limited::new(body, self.body_limit).collect()).await {
             Ok(Ok(collected)) => collected.to_bytes(),
             Ok(Err(e)) if e.is::<LengthLimitError>() => {
@@ -264,6 +287,24 @@ impl Proxy {
             }
         }
     }
+}
+
+/// Refuses a request a web browser made: one with an `Origin` or `Sec-Fetch-*` header (a
+/// browser adds them; command-line tools and SDKs do not), or whose `Host` is not this
+/// proxy's own loopback address (a DNS-rebinding page names its own host).
+fn check_not_a_browser(headers: &http::HeaderMap, port: u16) -> Result<(), String> {
+    if headers.contains_key(http::header::ORIGIN) {
+        return Err("a request with an Origin header (from a web page) is not signed".into());
+    }
+    if let Some(name) = headers.keys().find(|name| name.as_str().starts_with("sec-fetch-")) {
+        return Err(format!("a request with {name} (from a web browser) is not signed"));
+    }
+    let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let own = [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
+    if !own.iter().any(|name| name.eq_ignore_ascii_case(host)) {
+        return Err(format!("Host {host:?} is not this proxy's address (127.0.0.1:{port}, localhost:{port} or [::1]:{port})"));
+    }
+    Ok(())
 }
 
 /// An answer of the proxy's own, with a JSON body.
