@@ -547,7 +547,11 @@ fn the_proxy_signs_nothing_for_a_web_page_or_another_user() {
         ("host: attacker.example:80", "is not this proxy's address"),
     ] {
         let answer = curl(&url, "POST", "/v1/deploy/prod", &[header.to_owned()], Some(BODY));
-        assert_eq!((answer.status, answer.json()["code"].as_str()), (403, Some("browser_refused")), "{header}");
+        assert_eq!(
+            (answer.status, answer.json()["code"].as_str()),
+            (403, Some("browser_refused")),
+            "{header}"
+        );
         assert!(answer.json()["message"].as_str().unwrap().contains(says), "{answer:?}");
     }
     // localhost names the proxy too.
@@ -558,7 +562,16 @@ fn the_proxy_signs_nothing_for_a_web_page_or_another_user() {
     if let Some((uid, _)) = common::test_user() {
         let out = Command::new("setpriv")
             .args(["--reuid", &uid.to_string(), "--regid", &uid.to_string(), "--clear-groups"])
-            .args(["curl", "-sS", "-X", "POST", "-H", "content-type: application/json", "--data-binary", BODY])
+            .args([
+                "curl",
+                "-sS",
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "--data-binary",
+                BODY,
+            ])
             .arg(format!("{url}/v1/deploy/prod"))
             .output()
             .unwrap();
@@ -579,7 +592,11 @@ fn a_request_naming_another_method_is_refused_before_it_reaches_the_upstream() {
     for header in ["x-http-method-override: DELETE", "x-http-method: DELETE", "x-original-url: /v1/admin"] {
         let warrant = stack.deploy_authorization();
         let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&warrant), header.to_owned()], Some(BODY));
-        assert_eq!((answer.status, answer.json()["code"].as_str()), (400, Some("ambiguous_method")), "{header}");
+        assert_eq!(
+            (answer.status, answer.json()["code"].as_str()),
+            (400, Some("ambiguous_method")),
+            "{header}"
+        );
     }
     let warrant = stack.deploy_authorization();
     let answer = gate.curl("POST", "/v1/deploy/prod?_method=DELETE", &[auth(&warrant)], Some(BODY));

@@ -175,7 +175,9 @@ impl Proxy {
             // loopback, any local user could connect.
             let caller = match crate::loopback_peer::peer_uid(local, peer) {
                 Ok(Some(uid)) if uid == me => Ok(()),
-                Ok(Some(uid)) => Err(format!("a program of uid {uid} connected; only uid {me}'s may use this proxy")),
+                Ok(Some(uid)) => {
+                    Err(format!("a program of uid {uid} connected; only uid {me}'s may use this proxy"))
+                }
                 Ok(None) => Err("the connecting program could not be identified".to_owned()),
                 Err(e) => Err(format!("the connecting program could not be identified: {e}")),
             };
@@ -240,13 +242,21 @@ impl Proxy {
             ttl: self.ttl,
             status_list: None,
         };
-        let warrant = match self.daemon.sign(sign).await {
-            Ok(answer) => answer.warrant,
-            Err(e) => {
+        // A key that waits for a touch or a PIN must not hold the client forever.
+        let warrant = match tokio::time::timeout(TIMEOUT, self.daemon.sign(sign)).await {
+            Ok(Ok(answer)) => answer.warrant,
+            Ok(Err(e)) => {
                 return answer(
                     StatusCode::BAD_GATEWAY,
                     "signing_failed",
                     &format!("warrantd did not sign: {e}"),
+                )
+            }
+            Err(_) => {
+                return answer(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "signing_timeout",
+                    "warrantd did not sign in time",
                 )
             }
         };
@@ -302,7 +312,9 @@ fn check_not_a_browser(headers: &http::HeaderMap, port: u16) -> Result<(), Strin
     let host = headers.get(HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let own = [format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")];
     if !own.iter().any(|name| name.eq_ignore_ascii_case(host)) {
-        return Err(format!("Host {host:?} is not this proxy's address (127.0.0.1:{port}, localhost:{port} or [::1]:{port})"));
+        return Err(format!(
+            "Host {host:?} is not this proxy's address (127.0.0.1:{port}, localhost:{port} or [::1]:{port})"
+        ));
     }
     Ok(())
 }

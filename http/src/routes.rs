@@ -102,7 +102,8 @@ impl RouteTable {
             .map(|(i, entry)| {
                 Route::parse(entry).map_err(|reason| Error::Routes(format!("route {}: {reason}", i + 1)))
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<Route>, _>>()?;
+        check_order(&routes)?;
         Ok(Self { routes: Some(routes) })
     }
 
@@ -119,7 +120,69 @@ impl RouteTable {
     }
 }
 
+/// Refuses a table in which the first match is not the most specific route: routers (axum,
+/// Spring, werkzeug) prefer a literal segment to a parameter, so with `/v1/items/{id}` listed
+/// before `/v1/items/purge` the gate would verify `update` on `items/purge` while the service
+/// runs `purge`. A route that can never match, and two routes that overlap with neither more
+/// specific, are refused as well.
+fn check_order(routes: &[Route]) -> Result<(), Error> {
+    for (j, later) in routes.iter().enumerate() {
+        for (i, earlier) in routes[..j].iter().enumerate() {
+            if !earlier.overlaps(later) {
+                continue;
+            }
+            let problem = if later.covers(earlier) && !earlier.covers(later) {
+                continue; // the more specific route comes first: the order routers use
+            } else if earlier.covers(later) {
+                "can never match: route {i} matches every request it does"
+            } else {
+                "overlaps route {i} with neither more specific: a router may choose either"
+            };
+            return Err(Error::Routes(format!(
+                "route {} ({} {}) {}",
+                j + 1,
+                later.method,
+                later.path(),
+                problem.replace("{i}", &(i + 1).to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl Route {
+    /// Some request matches both.
+    fn overlaps(&self, other: &Route) -> bool {
+        self.method == other.method
+            && self.segments.len() == other.segments.len()
+            && self.segments.iter().zip(&other.segments).all(|pair| match pair {
+                (Segment::Literal(a), Segment::Literal(b)) => a == b,
+                _ => true,
+            })
+    }
+
+    /// Every request `other` matches, this matches.
+    fn covers(&self, other: &Route) -> bool {
+        self.overlaps(other)
+            && self
+                .segments
+                .iter()
+                .zip(&other.segments)
+                .all(|pair| !matches!(pair, (Segment::Literal(_), Segment::Param(_))))
+    }
+
+    /// The path template, for messages.
+    fn path(&self) -> String {
+        self.segments
+            .iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => text.clone(),
+                Segment::Param(name) => format!("{{{name}}}"),
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
     fn parse(entry: RouteEntry) -> Result<Self, String> {
         if entry.method.is_empty() || !entry.method.bytes().all(|c| c.is_ascii_uppercase()) {
             return Err(format!("method {:?} is not an upper-case HTTP method", entry.method));
@@ -253,6 +316,36 @@ resource = "index"
         assert_eq!(table.operation("POST", "/v1/deploy/prod").unwrap(), op("deploy", "prod/api"));
         assert_eq!(table.operation("GET", "/v1/docs/ops/a%20b").unwrap(), op("read", "docs/ops/a%20b"));
         assert_eq!(table.operation("GET", "/").unwrap(), op("read", "index"));
+    }
+
+    fn route(method: &str, path: &str, action: &str) -> String {
+        format!(
+            "[[route]]\nmethod = \"{method}\"\npath = \"{path}\"\naction = \"{action}\"\nresource = \"r\"\n"
+        )
+    }
+
+    #[test]
+    fn the_first_match_is_the_most_specific_route_or_the_table_is_refused() {
+        // Literal before parameter: the order routers use.
+        let good =
+            [route("POST", "/v1/items/purge", "purge"), route("POST", "/v1/items/{id}", "update")].concat();
+        let table = RouteTable::from_toml(&good).unwrap();
+        assert_eq!(table.operation("POST", "/v1/items/purge").unwrap().action, "purge");
+        assert_eq!(table.operation("POST", "/v1/items/42").unwrap().action, "update");
+        // The other way round the gate would verify `update` where the service runs `purge`.
+        let shadowed =
+            [route("POST", "/v1/items/{id}", "update"), route("POST", "/v1/items/purge", "purge")].concat();
+        let err = RouteTable::from_toml(&shadowed).unwrap_err().to_string();
+        assert!(err.contains("route 2 (POST /v1/items/purge) can never match: route 1"), "{err}");
+        let twice = [route("GET", "/a/{x}", "a"), route("GET", "/a/{y}", "b")].concat();
+        assert!(RouteTable::from_toml(&twice).unwrap_err().to_string().contains("can never match"));
+        let crossed = [route("GET", "/{a}/x", "a"), route("GET", "/items/{b}", "b")].concat();
+        let err = RouteTable::from_toml(&crossed).unwrap_err().to_string();
+        assert!(err.contains("overlaps route 1 with neither more specific"), "{err}");
+        // Other methods or lengths do not overlap.
+        let apart =
+            [route("GET", "/a/{x}", "a"), route("POST", "/a/b", "b"), route("GET", "/a/b/c", "c")].concat();
+        assert!(RouteTable::from_toml(&apart).is_ok());
     }
 
     #[test]
