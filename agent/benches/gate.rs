@@ -60,7 +60,7 @@ fn start_nginx(dir: &Path, upstream: u16, proxy: u16) -> Process {
     let config = format!(
         "worker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/nginx.log;\n\
          events {{ worker_connections 4096; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         http {{\n  access_log off;\n  keepalive_requests 10000000;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
          upstream app {{ server 127.0.0.1:{upstream}; keepalive 128; }}\n\
          server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 \"ok\\n\"; }} }}\n\
          server {{ listen 127.0.0.1:{proxy}; location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}\n}}\n"
