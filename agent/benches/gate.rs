@@ -55,12 +55,24 @@ fn wait_for_port(port: u16) {
     }
 }
 
-fn start_nginx(dir: &Path, upstream: u16, proxy: u16) -> Process {
+/// nginx's master: stopped with SIGTERM, so that it stops its workers too (SIGKILL would
+/// orphan them).
+struct Nginx(Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        use nix::sys::signal::{kill, Signal};
+        let _ = kill(nix::unistd::Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
+fn start_nginx(dir: &Path, upstream: u16, proxy: u16) -> Nginx {
     let d = dir.display();
     let config = format!(
         "worker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/nginx.log;\n\
          events {{ worker_connections 4096; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
+         http {{\n  access_log off;\n  keepalive_requests 10000000;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
          upstream app {{ server 127.0.0.1:{upstream}; keepalive 128; }}\n\
          server {{ listen 127.0.0.1:{upstream}; location / {{ return 200 \"ok\\n\"; }} }}\n\
          server {{ listen 127.0.0.1:{proxy}; location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}\n}}\n"
@@ -75,9 +87,10 @@ fn start_nginx(dir: &Path, upstream: u16, proxy: u16) -> Process {
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx");
+    let nginx = Nginx(child);
     wait_for_port(upstream);
     wait_for_port(proxy);
-    Process(child)
+    nginx
 }
 
 fn start_warrantd(dir: &Path) -> (Process, std::path::PathBuf) {

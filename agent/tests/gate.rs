@@ -799,3 +799,20 @@ fn the_gate_takes_its_settings_from_a_toml_file_and_flags_win() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `listen_on`"), "{out:?}");
 }
+
+#[test]
+fn warrant_sign_header_prints_the_authorization_line_and_needs_out_otherwise() {
+    let stack = Stack::new();
+    let mut args = vec!["--json", "sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", AUDIENCE];
+    args.extend(["--action", "deploy", "--resource", "prod/api", "--method", "POST", "--target", DEPLOY]);
+    let mut header = args.clone();
+    header.push("--header");
+    let json: Value = serde_json::from_str(&stack.ok(&header)).unwrap();
+    let value = json["authorization"].as_str().unwrap();
+    assert!(value.starts_with("Warrant ") && !value.contains('='), "{json}");
+    assert_eq!(json["warrant_id"].as_str().unwrap().len(), 32);
+
+    let out = common::warrant(&stack.dir, Some(&stack.daemon.socket), &args);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--out"), "{out:?}");
+}
