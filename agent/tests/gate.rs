@@ -606,6 +606,42 @@ fn a_request_naming_another_method_is_refused_before_it_reaches_the_upstream() {
 }
 
 #[test]
+fn gates_sharing_a_redis_replay_store_accept_a_warrant_once_and_refuse_while_redis_is_down() {
+    let stack = Stack::new();
+    let mut redis = warrant_test_support::redis::RedisServer::start();
+    let url = redis.url();
+    let gates = [stack.gate(&["--replay", &url]), stack.gate(&["--replay", &url])];
+    // One warrant, presented 10 times to each gate at once: one acceptance in all.
+    let warrant = stack.deploy_authorization();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let sent: Vec<_> = (0..20)
+            .map(|i| {
+                let (gate, warrant) = (&gates[i % 2], &warrant);
+                scope.spawn(move || gate.curl("POST", "/v1/deploy/prod", &[auth(warrant)], Some(BODY)).status)
+            })
+            .collect();
+        sent.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 19, "{statuses:?}");
+
+    // Redis down: every gate refuses (503), none accepts.
+    redis.stop();
+    for gate in &gates {
+        let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+        assert_eq!(
+            (answer.status, answer.json()["code"].as_str()),
+            (503, Some("replay_store_unavailable")),
+            "{answer:?}"
+        );
+    }
+    // Back (empty): accepted again.
+    redis.restart();
+    let answer = gates[1].curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[test]
 fn warrant_exec_gives_the_command_a_proxy_and_its_exit_status() {
     let stack = Stack::new();
     let gate = stack.gate(&[]);

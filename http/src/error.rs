@@ -43,6 +43,10 @@ pub enum Error {
         /// The path.
         path: String,
     },
+    /// The verification did not finish (its task failed): nothing was decided, so the
+    /// request is refused (503).
+    #[error("the request could not be verified: {0}")]
+    Undecided(String),
     /// The verifier refused the warrant, or could not decide.
     #[error(transparent)]
     Verification(#[from] warrant_envelope::Error),
@@ -128,6 +132,7 @@ impl Error {
             Error::TargetUnusable(_) => "target_unusable",
             Error::NoRoute { .. } => "no_route",
             Error::AmbiguousMethod(_) => "ambiguous_method",
+            Error::Undecided(_) => "undecided",
             Error::Verification(e) => e.code(),
             Error::Origin { .. } => "origin_invalid",
             Error::Routes(_) => "routes_invalid",
@@ -183,7 +188,8 @@ impl Error {
                 // and kinds a later envelope adds: the warrant is refused.
                 _ => unauthorized(Challenge::InvalidWarrant),
             },
-            Error::Origin { .. }
+            Error::Undecided(_)
+            | Error::Origin { .. }
             | Error::Routes(_)
             | Error::Io { .. }
             | Error::BadFile { .. }

@@ -52,6 +52,8 @@ mod guard;
 mod layer;
 mod method_override;
 mod origin;
+#[cfg(feature = "redis")]
+mod redis_replay;
 mod response;
 mod routes;
 mod status_source;
@@ -63,6 +65,8 @@ pub use error::{Challenge, Error};
 pub use guard::{RequestVerifier, Warrant, DEFAULT_BODY_LIMIT};
 pub use layer::{WarrantLayer, WarrantService};
 pub use origin::Origin;
+#[cfg(feature = "redis")]
+pub use redis_replay::{RedisConfigError, RedisReplayStore};
 pub use response::refusal;
 pub use routes::{Operation, RouteTable};
 pub use status_source::{refresh, spawn_refresh, FileStatusSource, SourceFuture, StatusSource};

@@ -22,7 +22,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use warrant_envelope::verify::Verifier;
-use warrant_http::{refusal, warrant_from_headers, FileStatusSource, Origin, RequestVerifier, RouteTable};
+use warrant_http::{
+    refusal, warrant_from_headers, FileStatusSource, Origin, RedisReplayStore, RequestVerifier, RouteTable,
+};
 
 use crate::upstream::{strip_hop_by_hop, Upstream};
 use crate::{files, tls, Error};
@@ -67,6 +69,11 @@ async fn serve(s: Settings) -> Result<(), Error> {
     }
     if let Some(path) = &s.local_policy {
         builder = builder.local_policy(files::read_text(path)?);
+    }
+    if let Some(url) = &s.replay {
+        let store = RedisReplayStore::new(url).map_err(|e| Error::Usage(e.to_string()))?;
+        eprintln!("warrant gate: replay store on Redis at {}", store.address());
+        builder = builder.replay_store(Arc::new(store));
     }
     let verifier = Arc::new(builder.build()?);
     let source = Arc::new(FileStatusSource::new(&s.status_file));
@@ -192,11 +199,23 @@ impl Gate {
                 Ok(Err(e)) => return refuse(e),
                 Err(_) => return refuse(warrant_http::Error::BodyUnreadable("not received in time".into())),
             };
-        let warrant =
-            match self.requests.verify_warrant(&carried, &parts.method, &parts.uri, &parts.headers, &body) {
-                Ok(warrant) => warrant,
-                Err(e) => return refuse(e),
-            };
+        // The replay store may wait on Redis (at most its timeouts): off the async workers.
+        let requests = self.requests.clone();
+        let (request_method, uri, headers) = (parts.method.clone(), parts.uri.clone(), parts.headers.clone());
+        let checked_body = body.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            requests.verify_warrant(&carried, &request_method, &uri, &headers, &checked_body)
+        })
+        .await;
+        let warrant = match verified {
+            Ok(Ok(warrant)) => warrant,
+            Ok(Err(e)) => return refuse(e),
+            Err(e) => {
+                return refuse(warrant_http::Error::Undecided(format!(
+                    "the verification did not finish: {e}"
+                )))
+            }
+        };
 
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = match self.upstream.uri_for(path_and_query) {

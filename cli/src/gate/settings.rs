@@ -67,6 +67,11 @@ pub(crate) struct GateArgs {
     /// PEM CA certificates for an https upstream (default: the system's roots).
     #[arg(long)]
     upstream_ca: Option<PathBuf>,
+    /// A replay store shared by every gate of the service, on Redis:
+    /// redis://[:password@]host[:port][/db] or redis+unix:///path (default: in this process's
+    /// memory, which another gate, or this one after a restart, does not see).
+    #[arg(long)]
+    replay: Option<String>,
 }
 
 /// The same settings in a TOML file.
@@ -93,6 +98,7 @@ struct GateFile {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     upstream_ca: Option<PathBuf>,
+    replay: Option<String>,
 }
 
 /// The settings the gate runs with.
@@ -114,6 +120,7 @@ pub(crate) struct Settings {
     pub max_connections: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub upstream_ca: Option<PathBuf>,
+    pub replay: Option<String>,
 }
 
 impl GateArgs {
@@ -153,6 +160,7 @@ impl GateArgs {
             max_connections: self.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
             tls,
             upstream_ca: self.upstream_ca.or(file.upstream_ca),
+            replay: self.replay.or(file.replay),
         })
     }
 }
