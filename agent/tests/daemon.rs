@@ -415,7 +415,10 @@ fn kill_9_during_status_publishing_leaves_a_consistent_chain() {
         let mut client = Client::new(&socket).unwrap();
         let mut published = 0;
         while client
-            .post::<_, api::StatusListResponse>("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None })
+            .post::<_, api::StatusListResponse>(
+                "/authority/status-lists",
+                &api::PublishRequest { valid_for: 3600, ttl: None },
+            )
             .is_ok()
         {
             published += 1;
@@ -695,8 +698,10 @@ fn status_lists_chain_by_signed_content_even_from_an_older_database() {
     drop(conn);
 
     let d = common::start(tmp.path(), &config);
-    let next: api::StatusListResponse =
-        d.client().post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
+    let next: api::StatusListResponse = d
+        .client()
+        .post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None })
+        .unwrap();
     assert_eq!(next.sequence, first.sequence + 1);
     verifier.install_status_list(&next.list).unwrap();
     let conn = rusqlite::Connection::open(&db).unwrap();

@@ -738,7 +738,8 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
         std::io::Write::write_all(&mut f, pin.as_bytes()).unwrap();
         path.to_string_lossy().into_owned()
     };
-    let (good, wrong) = (pin_file("pin", "4321"), pin_file("wrong-pin", "9999"));
+    pin_file("pin", "4321");
+    let wrong = pin_file("wrong-pin", "9999");
     let run = |args: &[&str]| {
         let mut command = Command::new(common::warrant_bin());
         home.env(&mut command);
@@ -753,16 +754,61 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(text(&out.stderr).contains("PKCS#11 token \"warrant\""), "{}", text(&out.stderr));
     assert!(!home.config().exists());
-    // auto: no TPM, no YubiKey, the token named: the token.
+    // A path that does not exist is refused before anything is probed.
+    let out = run(&[
+        "setup",
+        "--mode",
+        "user",
+        "--backend",
+        "pkcs11",
+        "--pkcs11-module",
+        module,
+        "--token",
+        "warrant",
+        "--pin-file",
+        "no-such-pin",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("--pin-file no-such-pin"), "{}", text(&out.stderr));
+    assert!(!home.config().exists());
+    // auto: no TPM, no YubiKey, the token named (by paths relative to the working directory,
+    // which is home.root): the token, its paths written absolute.
+    std::os::unix::fs::symlink(module, home.root.join("libsofthsm2.so")).unwrap();
     let tcti = closed_tcti();
-    let args = [&["--json", "setup", "--mode", "user", "--tcti", &tcti], &token[..], &["--pin-file", &good]]
-        .concat();
+    let relative = ["--pkcs11-module", "./libsofthsm2.so", "--token", "warrant", "--pin-file", "pin"];
+    let args = [&["--json", "setup", "--mode", "user", "--tcti", &tcti], &relative[..]].concat();
     let out = run(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["backend"], "pkcs11", "{report}");
     assert!(report["found"].as_str().unwrap().contains("login works"), "{report}");
     assert!(report["warnings"].to_string().contains("--allow-self-reported"), "{report}");
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let root = std::fs::canonicalize(&home.root).unwrap();
+    for line in [
+        format!("module = \"{}\"", root.join("libsofthsm2.so").display()),
+        format!("pin_file = \"{}\"", root.join("pin").display()),
+    ] {
+        assert!(written.contains(&line), "{line} in\n{written}");
+    }
+    // A configuration written by hand with a relative module is refused, naming the line.
+    let hand = home.root.join("relative.toml");
+    std::fs::write(
+        &hand,
+        written.replace(&root.join("libsofthsm2.so").display().to_string(), "./libsofthsm2.so"),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    home.env(&mut command);
+    let out =
+        command.arg("--check-config").arg("--config").arg(&hand).current_dir(&home.root).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let line = written.lines().position(|l| l.starts_with("module =")).unwrap() + 1;
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("relative.toml:{line}")) && stderr.contains("relative path"),
+        "{stderr}"
+    );
     let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
     let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "ok", &["login works"]);

@@ -123,7 +123,9 @@ mod tests {
             let err = head("POST", "/v1/items/42", Some((name, value))).unwrap_err();
             assert!(matches!(err, Error::AmbiguousMethod(_)), "{name}: {err:?}");
         }
-        for query in ["_method=DELETE", "a=1&_method=DELETE", "%5Fmethod=DELETE", "_METHOD=delete", "a=1;_method=x"] {
+        for query in
+            ["_method=DELETE", "a=1&_method=DELETE", "%5Fmethod=DELETE", "_METHOD=delete", "a=1;_method=x"]
+        {
             let err = head("POST", &format!("/v1/items/42?{query}"), None).unwrap_err();
             assert!(err.to_string().contains("query names _method"), "{query}: {err}");
         }
@@ -136,13 +138,20 @@ mod tests {
     fn a_form_body_naming_a_method_is_refused() {
         let mut headers = HeaderMap::new();
         assert!(refuse_in_body(&headers, b"_method=DELETE").is_ok(), "not a form: the body is data");
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
         assert!(refuse_in_body(&headers, b"name=a&_method=DELETE").is_err());
         assert!(refuse_in_body(&headers, b"name=a&%5fmethod=DELETE").is_err());
         assert!(refuse_in_body(&headers, b"name=_method").is_ok(), "a value is not a key");
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("multipart/form-data; boundary=x"));
         let part = b"--x\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--x--\r\n";
         assert!(refuse_in_body(&headers, part).is_err());
-        assert!(refuse_in_body(&headers, b"--x\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n1\r\n--x--").is_ok());
+        assert!(refuse_in_body(
+            &headers,
+            b"--x\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n1\r\n--x--"
+        )
+        .is_ok());
     }
 }

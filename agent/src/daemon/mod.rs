@@ -144,7 +144,8 @@ fn configuration(explicit: Option<PathBuf>, check_only: bool) -> Result<(Config,
     }
     let mode = config::Mode::default_for_this_process();
     let path = mode.default_config();
-    let missing = config::Mode::config_absent(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let missing =
+        config::Mode::config_absent(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
     match (missing, mode) {
         (true, config::Mode::User) if check_only => Ok((crate::setup::user_defaults_unmade(&path)?, true)),
         (true, config::Mode::User) => Ok((crate::setup::user_defaults(&path)?, true)),

@@ -93,11 +93,14 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
             path.display()
         )));
     }
+    let pkcs11_module =
+        args.pkcs11_module.as_deref().map(|m| absolute_existing("--pkcs11-module", m)).transpose()?;
+    let pin_file = args.pin_file.as_deref().map(|p| absolute_existing("--pin-file", p)).transpose()?;
     let wanted = Wanted {
         tcti: args.tcti.clone(),
         serial: args.serial,
-        pkcs11: args.pkcs11_module.clone().zip(args.token.clone()),
-        pin_file: args.pin_file.clone(),
+        pkcs11: pkcs11_module.zip(args.token.clone()),
+        pin_file,
         passphrase_file: config_text::default_passphrase_file(mode),
         state_dir: mode.default_state_dir(),
     };
@@ -130,6 +133,22 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     };
     report(&args, &path, &config, &choice, &considered, next);
     Ok(())
+}
+
+/// `path` (given as `flag`) as an absolute path, for the configuration: a relative one would be
+/// resolved later against whatever directory warrantd or a root `warrant doctor` runs in. Its
+/// directory is resolved (symlinks too), its last component kept (a library's unversioned
+/// symlink keeps pointing at the installed version). It must exist.
+fn absolute_existing(flag: &str, path: &Path) -> Result<PathBuf, Error> {
+    let missing = |e: std::io::Error| Error::Usage(format!("{flag} {}: {e}", path.display()));
+    std::fs::metadata(path).map_err(missing)?;
+    match (path.parent(), path.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            Ok(std::fs::canonicalize(dir).map_err(missing)?.join(name))
+        }
+        _ => std::fs::canonicalize(path).map_err(missing),
+    }
 }
 
 fn report(

@@ -192,10 +192,11 @@ impl Gate {
                 Ok(Err(e)) => return refuse(e),
                 Err(_) => return refuse(warrant_http::Error::BodyUnreadable("not received in time".into())),
             };
-        let warrant = match self.requests.verify_warrant(&carried, &parts.method, &parts.uri, &parts.headers, &body) {
-            Ok(warrant) => warrant,
-            Err(e) => return refuse(e),
-        };
+        let warrant =
+            match self.requests.verify_warrant(&carried, &parts.method, &parts.uri, &parts.headers, &body) {
+                Ok(warrant) => warrant,
+                Err(e) => return refuse(e),
+            };
 
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
         let uri = match self.upstream.uri_for(path_and_query) {

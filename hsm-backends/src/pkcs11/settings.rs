@@ -52,14 +52,21 @@ impl Pkcs11Settings {
                 ));
             }
             let parsed = Pkcs11Uri::parse(uri).map_err(|e| ConfigError::new("uri", e.to_string()))?;
-            if parsed.module_path.is_none() {
-                return Err(ConfigError::new("uri", "the URI needs ?module-path=... (the module to load)"));
+            match &parsed.module_path {
+                None => {
+                    return Err(ConfigError::new(
+                        "uri",
+                        "the URI needs ?module-path=... (the module to load)",
+                    ))
+                }
+                Some(module) => crate::config::absolute("uri", module)?,
             }
             return Ok(Token::Uri(parsed));
         }
         let module = self.module.clone().ok_or_else(|| {
             ConfigError::new("module", "the pkcs11 backend needs the module's path (or a `uri`)")
         })?;
+        crate::config::absolute("module", &module)?;
         if self.token.is_none() && self.serial.is_none() {
             return Err(ConfigError::new("token", "name the token by label (token) or serial"));
         }
