@@ -205,6 +205,39 @@ fn setup_refuses_a_named_backend_that_does_not_work() {
     assert!(!home.config().exists(), "nothing is written when the key store does not work");
 }
 
+#[test]
+fn environment_paths_with_a_newline_are_refused_and_relative_xdg_ones_ignored() {
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let evil = home.root.join("state\nsocket = \"/tmp/evil.sock\"\n#");
+    // setup refuses it before writing (warrantd on the built-in defaults uses the same check,
+    // environment_path, unit-tested in daemon::config).
+    let mut setup = Command::new(common::warrant_bin());
+    home.env(&mut setup);
+    let out = setup
+        .env("XDG_STATE_HOME", &evil)
+        .args(["setup", "--mode", "user", "--backend", "soft"])
+        .current_dir(&home.root)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("state directory") && stderr.contains("control character"), "{stderr}");
+    assert!(!home.config().exists());
+    // A relative $XDG_CONFIG_HOME is ignored: the file goes to $HOME/.config.
+    let mut setup = Command::new(common::warrant_bin());
+    home.env(&mut setup);
+    let out = setup
+        .env("XDG_CONFIG_HOME", "config")
+        .args(["setup", "--mode", "user", "--backend", "soft"])
+        .current_dir(&home.root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(home.root.join(".config/warrant/agent.toml").exists());
+    assert!(!home.config().exists());
+}
+
 #[cfg(feature = "tpm")]
 #[test]
 fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {

@@ -76,11 +76,29 @@ impl Mode {
     }
 }
 
+/// `$var`, else `$HOME/fallback`. A relative `$var` is ignored, as the XDG Base Directory
+/// specification requires (it would depend on the working directory).
 fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
-    match std::env::var_os(var).filter(|d| !d.is_empty()) {
+    match std::env::var_os(var).map(PathBuf::from).filter(|d| d.is_absolute()) {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(fallback),
     }
+}
+
+/// Refuses a default path taken from the environment (`$XDG_CONFIG_HOME`, `$XDG_STATE_HOME`,
+/// `$HOME`) that is relative or holds a control character: a newline in one would become a line
+/// of a generated configuration, a relative one another file in another directory.
+pub fn environment_path(what: &str, path: &Path) -> Result<(), Error> {
+    let why = if !path.is_absolute() {
+        "is not absolute"
+    } else if path.to_string_lossy().chars().any(char::is_control) {
+        "holds a control character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!(
+        "the {what} {path:?}, from $XDG_CONFIG_HOME, $XDG_STATE_HOME or $HOME, {why}: fix the environment, or name a configuration file with --config"
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -646,6 +664,15 @@ operations = ["sign", "enroll", "keys.list"]
 keys = ["laptop-*"]
 rate = { requests = 10, per_seconds = 1 }
 "#;
+
+    #[test]
+    fn environment_paths_must_be_absolute_and_plain() {
+        assert!(environment_path("state directory", Path::new("/home/a b/.local/state")).is_ok());
+        let e = environment_path("state directory", Path::new("/s\nsocket = \"/x\"")).unwrap_err();
+        assert!(e.to_string().contains("control character"), "{e}");
+        let e = environment_path("configuration file", Path::new("config/warrant/agent.toml")).unwrap_err();
+        assert!(e.to_string().contains("not absolute"), "{e}");
+    }
 
     #[test]
     fn a_good_file_parses() {

@@ -87,6 +87,7 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
         return Err(Error::Usage("system mode writes /etc/warrant/agent.toml: run it as root (sudo)".into()));
     }
     let path = mode.default_config();
+    environment_paths(mode)?;
     if path.exists() && !args.force {
         return Err(Error::Usage(format!(
             "{} exists: it is left as it is (check it with `warrant doctor`, or replace it with --force)",
@@ -133,6 +134,15 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     };
     report(&args, &path, &config, &choice, &considered, next);
     Ok(())
+}
+
+/// The paths `mode` takes from the environment (configuration, passphrase file, state), each
+/// absolute and free of control characters.
+fn environment_paths(mode: Mode) -> Result<(), Error> {
+    use crate::daemon::config::environment_path;
+    environment_path("configuration file", &mode.default_config())?;
+    environment_path("passphrase file", &config_text::default_passphrase_file(mode))?;
+    environment_path("state directory", &mode.default_state_dir())
 }
 
 /// `path` (given as `flag`) as an absolute path, for the configuration: a relative one would be
@@ -224,6 +234,7 @@ fn give_to_daemon_user(path: &Path) -> Result<(), Error> {
 /// The configuration warrantd runs on in user mode when `path` (the default file) does not
 /// exist: what `warrant setup --backend soft` would write, its passphrase file made if needed.
 pub fn user_defaults(path: &Path) -> Result<Config, Error> {
+    environment_paths(Mode::User)?;
     let passphrase_file = config_text::default_passphrase_file(Mode::User);
     passphrase::ensure(&passphrase_file, &Mode::User.default_state_dir().join("keys"))?;
     user_defaults_unmade(path)
@@ -232,6 +243,7 @@ pub fn user_defaults(path: &Path) -> Result<Config, Error> {
 /// [`user_defaults`] without making the passphrase file (for `warrantd doctor`, which changes
 /// nothing).
 pub fn user_defaults_unmade(path: &Path) -> Result<Config, Error> {
+    environment_paths(Mode::User)?;
     let passphrase_file = config_text::default_passphrase_file(Mode::User);
     let text = render(
         Mode::User,
