@@ -80,7 +80,7 @@ impl Mode {
 /// specification requires (it would depend on the working directory).
 fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
     match std::env::var_os(var).map(PathBuf::from).filter(|d| d.is_absolute()) {
-        Some(dir) => PathBuf::from(dir),
+        Some(dir) => dir,
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(fallback),
     }
 }
