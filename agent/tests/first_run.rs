@@ -804,10 +804,21 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(text(&out.stderr).contains("--pin-file no-such-pin"), "{}", text(&out.stderr));
     assert!(!home.config().exists());
+    // auto with the token named and a wrong PIN: an error, not software keys.
+    let tcti = closed_tcti();
+    let out =
+        run(&[&["setup", "--mode", "user", "--tcti", &tcti], &token[..], &["--pin-file", &wrong]].concat());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("PKCS#11 token \"warrant\"") && stderr.contains("does not fall back"),
+        "{stderr}"
+    );
+    assert!(!home.config().exists(), "nothing written");
+    assert!(!home.root.join("config/warrant/passphrase").exists(), "no software store made");
     // auto: no TPM, no YubiKey, the token named (by paths relative to the working directory,
     // which is home.root): the token, its paths written absolute.
     std::os::unix::fs::symlink(module, home.root.join("libsofthsm2.so")).unwrap();
-    let tcti = closed_tcti();
     let relative = ["--pkcs11-module", "./libsofthsm2.so", "--token", "warrant", "--pin-file", "pin"];
     let args = [&["--json", "setup", "--mode", "user", "--tcti", &tcti], &relative[..]].concat();
     let out = run(&args);
@@ -851,4 +862,17 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
     let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "fail", &["PIN source"]);
+
+    // --force does not replace the token's configuration with software keys ...
+    let pkcs11_config = std::fs::read_to_string(home.config()).unwrap();
+    let out = run(&["setup", "--mode", "user", "--force", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("--downgrade"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(home.config()).unwrap(), pkcs11_config);
+    // ... unless told to, and then the old file is kept.
+    let out = run(&["setup", "--mode", "user", "--force", "--downgrade", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(std::fs::read_to_string(home.config()).unwrap().contains("backend = \"soft\""));
+    let bak = home.root.join("config/warrant/agent.toml.bak");
+    assert_eq!(std::fs::read_to_string(bak).unwrap(), pkcs11_config);
 }

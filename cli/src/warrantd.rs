@@ -89,9 +89,14 @@ pub(super) struct SetupArgs {
     /// /etc/warrant/agent.toml, as root. Default: system for root, else user.
     #[arg(long, value_enum)]
     mode: Option<Mode>,
-    /// Replace an existing configuration (a passphrase file is never replaced).
+    /// Replace an existing configuration (kept as agent.toml.bak; a passphrase file is never
+    /// replaced).
     #[arg(long)]
     force: bool,
+    /// With --force: allow replacing a configuration with a weaker key store (tpm or yubikey,
+    /// then pkcs11, then soft).
+    #[arg(long, requires = "force")]
+    downgrade: bool,
     /// The TCTI a TPM is looked for on.
     #[arg(long, default_value = "device:/dev/tpmrm0")]
     tcti: String,
@@ -137,6 +142,9 @@ pub(super) fn setup(args: SetupArgs, out: Output) -> Result<ExitCode, Error> {
     }
     if args.force {
         forwarded.push("--force".into());
+    }
+    if args.downgrade {
+        forwarded.push("--downgrade".into());
     }
     run("setup", forwarded, out)
 }

@@ -40,9 +40,14 @@ pub struct SetupArgs {
     /// /etc/warrant/agent.toml, as root. Default: system for root, else user.
     #[arg(long, value_parser = parse_mode)]
     mode: Option<Mode>,
-    /// Replace an existing configuration (a passphrase file is never replaced).
+    /// Replace an existing configuration (kept as agent.toml.bak; a passphrase file is never
+    /// replaced).
     #[arg(long)]
     force: bool,
+    /// With --force: allow replacing a configuration with a weaker key store (tpm or yubikey,
+    /// then pkcs11, then soft).
+    #[arg(long, requires = "force")]
+    downgrade: bool,
     /// The TCTI a TPM is looked for on.
     #[arg(long, default_value = "device:/dev/tpmrm0")]
     tcti: String,
@@ -107,6 +112,9 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     };
     let mut considered = Vec::new();
     let choice = detect::choose(args.backend, &wanted, &mut considered).map_err(Error::Usage)?;
+    if !args.downgrade {
+        refuse_downgrade(&path, choice.keystore.backend())?;
+    }
     if mode == Mode::System {
         // Not private: the daemon's user reads agent.toml in it.
         std::fs::create_dir_all("/etc/warrant")
@@ -134,6 +142,35 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     };
     report(&args, &path, &config, &choice, &considered, next);
     Ok(())
+}
+
+/// Refuses to replace the configuration at `path` with a weaker key store than its own (an
+/// existing file whose key store cannot be read counts as the strongest).
+fn refuse_downgrade(path: &Path, new: &str) -> Result<(), Error> {
+    let old = match std::fs::read_to_string(path) {
+        Ok(text) => existing_backend(&text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => None,
+    };
+    let old_strength = old.as_deref().and_then(BackendArg::strength).unwrap_or(u8::MAX);
+    if BackendArg::strength(new).unwrap_or(0) >= old_strength {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{} uses the {} key store, stronger than {new}: it is left as it is (add --downgrade to replace it anyway)",
+        path.display(),
+        old.as_deref().unwrap_or("(unreadable)")
+    )))
+}
+
+/// The `[keystore] backend` of a configuration's text (soft when not set); `None` when the text
+/// is not TOML.
+fn existing_backend(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    match table.get("keystore").and_then(|k| k.get("backend")) {
+        None => Some("soft".into()),
+        Some(backend) => backend.as_str().map(str::to_owned),
+    }
 }
 
 /// The paths `mode` takes from the environment (configuration, passphrase file, state), each
@@ -219,7 +256,25 @@ fn write_config(path: &Path, text: &str, mode: Mode) -> Result<(), Error> {
                 .map_err(|e| Error::Io { path: tmp.clone(), source: e.into() })?;
         }
     }
+    keep_old(path)?;
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+/// Keeps the configuration being replaced as `agent.toml.bak` (a hard link: the file stays in
+/// place until the new one is renamed over it).
+fn keep_old(path: &Path) -> Result<(), Error> {
+    let bak = path.with_extension("toml.bak");
+    let io = |source| Error::Io { path: bak.clone(), source };
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(Error::Io { path: path.to_owned(), source }),
+        Ok(_) => {}
+    }
+    match std::fs::remove_file(&bak) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+        _ => {}
+    }
+    std::fs::hard_link(path, &bak).map_err(io)
 }
 
 /// In system mode the daemon runs as user `warrant`: it must own the passphrase file.
