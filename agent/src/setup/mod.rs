@@ -93,11 +93,11 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     }
     let path = mode.default_config();
     environment_paths(mode)?;
-    if path.exists() && !args.force {
-        return Err(Error::Usage(format!(
-            "{} exists: it is left as it is (check it with `warrant doctor`, or replace it with --force)",
-            path.display()
-        )));
+    // Anything there, a dangling symlink too, is kept without --force (checked again, atomically,
+    // when the file is installed: the probes below take time).
+    let absent = Mode::config_absent(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    if !absent && !args.force {
+        return Err(exists(&path));
     }
     let pkcs11_module =
         args.pkcs11_module.as_deref().map(|m| absolute_existing("--pkcs11-module", m)).transpose()?;
@@ -133,7 +133,7 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
             give_to_daemon_user(passphrase_file)?;
         }
     }
-    write_config(&path, &text, mode)?;
+    write_config(&path, &text, mode, args.force)?;
     // The same check as `warrantd --check-config`, on the file as written.
     let config = Config::load(&path)?;
     let next = match mode {
@@ -239,8 +239,17 @@ fn report(
     println!("next: {next}");
 }
 
-/// Writes the configuration whole or not at all: a temporary file renamed into place.
-fn write_config(path: &Path, text: &str, mode: Mode) -> Result<(), Error> {
+fn exists(path: &Path) -> Error {
+    Error::Usage(format!(
+        "{} exists: it is left as it is (check it with `warrant doctor`, or replace it with --force)",
+        path.display()
+    ))
+}
+
+/// Writes the configuration whole or not at all: a temporary file linked into place (which
+/// fails if anything, even a dangling symlink, is at `path`), or with `replace` renamed over
+/// what is there (kept as `agent.toml.bak`). The directory is synced after.
+fn write_config(path: &Path, text: &str, mode: Mode, replace: bool) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_owned(), source };
     let dir = path.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
@@ -252,12 +261,30 @@ fn write_config(path: &Path, text: &str, mode: Mode) -> Result<(), Error> {
     file.write_all(text.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
     if mode == Mode::System {
         if let Ok(Some(group)) = nix::unistd::Group::from_name(DEVICE_GROUP) {
-            nix::unistd::chown(&tmp, None, Some(group.gid))
+            nix::unistd::fchown(&file, None, Some(group.gid))
                 .map_err(|e| Error::Io { path: tmp.clone(), source: e.into() })?;
         }
     }
-    keep_old(path)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    drop(file);
+    if replace {
+        keep_old(path)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
+    } else {
+        let linked = std::fs::hard_link(&tmp, path);
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(exists(path)),
+            other => other.map_err(io)?,
+        }
+    }
+    sync_dir(dir)
+}
+
+/// Makes a new or renamed entry in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| Error::Io { path: dir.to_owned(), source })
 }
 
 /// Keeps the configuration being replaced as `agent.toml.bak` (a hard link: the file stays in
@@ -308,4 +335,38 @@ pub fn user_defaults_unmade(path: &Path) -> Result<Config, Error> {
         &[],
     );
     Config::parse(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_replace_nothing_at_the_path_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("agent.toml");
+        // Made after setup's first look: the install itself refuses it.
+        std::fs::write(&path, "# mine\n").unwrap();
+        let e = write_config(&path, "# new\n", Mode::User, false).unwrap_err();
+        assert!(e.to_string().contains("exists"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+        // A dangling symlink is something too.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("elsewhere.toml"), &path).unwrap();
+        assert!(write_config(&path, "# new\n", Mode::User, false).is_err());
+        assert_eq!(std::fs::read_link(&path).unwrap(), dir.path().join("elsewhere.toml"));
+        assert!(!dir.path().join("elsewhere.toml").exists());
+        assert!(!dir.path().join("agent.toml.tmp").exists(), "the temporary file is removed");
+        // With replace, it is replaced and kept as agent.toml.bak.
+        write_config(&path, "# new\n", Mode::User, true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# new\n");
+        assert!(std::fs::symlink_metadata(dir.path().join("agent.toml.bak"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // Nothing there: installed.
+        let fresh = dir.path().join("fresh.toml");
+        write_config(&fresh, "# fresh\n", Mode::User, false).unwrap();
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "# fresh\n");
+    }
 }

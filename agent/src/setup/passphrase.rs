@@ -45,6 +45,7 @@ pub(crate) fn ensure(path: &Path, key_dir: &Path) -> Result<Passphrase, Error> {
     let mut file =
         std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
     file.write_all(secret.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+    super::sync_dir(path.parent().unwrap_or(Path::new("/")))?;
     Ok(Passphrase::Created)
 }
 
