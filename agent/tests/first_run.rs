@@ -224,6 +224,24 @@ fn environment_paths_with_a_newline_are_refused_and_relative_xdg_ones_ignored() 
     let stderr = text(&out.stderr);
     assert!(stderr.contains("state directory") && stderr.contains("control character"), "{stderr}");
     assert!(!home.config().exists());
+    // A configuration directory others may write to is refused, and so is a symlink.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = home.root.join("config/warrant");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("writable by group or others"), "{}", text(&out.stderr));
+    std::fs::remove_dir(&dir).unwrap();
+    std::os::unix::fs::symlink(home.root.join("state"), &dir).unwrap();
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("is a symlink"), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read_dir(home.root.join("state")).unwrap().next().is_none(),
+        "nothing written through it"
+    );
+    std::fs::remove_file(&dir).unwrap();
     // A relative $XDG_CONFIG_HOME is ignored: the file goes to $HOME/.config.
     let mut setup = Command::new(common::warrant_bin());
     home.env(&mut setup);
@@ -568,7 +586,7 @@ fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certifica
     assert_eq!(code, 1);
     assert_status(&checks, "tpm.ek-certificate", "fail", &["none in NV", "cannot be enrolled", "provision"]);
     // And `setup --backend auto` passes over such a TPM, saying why.
-    let report = home.setup(&["--force", "--tcti", &tpm.tcti()]);
+    let report = home.setup(&["--force", "--downgrade", "--tcti", &tpm.tcti()]);
     assert_ne!(report["backend"], "tpm", "{report}");
     assert!(report["passed_over"].to_string().contains("no EK certificate"), "{report}");
     home.setup(&["--force", "--backend", "tpm", "--tcti", &tpm.tcti()]);
@@ -720,7 +738,7 @@ mod yubikey {
         home.env(&mut command);
         let out = command
             .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
-            .args(["--json", "setup", "--mode", "user", "--force", "--tcti", &closed_tcti()])
+            .args(["--json", "setup", "--mode", "user", "--force", "--downgrade", "--tcti", &closed_tcti()])
             .output()
             .unwrap();
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

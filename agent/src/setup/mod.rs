@@ -6,6 +6,7 @@
 //! It lives in the daemon's package because it probes key stores through the backends compiled
 //! into this warrantd: what it finds working is what this daemon can open.
 
+mod config_dir;
 mod config_text;
 mod detect;
 mod passphrase;
@@ -19,7 +20,6 @@ use serde_json::json;
 
 use config_text::{render, KeyStoreChoice};
 use detect::{BackendArg, Choice, Wanted};
-use passphrase::Passphrase;
 
 use crate::daemon::config::Mode;
 use crate::daemon::Config;
@@ -115,23 +115,28 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     if !args.downgrade {
         refuse_downgrade(&path, choice.keystore.backend())?;
     }
-    if mode == Mode::System {
-        // Not private: the daemon's user reads agent.toml in it.
-        std::fs::create_dir_all("/etc/warrant")
-            .map_err(|source| Error::Io { path: "/etc/warrant".into(), source })?;
+    let group = match mode {
+        Mode::System => nix::unistd::Group::from_name(DEVICE_GROUP).ok().flatten(),
+        Mode::User => None,
+    };
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    match mode {
+        // Not private: the daemon's user (group warrant) reads agent.toml in it.
+        Mode::System => config_dir::system(dir, group.as_ref().map(|g| g.gid))?,
+        Mode::User => config_dir::user(dir)?,
     }
-    let group = (mode == Mode::System
-        && nix::unistd::Group::from_name(DEVICE_GROUP).ok().flatten().is_some())
-    .then_some(DEVICE_GROUP);
+    let group = group.is_some().then_some(DEVICE_GROUP);
     let uid = nix::unistd::getuid().as_raw();
     let text = render(mode, uid, group, &choice.keystore, &choice.warnings);
     // Checked before it replaces anything (a user session without $XDG_RUNTIME_DIR, say).
     Config::parse(&path, &text)?;
     if let KeyStoreChoice::Soft { passphrase_file } = &choice.keystore {
-        let created = passphrase::ensure(passphrase_file, &mode.default_state_dir().join("keys"))?;
-        if created == Passphrase::Created && mode == Mode::System {
-            give_to_daemon_user(passphrase_file)?;
-        }
+        // In system mode the daemon runs as user `warrant`: it must own the passphrase file.
+        let owner = match mode {
+            Mode::System => nix::unistd::User::from_name(DEVICE_GROUP).ok().flatten().map(|u| (u.uid, u.gid)),
+            Mode::User => None,
+        };
+        passphrase::ensure(passphrase_file, &mode.default_state_dir().join("keys"), owner)?;
     }
     write_config(&path, &text, mode, args.force)?;
     // The same check as `warrantd --check-config`, on the file as written.
@@ -252,7 +257,6 @@ fn exists(path: &Path) -> Error {
 fn write_config(path: &Path, text: &str, mode: Mode, replace: bool) -> Result<(), Error> {
     let io = |source| Error::Io { path: path.to_owned(), source };
     let dir = path.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
     let tmp = path.with_extension("toml.tmp");
     let _ = std::fs::remove_file(&tmp);
     let file_mode = if mode == Mode::System { 0o640 } else { 0o600 };
@@ -304,21 +308,13 @@ fn keep_old(path: &Path) -> Result<(), Error> {
     std::fs::hard_link(path, &bak).map_err(io)
 }
 
-/// In system mode the daemon runs as user `warrant`: it must own the passphrase file.
-fn give_to_daemon_user(path: &Path) -> Result<(), Error> {
-    if let Ok(Some(user)) = nix::unistd::User::from_name(DEVICE_GROUP) {
-        nix::unistd::chown(path, Some(user.uid), Some(user.gid))
-            .map_err(|e| Error::Io { path: path.to_owned(), source: e.into() })?;
-    }
-    Ok(())
-}
-
 /// The configuration warrantd runs on in user mode when `path` (the default file) does not
 /// exist: what `warrant setup --backend soft` would write, its passphrase file made if needed.
 pub fn user_defaults(path: &Path) -> Result<Config, Error> {
     environment_paths(Mode::User)?;
     let passphrase_file = config_text::default_passphrase_file(Mode::User);
-    passphrase::ensure(&passphrase_file, &Mode::User.default_state_dir().join("keys"))?;
+    config_dir::user(&config_text::user_config_dir())?;
+    passphrase::ensure(&passphrase_file, &Mode::User.default_state_dir().join("keys"), None)?;
     user_defaults_unmade(path)
 }
 
