@@ -790,6 +790,7 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
         path.to_string_lossy().into_owned()
     };
     pin_file("pin", "4321");
+    pin_file("good-pin", "4321");
     let wrong = pin_file("wrong-pin", "9999");
     let run = |args: &[&str]| {
         let mut command = Command::new(common::warrant_bin());
@@ -880,6 +881,27 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
     let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "fail", &["PIN source"]);
+    // That wrong PIN set the token's "PIN count low": doctor no longer tries to log in (each try
+    // counts against the token's limit) ...
+    let doctor = || {
+        let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
+        let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), checks["checks"].as_array().unwrap().clone())
+    };
+    let (_, checks) = doctor();
+    assert_status(&checks, "pkcs11", "warn", &["PIN count low", "login not tried", "pkcs11-tool --login"]);
+    // ... not even with the right PIN back: a login would have cleared the flag, and the second
+    // run would pass.
+    std::fs::copy(home.root.join("good-pin"), home.root.join("pin")).unwrap();
+    for _ in 0..2 {
+        let (_, checks) = doctor();
+        assert_status(&checks, "pkcs11", "warn", &["login not tried"]);
+    }
+    // A successful login (setup's probe) clears it; doctor logs in again.
+    let out = run(&[&["setup", "--mode", "user", "--force", "--tcti", &tcti], &relative[..]].concat());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (_, checks) = doctor();
+    assert_status(&checks, "pkcs11", "ok", &["login works"]);
 
     // --force does not replace the token's configuration with software keys ...
     let pkcs11_config = std::fs::read_to_string(home.config()).unwrap();
