@@ -444,9 +444,17 @@ fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_co
 
     let (code, checks) = doctor(&home, &["--grant", "grant.cbor", "--status-list", "status.cbor"]);
     assert_eq!(code, 0, "{checks:?}");
-    for name in
-        ["config", "socket", "socket.mode", "soft.passphrase", "state", "state.space", "audit", "audit.space"]
-    {
+    for name in [
+        "config",
+        "socket",
+        "socket.mode",
+        "socket.owner",
+        "soft.passphrase",
+        "state",
+        "state.space",
+        "audit",
+        "audit.space",
+    ] {
         assert_status(&checks, name, "ok", &[]);
     }
     assert_status(&checks, "socket.mode", "ok", &["mode 600", "its owner only"]);
@@ -510,6 +518,37 @@ fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_co
         &[&format!("{}:", home.config().display()), "audit.fsync", "warrant setup --force"],
     );
     assert_eq!(checks.len(), 1, "nothing else is checked without a configuration: {checks:?}");
+}
+
+#[test]
+fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    // A listener that closes every connection: not warrantd.
+    let path = tmp.path().join("other.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || listener.incoming().for_each(drop));
+    let socket = path.to_str().unwrap();
+    let me = nix::unistd::geteuid().as_raw();
+    let chmod = |mode| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    chmod(0o640);
+    let (_, checks) = doctor(&home, &["--socket", socket]);
+    assert_status(&checks, "socket.mode", "ok", &["mode 640", "its owner only"]);
+    assert_status(&checks, "socket.owner", "ok", &[&format!("(uid {me})")]);
+    chmod(0o662);
+    let (_, checks) = doctor(&home, &["--socket", socket]);
+    assert_status(&checks, "socket.mode", "fail", &["anyone on this machine"]);
+    chmod(0o600);
+    if me == 0 {
+        // Owned by another user: named, failed, and not talked to.
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        let (code, checks) = doctor(&home, &["--socket", socket]);
+        assert_eq!(code, 1);
+        assert_status(&checks, "socket.owner", "fail", &["uid 65534", &format!("not root (uid {me})")]);
+        assert!(checks.iter().all(|c| c["name"] != "socket"), "not connected to: {checks:?}");
+    }
 }
 
 #[test]
