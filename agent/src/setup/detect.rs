@@ -240,3 +240,39 @@ fn pkcs11(wanted: &Wanted) -> Result<Choice, String> {
         ],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted() -> Wanted {
+        Wanted {
+            tcti: "device:/nonexistent/tpmrm0".into(),
+            serial: None,
+            pkcs11: None,
+            pin_file: None,
+            passphrase_file: "/nonexistent/passphrase".into(),
+            state_dir: "/nonexistent/state".into(),
+        }
+    }
+
+    #[test]
+    fn auto_falls_back_past_stores_not_named_but_not_past_a_named_one() {
+        let mut considered = Vec::new();
+        let choice = choose(BackendArg::Auto, &wanted(), &mut considered).unwrap();
+        assert_eq!(choice.keystore.backend(), "soft");
+        assert!(!considered.is_empty());
+
+        let token = Wanted {
+            pkcs11: Some(("/nonexistent/libtoken.so".into(), "warrant".into())),
+            pin_file: Some("/nonexistent/pin".into()),
+            ..wanted()
+        };
+        let e = choose(BackendArg::Auto, &token, &mut Vec::new()).unwrap_err();
+        assert!(e.contains("PKCS#11 token \"warrant\"") && e.contains("does not fall back"), "{e}");
+
+        let card = Wanted { serial: Some(u32::MAX), ..wanted() };
+        let e = choose(BackendArg::Auto, &card, &mut Vec::new()).unwrap_err();
+        assert!(e.contains("YubiKey") && e.contains("does not fall back"), "{e}");
+    }
+}

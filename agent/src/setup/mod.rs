@@ -32,8 +32,9 @@ const DEVICE_GROUP: &str = "warrant";
 #[derive(Debug, Args)]
 pub struct SetupArgs {
     /// The key store: the strongest that works here (auto: a TPM with an EK certificate, else
-    /// a YubiKey behind pcscd, else the PKCS#11 token named, else software keys), or the one
-    /// named, which must work.
+    /// a YubiKey behind pcscd, else the PKCS#11 token named, else software keys; a token or
+    /// YubiKey named with --pkcs11-module or --serial must work), or the one named, which must
+    /// work.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
     /// user: $XDG_CONFIG_HOME/warrant/agent.toml, for a warrantd of your own; system:
