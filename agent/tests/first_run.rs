@@ -205,6 +205,57 @@ fn setup_refuses_a_named_backend_that_does_not_work() {
     assert!(!home.config().exists(), "nothing is written when the key store does not work");
 }
 
+#[test]
+fn environment_paths_with_a_newline_are_refused_and_relative_xdg_ones_ignored() {
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    let evil = home.root.join("state\nsocket = \"/tmp/evil.sock\"\n#");
+    // setup refuses it before writing (warrantd on the built-in defaults uses the same check,
+    // environment_path, unit-tested in daemon::config).
+    let mut setup = Command::new(common::warrant_bin());
+    home.env(&mut setup);
+    let out = setup
+        .env("XDG_STATE_HOME", &evil)
+        .args(["setup", "--mode", "user", "--backend", "soft"])
+        .current_dir(&home.root)
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("state directory") && stderr.contains("control character"), "{stderr}");
+    assert!(!home.config().exists());
+    // A configuration directory others may write to is refused, and so is a symlink.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = home.root.join("config/warrant");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("writable by group or others"), "{}", text(&out.stderr));
+    std::fs::remove_dir(&dir).unwrap();
+    std::os::unix::fs::symlink(home.root.join("state"), &dir).unwrap();
+    let out = home.warrant(&["setup", "--mode", "user", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("is a symlink"), "{}", text(&out.stderr));
+    assert!(
+        std::fs::read_dir(home.root.join("state")).unwrap().next().is_none(),
+        "nothing written through it"
+    );
+    std::fs::remove_file(&dir).unwrap();
+    // A relative $XDG_CONFIG_HOME is ignored: the file goes to $HOME/.config.
+    let mut setup = Command::new(common::warrant_bin());
+    home.env(&mut setup);
+    let out = setup
+        .env("XDG_CONFIG_HOME", "config")
+        .args(["setup", "--mode", "user", "--backend", "soft"])
+        .current_dir(&home.root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(home.root.join(".config/warrant/agent.toml").exists());
+    assert!(!home.config().exists());
+}
+
 #[cfg(feature = "tpm")]
 #[test]
 fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {
@@ -393,9 +444,17 @@ fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_co
 
     let (code, checks) = doctor(&home, &["--grant", "grant.cbor", "--status-list", "status.cbor"]);
     assert_eq!(code, 0, "{checks:?}");
-    for name in
-        ["config", "socket", "socket.mode", "soft.passphrase", "state", "state.space", "audit", "audit.space"]
-    {
+    for name in [
+        "config",
+        "socket",
+        "socket.mode",
+        "socket.owner",
+        "soft.passphrase",
+        "state",
+        "state.space",
+        "audit",
+        "audit.space",
+    ] {
         assert_status(&checks, name, "ok", &[]);
     }
     assert_status(&checks, "socket.mode", "ok", &["mode 600", "its owner only"]);
@@ -459,6 +518,37 @@ fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_co
         &[&format!("{}:", home.config().display()), "audit.fsync", "warrant setup --force"],
     );
     assert_eq!(checks.len(), 1, "nothing else is checked without a configuration: {checks:?}");
+}
+
+#[test]
+fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    // A listener that closes every connection: not warrantd.
+    let path = tmp.path().join("other.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::thread::spawn(move || listener.incoming().for_each(drop));
+    let socket = path.to_str().unwrap();
+    let me = nix::unistd::geteuid().as_raw();
+    let chmod = |mode| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    chmod(0o640);
+    let (_, checks) = doctor(&home, &["--socket", socket]);
+    assert_status(&checks, "socket.mode", "ok", &["mode 640", "its owner only"]);
+    assert_status(&checks, "socket.owner", "ok", &[&format!("(uid {me})")]);
+    chmod(0o662);
+    let (_, checks) = doctor(&home, &["--socket", socket]);
+    assert_status(&checks, "socket.mode", "fail", &["anyone on this machine"]);
+    chmod(0o600);
+    if me == 0 {
+        // Owned by another user: named, failed, and not talked to.
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        let (code, checks) = doctor(&home, &["--socket", socket]);
+        assert_eq!(code, 1);
+        assert_status(&checks, "socket.owner", "fail", &["uid 65534", &format!("not root (uid {me})")]);
+        assert!(checks.iter().all(|c| c["name"] != "socket"), "not connected to: {checks:?}");
+    }
 }
 
 #[test]
@@ -535,7 +625,7 @@ fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certifica
     assert_eq!(code, 1);
     assert_status(&checks, "tpm.ek-certificate", "fail", &["none in NV", "cannot be enrolled", "provision"]);
     // And `setup --backend auto` passes over such a TPM, saying why.
-    let report = home.setup(&["--force", "--tcti", &tpm.tcti()]);
+    let report = home.setup(&["--force", "--downgrade", "--tcti", &tpm.tcti()]);
     assert_ne!(report["backend"], "tpm", "{report}");
     assert!(report["passed_over"].to_string().contains("no EK certificate"), "{report}");
     home.setup(&["--force", "--backend", "tpm", "--tcti", &tpm.tcti()]);
@@ -687,7 +777,7 @@ mod yubikey {
         home.env(&mut command);
         let out = command
             .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
-            .args(["--json", "setup", "--mode", "user", "--force", "--tcti", &closed_tcti()])
+            .args(["--json", "setup", "--mode", "user", "--force", "--downgrade", "--tcti", &closed_tcti()])
             .output()
             .unwrap();
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -738,7 +828,9 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
         std::io::Write::write_all(&mut f, pin.as_bytes()).unwrap();
         path.to_string_lossy().into_owned()
     };
-    let (good, wrong) = (pin_file("pin", "4321"), pin_file("wrong-pin", "9999"));
+    pin_file("pin", "4321");
+    pin_file("good-pin", "4321");
+    let wrong = pin_file("wrong-pin", "9999");
     let run = |args: &[&str]| {
         let mut command = Command::new(common::warrant_bin());
         home.env(&mut command);
@@ -753,16 +845,72 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(text(&out.stderr).contains("PKCS#11 token \"warrant\""), "{}", text(&out.stderr));
     assert!(!home.config().exists());
-    // auto: no TPM, no YubiKey, the token named: the token.
+    // A path that does not exist is refused before anything is probed.
+    let out = run(&[
+        "setup",
+        "--mode",
+        "user",
+        "--backend",
+        "pkcs11",
+        "--pkcs11-module",
+        module,
+        "--token",
+        "warrant",
+        "--pin-file",
+        "no-such-pin",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("--pin-file no-such-pin"), "{}", text(&out.stderr));
+    assert!(!home.config().exists());
+    // auto with the token named and a wrong PIN: an error, not software keys.
     let tcti = closed_tcti();
-    let args = [&["--json", "setup", "--mode", "user", "--tcti", &tcti], &token[..], &["--pin-file", &good]]
-        .concat();
+    let out =
+        run(&[&["setup", "--mode", "user", "--tcti", &tcti], &token[..], &["--pin-file", &wrong]].concat());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("PKCS#11 token \"warrant\"") && stderr.contains("does not fall back"),
+        "{stderr}"
+    );
+    assert!(!home.config().exists(), "nothing written");
+    assert!(!home.root.join("config/warrant/passphrase").exists(), "no software store made");
+    // auto: no TPM, no YubiKey, the token named (by paths relative to the working directory,
+    // which is home.root): the token, its paths written absolute.
+    std::os::unix::fs::symlink(module, home.root.join("libsofthsm2.so")).unwrap();
+    let relative = ["--pkcs11-module", "./libsofthsm2.so", "--token", "warrant", "--pin-file", "pin"];
+    let args = [&["--json", "setup", "--mode", "user", "--tcti", &tcti], &relative[..]].concat();
     let out = run(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["backend"], "pkcs11", "{report}");
     assert!(report["found"].as_str().unwrap().contains("login works"), "{report}");
     assert!(report["warnings"].to_string().contains("--allow-self-reported"), "{report}");
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let root = std::fs::canonicalize(&home.root).unwrap();
+    for line in [
+        format!("module = \"{}\"", root.join("libsofthsm2.so").display()),
+        format!("pin_file = \"{}\"", root.join("pin").display()),
+    ] {
+        assert!(written.contains(&line), "{line} in\n{written}");
+    }
+    // A configuration written by hand with a relative module is refused, naming the line.
+    let hand = home.root.join("relative.toml");
+    std::fs::write(
+        &hand,
+        written.replace(&root.join("libsofthsm2.so").display().to_string(), "./libsofthsm2.so"),
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    home.env(&mut command);
+    let out =
+        command.arg("--check-config").arg("--config").arg(&hand).current_dir(&home.root).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let line = written.lines().position(|l| l.starts_with("module =")).unwrap() + 1;
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("relative.toml:{line}")) && stderr.contains("relative path"),
+        "{stderr}"
+    );
     let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
     let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "ok", &["login works"]);
@@ -772,4 +920,38 @@ fn setup_takes_a_named_pkcs11_token_whose_login_works_and_doctor_checks_it() {
     let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_status(checks["checks"].as_array().unwrap(), "pkcs11", "fail", &["PIN source"]);
+    // That wrong PIN set the token's "PIN count low": doctor no longer tries to log in (each try
+    // counts against the token's limit) ...
+    let doctor = || {
+        let out = run(&["--json", "doctor", "--config", home.config().to_str().unwrap()]);
+        let checks: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), checks["checks"].as_array().unwrap().clone())
+    };
+    let (_, checks) = doctor();
+    assert_status(&checks, "pkcs11", "warn", &["PIN count low", "login not tried", "pkcs11-tool --login"]);
+    // ... not even with the right PIN back: a login would have cleared the flag, and the second
+    // run would pass.
+    std::fs::copy(home.root.join("good-pin"), home.root.join("pin")).unwrap();
+    for _ in 0..2 {
+        let (_, checks) = doctor();
+        assert_status(&checks, "pkcs11", "warn", &["login not tried"]);
+    }
+    // A successful login (setup's probe) clears it; doctor logs in again.
+    let out = run(&[&["setup", "--mode", "user", "--force", "--tcti", &tcti], &relative[..]].concat());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (_, checks) = doctor();
+    assert_status(&checks, "pkcs11", "ok", &["login works"]);
+
+    // --force does not replace the token's configuration with software keys ...
+    let pkcs11_config = std::fs::read_to_string(home.config()).unwrap();
+    let out = run(&["setup", "--mode", "user", "--force", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out.stderr).contains("--downgrade"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(home.config()).unwrap(), pkcs11_config);
+    // ... unless told to, and then the old file is kept.
+    let out = run(&["setup", "--mode", "user", "--force", "--downgrade", "--backend", "soft"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(std::fs::read_to_string(home.config()).unwrap().contains("backend = \"soft\""));
+    let bak = home.root.join("config/warrant/agent.toml.bak");
+    assert_eq!(std::fs::read_to_string(bak).unwrap(), pkcs11_config);
 }

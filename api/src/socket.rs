@@ -9,6 +9,8 @@ pub const SYSTEM: &str = "/run/warrant/agent.sock";
 /// `$XDG_RUNTIME_DIR` or with it empty).
 pub fn user() -> Option<PathBuf> {
     std::env::var_os("XDG_RUNTIME_DIR")
-        .filter(|dir| !dir.is_empty())
-        .map(|dir| PathBuf::from(dir).join("warrant/agent.sock"))
+        .map(PathBuf::from)
+        // The XDG Base Directory specification: a relative value is to be ignored.
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join("warrant/agent.sock"))
 }

@@ -81,17 +81,23 @@ pub(super) enum Mode {
 #[derive(Debug, Args)]
 pub(super) struct SetupArgs {
     /// The key store: the strongest that works here (auto: a TPM with an EK certificate, else
-    /// a YubiKey behind pcscd, else the PKCS#11 token named, else software keys), or the one
-    /// named, which must work.
+    /// a YubiKey behind pcscd, else the PKCS#11 token named, else software keys; a token or
+    /// YubiKey named with --pkcs11-module or --serial must work), or the one named, which must
+    /// work.
     #[arg(long, value_enum, default_value = "auto")]
     backend: Backend,
     /// user: $XDG_CONFIG_HOME/warrant/agent.toml, for a warrantd of your own; system:
     /// /etc/warrant/agent.toml, as root. Default: system for root, else user.
     #[arg(long, value_enum)]
     mode: Option<Mode>,
-    /// Replace an existing configuration (a passphrase file is never replaced).
+    /// Replace an existing configuration (kept as agent.toml.bak; a passphrase file is never
+    /// replaced).
     #[arg(long)]
     force: bool,
+    /// With --force: allow replacing a configuration with a weaker key store (tpm or yubikey,
+    /// then pkcs11, then soft).
+    #[arg(long, requires = "force")]
+    downgrade: bool,
     /// The TCTI a TPM is looked for on.
     #[arg(long, default_value = "device:/dev/tpmrm0")]
     tcti: String,
@@ -137,6 +143,9 @@ pub(super) fn setup(args: SetupArgs, out: Output) -> Result<ExitCode, Error> {
     }
     if args.force {
         forwarded.push("--force".into());
+    }
+    if args.downgrade {
+        forwarded.push("--downgrade".into());
     }
     run("setup", forwarded, out)
 }

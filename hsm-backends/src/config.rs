@@ -73,6 +73,20 @@ impl ConfigError {
     }
 }
 
+/// Refuses a relative `path` for `key`: it would be resolved against whatever directory the
+/// daemon (or `warrant doctor`, as root) happens to run in, so another file (another module to
+/// load, another PIN) could be picked up.
+pub(crate) fn absolute(key: &'static str, path: &std::path::Path) -> Result<(), ConfigError> {
+    if path.is_absolute() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            format!("{} is a relative path: give it from / (a relative one depends on the directory warrantd runs in)", path.display()),
+        ))
+    }
+}
+
 /// The backend named `name`, if this build has it; otherwise why not.
 pub fn backend(name: &str) -> Result<Backend, ConfigError> {
     let built = || BACKENDS.iter().filter(|b| b.compiled).map(|b| b.name).collect::<Vec<_>>().join(", ");
@@ -234,6 +248,33 @@ mod tests {
         let e = backend("sgx").unwrap_err();
         assert_eq!(e.key, "backend");
         assert!(e.to_string().contains("unknown backend \"sgx\""), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_are_refused_with_their_key() {
+        let check = |json: &str| tagged(json).unwrap().check().map_err(|e| (e.key, e.reason));
+        let pkcs11 = |module: &str, pin: &str| {
+            check(&format!(
+                r#"{{"backend": "pkcs11", "module": "{module}", "token": "t", "pin_file": "{pin}"}}"#
+            ))
+        };
+        assert_eq!(pkcs11("/m.so", "/pin"), Ok(()));
+        let e = pkcs11("./libsofthsm2.so", "/pin").unwrap_err();
+        assert!(e.0 == "module" && e.1.contains("relative path"), "{e:?}");
+        assert_eq!(pkcs11("/m.so", "pin").unwrap_err().0, "pin_file");
+        let e = check(r#"{"backend": "pkcs11", "pin_env": "P", "uri": "pkcs11:token=t?module-path=m.so"}"#);
+        assert_eq!(e.unwrap_err().0, "uri");
+        let e = check(r#"{"backend": "pkcs11", "module": "/m.so", "token": "t", "pin_askpass": "askpass"}"#);
+        assert_eq!(e.unwrap_err().0, "pin_askpass");
+        assert_eq!(check(r#"{"backend": "soft", "passphrase_file": "/p"}"#), Ok(()));
+        assert_eq!(check(r#"{"backend": "soft", "passphrase_file": "p"}"#).unwrap_err().0, "passphrase_file");
+        assert_eq!(check(r#"{"backend": "soft", "dir": "keys"}"#).unwrap_err().0, "dir");
+        if cfg!(feature = "tpm") {
+            assert_eq!(check(r#"{"backend": "tpm", "pin_file": "../pin"}"#).unwrap_err().0, "pin_file");
+        }
+        if cfg!(feature = "yubikey") {
+            assert_eq!(check(r#"{"backend": "yubikey", "pin_env": "P", "dir": "k"}"#).unwrap_err().0, "dir");
+        }
     }
 
     #[test]

@@ -35,6 +35,12 @@ impl PinSource {
         env: Option<&String>,
         askpass: Option<&PathBuf>,
     ) -> Result<Option<Self>, ConfigError> {
+        if let Some(file) = file {
+            crate::config::absolute("pin_file", file)?;
+        }
+        if let Some(program) = askpass {
+            crate::config::absolute("pin_askpass", program)?;
+        }
         let mut given = [
             file.map(|f| PinSource::File(f.clone())),
             credential.map(|c| PinSource::Credential(c.clone())),

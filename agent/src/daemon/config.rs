@@ -76,11 +76,29 @@ impl Mode {
     }
 }
 
+/// `$var`, else `$HOME/fallback`. A relative `$var` is ignored, as the XDG Base Directory
+/// specification requires (it would depend on the working directory).
 fn xdg_dir(var: &str, fallback: &str) -> PathBuf {
-    match std::env::var_os(var).filter(|d| !d.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
+    match std::env::var_os(var).map(PathBuf::from).filter(|d| d.is_absolute()) {
+        Some(dir) => dir,
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(fallback),
     }
+}
+
+/// Refuses a default path taken from the environment (`$XDG_CONFIG_HOME`, `$XDG_STATE_HOME`,
+/// `$HOME`) that is relative or holds a control character: a newline in one would become a line
+/// of a generated configuration, a relative one another file in another directory.
+pub fn environment_path(what: &str, path: &Path) -> Result<(), Error> {
+    let why = if !path.is_absolute() {
+        "is not absolute"
+    } else if path.to_string_lossy().chars().any(char::is_control) {
+        "holds a control character"
+    } else {
+        return Ok(());
+    };
+    Err(Error::Config(format!(
+        "the {what} {path:?}, from $XDG_CONFIG_HOME, $XDG_STATE_HOME or $HOME, {why}: fix the environment, or name a configuration file with --config"
+    )))
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +333,22 @@ impl Config {
             (None, Mode::User) => None,
         };
         keystore.check().map_err(|e| at.key_error(&format!("keystore.{}", e.key), &e.reason))?;
+        let mut paths: Vec<(String, &Path)> = vec![("socket".to_owned(), socket.as_path())];
+        paths.extend(file.state_dir.as_deref().map(|p| ("state_dir".to_owned(), p)));
+        paths.extend(file.audit.file.as_deref().map(|p| ("audit.file".to_owned(), p)));
+        for (key, list) in
+            [("tpm_ek_roots", &file.authority.tpm_ek_roots), ("yubikey_roots", &file.authority.yubikey_roots)]
+        {
+            paths
+                .extend(list.iter().enumerate().map(|(i, p)| (format!("authority.{key}[{i}]"), p.as_path())));
+        }
+        if let Some((key, path)) = paths.iter().find(|(_, p)| !p.is_absolute()) {
+            let message = format!(
+                "{} is a relative path: give it from / (a relative one depends on the directory warrantd runs in)",
+                path.display()
+            );
+            return Err(at.key_error(key, &message));
+        }
         let l = file.limits;
         for (key, ok) in [
             ("max_body_bytes", l.max_body_bytes >= 1024),
@@ -646,6 +680,32 @@ operations = ["sign", "enroll", "keys.list"]
 keys = ["laptop-*"]
 rate = { requests = 10, per_seconds = 1 }
 "#;
+
+    #[test]
+    fn relative_paths_are_refused_at_their_line() {
+        for (key, line) in [
+            ("socket", "socket = \"agent.sock\""),
+            ("state_dir", "state_dir = \"state\""),
+            ("audit.file", "[audit]\nfile = \"audit.jsonl\""),
+            ("authority.tpm_ek_roots[1]", "[authority]\ntpm_ek_roots = [\"/ca.pem\", \"ca.pem\"]"),
+            ("authority.yubikey_roots[0]", "[authority]\nyubikey_roots = [\"./root.pem\"]"),
+        ] {
+            let socket = if key == "socket" { "" } else { "socket = \"/run/t.sock\"\n" };
+            let text = format!("mode = \"user\"\n{socket}{line}\n");
+            let e = Config::parse(Path::new("/etc/x.toml"), &text).unwrap_err().to_string();
+            let at = text.lines().count();
+            assert!(e.contains(&format!("/etc/x.toml:{at}")) && e.contains("relative path"), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn environment_paths_must_be_absolute_and_plain() {
+        assert!(environment_path("state directory", Path::new("/home/a b/.local/state")).is_ok());
+        let e = environment_path("state directory", Path::new("/s\nsocket = \"/x\"")).unwrap_err();
+        assert!(e.to_string().contains("control character"), "{e}");
+        let e = environment_path("configuration file", Path::new("config/warrant/agent.toml")).unwrap_err();
+        assert!(e.to_string().contains("not absolute"), "{e}");
+    }
 
     #[test]
     fn a_good_file_parses() {

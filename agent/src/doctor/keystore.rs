@@ -65,6 +65,11 @@ fn has_key_files(dir: &Path) -> bool {
 }
 
 fn pkcs11(config: &KeyStoreConfig, state_dir: &Path) -> Vec<Check> {
+    if let KeyStoreConfig::Pkcs11(settings) = config {
+        if let Some(skip) = pkcs11_pin_tries(settings) {
+            return vec![skip];
+        }
+    }
     match warrant_hsm_backends::open(config, state_dir).and_then(|store| store.list().map(|k| k.len())) {
         Ok(keys) => vec![Check::ok("pkcs11", format!("the module loads, the token is present and login works ({keys} key(s))"))],
         Err(e) => vec![Check::fail(
@@ -72,6 +77,43 @@ fn pkcs11(config: &KeyStoreConfig, state_dir: &Path) -> Vec<Check> {
             e.to_string(),
             "check the module path, the token's label or serial (pkcs11-tool --list-slots) and the PIN source",
         )],
+    }
+}
+
+/// Why the login is not tried (each try of a wrong PIN counts against the token's limit), when
+/// the token says its PIN tries are low, final or spent; `None` to go on.
+fn pkcs11_pin_tries(settings: &warrant_hsm_backends::pkcs11::Pkcs11Settings) -> Option<Check> {
+    let fix = "check the PIN source's content, then log in once by hand (pkcs11-tool --login --test) or start warrantd: a successful login resets the count";
+    let tries = match settings.pin_tries() {
+        Ok(tries) => tries,
+        Err(e) => {
+            return Some(Check::fail(
+                "pkcs11",
+                e.to_string(),
+                "check the module path and the token's label or serial (pkcs11-tool --list-slots)",
+            ))
+        }
+    };
+    if tries.locked {
+        Some(Check::fail(
+            "pkcs11",
+            "the token's user PIN is locked: login not tried",
+            "unblock it with the SO PIN (pkcs11-tool --login --login-type so --init-pin), then set the PIN source",
+        ))
+    } else if tries.final_try {
+        Some(Check::fail(
+            "pkcs11",
+            "one PIN try is left before the token locks: login not tried (doctor does not spend it)",
+            fix,
+        ))
+    } else if tries.count_low {
+        Some(Check::warn(
+            "pkcs11",
+            "a wrong PIN was given since the last successful login (PIN count low): login not tried, so as not to spend a try",
+            fix,
+        ))
+    } else {
+        None
     }
 }
 

@@ -63,7 +63,7 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut checks = Vec::new();
     let Some((config, defaults)) = config(args, &mut checks) else { return checks };
     let socket = args.socket.clone().unwrap_or_else(|| config.socket.clone());
-    let client = socket::check(&socket, &mut checks);
+    let client = socket::check(&socket, config.mode, &mut checks);
     checks.extend(keystore::checks(&config.keystore, &config.state_dir, defaults));
     checks.extend(host::directory("state", &config.state_dir, "the state database and keys"));
     match config.audit.file.as_ref().and_then(|f| f.parent()) {

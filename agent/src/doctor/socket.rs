@@ -1,4 +1,5 @@
-//! The daemon's socket: whether warrantd answers on it, its mode and who may connect.
+//! The daemon's socket: whether warrantd answers on it, its mode and who may connect, and its
+//! owner (a socket someone else made is not talked to).
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
@@ -7,13 +8,15 @@ use warrant_api as api;
 use warrant_client::Client;
 
 use super::report::Check;
+use crate::daemon::config::Mode;
 
 /// How warrantd is started.
 const START: &str =
     "start it: `systemctl --user enable --now warrantd.socket` (system mode: `sudo systemctl enable --now warrantd.socket`)";
 
-/// Checks the socket at `path`; returns the client when warrantd answered.
-pub fn check(path: &Path, checks: &mut Vec<Check>) -> Option<Client> {
+/// Checks the socket at `path` of a `mode` daemon; returns the client when warrantd answered
+/// and the socket is owned by who runs warrantd in that mode.
+pub fn check(path: &Path, mode: Mode, checks: &mut Vec<Check>) -> Option<Client> {
     let meta = match std::fs::metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => meta,
         Ok(_) => {
@@ -41,25 +44,35 @@ pub fn check(path: &Path, checks: &mut Vec<Check>) -> Option<Client> {
             return None;
         }
     };
-    let mode = meta.mode() & 0o777;
-    let group = nix::unistd::Group::from_gid(meta.gid().into()).ok().flatten().map(|g| g.name);
-    let who = match mode & 0o077 {
-        0 => "its owner only".to_owned(),
-        0o060 | 0o020 => format!("its owner and group {}", group.unwrap_or_else(|| meta.gid().to_string())),
-        _ => "anyone on this machine".to_owned(),
-    };
-    checks.push(if mode & 0o007 != 0 {
+    let bits = meta.mode() & 0o777;
+    let who = who_may_connect(bits, meta.gid());
+    checks.push(if bits & 0o002 != 0 {
         Check::fail(
             "socket.mode",
-            format!("{} has mode {mode:o}: {who} may connect", path.display()),
+            format!("{} has mode {bits:o}: {who} may connect", path.display()),
             "restart warrantd, which makes the socket 0600 (0660 with socket_group)",
         )
     } else {
         Check::ok(
             "socket.mode",
-            format!("mode {mode:o}: {who} may connect (the rules decide what each may do)"),
+            format!("mode {bits:o}: {who} may connect (the rules decide what each may do)"),
         )
     });
+    let owner = owner_name(meta.uid());
+    let expected = expected_owners(mode);
+    if !expected.contains(&meta.uid()) {
+        let wanted = expected.iter().map(|uid| owner_name(*uid)).collect::<Vec<_>>().join(" or ");
+        checks.push(Check::fail(
+            "socket.owner",
+            format!(
+                "{} is owned by {owner}, not {wanted}: another program may be listening in warrantd's place (not connected to)",
+                path.display()
+            ),
+            "find who made it (ss -xlp), stop that, remove the socket and start warrantd",
+        ));
+        return None;
+    }
+    checks.push(Check::ok("socket.owner", format!("owned by {owner}")));
     match std::os::unix::net::UnixStream::connect(path) {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -101,5 +114,58 @@ pub fn check(path: &Path, checks: &mut Vec<Check>) -> Option<Client> {
             ));
             None
         }
+    }
+}
+
+/// Who may connect to a socket of mode `bits` and group `gid`: connecting takes write
+/// permission, so only the write bits count.
+fn who_may_connect(bits: u32, gid: u32) -> String {
+    if bits & 0o002 != 0 {
+        "anyone on this machine".to_owned()
+    } else if bits & 0o020 != 0 {
+        let group = nix::unistd::Group::from_gid(gid.into()).ok().flatten().map(|g| g.name);
+        format!("its owner and group {}", group.unwrap_or_else(|| gid.to_string()))
+    } else if bits & 0o200 != 0 {
+        "its owner only".to_owned()
+    } else {
+        "root only".to_owned()
+    }
+}
+
+/// The uids a `mode` warrantd's socket may be owned by: this user's own in user mode; root or
+/// the `warrant` user in system mode.
+fn expected_owners(mode: Mode) -> Vec<u32> {
+    match mode {
+        Mode::User => vec![nix::unistd::geteuid().as_raw()],
+        Mode::System => {
+            let mut uids = vec![0];
+            uids.extend(nix::unistd::User::from_name("warrant").ok().flatten().map(|u| u.uid.as_raw()));
+            uids
+        }
+    }
+}
+
+/// `uid` as "name (uid N)", or "uid N" without a name.
+fn owner_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(uid.into()).ok().flatten() {
+        Some(user) => format!("{} (uid {uid})", user.name),
+        None => format!("uid {uid}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_may_connect_is_read_from_the_write_bits() {
+        assert_eq!(who_may_connect(0o600, 0), "its owner only");
+        assert_eq!(who_may_connect(0o640, 0), "its owner only", "reading a socket does not connect");
+        assert_eq!(who_may_connect(0o644, 0), "its owner only");
+        assert!(who_may_connect(0o660, 0).starts_with("its owner and group"));
+        assert!(who_may_connect(0o620, 0).starts_with("its owner and group"));
+        assert_eq!(who_may_connect(0o602, 0), "anyone on this machine");
+        assert_eq!(who_may_connect(0o666, 0), "anyone on this machine");
+        assert_eq!(who_may_connect(0o400, 0), "root only");
     }
 }

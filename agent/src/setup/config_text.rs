@@ -94,14 +94,14 @@ pub fn render(
     );
     t.push_str("# is described in warrantd.toml(5), whose example is docs/agent.example.toml.\n");
     for note in notes {
-        let _ = writeln!(t, "# NOTE: {note}");
+        let _ = writeln!(t, "# NOTE: {}", comment(note));
     }
     t.push('\n');
     let state = mode.default_state_dir();
     match mode {
         Mode::User => {
             t.push_str("# User mode: socket $XDG_RUNTIME_DIR/warrant/agent.sock (0600: only you connect),\n");
-            let _ = writeln!(t, "# state {}.", state.display());
+            let _ = writeln!(t, "# state {}.", quoted(&state));
             t.push_str("mode = \"user\"\n\n");
         }
         Mode::System => {
@@ -202,14 +202,28 @@ fn quoted_str(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
+            c => push_visible(&mut out, c),
         }
     }
     out.push('"');
     out
+}
+
+/// `s` for a comment: control characters (a newline would end the comment) escaped.
+fn comment(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        push_visible(&mut out, c);
+    }
+    out
+}
+
+fn push_visible(out: &mut String, c: char) {
+    if c.is_control() {
+        let _ = write!(out, "\\u{:04X}", c as u32);
+    } else {
+        out.push(c);
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +274,17 @@ mod tests {
     fn a_yubikey_choice_renders_a_valid_configuration() {
         let yk = KeyStoreChoice::Yubikey { serial: 7, pin: PinLine::Askpass("/usr/bin/ssh-askpass".into()) };
         assert_eq!(parse(&render(Mode::User, 1, None, &yk, &[])).keystore.backend().name, "yubikey");
+    }
+
+    #[test]
+    fn notes_cannot_end_their_comment() {
+        let note = "x\nsocket = \"/tmp/evil.sock\"\r\n[admin]\nuids = [0]".to_string();
+        let text =
+            render(Mode::User, 1000, None, &KeyStoreChoice::Soft { passphrase_file: "/p".into() }, &[note]);
+        assert!(text.contains("# NOTE: x\\u000Asocket = \"/tmp/evil.sock\"\\u000D\\u000A[admin]"), "{text}");
+        let config = parse(&text);
+        assert_eq!(config.socket, PathBuf::from("/run/test/agent.sock"));
+        assert_eq!(config.rules.len(), 2, "the owner rule and [admin], nothing injected");
     }
 
     #[test]

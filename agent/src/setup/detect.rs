@@ -21,6 +21,20 @@ pub enum BackendArg {
     Soft,
 }
 
+impl BackendArg {
+    /// How strong a store `backend` (a configuration's name) is: keys born in hardware that
+    /// attests them (tpm, yubikey), keys on a token (pkcs11), key files (soft); `None` for a
+    /// name this build does not know.
+    pub fn strength(backend: &str) -> Option<u8> {
+        match backend {
+            "tpm" | "yubikey" => Some(3),
+            "pkcs11" => Some(2),
+            "soft" => Some(1),
+            _ => None,
+        }
+    }
+}
+
 /// What the probes are given.
 #[derive(Debug, Clone)]
 pub struct Wanted {
@@ -50,7 +64,9 @@ pub struct Choice {
 }
 
 /// Probes `backend` (each candidate in turn for `auto`); `considered` gets a line per
-/// candidate passed over, with why. An explicit backend that does not work is an error.
+/// candidate passed over, with why. An explicit backend that does not work is an error, and so
+/// is, for `auto`, one whose parameters were named (`--pkcs11-module`, `--serial`): a wrong PIN
+/// must not quietly become software keys.
 pub fn choose(backend: BackendArg, wanted: &Wanted, considered: &mut Vec<String>) -> Result<Choice, String> {
     let candidates: &[BackendArg] = match backend {
         BackendArg::Auto => &[BackendArg::Tpm, BackendArg::Yubikey, BackendArg::Pkcs11, BackendArg::Soft],
@@ -63,8 +79,18 @@ pub fn choose(backend: BackendArg, wanted: &Wanted, considered: &mut Vec<String>
             BackendArg::Pkcs11 => pkcs11(wanted),
             BackendArg::Soft | BackendArg::Auto => Ok(soft(wanted)),
         };
+        let named = match candidate {
+            BackendArg::Pkcs11 => wanted.pkcs11.is_some(),
+            BackendArg::Yubikey => wanted.serial.is_some(),
+            _ => false,
+        };
         match result {
             Ok(choice) => return Ok(choice),
+            Err(why) if backend == BackendArg::Auto && named => {
+                return Err(format!(
+                    "{why} (it was named on the command line, so auto does not fall back to a weaker key store: fix it, or leave its options out)"
+                ))
+            }
             Err(why) if backend == BackendArg::Auto => considered.push(why),
             Err(why) => return Err(why),
         }
@@ -213,4 +239,40 @@ fn pkcs11(wanted: &Wanted) -> Result<Choice, String> {
             "a PKCS#11 token's evidence is self-reported: authorities grant it only with --allow-self-reported".into(),
         ],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted() -> Wanted {
+        Wanted {
+            tcti: "device:/nonexistent/tpmrm0".into(),
+            serial: None,
+            pkcs11: None,
+            pin_file: None,
+            passphrase_file: "/nonexistent/passphrase".into(),
+            state_dir: "/nonexistent/state".into(),
+        }
+    }
+
+    #[test]
+    fn auto_falls_back_past_stores_not_named_but_not_past_a_named_one() {
+        let mut considered = Vec::new();
+        let choice = choose(BackendArg::Auto, &wanted(), &mut considered).unwrap();
+        assert_eq!(choice.keystore.backend(), "soft");
+        assert!(!considered.is_empty());
+
+        let token = Wanted {
+            pkcs11: Some(("/nonexistent/libtoken.so".into(), "warrant".into())),
+            pin_file: Some("/nonexistent/pin".into()),
+            ..wanted()
+        };
+        let e = choose(BackendArg::Auto, &token, &mut Vec::new()).unwrap_err();
+        assert!(e.contains("PKCS#11 token \"warrant\"") && e.contains("does not fall back"), "{e}");
+
+        let card = Wanted { serial: Some(u32::MAX), ..wanted() };
+        let e = choose(BackendArg::Auto, &card, &mut Vec::new()).unwrap_err();
+        assert!(e.contains("YubiKey") && e.contains("does not fall back"), "{e}");
+    }
 }

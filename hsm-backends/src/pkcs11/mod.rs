@@ -372,6 +372,30 @@ fn unwrap_octet_string(der: &[u8]) -> Option<&[u8]> {
     }
 }
 
+/// What a token says about its user PIN's tries (C_GetTokenInfo's flags), read without
+/// logging in: a check that must not spend a try reads these first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinTries {
+    /// CKF_USER_PIN_LOCKED: no try is left.
+    pub locked: bool,
+    /// CKF_USER_PIN_FINAL_TRY: one wrong PIN more locks it.
+    pub final_try: bool,
+    /// CKF_USER_PIN_COUNT_LOW: a wrong PIN was given since the last successful login.
+    pub count_low: bool,
+}
+
+/// The PIN tries of the token `token` of the module at `module_path` (no login).
+pub fn pin_tries(module_path: &Path, token: &TokenSelector) -> Result<PinTries, Error> {
+    let ctx = module(module_path)?;
+    let slot = find_slot(&ctx, token)?;
+    let info = ctx.get_token_info(slot).map_err(p11("C_GetTokenInfo"))?;
+    Ok(PinTries {
+        locked: info.user_pin_locked(),
+        final_try: info.user_pin_final_try(),
+        count_low: info.user_pin_count_low(),
+    })
+}
+
 fn find_slot(ctx: &Pkcs11, token: &TokenSelector) -> Result<Slot, Error> {
     for slot in ctx.get_slots_with_token().map_err(p11("C_GetSlotList"))? {
         let Ok(info) = ctx.get_token_info(slot) else { continue };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
+use super::{PinTries, Pkcs11KeyStore, Pkcs11Uri, TokenSelector};
 use crate::{ConfigError, Error, KeyStore, PinSource};
 
 /// `backend = "pkcs11"`: a token, as an RFC 7512 URI or as module and label/serial, and the
@@ -52,14 +52,21 @@ impl Pkcs11Settings {
                 ));
             }
             let parsed = Pkcs11Uri::parse(uri).map_err(|e| ConfigError::new("uri", e.to_string()))?;
-            if parsed.module_path.is_none() {
-                return Err(ConfigError::new("uri", "the URI needs ?module-path=... (the module to load)"));
+            match &parsed.module_path {
+                None => {
+                    return Err(ConfigError::new(
+                        "uri",
+                        "the URI needs ?module-path=... (the module to load)",
+                    ))
+                }
+                Some(module) => crate::config::absolute("uri", module)?,
             }
             return Ok(Token::Uri(parsed));
         }
         let module = self.module.clone().ok_or_else(|| {
             ConfigError::new("module", "the pkcs11 backend needs the module's path (or a `uri`)")
         })?;
+        crate::config::absolute("module", &module)?;
         if self.token.is_none() && self.serial.is_none() {
             return Err(ConfigError::new("token", "name the token by label (token) or serial"));
         }
@@ -79,6 +86,24 @@ impl Pkcs11Settings {
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         self.token()?;
         self.pin().map(drop)
+    }
+
+    /// The configured token's PIN tries, read without logging in (see [`super::pin_tries`]).
+    pub fn pin_tries(&self) -> Result<PinTries, Error> {
+        self.check()?;
+        match self.token()? {
+            Token::Uri(uri) => {
+                let module = uri.module_path.clone().ok_or_else(|| Error::InvalidUri {
+                    uri: "(token)".into(),
+                    reason: "no module: add ?module-path=...".into(),
+                })?;
+                super::pin_tries(
+                    &module,
+                    &TokenSelector { label: uri.token.clone(), serial: uri.serial.clone() },
+                )
+            }
+            Token::Module(module, token) => super::pin_tries(&module, &token),
+        }
     }
 
     pub(crate) fn open(&self) -> Result<Box<dyn KeyStore>, Error> {

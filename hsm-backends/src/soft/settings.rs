@@ -19,8 +19,14 @@ pub struct SoftSettings {
 }
 
 impl SoftSettings {
-    /// Nothing to check beyond the types: any directory and passphrase file may be named.
+    /// The directory and the passphrase file, when named, are absolute paths.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
+        if let Some(dir) = &self.dir {
+            crate::config::absolute("dir", dir)?;
+        }
+        if let Some(file) = &self.passphrase_file {
+            crate::config::absolute("passphrase_file", file)?;
+        }
         Ok(())
     }
 

@@ -78,9 +78,13 @@ impl TpmSettings {
         )
     }
 
-    /// At most one PIN source; a quote cache only with quotes, for 1 to 3600 seconds.
+    /// At most one PIN source; an absolute key directory; a quote cache only with quotes, for
+    /// 1 to 3600 seconds.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         self.pin()?;
+        if let Some(dir) = &self.dir {
+            crate::config::absolute("dir", dir)?;
+        }
         if let Some(seconds) = self.quote_cache_seconds {
             if !(1..=3600).contains(&seconds) {
                 return Err(ConfigError::new("quote_cache_seconds", "must be 1 to 3600 seconds"));

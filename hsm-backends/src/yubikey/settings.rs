@@ -103,9 +103,12 @@ impl YubikeySettings {
         ))
     }
 
-    /// Exactly one PIN source, and at least one slot.
+    /// Exactly one PIN source, at least one slot, and an absolute record directory.
     pub(crate) fn check(&self) -> Result<(), ConfigError> {
         self.pin()?;
+        if let Some(dir) = &self.dir {
+            crate::config::absolute("dir", dir)?;
+        }
         if self.slots.as_ref().is_some_and(Vec::is_empty) {
             return Err(ConfigError::new("slots", "list at least one slot for new keys"));
         }
