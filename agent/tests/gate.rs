@@ -325,7 +325,14 @@ fn an_accepted_request_is_forwarded_with_the_verified_identity_and_a_replay_is_r
     let gate = stack.gate(&[]);
     let warrant = stack.deploy_authorization();
     // The client tries to pass for someone else: its Warrant-* headers are dropped.
-    let forged = ["warrant-principal: root", "Warrant-Groups: admins", "Warrant_Principal: root"];
+    let forged = [
+        "warrant-principal: root",
+        "Warrant-Groups: admins",
+        "Warrant_Principal: root",
+        "x-forwarded-for: 10.0.0.1",
+        "forwarded: for=10.0.0.1",
+        "x-real-ip: 10.0.0.1",
+    ];
     let mut headers = vec![auth(&warrant), "x-request: 7".to_owned()];
     headers.extend(forged.map(str::to_owned));
     let answer = gate.curl("POST", "/v1/deploy/prod", &headers, Some(BODY));
@@ -343,6 +350,8 @@ fn an_accepted_request_is_forwarded_with_the_verified_identity_and_a_replay_is_r
     assert!(answer.echoed("authorization").is_empty(), "{echo}");
     assert!(answer.echoed("warrant_principal").is_empty(), "{echo}");
     assert_eq!(answer.echoed("x-request"), ["7"]);
+    assert_eq!(answer.echoed("x-forwarded-for"), ["127.0.0.1"], "the client's own is replaced");
+    assert!(answer.echoed("forwarded").is_empty() && answer.echoed("x-real-ip").is_empty());
 
     let again = gate.curl("POST", "/v1/deploy/prod", &[auth(&warrant)], Some(BODY));
     assert_eq!(again.status, 401);
@@ -639,6 +648,34 @@ fn gates_sharing_a_redis_replay_store_accept_a_warrant_once_and_refuse_while_red
     redis.restart();
     let answer = gates[1].curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
     assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+#[test]
+fn one_client_holding_idle_connections_cannot_take_the_gate_from_others() {
+    let stack = Stack::new();
+    let gate = stack.gate(&["--max-connections-per-client", "3"]);
+    let addr = gate.url.strip_prefix("http://").unwrap().to_owned();
+    // Three connections that never send a byte: this client's share.
+    let idle: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
+    let send = |interface: &str| {
+        Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--interface", interface])
+            .args(["-X", "POST", "-H", &auth(&stack.deploy_authorization()), "--data-binary", BODY])
+            .args(["-H", "content-type: application/json", "-H", "Expect:"])
+            .arg(format!("{}/v1/deploy/prod", gate.url))
+            .output()
+            .unwrap()
+    };
+    // Its fourth is closed at once, not queued.
+    let out = send("127.0.0.1");
+    assert!(!out.status.success(), "{out:?}");
+    // Another client (another loopback address) is served.
+    let out = send("127.0.0.2");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{out:?}");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(200));
+    let out = send("127.0.0.1");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{out:?}");
 }
 
 #[test]

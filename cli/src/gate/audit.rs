@@ -40,6 +40,7 @@ pub(crate) fn record(peer: SocketAddr, method: &str, path: &str, decision: &Deci
             json!({"decision": "upstream_failed", "status": status, "code": "upstream_failed", "message": reason}),
         ),
         Decision::Refused { status, code, message } => {
+            let message = without_queries(message);
             json!({"decision": "refused", "status": status, "code": code, "message": message})
         }
     };
@@ -49,9 +50,47 @@ pub(crate) fn record(peer: SocketAddr, method: &str, path: &str, decision: &Deci
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
+/// `message` with each URL's query replaced by `?...`: a refusal names the target it expected
+/// and the one the warrant was for, and their queries may carry tokens the log must not keep.
+fn without_queries(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_query = false;
+    for c in message.chars() {
+        if in_query {
+            // A query ends where the URL does in a message: at a space or a quote.
+            if c.is_whitespace() || matches!(c, '"' | '\'' | ')' | ',' | ';') {
+                in_query = false;
+                out.push(c);
+            }
+            continue;
+        }
+        out.push(c);
+        if c == '?' {
+            out.push_str("...");
+            in_query = true;
+        }
+    }
+    out
+}
+
 fn merge(mut a: Value, b: Value) -> Value {
     if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
         a.extend(b);
     }
     a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_left_out_of_refusal_messages() {
+        assert_eq!(
+            without_queries("target mismatch: expected \"https://a/x?token=other\", found \"https://a/x?token=SECRET123\""),
+            "target mismatch: expected \"https://a/x?...\", found \"https://a/x?...\""
+        );
+        assert_eq!(without_queries("https://a/x?session=SECRET456 is unusable"), "https://a/x?... is unusable");
+        assert_eq!(without_queries("no query here"), "no query here");
+    }
 }

@@ -34,6 +34,9 @@ use settings::Settings;
 
 /// How long a client may take to send a request's headers, or its body.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's headers: short, as a connection waiting for
+/// them holds one of the gate's connection slots.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -102,6 +105,7 @@ async fn serve(s: Settings) -> Result<(), Error> {
     let gate =
         Arc::new(Gate { requests, upstream, upstream_timeout: Duration::from_secs(s.upstream_timeout) });
     let permits = Arc::new(tokio::sync::Semaphore::new(s.max_connections));
+    let per_client = Arc::new(ClientConnections::new(s.max_connections_per_client));
     let shutdown = shutdown_signal();
     tokio::pin!(shutdown);
     loop {
@@ -118,10 +122,17 @@ async fn serve(s: Settings) -> Result<(), Error> {
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    // One client (one address) cannot hold every slot: beyond its share its
+                    // connections are closed at once.
+                    let Some(share) = per_client.admit(peer.ip()) else {
+                        drop(stream);
+                        continue;
+                    };
                     let gate = gate.clone();
                     let tls = tls.clone();
                     tokio::spawn(async move {
                         gate.connection(stream, peer, tls).await;
+                        drop(share);
                         drop(permit);
                     });
                 }
@@ -131,6 +142,52 @@ async fn serve(s: Settings) -> Result<(), Error> {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
+        }
+    }
+}
+
+/// Open connections per client address, bounded.
+struct ClientConnections {
+    limit: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// One admitted connection; dropping it frees its place.
+struct ClientShare {
+    clients: Arc<ClientConnections>,
+    ip: std::net::IpAddr,
+}
+
+impl ClientConnections {
+    fn new(limit: usize) -> Self {
+        Self { limit, open: Default::default() }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<std::net::IpAddr, usize>> {
+        // A map of counters, each updated in one statement: consistent after a panic.
+        self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A place for a connection from `ip`, unless it has `limit` open already.
+    fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<ClientShare> {
+        let mut open = self.lock();
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(ClientShare { clients: self.clone(), ip })
+    }
+}
+
+impl Drop for ClientShare {
+    fn drop(&mut self) {
+        let mut open = self.clients.lock();
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
         }
     }
 }
@@ -160,7 +217,7 @@ impl Gate {
             async move { Ok::<_, Infallible>(gate.handle(request, peer).await) }
         });
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(CLIENT_TIMEOUT);
+        http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT);
         // A connection's end, orderly or not, concerns only that client.
         let _ = match tls {
             Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -225,6 +282,14 @@ impl Gate {
         let mut headers = parts.headers;
         strip_hop_by_hop(&mut headers);
         identity::strip_client_identity(&mut headers);
+        // Forwarding headers the client wrote say what it wants the upstream to believe: the
+        // gate states the one it knows, the client's address.
+        for name in ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-real-ip"] {
+            headers.remove(name);
+        }
+        if let Ok(value) = http::HeaderValue::from_str(&peer.ip().to_string()) {
+            headers.insert("x-forwarded-for", value);
+        }
         headers.remove(HOST);
         // The body is read whole already: nothing to continue.
         headers.remove(EXPECT);

@@ -58,6 +58,10 @@ pub(crate) struct GateArgs {
     /// Most client connections served at once (more wait to be accepted). Default 1024.
     #[arg(long)]
     max_connections: Option<usize>,
+    /// Most connections from one client address at once (more are closed at once). Default
+    /// 64; behind a load balancer, which is one address, raise it to --max-connections.
+    #[arg(long)]
+    max_connections_per_client: Option<usize>,
     /// PEM certificate chain: serve HTTPS (with --tls-key).
     #[arg(long, requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -95,6 +99,7 @@ struct GateFile {
     body_limit: Option<usize>,
     upstream_timeout: Option<u64>,
     max_connections: Option<usize>,
+    max_connections_per_client: Option<usize>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     upstream_ca: Option<PathBuf>,
@@ -118,6 +123,7 @@ pub(crate) struct Settings {
     pub body_limit: usize,
     pub upstream_timeout: u64,
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub upstream_ca: Option<PathBuf>,
     pub replay: Option<String>,
@@ -158,6 +164,11 @@ impl GateArgs {
             body_limit: self.body_limit.or(file.body_limit).unwrap_or(warrant_http::DEFAULT_BODY_LIMIT),
             upstream_timeout: self.upstream_timeout.or(file.upstream_timeout).unwrap_or(30).max(1),
             max_connections: self.max_connections.or(file.max_connections).unwrap_or(1024).max(1),
+            max_connections_per_client: self
+                .max_connections_per_client
+                .or(file.max_connections_per_client)
+                .unwrap_or(64)
+                .max(1),
             tls,
             upstream_ca: self.upstream_ca.or(file.upstream_ca),
             replay: self.replay.or(file.replay),
