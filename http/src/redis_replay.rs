@@ -3,7 +3,8 @@
 //! Each accepted warrant is one atomic `SET key 1 NX PX ttl`: of two verifiers that see the
 //! same warrant at once, Redis lets exactly one set the key. The key is
 //! [`ReplayKey::digest`] (issuer, grant id, warrant id and audience), so one Redis serves
-//! several services and Redis Cluster shards it like any single-key command. The key lives
+//! several services. One server is spoken to: Redis Cluster is not supported yet (a node's
+//! `MOVED` answer is an error reply, so a refusal). The key lives
 //! for the warrant's remaining life plus the verifier's clock skew, after which the verifier
 //! refuses the warrant as expired anyway.
 //!
