@@ -659,7 +659,8 @@ fn one_client_holding_idle_connections_cannot_take_the_gate_from_others() {
     let idle: Vec<_> = (0..3).map(|_| std::net::TcpStream::connect(&addr).unwrap()).collect();
     let send = |interface: &str| {
         Command::new("curl")
-            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "--interface", interface])
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"])
+            .args(["--interface", interface])
             .args(["-X", "POST", "-H", &auth(&stack.deploy_authorization()), "--data-binary", BODY])
             .args(["-H", "content-type: application/json", "-H", "Expect:"])
             .arg(format!("{}/v1/deploy/prod", gate.url))

@@ -90,7 +90,10 @@ mod tests {
             without_queries("target mismatch: expected \"https://a/x?token=other\", found \"https://a/x?token=SECRET123\""),
             "target mismatch: expected \"https://a/x?...\", found \"https://a/x?...\""
         );
-        assert_eq!(without_queries("https://a/x?session=SECRET456 is unusable"), "https://a/x?... is unusable");
+        assert_eq!(
+            without_queries("https://a/x?session=SECRET456 is unusable"),
+            "https://a/x?... is unusable"
+        );
         assert_eq!(without_queries("no query here"), "no query here");
     }
 }
