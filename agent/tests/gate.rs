@@ -80,6 +80,8 @@ struct Gate {
     /// The CA of an https gate's certificate.
     ca: Option<PathBuf>,
     audit: Arc<Mutex<Vec<String>>>,
+    /// The audit pipe, held open and never read (see `spawn_gate_reading`).
+    _unread: Option<std::process::ChildStdout>,
     _process: Process,
 }
 
@@ -215,6 +217,12 @@ impl Stack {
 
     /// Starts `warrant gate ARGS` and waits until it listens.
     fn spawn_gate(&self, args: &[&str]) -> Gate {
+        self.spawn_gate_reading(args, true)
+    }
+
+    /// [`Self::spawn_gate`]; with `read_audit` false, nobody reads the audit lines (the pipe
+    /// stays open and fills up).
+    fn spawn_gate_reading(&self, args: &[&str], read_audit: bool) -> Gate {
         let mut child = Command::new(common::warrant_bin())
             .arg("gate")
             .args(args)
@@ -241,12 +249,17 @@ impl Stack {
         let audit = Arc::new(Mutex::new(Vec::new()));
         let lines = audit.clone();
         let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(line);
-            }
-        });
-        Gate { url: addr, ca: None, audit, _process: Process(child) }
+        let unread = if read_audit {
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+            None
+        } else {
+            Some(stdout)
+        };
+        Gate { url: addr, ca: None, audit, _unread: unread, _process: Process(child) }
     }
 }
 
@@ -677,6 +690,28 @@ fn one_client_holding_idle_connections_cannot_take_the_gate_from_others() {
     std::thread::sleep(Duration::from_millis(200));
     let out = send("127.0.0.1");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200", "{out:?}");
+}
+
+#[test]
+fn an_audit_reader_that_stops_reading_does_not_stop_the_gate() {
+    let stack = Stack::new();
+    let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", &stack.upstream, "--origin", AUDIENCE];
+    args.extend(["--trust", "trust.json", "--status-file", "status.cbor", "--routes", "routes.toml"]);
+    args.push("--allow-software");
+    let gate = stack.spawn_gate_reading(&args, false);
+    // 2,000 refusals, each an audit line of ~200 bytes: far more than a pipe holds (64 KiB).
+    let url = format!("{}/v1/deploy/prod", gate.url);
+    let out = Command::new("curl")
+        .args(["-s", "--max-time", "60"])
+        .args(std::iter::repeat_n(url.as_str(), 2000))
+        .output()
+        .unwrap();
+    // Every answer's body is the refusal (curl prints them one after another).
+    let bodies = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(bodies.matches("\"code\":\"missing_warrant\"").count(), 2000, "{out:?}");
+    // And it still verifies and forwards.
+    let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+    assert_eq!(answer.status, 200, "{answer:?}");
 }
 
 #[test]

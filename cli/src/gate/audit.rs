@@ -2,6 +2,9 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 use warrant_http::Warrant;
@@ -45,9 +48,48 @@ pub(crate) fn record(peer: SocketAddr, method: &str, path: &str, decision: &Deci
         }
     };
     line = merge(line, fields);
-    let mut out = std::io::stdout().lock();
-    // A closed stdout must not stop the gate; the decision was taken either way.
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+    write(line.to_string());
+}
+
+/// Lines waiting for the writer thread: a reader of the gate's stdout that stops reading fills
+/// this queue, not the gate's workers.
+const QUEUED_LINES: usize = 8192;
+
+/// Lines dropped because the queue was full; reported by the next line that gets through.
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Hands `line` to the writer thread, never blocking the request: when stdout is not read,
+/// lines are dropped and counted, and the count is written as soon as it can be.
+fn write(line: String) {
+    static WRITER: OnceLock<Option<SyncSender<String>>> = OnceLock::new();
+    let writer = WRITER.get_or_init(|| {
+        let (sender, receiver) = sync_channel::<String>(QUEUED_LINES);
+        let spawned = std::thread::Builder::new().name("audit".into()).spawn(move || {
+            for line in receiver {
+                let mut out = std::io::stdout().lock();
+                let dropped = DROPPED.swap(0, Ordering::Relaxed);
+                if dropped > 0 {
+                    let _ = writeln!(out, "{}", json!({"decision": "audit_lines_dropped", "count": dropped}));
+                }
+                // A closed stdout must not stop the gate; the decision was taken either way.
+                let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+            }
+        });
+        spawned.ok().map(|_| sender)
+    });
+    match writer {
+        Some(sender) => match sender.try_send(line) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+            }
+        },
+        // No thread could be started: write in place rather than lose the line.
+        None => {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+        }
+    }
 }
 
 /// `message` with each URL's query replaced by `?...`: a refusal names the target it expected
