@@ -309,12 +309,40 @@ fn audit_failed(reason: String) -> Error {
 }
 
 fn open_append(path: &PathBuf) -> Result<File, Error> {
-    OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o640)
-        .open(path)
-        .map_err(|source| Error::Io { path: path.clone(), source })
+    let io = |source| Error::Io { path: path.clone(), source };
+    let mut file =
+        OpenOptions::new().read(true).append(true).create(true).mode(0o640).open(path).map_err(io)?;
+    cut_torn_tail(&mut file).map_err(io)?;
+    Ok(file)
+}
+
+/// Cuts a line the previous writer did not finish (a process killed inside its `write`, which
+/// the kernel may leave short) back to the last whole line, so that what follows is not glued
+/// to it. Its operation's outcome is then absent, as for a process killed before writing it.
+fn cut_torn_tail(file: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    // Lines are far shorter than this; a tail without a newline in it is cut whole.
+    let window = len.min(1 << 20);
+    file.seek(SeekFrom::Start(len - window))?;
+    let mut tail = Vec::with_capacity(window as usize);
+    file.take(window).read_to_end(&mut tail)?;
+    if tail.last() == Some(&b'\n') {
+        return Ok(());
+    }
+    let keep = match tail.iter().rposition(|b| *b == b'\n') {
+        Some(i) => len - window + i as u64 + 1,
+        None => len - window,
+    };
+    tracing::warn!(
+        "audit log: the last line ({} bytes) was torn by a crash; cut back to the last whole line",
+        len - keep
+    );
+    file.set_len(keep)?;
+    file.sync_data()
 }
 
 type Batch = Vec<(String, Option<Ack>)>;
@@ -479,6 +507,25 @@ fn rfc3339(secs: u64, millis: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_torn_last_line_is_cut_when_the_log_is_opened_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        std::fs::write(&path, "{\"a\":1}\n{\"b\":2}\n{\"decision\":\"al").unwrap();
+        drop(open_append(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+        // A whole log is left as it is; a torn first line leaves an empty one.
+        drop(open_append(&path).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n{\"b\":2}\n");
+        std::fs::write(&path, "{\"a\"").unwrap();
+        let mut file = open_append(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
+        // Appends still go to the end.
+        std::io::Write::write_all(&mut file, b"{}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
+    }
+
     use super::*;
 
     #[test]
