@@ -1,7 +1,9 @@
 //! The daemon's reads of files the configuration names, and its private directories.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use warrant_attestation::certificate::{certificates_from_pem, Cert};
 
 use crate::Error;
 
@@ -22,6 +24,18 @@ pub(crate) fn read(path: &Path) -> Result<Vec<u8>, Error> {
         });
     }
     Ok(bytes)
+}
+
+/// Every certificate in the PEM files at `paths` (CA roots the configuration names: the
+/// authority's checks and `warrantd doctor` read them alike).
+pub(crate) fn certificates(paths: &[PathBuf]) -> Result<Vec<Cert>, Error> {
+    let mut out = Vec::new();
+    for path in paths {
+        let certs = certificates_from_pem(&read(path)?)
+            .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?;
+        out.extend(certs);
+    }
+    Ok(out)
 }
 
 /// Creates a directory readable by its owner only.

@@ -15,5 +15,6 @@ pub mod keyring;
 mod locks;
 pub mod newest_lists;
 pub mod setup;
+pub mod system_unit;
 
 pub use error::Error;

@@ -239,6 +239,17 @@ mod tests {
     }
 
     #[test]
+    fn authority_info_access_names_the_issuers_certificate() {
+        let aia = load("ek-test/aia.pem");
+        assert_eq!(
+            aia.ca_issuers().unwrap(),
+            ["http://ca.example/ek-ca.crt", "ldap://ca.example/ek-ca"],
+            "caIssuers only, in order (not the OCSP responder)"
+        );
+        assert!(load("ek-test/ek.pem").ca_issuers().unwrap().is_empty(), "no extension: none");
+    }
+
+    #[test]
     fn a_changed_signature_or_issuer_breaks_the_link() {
         let (inter, leaf) = (load("test-intermediate-rsa.pem"), load("test-leaf.pem"));
         let mut der = leaf.der().to_vec();

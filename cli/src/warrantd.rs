@@ -110,8 +110,8 @@ pub(super) struct SetupArgs {
     /// The PKCS#11 token's label.
     #[arg(long, requires = "pkcs11_module")]
     token: Option<String>,
-    /// A file (mode 0600) with the YubiKey's or the token's PIN (YubiKey default: asked with
-    /// /usr/bin/ssh-askpass).
+    /// A file (mode 0600) with the YubiKey's or the token's PIN (YubiKey, user mode: default
+    /// asked with /usr/bin/ssh-askpass; a system daemon has no one to ask, and needs the file).
     #[arg(long)]
     pin_file: Option<PathBuf>,
 }
@@ -163,6 +163,10 @@ pub(super) struct DoctorArgs {
     /// The authority's newest status list, which the grants are looked up in (repeatable).
     #[arg(long = "status-list")]
     status_lists: Vec<PathBuf>,
+    /// PEM files of the CAs a TPM's EK certificate must chain to, checked as an authority
+    /// checks it (repeatable; default: the configuration's [authority] tpm_ek_roots).
+    #[arg(long = "tpm-ek-roots", value_name = "FILE")]
+    tpm_ek_roots: Vec<PathBuf>,
 }
 
 /// Checks this machine's warrantd (`warrantd doctor`): exit 0 when nothing fails, 1 otherwise.
@@ -179,6 +183,9 @@ pub(super) fn doctor(args: DoctorArgs, socket: Option<&Path>, out: Output) -> Re
     }
     for list in args.status_lists {
         forwarded.extend(["--status-list".into(), list.into()]);
+    }
+    for roots in args.tpm_ek_roots {
+        forwarded.extend(["--tpm-ek-roots".into(), roots.into()]);
     }
     run("doctor", forwarded, out)
 }

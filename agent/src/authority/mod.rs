@@ -20,7 +20,7 @@ use warrant_envelope::thumbprint;
 use warrant_hsm_backends::{KeyName, TpmIdentity};
 
 mod principal;
-mod tpm_credential;
+pub(crate) mod tpm_credential;
 
 pub use tpm_credential::TpmBinding;
 

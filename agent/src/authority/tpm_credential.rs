@@ -28,6 +28,39 @@ fn refuse(reason: String) -> Error {
     Error::AuthorityRefuses(reason)
 }
 
+/// Why [`check_ek`] refuses an EK certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EkRefusal {
+    /// It is not a certificate.
+    Malformed(String),
+    /// It does not chain to the roots (the reason names its issuer).
+    Unchained(String),
+    /// It chains, but is not an EK certificate (a CA's, a TLS server's, one without
+    /// keyEncipherment).
+    NotEk(String),
+}
+
+impl std::fmt::Display for EkRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EkRefusal::Malformed(reason) | EkRefusal::Unchained(reason) | EkRefusal::NotEk(reason) => {
+                f.write_str(reason)
+            }
+        }
+    }
+}
+
+/// Checks an EK certificate as the authority does before it makes a credential challenge for
+/// it: it parses, chains to one of `anchors` at `now`, and has the EK certificate profile.
+/// Returns the certificate and the anchor it chains to (`warrantd doctor` reports the same
+/// verdict on the TPM it finds).
+pub fn check_ek<'a>(ek_der: &[u8], anchors: &'a [Cert], now: u64) -> Result<(Cert, &'a Cert), EkRefusal> {
+    let ek = Cert::from_der(ek_der).map_err(|e| EkRefusal::Malformed(e.to_string()))?;
+    let anchor = chain_to_anchor(&ek, &[], anchors, now).map_err(|e| EkRefusal::Unchained(e.to_string()))?;
+    check_ek_certificate(&ek).map_err(|e| EkRefusal::NotEk(e.to_string()))?;
+    Ok((ek, anchor))
+}
+
 /// Checks `identity` against `anchors` and protects `challenge` for it.
 pub fn credential_for(
     identity: &TpmIdentity,
@@ -41,9 +74,8 @@ pub fn credential_for(
                 .into(),
         ));
     }
-    let ek = Cert::from_der(&identity.ek_certificate).map_err(|e| refuse(format!("EK certificate: {e}")))?;
-    chain_to_anchor(&ek, &[], anchors, now).map_err(|e| refuse(format!("EK certificate: {e}")))?;
-    check_ek_certificate(&ek).map_err(|e| refuse(format!("EK certificate: {e}")))?;
+    let (ek, _) = check_ek(&identity.ek_certificate, anchors, now)
+        .map_err(|e| refuse(format!("EK certificate: {e}")))?;
     let ak = TpmPublic::parse(&identity.ak_public).map_err(|e| refuse(format!("attestation key: {e}")))?;
     check_attestation_key(&ak).map_err(|e| refuse(e.to_string()))?;
     use rsa::pkcs8::DecodePublicKey;

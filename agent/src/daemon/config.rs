@@ -316,6 +316,15 @@ impl Config {
     /// Validates `text`, read from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, Error> {
         let at = Source::parse(path, text)?;
+        // Nothing set would run a daemon that refuses every caller with unsealed software
+        // keys: more likely a failed write or a stray `touch` than a wish. In user mode the
+        // defaults are for a file that is not there at all.
+        if at.root.is_empty() {
+            return Err(Error::Config(format!(
+                "{}: sets nothing (empty, or comments only): write one with `warrant setup --force` (in user mode, removing it runs warrantd on the built-in defaults)",
+                path.display()
+            )));
+        }
         let (file, keystore) = at.read()?;
         let mode = file.mode.unwrap_or_else(Mode::default_for_this_process);
         let socket = match file.socket {
@@ -329,7 +338,7 @@ impl Config {
         };
         let socket_gid = match (&file.socket_group, mode) {
             (Some(name), _) => Some(resolve_group(name).map_err(|e| at.key_error("socket_group", &e))?),
-            (None, Mode::System) => resolve_group("warrant").ok(),
+            (None, Mode::System) => resolve_group(crate::system_unit::GROUP).ok(),
             (None, Mode::User) => None,
         };
         keystore.check().map_err(|e| at.key_error(&format!("keystore.{}", e.key), &e.reason))?;
@@ -705,6 +714,19 @@ rate = { requests = 10, per_seconds = 1 }
         assert!(e.to_string().contains("control character"), "{e}");
         let e = environment_path("configuration file", Path::new("config/warrant/agent.toml")).unwrap_err();
         assert!(e.to_string().contains("not absolute"), "{e}");
+    }
+
+    #[test]
+    fn a_file_that_sets_nothing_is_refused() {
+        for text in ["", "\n\n", "# nothing here yet\n   # nor here\n"] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e.starts_with("/etc/warrant/agent.toml: sets nothing") && e.contains("warrant setup"),
+                "{text:?}: {e}"
+            );
+        }
+        // One setting is a file someone wrote (the rest takes the defaults).
+        parse("mode = \"user\"\nsocket = \"/run/t.sock\"\n").unwrap();
     }
 
     #[test]

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use warrant_attestation::certificate::{certificates_from_pem, Cert};
 use warrant_attestation::tpm::Credential;
 use warrant_attestation::EnrollmentTrust;
 use warrant_envelope::device::{RequestBinding, CHALLENGE_LEN};
@@ -218,22 +217,11 @@ pub async fn key_evidence(
     d.conclude(&caller, permit, entry, result).await.map(Json)
 }
 
-/// The certificates the configuration names (each file PEM, one or more certificates).
-fn load_certificates(paths: &[std::path::PathBuf]) -> Result<Vec<Cert>, Error> {
-    let mut out = Vec::new();
-    for path in paths {
-        let certs = certificates_from_pem(&files::read(path)?)
-            .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?;
-        out.extend(certs);
-    }
-    Ok(out)
-}
-
 /// Yubico's roots, the configured extra YubiKey roots, and the YSA-2024-03 choice.
 fn enrollment_trust(config: &AuthorityConfig) -> Result<EnrollmentTrust, Error> {
     let now = warrant_envelope::verify::Clock::now(&warrant_envelope::verify::SystemClock);
     let mut trust = EnrollmentTrust::new(now).map_err(warrant_envelope::Error::from)?;
-    for root in load_certificates(&config.yubikey_roots)? {
+    for root in files::certificates(&config.yubikey_roots)? {
         trust.piv = trust.piv.with_root(root);
     }
     trust.piv = trust.piv.allow_ysa_2024_03(config.allow_ysa_2024_03);
@@ -467,7 +455,7 @@ pub async fn challenge(
             ttl: req.ttl,
         }),
         Some(identity) => {
-            let anchors = load_certificates(&roots)?;
+            let anchors = files::certificates(&roots)?;
             let identity =
                 TpmIdentity { ek_certificate: identity.ek_certificate, ak_public: identity.ak_public };
             let c = a.tpm_challenge(req.ttl, req.principal.as_deref(), &identity, &anchors)?;

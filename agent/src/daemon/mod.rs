@@ -154,8 +154,8 @@ fn configuration(explicit: Option<PathBuf>, check_only: bool) -> Result<(Config,
 }
 
 fn run(args: Args) -> Result<(), Error> {
-    let (config, defaults) = configuration(args.config, args.check_config)?;
     if args.check_config {
+        let (config, defaults) = configuration(args.config, true)?;
         println!(
             "{}: {} ({} mode, socket {}, state {}, {} rule(s))",
             config.path.display(),
@@ -167,14 +167,16 @@ fn run(args: Args) -> Result<(), Error> {
         );
         return Ok(());
     }
+    // Before any key or secret is in this process: reading the configuration makes the
+    // built-in defaults' passphrase when it does not exist yet.
+    let connection_capacity = process_limits::apply()?;
+    let (config, defaults) = configuration(args.config, false)?;
     if defaults {
         tracing::info!(
             "no configuration file at {}: running on the user-mode defaults `warrant setup --backend soft` writes (software keys sealed with the passphrase file next to where agent.toml goes); write a file for this machine with `warrant setup`",
             config.path.display()
         );
     }
-    // Before any key or secret is loaded.
-    let connection_capacity = process_limits::apply()?;
     // Before any other thread exists: opening reads and clears systemd's LISTEN_* variables.
     let server = Server::open(config, connection_capacity)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

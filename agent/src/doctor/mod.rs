@@ -1,23 +1,31 @@
 //! `warrantd doctor` (run by `warrant doctor`): one line per check, `ok`, `warn` or `fail`,
 //! with the fix; exit 0 when nothing fails. The checks: the configuration, the socket, the key
 //! store (through the backends compiled into this warrantd: what they find is what the daemon
-//! will), the state and audit directories, the clock, and the grants given.
+//! will), the state and audit directories, the clock, and the grants given. The key store's
+//! and the directories' checks run as the daemon runs: in system mode as the unit's user and
+//! groups (see [`daemon_user`]).
 
+mod daemon_user;
 mod grant;
 mod host;
 mod keystore;
 mod report;
 mod socket;
+mod tpm;
+mod yubikey;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
+use warrant_attestation::certificate::Cert;
 
+pub use daemon_user::TEST_USER_VARIABLE;
 pub use report::{Check, Status};
 
 use crate::daemon::config::Mode;
 use crate::daemon::Config;
+use daemon_user::Identity;
 
 /// `warrantd doctor`'s arguments.
 #[derive(Debug, Args)]
@@ -35,13 +43,25 @@ pub struct DoctorArgs {
     /// The authority's newest status list, which the grants are looked up in (repeatable).
     #[arg(long = "status-list")]
     status_lists: Vec<PathBuf>,
+    /// PEM files of the CAs a TPM's EK certificate must chain to, checked as an authority
+    /// checks it (repeatable; default: the configuration's [authority] tpm_ek_roots).
+    #[arg(long = "tpm-ek-roots", value_name = "FILE")]
+    tpm_ek_roots: Vec<PathBuf>,
     /// Print machine-readable JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Internal: become the system unit's user and print the daemon-side checks as JSON (a
+    /// root doctor runs itself so).
+    #[arg(long, hide = true)]
+    as_daemon_user: bool,
 }
 
 /// Runs every check; exit 0 when none fails, 1 otherwise.
 pub fn run(args: DoctorArgs) -> ExitCode {
+    if args.as_daemon_user {
+        let config = args.config.unwrap_or_else(|| Mode::System.default_config());
+        return daemon_user::child_main(&config, |config, roots| daemon_side(config, false, roots));
+    }
     let checks = checks(&args);
     if args.json {
         let failed = checks.iter().any(|c| c.status == Status::Fail);
@@ -63,17 +83,36 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut checks = Vec::new();
     let Some((config, defaults)) = config(args, &mut checks) else { return checks };
     let socket = args.socket.clone().unwrap_or_else(|| config.socket.clone());
-    let client = socket::check(&socket, config.mode, &mut checks);
-    checks.extend(keystore::checks(&config.keystore, &config.state_dir, defaults));
-    checks.extend(host::directory("state", &config.state_dir, "the state database and keys"));
-    match config.audit.file.as_ref().and_then(|f| f.parent()) {
-        Some(dir) => checks.extend(host::directory("audit", dir, "the audit log")),
-        None if config.audit.stdout => checks.push(Check::ok("audit", "to standard output (journald)")),
-        None => checks.push(Check::warn(
-            "audit",
-            "no audit destination: decisions are not recorded",
-            "set [audit] file (or stdout = true under systemd)",
-        )),
+    let identity = match config.mode {
+        Mode::System => Some(Identity::of_system_unit()),
+        Mode::User => None,
+    };
+    let daemon = identity.as_ref().and_then(|i| i.as_ref().ok());
+    let client = socket::check(&socket, config.mode, daemon, &mut checks);
+    let roots = ek_roots(args, &config, &mut checks);
+    let me = nix::unistd::geteuid();
+    match identity {
+        None => checks.extend(daemon_side(&config, defaults, &roots)),
+        Some(Err(missing)) => checks.push(missing),
+        Some(Ok(identity)) if me.is_root() => {
+            checks.extend(daemon_user::checks_as(&identity, &config.path, &roots))
+        }
+        Some(Ok(identity)) if me == identity.uid => {
+            checks.extend(daemon_user::labelled(daemon_side(&config, defaults, &roots), &identity))
+        }
+        Some(Ok(identity)) => {
+            let name = nix::unistd::User::from_uid(me).ok().flatten().map(|u| u.name);
+            checks.push(Check::warn(
+                "daemon-user",
+                format!(
+                    "the key store and directories are checked as you ({}), not as the daemon's {}: what it may reach can differ",
+                    name.unwrap_or_else(|| format!("uid {me}")),
+                    identity.describe()
+                ),
+                "run it as root (sudo warrant doctor), which checks them as the daemon's user",
+            ));
+            checks.extend(daemon_side(&config, defaults, &roots));
+        }
     }
     checks.push(host::clock());
     let keys = client
@@ -87,6 +126,48 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
         warrant_hsm_backends::unix_seconds(),
     ));
     checks
+}
+
+/// The checks decided by what the daemon's identity may reach: the key store, and the state
+/// and audit directories.
+fn daemon_side(config: &Config, defaults: bool, ek_roots: &[Cert]) -> Vec<Check> {
+    let mut checks = keystore::checks(&config.keystore, &config.state_dir, defaults, config.mode, ek_roots);
+    checks.extend(host::directory("state", &config.state_dir, "the state database and keys"));
+    match config.audit.file.as_ref().and_then(|f| f.parent()) {
+        Some(dir) => checks.extend(host::directory("audit", dir, "the audit log")),
+        None if config.audit.stdout => checks.push(Check::ok("audit", "to standard output (journald)")),
+        None => checks.push(Check::warn(
+            "audit",
+            "no audit destination: decisions are not recorded",
+            "set [audit] file (or stdout = true under systemd)",
+        )),
+    }
+    checks
+}
+
+/// The CA certificates a TPM's EK certificate is checked against: `--tpm-ek-roots`, else the
+/// configuration's `[authority] tpm_ek_roots` (an authority's); read as the person running
+/// doctor. A file that cannot be read fails, and no roots are used.
+fn ek_roots(args: &DoctorArgs, config: &Config, checks: &mut Vec<Check>) -> Vec<Cert> {
+    if !matches!(config.keystore, warrant_hsm_backends::KeyStoreConfig::Tpm(_)) {
+        return Vec::new();
+    }
+    let (paths, from) = if args.tpm_ek_roots.is_empty() {
+        (&config.authority.tpm_ek_roots, "[authority] tpm_ek_roots")
+    } else {
+        (&args.tpm_ek_roots, "--tpm-ek-roots")
+    };
+    match crate::files::certificates(paths) {
+        Ok(roots) => roots,
+        Err(e) => {
+            checks.push(Check::fail(
+                "tpm.ek-roots",
+                format!("{from}: {e}"),
+                "name PEM files of the TPM vendors' EK CAs (the ones the authority uses)",
+            ));
+            Vec::new()
+        }
+    }
 }
 
 /// The configuration, as warrantd would read it, and whether it is the built-in user-mode

@@ -1,9 +1,9 @@
 //! A check's result: `ok`, `warn` or `fail`, what was found, and the fix.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How a check came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// As it should be.
@@ -15,7 +15,7 @@ pub enum Status {
 }
 
 /// One check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Check {
     /// What was checked (`config`, `socket`, `tpm.ek-certificate`, ...).
     pub name: String,

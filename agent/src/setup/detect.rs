@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::config_text::{KeyStoreChoice, PinLine};
+use crate::daemon::config::Mode;
 
 /// The key-store backends `warrantd setup --backend` takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,6 +39,8 @@ impl BackendArg {
 /// What the probes are given.
 #[derive(Debug, Clone)]
 pub struct Wanted {
+    /// The mode the configuration is for (a system daemon has no one to ask for a PIN).
+    pub mode: Mode,
     /// The TCTI a TPM is looked for on.
     pub tcti: String,
     /// The YubiKey, when several are present.
@@ -157,11 +160,14 @@ fn yubikey(wanted: &Wanted) -> Result<Choice, String> {
         (_, []) => return Err("YubiKey: none present (pcscd answers, but no PIV card is in a reader)".into()),
         (Some(serial), cards) => cards
             .iter()
-            .find(|c| c.serial == serial)
+            .find(|c| c.serial == Some(serial))
             .ok_or_else(|| format!("YubiKey: none with serial {serial} is present"))?,
         (None, [card]) => card,
         (None, cards) => {
-            let serials: Vec<String> = cards.iter().map(|c| c.serial.to_string()).collect();
+            let serials: Vec<String> = cards
+                .iter()
+                .map(|c| c.serial.map_or_else(|| "serial unknown".into(), |s| s.to_string()))
+                .collect();
             return Err(format!(
                 "YubiKey: several are present ({}): name one with --serial",
                 serials.join(", ")
@@ -169,35 +175,50 @@ fn yubikey(wanted: &Wanted) -> Result<Choice, String> {
         }
     };
     let (major, minor, patch) = card.firmware;
-    let found =
-        format!("YubiKey {} (firmware {major}.{minor}.{patch}) in reader {:?}", card.serial, card.reader);
+    let Some(serial) = card.serial else {
+        return Err(format!(
+            "YubiKey in reader {:?} (firmware {major}.{minor}.{patch}): its serial cannot be read without leaving the PIV application (firmware before 5), so setup cannot name it",
+            card.reader
+        ));
+    };
+    let found = format!("YubiKey {serial} (firmware {major}.{minor}.{patch}) in reader {:?}", card.reader);
     let mut warnings = Vec::new();
     if card.ysa_2024_03() {
         warnings.push(format!(
             "firmware {major}.{minor}.{patch} is below 5.7.0: its ECDSA keys are exposed to YSA-2024-03, and authorities refuse them unless they set allow_ysa_2024_03"
         ));
     }
-    if card.default_management_key {
-        warnings.push(
+    match card.default_management_key {
+        Some(true) => warnings.push(
             "the card still has the factory management key: run `warrant yubikey setup` (with warrantd stopped) before creating keys".into(),
-        );
+        ),
+        Some(false) => {}
+        None => warnings.push(
+            "the card does not say whether the factory management key is set (firmware before 5.3): unless `warrant yubikey setup` has been run on it, run it (with warrantd stopped) before creating keys".into(),
+        ),
     }
-    let pin = yubikey_pin(wanted, &mut warnings);
-    Ok(Choice { keystore: KeyStoreChoice::Yubikey { serial: card.serial, pin }, found, warnings })
+    let pin = yubikey_pin(wanted, &mut warnings).map_err(|why| format!("YubiKey {serial}: {why}"))?;
+    Ok(Choice { keystore: KeyStoreChoice::Yubikey { serial, pin }, found, warnings })
 }
 
+/// Where the YubiKey's PIN comes from: the file named, else (user mode) an askpass that asks
+/// the person at the desktop. A system daemon has no one to ask: it needs the file.
 #[cfg(feature = "yubikey")]
-fn yubikey_pin(wanted: &Wanted, warnings: &mut Vec<String>) -> PinLine {
+fn yubikey_pin(wanted: &Wanted, warnings: &mut Vec<String>) -> Result<PinLine, String> {
     const ASKPASS: &str = "/usr/bin/ssh-askpass";
-    match &wanted.pin_file {
-        Some(file) => PinLine::File(file.clone()),
-        None => {
+    match (&wanted.pin_file, wanted.mode) {
+        (Some(file), _) => Ok(PinLine::File(file.clone())),
+        (None, Mode::System) => Err(format!(
+            "a system daemon has no one to ask for the PIN: give --pin-file FILE (mode 0600, owned by user {}), or set pin_credential by hand for a LoadCredential= drop-in",
+            crate::system_unit::USER
+        )),
+        (None, Mode::User) => {
             if !std::path::Path::new(ASKPASS).exists() {
                 warnings.push(format!(
                     "{ASKPASS} is missing: install ssh-askpass, or name a PIN file (--pin-file) and run setup again"
                 ));
             }
-            PinLine::Askpass(ASKPASS.into())
+            Ok(PinLine::Askpass(ASKPASS.into()))
         }
     }
 }
@@ -247,6 +268,7 @@ mod tests {
 
     fn wanted() -> Wanted {
         Wanted {
+            mode: Mode::User,
             tcti: "device:/nonexistent/tpmrm0".into(),
             serial: None,
             pkcs11: None,
@@ -274,5 +296,18 @@ mod tests {
         let card = Wanted { serial: Some(u32::MAX), ..wanted() };
         let e = choose(BackendArg::Auto, &card, &mut Vec::new()).unwrap_err();
         assert!(e.contains("YubiKey") && e.contains("does not fall back"), "{e}");
+    }
+
+    #[cfg(feature = "yubikey")]
+    #[test]
+    fn a_system_daemon_gets_a_pin_file_never_an_askpass() {
+        let mut warnings = Vec::new();
+        let user = yubikey_pin(&wanted(), &mut warnings).unwrap();
+        assert!(matches!(user, PinLine::Askpass(_)), "a user's daemon asks at the desktop");
+        let system = Wanted { mode: Mode::System, ..wanted() };
+        let e = yubikey_pin(&system, &mut warnings).unwrap_err();
+        assert!(e.contains("no one to ask") && e.contains("--pin-file"), "{e}");
+        let with_file = Wanted { pin_file: Some("/etc/warrant/pin".into()), ..system };
+        assert_eq!(yubikey_pin(&with_file, &mut warnings).unwrap(), PinLine::File("/etc/warrant/pin".into()));
     }
 }

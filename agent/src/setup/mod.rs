@@ -25,8 +25,9 @@ use crate::daemon::config::Mode;
 use crate::daemon::Config;
 use crate::Error;
 
-/// The group whose members a system-mode configuration lets use device keys.
-const DEVICE_GROUP: &str = "warrant";
+/// The group whose members a system-mode configuration lets use device keys: the unit's, which
+/// may connect to the socket and reads agent.toml.
+const DEVICE_GROUP: &str = crate::system_unit::GROUP;
 
 /// `warrantd setup`'s arguments.
 #[derive(Debug, Args)]
@@ -61,8 +62,8 @@ pub struct SetupArgs {
     /// The PKCS#11 token's label.
     #[arg(long, requires = "pkcs11_module")]
     token: Option<String>,
-    /// A file (mode 0600) with the YubiKey's or the token's PIN (YubiKey default: asked with
-    /// /usr/bin/ssh-askpass).
+    /// A file (mode 0600) with the YubiKey's or the token's PIN (YubiKey, user mode: default
+    /// asked with /usr/bin/ssh-askpass; a system daemon has no one to ask, and needs the file).
     #[arg(long)]
     pin_file: Option<PathBuf>,
     /// Print machine-readable JSON instead of text.
@@ -104,6 +105,7 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
         args.pkcs11_module.as_deref().map(|m| absolute_existing("--pkcs11-module", m)).transpose()?;
     let pin_file = args.pin_file.as_deref().map(|p| absolute_existing("--pin-file", p)).transpose()?;
     let wanted = Wanted {
+        mode,
         tcti: args.tcti.clone(),
         serial: args.serial,
         pkcs11: pkcs11_module.zip(args.token.clone()),
@@ -134,7 +136,9 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
     if let KeyStoreChoice::Soft { passphrase_file } = &choice.keystore {
         // In system mode the daemon runs as user `warrant`: it must own the passphrase file.
         let owner = match mode {
-            Mode::System => nix::unistd::User::from_name(DEVICE_GROUP).ok().flatten().map(|u| (u.uid, u.gid)),
+            Mode::System => {
+                nix::unistd::User::from_name(crate::system_unit::USER).ok().flatten().map(|u| (u.uid, u.gid))
+            }
             Mode::User => None,
         };
         passphrase::ensure(passphrase_file, &mode.default_state_dir().join("keys"), owner)?;

@@ -5,12 +5,17 @@
 use der::asn1::{ObjectIdentifier, PrintableStringRef, Utf8StringRef};
 use der::oid::AssociatedOid;
 use der::{Decode, Tag, Tagged};
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    AuthorityInfoAccessSyntax, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName,
+};
 
 use super::{invalid, Cert};
 use crate::AttestationError;
 
 const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
+/// id-ad-caIssuers (RFC 5280 §4.2.2.1): where the issuer's certificate can be fetched.
+const CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
 
 impl Cert {
     /// The DER value of the extension `oid`, if present; refused if it appears more than once.
@@ -65,6 +70,23 @@ impl Cert {
     /// subjectAltName, if present.
     pub fn subject_alt_name(&self) -> Result<Option<SubjectAltName>, AttestationError> {
         self.decoded("subjectAltName")
+    }
+
+    /// The URIs authorityInfoAccess names for the issuer's certificate (caIssuers), in order;
+    /// none when the extension is absent. Vendors' EK certificates name their CA this way.
+    pub fn ca_issuers(&self) -> Result<Vec<String>, AttestationError> {
+        let Some(aia) = self.decoded::<AuthorityInfoAccessSyntax>("authorityInfoAccess")? else {
+            return Ok(Vec::new());
+        };
+        Ok(aia
+            .0
+            .iter()
+            .filter(|access| access.access_method == CA_ISSUERS)
+            .filter_map(|access| match &access.access_location {
+                GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str().to_owned()),
+                _ => None,
+            })
+            .collect())
     }
 
     /// Whether basicConstraints is present and asserts cA.

@@ -67,3 +67,7 @@ issue ek-no-key-usage ek_no_key_usage
 issue ek-sign-only ek_sign_only
 issue tls-server tls_server
 issue ek-partial-san ek_partial_san
+# aia.pem: self-signed, only its authorityInfoAccess is read (an OCSP entry and two caIssuers).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/aia.key" -subj "/CN=aia" -days 36500 -sha256 \
+    -addext "authorityInfoAccess=OCSP;URI:http://ocsp.example/,caIssuers;URI:http://ca.example/ek-ca.crt,caIssuers;URI:ldap://ca.example/ek-ca" \
+    -out aia.pem 2>/dev/null
