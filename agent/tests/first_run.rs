@@ -732,6 +732,55 @@ mod yubikey {
         assert_eq!(code, 1, "only the stopped daemon fails: {checks:?}");
     }
 
+    /// How often the card has logged its PIN out (a reset, a power-off, a SELECT of PIV).
+    fn pin_logouts(card_dir: &Path) -> usize {
+        let log = std::fs::read_to_string(card_dir.join("card.log")).unwrap_or_default();
+        log.lines().filter(|l| l.ends_with("PIN logged out")).count()
+    }
+
+    /// A YubiKey forgets a verified PIN on a reset and on a SELECT of its PIV application: a
+    /// doctor that did either beside a running warrantd would log its session out (its next
+    /// signature asks for the PIN again, or fails with pin_policy = "once" and an askpass
+    /// nobody answers). The probe does neither: the card logs no logout while doctor runs,
+    /// and warrantd's next signature needs no reopening of the card.
+    #[test]
+    fn doctor_beside_a_running_warrantd_leaves_its_pin_verified_session_alone() {
+        let _card = lock();
+        let tmp = common::workdir();
+        let card_dir = tmp.path().join("card");
+        let _card = VirtualCard::insert(&card_dir, &[]);
+        let home = Home::new(&tmp.path().join("home"));
+        let pin = secret_file(&home.root, "pin", "24681357");
+        let puk = secret_file(&home.root, "puk", "97531864");
+        home.warrant_ok(&["yubikey", "setup", "--new-pin-file", &pin, "--new-puk-file", &puk]);
+        home.setup(&["--backend", "yubikey", "--pin-file", &pin]);
+        let device = home.start();
+        let dev = Some(device.socket.as_path());
+        common::warrant_ok(&home.root, dev, &["keys", "create", "laptop"]);
+        let enroll = |n: u8| {
+            let challenge = hex::encode([n; 32]);
+            let out = format!("enroll-{n}.cbor");
+            let args = ["enroll", "--key", "laptop", "--principal", "alice", "--challenge", &challenge];
+            common::warrant_ok(&home.root, dev, &[&args[..], &["--out", &out]].concat());
+        };
+        enroll(1);
+        let logouts = pin_logouts(&card_dir);
+
+        let (code, checks) = doctor(&home, &[]);
+        assert_eq!(code, 0, "{checks:?}");
+        assert_status(&checks, "yubikey.card", "ok", &[&format!("serial {SERIAL}")]);
+        assert_status(&checks, "yubikey.management-key", "ok", &["not the factory default"]);
+        assert_status(&checks, "yubikey.pin", "ok", &["3 PIN tries left"]);
+        assert_eq!(pin_logouts(&card_dir), logouts, "doctor reset or re-selected the card");
+
+        // warrantd signs again in the session it had: no reset to recover from.
+        enroll(2);
+        assert_eq!(pin_logouts(&card_dir), logouts);
+        let log = device.stderr();
+        assert!(!log.contains("reopening the card"), "warrantd had to reopen the card: {log}");
+        assert_status(&doctor(&home, &[]).1, "yubikey.pin", "ok", &["3 PIN tries left"]);
+    }
+
     #[test]
     fn doctor_fails_a_default_management_key_and_a_stopped_pcscd() {
         let _card = lock();

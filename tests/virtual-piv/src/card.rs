@@ -15,6 +15,12 @@ const PIV_RID: [u8; 5] = [0xA0, 0x00, 0x00, 0x03, 0x08];
 const SW_OK: [u8; 2] = [0x90, 0x00];
 const SW_NOT_FOUND: [u8; 2] = [0x6A, 0x82];
 const SW_WRONG_DATA: [u8; 2] = [0x6A, 0x80];
+/// GET METADATA's references of the PIN and the management key, and its first firmware.
+const PIN_REFERENCE: u8 = 0x80;
+const MANAGEMENT_KEY: u8 = 0x9B;
+const METADATA_FROM: [u8; 3] = [5, 3, 0];
+/// The applet's PIN tries.
+const PIN_TRIES: u8 = 3;
 
 /// A generated key as the card remembers it for attestation.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -34,6 +40,8 @@ pub struct Card<A: App> {
     chained: Option<Vec<u8>>,
     pending: Vec<u8>,
     pub changed: bool,
+    /// The factory management key is still set (persisted by the caller, with `slots`).
+    pub management_key_default: bool,
 }
 
 impl<A: App> Card<A> {
@@ -43,14 +51,34 @@ impl<A: App> Card<A> {
         version: [u8; 3],
         serial: u32,
         slots: BTreeMap<u8, SlotKey>,
+        management_key_default: bool,
     ) -> Self {
-        Self { app, attestor, version, serial, slots, chained: None, pending: Vec::new(), changed: false }
+        Self {
+            app,
+            attestor,
+            version,
+            serial,
+            slots,
+            chained: None,
+            pending: Vec::new(),
+            changed: false,
+            management_key_default,
+        }
     }
 
-    pub fn reset(&mut self) {
+    /// A reset or a power cycle: like a YubiKey's, it forgets a verified PIN. (The applet
+    /// has no way to forget a management-key authentication; a real card forgets that too.)
+    pub fn reset(&mut self, why: &str) {
         self.app.deselect();
         self.chained = None;
         self.pending.clear();
+        self.log_out();
+        eprintln!("virtual-piv: {why}: PIN logged out");
+    }
+
+    /// VERIFY with P1 = FF: the applet forgets the verified PIN.
+    fn log_out(&mut self) {
+        let _ = self.call_app(0x00, 0x20, 0xFF, 0x80, &[], false);
     }
 
     /// One command APDU in, one response APDU out.
@@ -103,8 +131,13 @@ impl<A: App> Card<A> {
 
     fn dispatch(&mut self, cla: u8, ins: u8, p1: u8, p2: u8, data: &[u8]) -> ([u8; 2], Vec<u8>) {
         match ins {
-            // SELECT by the RID: the applet only knows the full AID.
-            0xA4 if data.starts_with(&PIV_RID) => self.call_app(cla, ins, p1, p2, &PIV_AID, true),
+            // SELECT by the RID: the applet only knows the full AID. Selecting the PIV
+            // application, even when it is the selected one, logs the PIN out on a YubiKey.
+            0xA4 if data.starts_with(&PIV_RID) => {
+                self.log_out();
+                eprintln!("virtual-piv: SELECT: PIN logged out");
+                self.call_app(cla, ins, p1, p2, &PIV_AID, true)
+            }
             // GET VERSION: a YubiKey-like version (the yubikey crate takes only 4 and 5).
             0xFD => (SW_OK, self.version.to_vec()),
             // GET SERIAL.
@@ -117,6 +150,23 @@ impl<A: App> Card<A> {
                 },
                 None => (SW_NOT_FOUND, Vec::new()),
             },
+            // GET METADATA of the PIN and the management key, as firmware 5.3 and later
+            // answer it.
+            0xF7 if p2 == PIN_REFERENCE && self.version >= METADATA_FROM => (SW_OK, self.pin_metadata()),
+            0xF7 if p2 == MANAGEMENT_KEY && self.version >= METADATA_FROM => {
+                let default = u8::from(self.management_key_default);
+                // 3DES, PIN policy never, touch policy never; the default flag.
+                (SW_OK, vec![0x01, 0x01, 0x03, 0x02, 0x02, 0x00, 0x01, 0x05, 0x01, default])
+            }
+            // SET MANAGEMENT KEY: the factory key is gone once it succeeds.
+            0xFF if p1 == 0xFF && (p2 == 0xFE || p2 == 0xFF) => {
+                let (status, reply) = self.call_app(cla, ins, p1, p2, data, false);
+                if status == SW_OK && self.management_key_default {
+                    self.management_key_default = false;
+                    self.changed = true;
+                }
+                (status, reply)
+            }
             // GET METADATA for a generated key.
             0xF7 => match self.slots.get(&p2) {
                 Some(key) => (SW_OK, metadata(key)),
@@ -151,6 +201,18 @@ impl<A: App> Card<A> {
             }
             _ => self.call_app(cla, ins, p1, p2, data, false),
         }
+    }
+
+    /// The PIN's metadata: algorithm (PIN) and tries (total, left). The applet tells the tries
+    /// left only while the PIN is not verified; once it is, the count was reset to the total.
+    /// (The default flag is left out: the applet does not say whether the PIN was changed.)
+    fn pin_metadata(&mut self) -> Vec<u8> {
+        let left = match self.call_app(0x00, 0x20, 0x00, 0x80, &[], false).0 {
+            [0x63, sw] if sw & 0xF0 == 0xC0 => sw & 0x0F,
+            [0x69, 0x83] => 0,
+            _ => PIN_TRIES,
+        };
+        vec![0x01, 0x01, 0xFF, 0x06, 0x02, PIN_TRIES, left]
     }
 
     /// Runs a command on the applet as an extended APDU with Le = 65536 (hosts send case-3/4

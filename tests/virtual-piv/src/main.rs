@@ -4,7 +4,10 @@
 //! what a YubiKey has beyond the applet: GET VERSION, GET SERIAL, GET METADATA, ATTEST and the
 //! f9 certificate, from a test CA made in DIR (`DIR/ca.pem`, for verifiers in tests). The
 //! card's state (keys, PINs, slots) lives in DIR, so a killed and restarted card is the same
-//! card re-inserted. Development only: its keys are as safe as a file.
+//! card re-inserted. Like a YubiKey, it forgets a verified PIN on a reset, a power-off and a
+//! SELECT of the PIV application (each logged on stderr, which tests read to see that a
+//! program left the card alone); GET METADATA answers for the PIN and the management key from
+//! firmware 5.3. Development only: its keys are as safe as a file.
 
 mod attestation;
 mod card;
@@ -70,6 +73,8 @@ fn run(args: &Args) -> Result<(), String> {
         attestor.overwrite_f9()?;
     }
     let slots_file = args.dir.join("slots.json");
+    // Present once `warrant yubikey setup` (or anyone) has replaced the factory management key.
+    let key_changed_file = args.dir.join("management-key-changed");
     let slots: BTreeMap<u8, card::SlotKey> =
         std::fs::read(&slots_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     let mut link = vpcd::Link::connect(args.port).map_err(|e| {
@@ -89,17 +94,22 @@ fn run(args: &Args) -> Result<(), String> {
             |client| {
                 let app =
                     piv_authenticator::Authenticator::new(client, piv_authenticator::Options::default());
-                let mut card = card::Card::new(app, attestor, args.version, args.serial, slots);
+                let default_key = !key_changed_file.exists();
+                let mut card = card::Card::new(app, attestor, args.version, args.serial, slots, default_key);
                 eprintln!("virtual-piv: serial {} inserted (vpcd port {})", args.serial, args.port);
                 loop {
                     match link.next() {
-                        Ok(vpcd::Event::Reset) => card.reset(),
+                        Ok(vpcd::Event::Reset) => card.reset("reset"),
+                        Ok(vpcd::Event::PowerOff) => card.reset("power off"),
                         Ok(vpcd::Event::Apdu(apdu)) => {
                             let response = card.handle(&apdu);
                             if card.changed {
                                 card.changed = false;
                                 let json = serde_json::to_vec(&card.slots).map_err(|e| e.to_string())?;
                                 std::fs::write(&slots_file, json).map_err(|e| e.to_string())?;
+                                if !card.management_key_default {
+                                    std::fs::write(&key_changed_file, b"").map_err(|e| e.to_string())?;
+                                }
                             }
                             link.send(&response).map_err(|e| format!("vpcd: {e}"))?;
                         }

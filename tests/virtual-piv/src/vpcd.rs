@@ -15,6 +15,7 @@ pub const ATR: [u8; 23] = [
 pub enum Event {
     Apdu(Vec<u8>),
     Reset,
+    PowerOff,
 }
 
 pub struct Link {
@@ -43,7 +44,7 @@ impl Link {
         Ok(Self { stream })
     }
 
-    /// The next APDU or reset; answers ATR requests and ignores power changes itself.
+    /// The next APDU, reset or power-off; answers ATR requests and ignores power-on itself.
     pub fn next(&mut self) -> std::io::Result<Event> {
         loop {
             quickack(&self.stream);
@@ -54,7 +55,8 @@ impl Link {
             self.stream.read_exact(&mut body)?;
             match body.as_slice() {
                 [4] => self.send(&ATR)?,
-                [0] | [1] => {}
+                [1] => {}
+                [0] => return Ok(Event::PowerOff),
                 [2] => return Ok(Event::Reset),
                 _ => return Ok(Event::Apdu(body)),
             }
