@@ -277,7 +277,7 @@ fn setup_auto_picks_a_tpm_reachable_through_the_tcti_and_it_signs() {
     let (code, checks) = doctor(&home, &[]);
     assert_eq!(code, 0, "{checks:?}");
     assert_status(&checks, "socket", "ok", &["answers"]);
-    assert_status(&checks, "tpm.ek-certificate", "ok", &["issued by CN=swtpm-localca"]);
+    assert_status(&checks, "tpm.ek-certificate", "warn", &["not checked", "issuer is CN=swtpm-localca"]);
     let out = common::sign_and_verify(&home.root, &device.socket, "grant.cbor");
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
 }
@@ -608,9 +608,43 @@ fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certifica
     home.setup(&["--backend", "tpm", "--tcti", &tpm.tcti()]);
     let (_, checks) = doctor(&home, &[]);
     assert_status(&checks, "tpm", "ok", &["manufacturer IBM", "firmware"]);
-    assert_status(&checks, "tpm.ek-certificate", "ok", &["present, issued by"]);
     assert_status(&checks, "tpm.lockout", "ok", &["not locked out"]);
     assert_status(&checks, "tpm.pcr-banks", "ok", &["sha256"]);
+
+    // The EK certificate's chain, checked as an authority checks it: no roots given, it is
+    // not checked and its issuer is named; swtpm's CA: it chains; another CA: it does not.
+    assert_status(
+        &checks,
+        "tpm.ek-certificate",
+        "warn",
+        &["present, chain not checked: no roots given", "issuer is CN=swtpm-localca", "--tpm-ek-roots"],
+    );
+    let swtpm_ca = tmp.path().join("swtpm-ca.pem");
+    std::fs::write(&swtpm_ca, tpm.ek_ca_pem()).unwrap();
+    let (_, checks) = doctor(&home, &["--tpm-ek-roots", swtpm_ca.to_str().unwrap()]);
+    assert_status(&checks, "tpm.ek-certificate", "ok", &["present, chains to CN=swtpm-localca"]);
+    let other_ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../attestation/tests/data/ek-test/root.pem");
+    let (code, checks) = doctor(&home, &["--tpm-ek-roots", other_ca.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_status(
+        &checks,
+        "tpm.ek-certificate",
+        "fail",
+        &["does not chain to the roots given (issuer CN=swtpm-localca)", "an authority with these roots refuses"],
+    );
+    // An authority's configuration names its roots: they are the default.
+    let written = std::fs::read_to_string(home.config()).unwrap();
+    let authority = format!("[authority]\ntpm_ek_roots = [\"{}\"]\n\n[audit]", other_ca.display());
+    std::fs::write(home.config(), written.replacen("[audit]", &authority, 1)).unwrap();
+    let (_, checks) = doctor(&home, &[]);
+    assert_status(&checks, "tpm.ek-certificate", "fail", &["does not chain to the roots given"]);
+    let (_, checks) = doctor(&home, &["--tpm-ek-roots", swtpm_ca.to_str().unwrap()]);
+    assert_status(&checks, "tpm.ek-certificate", "ok", &["chains to"]);
+    // A root file that cannot be read fails, naming it.
+    let missing = tmp.path().join("no-such-ca.pem");
+    let (_, checks) = doctor(&home, &["--tpm-ek-roots", missing.to_str().unwrap()]);
+    assert_status(&checks, "tpm.ek-roots", "fail", &["--tpm-ek-roots", "no-such-ca.pem"]);
+    std::fs::write(home.config(), written).unwrap();
 
     // The EK certificate removed from NV: enrollment would be impossible.
     for index in ["0x01c00002", "0x01c0000a"] {
