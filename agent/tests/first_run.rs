@@ -457,7 +457,8 @@ fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_co
     ] {
         assert_status(&checks, name, "ok", &[]);
     }
-    assert_status(&checks, "socket.mode", "ok", &["mode 600", "its owner only"]);
+    let only_owner = if nix::unistd::geteuid().is_root() { "root only" } else { "its owner)" };
+    assert_status(&checks, "socket.mode", "ok", &["mode 600", only_owner]);
     assert_status(&checks, "grant grant.cbor", "ok", &["key laptop from acme for alice", "valid for"]);
     assert_status(&checks, "grant grant.cbor.status", "ok", &["not revoked"]);
     assert!(checks.iter().all(|c| c["status"] != "fail"), "{checks:?}");
@@ -520,6 +521,73 @@ fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_co
     assert_eq!(checks.len(), 1, "nothing else is checked without a configuration: {checks:?}");
 }
 
+/// System mode: what the daemon must reach is checked as the unit's user (here a throwaway
+/// user named through WARRANTD_TEST_SYSTEM_USER), not as the root running doctor, and each
+/// such line says who it ran as.
+#[test]
+fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((uid, user)) = common::test_user() else { return };
+    let tmp = common::workdir();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (state, audit) = (tmp.path().join("state"), tmp.path().join("audit"));
+    for dir in [&state, &audit] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::os::unix::fs::chown(&audit, Some(uid), None).unwrap();
+    let config = tmp.path().join("agent.toml");
+    let written = format!(
+        "mode = \"system\"\nsocket = \"{}\"\nstate_dir = \"{}\"\n\n[audit]\nfile = \"{}\"\n",
+        tmp.path().join("run/agent.sock").display(),
+        state.display(),
+        audit.join("audit.jsonl").display()
+    );
+    std::fs::write(&config, written).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let doctor_as = |daemon_user: &str| {
+        let out = Command::new(common::warrant_bin())
+            .env(warrant_agent::doctor::TEST_USER_VARIABLE, daemon_user)
+            .env_remove("WARRANT_SOCKET")
+            .args(["--json", "doctor", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
+        report["checks"].as_array().unwrap().clone()
+    };
+    let as_user = format!("(as user {user} (uid {uid}), groups {user}");
+
+    // The state directory only root may write: root could, the daemon's user cannot.
+    let checks = doctor_as(&user);
+    assert_status(&checks, "state", "fail", &[&state.display().to_string(), "not writable", &as_user]);
+    assert_status(&checks, "audit", "ok", &["is writable", &as_user]);
+    assert_status(&checks, "config", "ok", &["is valid"]);
+    assert!(!check(&checks, "config").1.contains("(as user"), "the configuration is read as the caller too");
+    // Given to the user, it passes.
+    std::os::unix::fs::chown(&state, Some(uid), None).unwrap();
+    let checks = doctor_as(&user);
+    assert_status(&checks, "state", "ok", &["is writable", &as_user]);
+
+    // A configuration the daemon's user cannot read: the daemon could not start.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let checks = doctor_as(&user);
+    assert_status(&checks, "config", "ok", &[]);
+    assert_status(&checks, "config.daemon-user", "fail", &["Permission denied", "chmod 0640", &as_user]);
+    assert!(checks.iter().all(|c| c["name"] != "state"), "nothing else checked without it: {checks:?}");
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // The unit's user does not exist: that is the failure, with the command that makes it.
+    let checks = doctor_as("warrant-no-such-user");
+    assert_status(
+        &checks,
+        "daemon-user",
+        "fail",
+        &["user warrant-no-such-user does not exist", "systemd-sysusers"],
+    );
+    assert!(checks.iter().all(|c| c["name"] != "state"), "not checked as root instead: {checks:?}");
+}
+
 #[test]
 fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits() {
     use std::os::unix::fs::PermissionsExt;
@@ -535,12 +603,44 @@ fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits(
     let chmod = |mode| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     chmod(0o640);
     let (_, checks) = doctor(&home, &["--socket", socket]);
-    assert_status(&checks, "socket.mode", "ok", &["mode 640", "its owner only"]);
+    let only_owner = if me == 0 { "root only".to_owned() } else { format!("(uid {me}, its owner)") };
+    assert_status(&checks, "socket.mode", "ok", &["mode 640", &only_owner]);
     assert_status(&checks, "socket.owner", "ok", &[&format!("(uid {me})")]);
+    // Others' write bit: others connect when the directories let them through.
     chmod(0o662);
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let (_, checks) = doctor(&home, &["--socket", socket]);
-    assert_status(&checks, "socket.mode", "fail", &["anyone on this machine"]);
+    let closed = if me == 0 {
+        "root only may connect".to_owned()
+    } else {
+        format!("(uid {me}, its owner) may connect")
+    };
+    assert_status(&checks, "socket.mode", "fail", &["writable by others", &closed]);
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_, checks) = doctor(&home, &["--socket", socket]);
+    assert_status(
+        &checks,
+        "socket.mode",
+        "fail",
+        &["writable by others", "anyone on this machine may connect"],
+    );
     chmod(0o600);
+    if let Some((uid, user)) = common::test_user() {
+        // The group's write bit: its members, named (the test user's primary group lists it
+        // only in /etc/passwd).
+        let gid = nix::unistd::Group::from_name(&user).unwrap().unwrap().gid.as_raw();
+        std::os::unix::fs::chown(&path, None, Some(gid)).unwrap();
+        chmod(0o660);
+        let (_, checks) = doctor(&home, &["--socket", socket]);
+        let member = format!("root and {user} (uid {uid}, group {user}) may connect");
+        assert_status(&checks, "socket.mode", "ok", &["mode 660", &member]);
+        // Its directory closed to the group: root only, whatever the socket's bits.
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let (_, checks) = doctor(&home, &["--socket", socket]);
+        assert_status(&checks, "socket.mode", "ok", &["mode 660", "root only may connect"]);
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        chmod(0o600);
+    }
     if me == 0 {
         // Owned by another user: named, failed, and not talked to.
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
@@ -630,7 +730,10 @@ fn doctor_checks_the_tpm_and_fails_an_unreachable_one_and_a_missing_ek_certifica
         &checks,
         "tpm.ek-certificate",
         "fail",
-        &["does not chain to the roots given (issuer CN=swtpm-localca)", "an authority with these roots refuses"],
+        &[
+            "does not chain to the roots given (issuer CN=swtpm-localca)",
+            "an authority with these roots refuses",
+        ],
     );
     // An authority's configuration names its roots: they are the default.
     let written = std::fs::read_to_string(home.config()).unwrap();

@@ -55,7 +55,7 @@ pub fn check(path: &Path, mode: Mode, daemon: Option<&Identity>, checks: &mut Ve
     checks.push(if bits & 0o002 != 0 {
         Check::fail(
             "socket.mode",
-            format!("{} has mode {bits:o}: {who} may connect", path.display()),
+            format!("{} has mode {bits:o}, writable by others: {who} may connect", path.display()),
             "restart warrantd, which makes the socket 0600 (0660 with socket_group)",
         )
     } else {
