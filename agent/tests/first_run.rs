@@ -406,6 +406,91 @@ fn warrantd_without_a_config_file_runs_on_the_user_defaults_and_serves_keys_list
     }
 }
 
+/// The built-in defaults' passphrase is generated in a process that is already undumpable (no
+/// core file, no ptrace or /proc/PID/mem by its own uid): warrantd is held, through a fanotify
+/// permission event, at the moment it creates the file, and /proc/PID/environ, which the kernel
+/// gives to root while a process is undumpable, is looked at then.
+#[test]
+fn the_defaults_passphrase_is_made_in_an_undumpable_process() {
+    use nix::sys::fanotify::{
+        EventFFlags, Fanotify, FanotifyResponse, InitFlags, MarkFlags, MaskFlags, Response,
+    };
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // warrantd in user mode is run as a second user: root's /proc/PID is root's either way.
+    let Some((uid, _)) = common::test_user() else { return };
+    let tmp = common::workdir();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let home = Home::new(&tmp.path().join("home"));
+    let config_dir = home.root.join("config/warrant");
+    std::fs::create_dir(&config_dir).unwrap();
+    for d in ["", "config", "config/warrant", "state", "run"] {
+        std::os::unix::fs::chown(home.root.join(d), Some(uid), Some(uid)).unwrap();
+    }
+    for d in ["run", "config/warrant"] {
+        std::fs::set_permissions(home.root.join(d), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let warrantd = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrantd"));
+    let passphrase = config_dir.join("passphrase");
+
+    let fan = Fanotify::init(
+        InitFlags::FAN_CLASS_CONTENT | InitFlags::FAN_CLOEXEC | InitFlags::FAN_NONBLOCK,
+        EventFFlags::O_RDONLY | EventFFlags::O_CLOEXEC | EventFFlags::O_LARGEFILE,
+    )
+    .expect("fanotify_init (root, a kernel with fanotify permission events)");
+    let dir = std::fs::File::open(&config_dir).unwrap();
+    fan.mark(
+        MarkFlags::FAN_MARK_ADD,
+        MaskFlags::FAN_OPEN_PERM | MaskFlags::FAN_EVENT_ON_CHILD,
+        &dir,
+        None::<&Path>,
+    )
+    .unwrap();
+    // Answers every open in the directory; at the passphrase's, notes who owns /proc/PID/environ.
+    let watched = passphrase.clone();
+    let watcher = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            let events = match fan.read_events() {
+                Ok(events) => events,
+                Err(nix::errno::Errno::EAGAIN) => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    continue;
+                }
+                Err(e) => panic!("fanotify read: {e}"),
+            };
+            let mut seen = None;
+            for event in &events {
+                let Some(fd) = event.fd() else { continue };
+                let opened =
+                    std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)));
+                if opened.ok().as_deref() == Some(watched.as_path()) {
+                    let proc = std::fs::metadata(format!("/proc/{}/environ", event.pid())).unwrap();
+                    let status = std::fs::read_to_string(format!("/proc/{}/status", event.pid())).unwrap();
+                    seen = Some((proc.uid(), status));
+                }
+                fan.write_response(FanotifyResponse::new(fd, Response::FAN_ALLOW)).unwrap();
+            }
+            if seen.is_some() {
+                return seen;
+            }
+        }
+        None
+    });
+    let mut command = as_user(&warrantd, Some(uid));
+    home.env(&mut command);
+    let d = common::start_at(&home.root, &home.config(), &home.socket(), command, Some(uid))
+        .unwrap_or_else(|e| panic!("warrantd did not start without a config file: {e}"));
+    let (owner, status) = watcher.join().unwrap().expect("warrantd created its passphrase file");
+    assert!(passphrase.exists());
+    let runs_as = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_owned();
+    assert!(runs_as.split_whitespace().nth(1) == Some(uid.to_string().as_str()), "{runs_as}");
+    assert_eq!(
+        owner, 0,
+        "/proc/PID/environ of warrantd (uid {uid}) was its own while it made the passphrase: dumpable"
+    );
+    assert!(d.stop().success());
+}
+
 /// `warrant --json doctor --config FILE ARGS`: the exit code and the checks by name.
 fn doctor(home: &Home, args: &[&str]) -> (i32, Vec<serde_json::Value>) {
     let config = home.config();
@@ -519,6 +604,34 @@ fn doctor_passes_a_healthy_set_up_and_fails_an_expired_or_revoked_grant_and_a_co
         &[&format!("{}:", home.config().display()), "audit.fsync", "warrant setup --force"],
     );
     assert_eq!(checks.len(), 1, "nothing else is checked without a configuration: {checks:?}");
+}
+
+/// A file that sets nothing (empty, or comments only) would run a daemon that refuses every
+/// caller with unsealed software keys: warrantd refuses it, and doctor fails it the same way.
+#[test]
+fn an_empty_configuration_file_is_refused_by_warrantd_and_by_doctor() {
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    std::fs::create_dir_all(home.config().parent().unwrap()).unwrap();
+    for empty in ["", "# to be written\n\n"] {
+        std::fs::write(home.config(), empty).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+        home.env(&mut command);
+        let out = command.arg("--check-config").arg("--config").arg(home.config()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        let said = format!("{}: sets nothing", home.config().display());
+        assert!(text(&out.stderr).contains(&said), "{}", text(&out.stderr));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_warrantd"));
+        home.env(&mut command);
+        command.arg("--config").arg(home.config());
+        let e = common::start_at(&home.root, &home.config(), &home.socket(), command, None)
+            .err()
+            .expect("warrantd does not start on an empty file");
+        assert!(e.contains(&said), "{e}");
+        let (code, checks) = doctor(&home, &[]);
+        assert_eq!(code, 1);
+        assert_status(&checks, "config", "fail", &[&said, "warrant setup --force"]);
+    }
 }
 
 /// System mode: what the daemon must reach is checked as the unit's user (here a throwaway
