@@ -1052,18 +1052,30 @@ mod yubikey {
         );
         assert_status(&checks, "yubikey.pin", "ok", &["3 PIN tries left"]);
 
-        // pcscd not answering (its socket elsewhere than where the client looks, as when it is
-        // stopped): fail, and the fix starts it.
+        // pcscd stopped: a private one (the shared one serves every other test), reached through
+        // PCSCLITE_CSOCK_NAME, answers with no reader; stopped, it fails, and the fix starts it.
+        let Some(mut pcscd) = warrant_test_support::pcscd::PrivatePcscd::start(&tmp.path().join("pcscd"))
+        else {
+            return;
+        };
+        let socket = pcscd.socket();
+        let run = |args: &[&str]| {
+            let mut command = Command::new(common::warrant_bin());
+            home.env(&mut command);
+            let out = command.env("PCSCLITE_CSOCK_NAME", &socket).args(args).output().unwrap();
+            let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            (out.status.code(), report)
+        };
         let config = home.config();
-        let mut command = Command::new(common::warrant_bin());
-        home.env(&mut command);
-        let out = command
-            .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
-            .args(["--json", "doctor", "--config", config.to_str().unwrap()])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let doctor = ["--json", "doctor", "--config", config.to_str().unwrap()];
+        let (_, report) = run(&doctor);
+        let checks = report["checks"].as_array().unwrap();
+        assert_status(checks, "yubikey.pcscd", "ok", &["pcscd answers"]);
+        assert_status(checks, "yubikey.card", "fail", &["no YubiKey is present"]);
+        pcscd.stop();
+        assert!(!socket.exists(), "a stopped pcscd removes its socket");
+        let (code, report) = run(&doctor);
+        assert_eq!(code, Some(1));
         let checks = report["checks"].as_array().unwrap();
         assert_status(
             checks,
@@ -1072,14 +1084,9 @@ mod yubikey {
             &["pcscd is not reachable", "systemctl enable --now pcscd.socket"],
         );
         // And setup passes the card over, saying why.
-        let mut command = Command::new(common::warrant_bin());
-        home.env(&mut command);
-        let out = command
-            .env("PCSCLITE_CSOCK_NAME", tmp.path().join("no-pcscd.comm"))
-            .args(["--json", "setup", "--mode", "user", "--force", "--downgrade", "--tcti", &closed_tcti()])
-            .output()
-            .unwrap();
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let tcti = closed_tcti();
+        let setup = ["--json", "setup", "--mode", "user", "--force", "--downgrade", "--tcti", &tcti];
+        let (_, report) = run(&setup);
         assert_eq!(report["backend"], "soft", "{report}");
         assert!(report["passed_over"].to_string().contains("pcscd is not reachable"), "{report}");
     }
