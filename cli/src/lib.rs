@@ -65,7 +65,8 @@ enum Command {
     Setup(warrantd::SetupArgs),
     /// Check this machine's warrantd: configuration, socket, key store, directories, clock and
     /// the grants given; one line per check, ok, warn or fail with the fix; exit 0 when nothing
-    /// fails, 1 otherwise (runs `warrantd doctor`).
+    /// fails, 1 otherwise (runs `warrantd doctor`). In system mode, as root, the key store and
+    /// directories are checked as the daemon's user and groups.
     Doctor(warrantd::DoctorArgs),
     /// The authority's operations (warrantd's admin rule must allow you).
     #[command(subcommand)]

@@ -71,7 +71,8 @@ enum Command {
     Setup(crate::setup::SetupArgs),
     /// Check the configuration, the socket, the key store, the directories, the clock and
     /// the grants given: one line per check, ok, warn or fail with the fix (exit 0 when
-    /// nothing fails; `warrant doctor` runs this).
+    /// nothing fails; `warrant doctor` runs this). In system mode, as root, the key store and
+    /// directories are checked as the daemon's user and groups.
     Doctor(crate::doctor::DoctorArgs),
 }
 

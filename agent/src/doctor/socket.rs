@@ -264,14 +264,20 @@ mod tests {
         let mine = |mode| Node { uid: ALICE, gid: ALICE, mode };
         // User mode: a 0600 socket in the user's 0700 runtime directory.
         let runtime = [Node { uid: ALICE, gid: ALICE, mode: 0o700 }, open_dirs[0]];
-        assert_eq!(who_of(&mine(0o600), &runtime, &[alice.clone()]), "root and alice (uid 1000, its owner)");
-        // Reading a socket does not connect; nor do others' bits through a closed directory.
         assert_eq!(
-            who_of(&mine(0o644), &open_dirs, &[alice.clone()]),
+            who_of(&mine(0o600), &runtime, std::slice::from_ref(&alice)),
             "root and alice (uid 1000, its owner)"
         );
-        assert_eq!(who_of(&mine(0o666), &runtime, &[alice.clone()]), "root and alice (uid 1000, its owner)");
-        assert_eq!(who_of(&mine(0o662), &open_dirs, &[alice.clone()]), "anyone on this machine");
+        // Reading a socket does not connect; nor do others' bits through a closed directory.
+        assert_eq!(
+            who_of(&mine(0o644), &open_dirs, std::slice::from_ref(&alice)),
+            "root and alice (uid 1000, its owner)"
+        );
+        assert_eq!(
+            who_of(&mine(0o666), &runtime, std::slice::from_ref(&alice)),
+            "root and alice (uid 1000, its owner)"
+        );
+        assert_eq!(who_of(&mine(0o662), &open_dirs, std::slice::from_ref(&alice)), "anyone on this machine");
         assert_eq!(who_of(&mine(0o400), &open_dirs, &[alice]), "root only");
     }
 
@@ -287,7 +293,7 @@ mod tests {
             user("alice (uid 1000, group warrant)", ALICE, &[ALICE, GROUP]),
         ];
         let outsider = user("bob (uid 1001)", 1001, &[1001]);
-        let all = [&people[..], &[outsider.clone()]].concat();
+        let all = [&people[..], std::slice::from_ref(&outsider)].concat();
         assert_eq!(
             who_of(&socket, &dirs, &all),
             "root and warrant (uid 998, group warrant), alice (uid 1000, group warrant)"

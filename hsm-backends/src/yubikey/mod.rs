@@ -8,6 +8,9 @@
 //! certificate and the device's f9 certificate; warrants are vouched for by the key's own
 //! signature (the grant holds the appraised attestation).
 //!
+//! The probe setup and doctor use ([`probe`]) speaks PC/SC directly instead, so as to leave the
+//! card as it found it.
+//!
 //! The settings ([`YubikeySettings`]) are built without the feature too, so a configuration
 //! that names this backend is refused as missing from the build.
 
