@@ -669,26 +669,49 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
             .unwrap_or_else(|e| panic!("{e}: {}{}", text(&out.stdout), text(&out.stderr)));
         report["checks"].as_array().unwrap().clone()
     };
-    let as_user = format!("(as user {user} (uid {uid}), groups {user}");
+    let ran_as = format!("(as user {user} (uid {uid}), groups {user}");
 
     // The state directory only root may write: root could, the daemon's user cannot.
     let checks = doctor_as(&user);
-    assert_status(&checks, "state", "fail", &[&state.display().to_string(), "not writable", &as_user]);
-    assert_status(&checks, "audit", "ok", &["is writable", &as_user]);
+    assert_status(&checks, "state", "fail", &[&state.display().to_string(), "not writable", &ran_as]);
+    assert_status(&checks, "audit", "ok", &["is writable", &ran_as]);
     assert_status(&checks, "config", "ok", &["is valid"]);
     assert!(!check(&checks, "config").1.contains("(as user"), "the configuration is read as the caller too");
     // Given to the user, it passes.
     std::os::unix::fs::chown(&state, Some(uid), None).unwrap();
     let checks = doctor_as(&user);
-    assert_status(&checks, "state", "ok", &["is writable", &as_user]);
+    assert_status(&checks, "state", "ok", &["is writable", &ran_as]);
 
     // A configuration the daemon's user cannot read: the daemon could not start.
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
     let checks = doctor_as(&user);
     assert_status(&checks, "config", "ok", &[]);
-    assert_status(&checks, "config.daemon-user", "fail", &["Permission denied", "chmod 0640", &as_user]);
+    assert_status(&checks, "config.daemon-user", "fail", &["Permission denied", "chmod 0640", &ran_as]);
     assert!(checks.iter().all(|c| c["name"] != "state"), "nothing else checked without it: {checks:?}");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    // The child itself: a request it cannot read is refused, not taken as "no EK roots"; run
+    // by someone who cannot become the daemon's user, it says so.
+    let child = |command: &mut Command, input: &[u8]| {
+        use std::io::Write;
+        let mut child = command
+            .env(warrant_agent::doctor::TEST_USER_VARIABLE, &user)
+            .args(["doctor", "--as-daemon-user", "--config", config.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
+    };
+    let checks = child(&mut Command::new(env!("CARGO_BIN_EXE_warrantd")), br#"{"tpm_ek_roots": ["zz"]}"#);
+    assert_status(&checks, "daemon-user", "fail", &["request from doctor could not be read"]);
+    let checks = child(&mut Command::new(env!("CARGO_BIN_EXE_warrantd")), br#"{"tpm_ek_roots": []}"#);
+    assert_status(&checks, "state", "ok", &["is writable"]);
+    let warrantd = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrantd"));
+    let checks = child(&mut as_user(&warrantd, Some(uid)), b"{}");
+    assert_status(&checks, "daemon-user", "fail", &["could not become user", "setgroups"]);
 
     // The unit's user does not exist: that is the failure, with the command that makes it.
     let checks = doctor_as("warrant-no-such-user");

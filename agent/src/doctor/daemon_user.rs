@@ -210,16 +210,32 @@ fn child_checks(
 ) -> Vec<Check> {
     use std::io::Read;
     let mut input = Vec::new();
-    let request: Request = match std::io::stdin().take(MAX_CHILD_OUTPUT as u64).read_to_end(&mut input) {
-        Ok(_) => serde_json::from_slice(&input).unwrap_or_default(),
-        Err(_) => Request::default(),
+    let request = std::io::stdin()
+        .take(MAX_CHILD_OUTPUT as u64)
+        .read_to_end(&mut input)
+        .map_err(|e| e.to_string())
+        .and_then(|_| serde_json::from_slice::<Request>(&input).map_err(|e| e.to_string()))
+        .and_then(|request| {
+            request
+                .tpm_ek_roots
+                .iter()
+                .map(|der| {
+                    let der = hex::decode(der).map_err(|e| e.to_string())?;
+                    Cert::from_der(&der).map_err(|e| e.to_string())
+                })
+                .collect::<Result<Vec<Cert>, String>>()
+        });
+    // Roots lost on the way would turn a chain check into "no roots given": refused instead.
+    let roots = match request {
+        Ok(roots) => roots,
+        Err(e) => {
+            return vec![Check::fail(
+                "daemon-user",
+                format!("the request from doctor could not be read: {e}"),
+                "run `warrantd doctor` itself, not --as-daemon-user",
+            )]
+        }
     };
-    let roots: Vec<Cert> = request
-        .tpm_ek_roots
-        .iter()
-        .filter_map(|der| hex::decode(der).ok())
-        .filter_map(|der| Cert::from_der(&der).ok())
-        .collect();
     let config = match crate::daemon::Config::load(path) {
         Ok(config) => config,
         Err(e) => {

@@ -3,7 +3,7 @@
 //! store (through the backends compiled into this warrantd: what they find is what the daemon
 //! will), the state and audit directories, the clock, and the grants given. The key store's
 //! and the directories' checks run as the daemon runs: in system mode as the unit's user and
-//! groups (see [`daemon_user`]).
+//! groups (see `daemon_user.rs`).
 
 mod daemon_user;
 mod grant;

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::config_text::{KeyStoreChoice, PinLine};
+#[cfg(feature = "yubikey")]
 use crate::daemon::config::Mode;
 
 /// The key-store backends `warrantd setup --backend` takes.
@@ -40,6 +41,7 @@ impl BackendArg {
 #[derive(Debug, Clone)]
 pub struct Wanted {
     /// The mode the configuration is for (a system daemon has no one to ask for a PIN).
+    #[cfg(feature = "yubikey")]
     pub mode: Mode,
     /// The TCTI a TPM is looked for on.
     pub tcti: String,
@@ -268,6 +270,7 @@ mod tests {
 
     fn wanted() -> Wanted {
         Wanted {
+            #[cfg(feature = "yubikey")]
             mode: Mode::User,
             tcti: "device:/nonexistent/tpmrm0".into(),
             serial: None,

@@ -105,6 +105,7 @@ pub fn run(args: SetupArgs) -> Result<(), Error> {
         args.pkcs11_module.as_deref().map(|m| absolute_existing("--pkcs11-module", m)).transpose()?;
     let pin_file = args.pin_file.as_deref().map(|p| absolute_existing("--pin-file", p)).transpose()?;
     let wanted = Wanted {
+        #[cfg(feature = "yubikey")]
         mode,
         tcti: args.tcti.clone(),
         serial: args.serial,
