@@ -1,13 +1,18 @@
-//! `warrant gate` against nginx's `proxy_pass` and against the upstream alone, in one run.
+//! `warrant gate` against nginx's `proxy_pass` and against the upstream alone, and the gate's
+//! Redis replay store against its in-memory one, in one run.
 //!
 //! The upstream is nginx answering `return 200`; in front of it, nginx `proxy_pass` (keep-alive
-//! to the upstream) and `warrant gate` (each request verified: one warrant each, signed
-//! beforehand by warrantd). For 1 and 64 clients (threads, each with one keep-alive
-//! connection) sending `POST /v1/deploy` with a 2-byte body, it times every request; systems
-//! and client counts are interleaved in rounds. Prints p50, p99 and requests/s.
+//! to the upstream) and two `warrant gate`s (each request verified: one warrant each, signed
+//! beforehand by warrantd), one remembering warrants in its memory, one in a private
+//! redis-server on loopback (`--replay redis://127.0.0.1:PORT`). For 1 and 64 clients
+//! (threads, each with one keep-alive connection) sending `POST /v1/deploy` with a 2-byte body,
+//! it times every request; systems and client counts are interleaved in rounds, and each round
+//! also runs `redis-benchmark` (`SET key 1 NX PX 360000`, keys shaped like the gate's, the same
+//! client counts) against the same redis-server: the floor Redis itself sets. Prints p50, p99
+//! and requests/s.
 //!
 //! Run: `cargo build --release -p warrant-cli && cargo bench -p warrant-agent --bench gate`
-//! (needs nginx).
+//! (needs nginx, redis-server and redis-tools).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // In tests a failed assumption is a failed test.
 
 use std::collections::BTreeMap;
@@ -224,6 +229,34 @@ fn run_slice(port: u16, clients: usize, warrants: Option<(&[String], &AtomicUsiz
     into.latencies_ns.extend(latencies);
 }
 
+/// What `redis-benchmark --csv` reports for one run: requests/s, p50 and p99 in microseconds.
+struct RedisBenchmark {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+/// `redis-benchmark` with `clients` connections sending `SET key 1 NX PX 360000` to `port`,
+/// keys as long as the gate's (`warrant:replay:` and 64 characters, random ones).
+fn redis_benchmark(port: u16, clients: usize) -> RedisBenchmark {
+    let requests = if clients == 1 { 20_000 } else { 200_000 };
+    let out = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-c", &clients.to_string(), "-n", &requests.to_string(), "-r", "100000000", "--csv"])
+        .args(["SET", "warrant:replay:0123456789abcdef0123456789abcdef0123456789abcdef0123__rand_int__"])
+        .args(["1", "NX", "PX", "360000"])
+        .output()
+        .expect("redis-benchmark (Debian package redis-tools)");
+    assert!(out.status.success(), "redis-benchmark: {}", String::from_utf8_lossy(&out.stderr));
+    // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+    let text = String::from_utf8(out.stdout).unwrap();
+    let line = text.lines().find(|l| l.starts_with("\"SET")).unwrap_or_else(|| panic!("{text}"));
+    let fields: Vec<f64> =
+        line.rsplit("\",\"").take(7).map(|f| f.trim_matches('"').parse().unwrap()).collect::<Vec<_>>();
+    // Taken from the end: max, p99, p95, p50, min, avg, rps.
+    RedisBenchmark { rps: fields[6], p50_us: fields[3] * 1000.0, p99_us: fields[1] * 1000.0 }
+}
+
 /// The `p` quantile of sorted nanosecond latencies, in microseconds.
 fn percentile_us(sorted: &[u64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
@@ -232,7 +265,7 @@ fn percentile_us(sorted: &[u64], p: f64) -> f64 {
 fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let (upstream, proxy, gate) = (free_port(), free_port(), free_port());
+    let (upstream, proxy, gate, redis_gate) = (free_port(), free_port(), free_port(), free_port());
     let _nginx = start_nginx(dir, upstream, proxy);
 
     let (_warrantd, socket) = start_warrantd(&dir.join("warrantd"));
@@ -247,38 +280,46 @@ fn main() {
     std::fs::write(dir.join("status.cbor"), &list.list).unwrap();
     std::fs::write(dir.join("routes.toml"), ROUTES).unwrap();
 
-    let _gate = Process(
-        Command::new(common::warrant_bin())
-            .args(["gate", "--listen", &format!("127.0.0.1:{gate}")])
-            .args(["--upstream", &format!("http://127.0.0.1:{upstream}"), "--origin", AUDIENCE])
-            .args(["--trust", "trust.json", "--status-file", "status.cbor", "--routes", "routes.toml"])
-            .arg("--allow-software")
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(gate);
+    let redis = warrant_test_support::redis::RedisServer::start();
+    let _gate = start_gate(dir, gate, upstream, &[]);
+    let _redis_gate = start_gate(dir, redis_gate, upstream, &["--replay", &redis.url()]);
 
     eprintln!("signing {WARRANTS} warrants");
     let signing = Instant::now();
     let warrants = sign_warrants(&socket, &grant, WARRANTS);
     eprintln!("signed in {:.1} s", signing.elapsed().as_secs_f64());
-    let next = AtomicUsize::new(0);
+    // Each gate has its own replay store: each may see every warrant once.
+    let (next, next_redis) = (AtomicUsize::new(0), AtomicUsize::new(0));
 
-    let systems = ["upstream alone (nginx return 200)", "nginx proxy_pass", "warrant gate (verified)"];
+    let systems = [
+        "upstream alone (nginx return 200)",
+        "nginx proxy_pass",
+        "warrant gate, in-memory replay store",
+        "warrant gate, Redis replay store",
+    ];
     let mut samples: BTreeMap<(usize, usize), Samples> = BTreeMap::new();
+    let mut floors: BTreeMap<usize, Vec<RedisBenchmark>> = BTreeMap::new();
     for round in 0..ROUNDS {
         eprintln!("round {}/{ROUNDS}", round + 1);
         for &clients in &CLIENTS {
             run_slice(upstream, clients, None, samples.entry((clients, 0)).or_default());
             run_slice(proxy, clients, None, samples.entry((clients, 1)).or_default());
             run_slice(gate, clients, Some((&warrants, &next)), samples.entry((clients, 2)).or_default());
+            run_slice(
+                redis_gate,
+                clients,
+                Some((&warrants, &next_redis)),
+                samples.entry((clients, 3)).or_default(),
+            );
+            floors.entry(clients).or_default().push(redis_benchmark(redis.port(), clients));
         }
     }
-    assert!(next.load(Ordering::Relaxed) < warrants.len(), "the gate ran out of warrants: raise WARRANTS");
+    for next in [&next, &next_redis] {
+        assert!(next.load(Ordering::Relaxed) < warrants.len(), "a gate ran out of warrants: raise WARRANTS");
+    }
 
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("load average at the end: {}", load.split(' ').take(3).collect::<Vec<_>>().join(" "));
     println!("| clients | system | p50 (us) | p99 (us) | requests/s |");
     println!("|---:|---|---:|---:|---:|");
     let mut table = BTreeMap::new();
@@ -289,13 +330,51 @@ fn main() {
         println!("| {clients} | {} | {p50:.0} | {p99:.0} | {throughput:.0} |", systems[*i]);
         table.insert((*clients, *i), (p50, throughput));
     }
-    println!();
-    for clients in CLIENTS {
-        let (nginx, gate) = (table[&(clients, 1)], table[&(clients, 2)]);
+    for (clients, runs) in &mut floors {
+        // The round with the median rate, whole (its percentiles are of its own requests).
+        runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+        let floor = &runs[runs.len() / 2];
         println!(
-            "{clients} client(s): gate/nginx p50 {:.2}x, gate/nginx throughput {:.0}%",
-            gate.0 / nginx.0,
-            100.0 * gate.1 / nginx.1
+            "| {clients} | redis-benchmark SET NX PX (floor, median of {ROUNDS} runs) | {:.0} | {:.0} | {:.0} |",
+            floor.p50_us, floor.p99_us, floor.rps
         );
     }
+    println!();
+    for clients in CLIENTS {
+        let (nginx, memory, redis) = (table[&(clients, 1)], table[&(clients, 2)], table[&(clients, 3)]);
+        println!(
+            "{clients} client(s): gate/nginx p50 {:.2}x, gate/nginx throughput {:.0}%; \
+             Redis store adds {:+.0} us at p50 ({:.2}x), throughput {:.0}% of the in-memory store",
+            memory.0 / nginx.0,
+            100.0 * memory.1 / nginx.1,
+            redis.0 - memory.0,
+            redis.0 / memory.0,
+            100.0 * redis.1 / memory.1
+        );
+    }
+    let added = table[&(1, 3)].0 - table[&(1, 2)].0;
+    println!(
+        "target (issue 17): the Redis store adds <= 150 us at p50 on loopback (1 client): {added:+.0} us, {}",
+        if added <= 150.0 { "met" } else { "NOT MET" }
+    );
+}
+
+/// Starts `warrant gate` on `port` in front of the upstream, with `extra` flags, and waits
+/// until it listens.
+fn start_gate(dir: &Path, port: u16, upstream: u16, extra: &[&str]) -> Process {
+    let gate = Process(
+        Command::new(common::warrant_bin())
+            .args(["gate", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--upstream", &format!("http://127.0.0.1:{upstream}"), "--origin", AUDIENCE])
+            .args(["--trust", "trust.json", "--status-file", "status.cbor", "--routes", "routes.toml"])
+            .arg("--allow-software")
+            .args(extra)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port);
+    gate
 }

@@ -664,6 +664,45 @@ fn gates_sharing_a_redis_replay_store_accept_a_warrant_once_and_refuse_while_red
 }
 
 #[test]
+fn gates_sharing_a_redis_cluster_accept_a_warrant_once_and_refuse_while_it_is_down() {
+    let stack = Stack::new();
+    let mut cluster = warrant_test_support::redis::RedisCluster::start(3);
+    // One gate given every node, one given a single node to find the others from.
+    let gates = [stack.gate(&["--replay", &cluster.url()]), stack.gate(&["--replay", &cluster.seed_url(1)])];
+    let warrant = stack.deploy_authorization();
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let sent: Vec<_> = (0..20)
+            .map(|i| {
+                let (gate, warrant) = (&gates[i % 2], &warrant);
+                scope.spawn(move || gate.curl("POST", "/v1/deploy/prod", &[auth(warrant)], Some(BODY)).status)
+            })
+            .collect();
+        sent.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 19, "{statuses:?}");
+    // Fresh warrants are accepted by either gate, their keys wherever their slots are.
+    for i in 0..4 {
+        let answer =
+            gates[i % 2].curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+        assert_eq!(answer.status, 200, "{answer:?}");
+    }
+
+    // Every node down: refused (503), never accepted.
+    for node in 0..cluster.len() {
+        cluster.node_mut(node).stop();
+    }
+    for gate in &gates {
+        let answer = gate.curl("POST", "/v1/deploy/prod", &[auth(&stack.deploy_authorization())], Some(BODY));
+        assert_eq!(
+            (answer.status, answer.json()["code"].as_str()),
+            (503, Some("replay_store_unavailable")),
+            "{answer:?}"
+        );
+    }
+}
+
+#[test]
 fn one_client_holding_idle_connections_cannot_take_the_gate_from_others() {
     let stack = Stack::new();
     let gate = stack.gate(&["--max-connections-per-client", "3"]);

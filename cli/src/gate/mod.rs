@@ -75,7 +75,8 @@ async fn serve(s: Settings) -> Result<(), Error> {
     }
     if let Some(url) = &s.replay {
         let store = RedisReplayStore::new(url).map_err(|e| Error::Usage(e.to_string()))?;
-        eprintln!("warrant gate: replay store on Redis at {}", store.address());
+        let kind = if store.is_cluster() { "Redis Cluster" } else { "Redis" };
+        eprintln!("warrant gate: replay store on {kind} at {}", store.address());
         builder = builder.replay_store(Arc::new(store));
     }
     let verifier = Arc::new(builder.build()?);

@@ -72,8 +72,10 @@ pub(crate) struct GateArgs {
     #[arg(long)]
     upstream_ca: Option<PathBuf>,
     /// A replay store shared by every gate of the service, on Redis:
-    /// redis://[:password@]host[:port][/db] or redis+unix:///path (default: in this process's
-    /// memory, which another gate, or this one after a restart, does not see).
+    /// redis://[:password@]host[:port][/db] or redis+unix:///path, or on a Redis Cluster:
+    /// redis+cluster://[:password@]host:port[,host:port...] (the nodes to start from; the others
+    /// are found). Default: in this process's memory, which another gate, or this one after a
+    /// restart, does not see.
     #[arg(long)]
     replay: Option<String>,
 }

@@ -1,36 +1,48 @@
-//! A replay store shared by a fleet of verifiers, on Redis.
+//! A replay store shared by a fleet of verifiers, on Redis or a Redis Cluster.
 //!
 //! Each accepted warrant is one atomic `SET key 1 NX PX ttl`: of two verifiers that see the
 //! same warrant at once, Redis lets exactly one set the key. The key is
 //! [`ReplayKey::digest`] (issuer, grant id, warrant id and audience), so one Redis serves
-//! several services. One server is spoken to: Redis Cluster is not supported yet (a node's
-//! `MOVED` answer is an error reply, so a refusal). The key lives
-//! for the warrant's remaining life plus the verifier's clock skew, after which the verifier
-//! refuses the warrant as expired anyway.
+//! several services. The key lives for the warrant's remaining life plus the verifier's clock
+//! skew, after which the verifier refuses the warrant as expired anyway.
 //!
 //! Anything but a clear answer is a refusal: a connection that cannot be made in time, a
-//! command that times out, an error reply (a `READONLY` replica, `OOM`, a failed `AUTH`), or
-//! fewer replicas than required acknowledging the write. The verifier then answers
-//! [`Error::ReplayStoreUnavailable`] (503 at a gate), never acceptance.
+//! command that times out, an error reply (a `READONLY` replica, `OOM`, a failed `AUTH`,
+//! `CLUSTERDOWN`), or fewer replicas than required acknowledging the write. The verifier then
+//! answers [`Error::ReplayStoreUnavailable`] (503 at a gate), never acceptance.
+//!
+//! **Redis Cluster** (`redis+cluster://host:port,host:port`): the store reads the slot map
+//! from the first given node that answers and sends each `SET` to the primary that owns its
+//! key's slot, following `MOVED` (a slot that moved: the map is read again) and `ASK` (a slot
+//! being migrated) a few times before refusing. Each warrant is one key and one single-key
+//! command, so keys need no hash tags and spread over the whole cluster; a node that is down
+//! refuses the warrants whose keys it owns, and the others are still served.
 //!
 //! Failover: Redis replicates asynchronously, so a write acknowledged by a primary that fails
 //! before a replica has it is lost, and the promoted replica would accept the same warrant
 //! once more, for at most the warrant's remaining life. [`RedisReplayStore::min_replicas`]
-//! closes that window by requiring `WAIT` to report the write on that many replicas (a warrant
-//! is refused when they do not answer in time); short warrant lifetimes bound it otherwise.
+//! closes that window on one server by requiring `WAIT` to report the write on that many
+//! replicas (a warrant is refused when they do not answer in time); short warrant lifetimes
+//! bound it otherwise, and on a cluster, where `WAIT` is not offered (see there).
 
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+mod pool;
+mod target;
 
-use redis::{Client, Connection, ConnectionLike, RedisError, Value};
+use std::time::Duration;
+
+use redis::{RedisError, Value};
 use warrant_envelope::verify::{ReplayKey, ReplayStore};
 use warrant_envelope::Error;
+
+use pool::Pool;
+use target::{Link, Target};
 
 /// Default time to open a connection to Redis.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Default time for one command's answer.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_millis(250);
-/// Default bound on the connections one store holds open at once.
+/// Default bound on the connections one store holds open at once (on a cluster: cluster
+/// connections, each with one connection to every primary).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 /// Default prefix of the keys this store writes.
 pub const DEFAULT_KEY_PREFIX: &str = "warrant:replay:";
@@ -57,26 +69,29 @@ pub enum RedisConfigError {
     },
 }
 
-/// A [`ReplayStore`] on one Redis server (or the primary of a replicated set).
+/// A [`ReplayStore`] on one Redis server (or the primary of a replicated set), or on a Redis
+/// Cluster.
 ///
 /// Blocking: `remember` waits for Redis, at most the connect and command timeouts (and the
-/// `WAIT` timeout with [`Self::min_replicas`]). Call the verifier from a thread that may block
-/// (in tokio: `spawn_blocking`).
+/// `WAIT` timeout with [`Self::min_replicas`]; on a cluster, once more for each redirection or
+/// retry, three at most). Call the verifier from a thread that may block (in tokio:
+/// `spawn_blocking`).
 pub struct RedisReplayStore {
-    client: Client,
-    /// The server, as messages name it (no credentials).
+    target: Target,
+    /// The server or the cluster's nodes, as messages name them (no credentials).
     address: String,
     key_prefix: String,
     connect_timeout: Duration,
     command_timeout: Duration,
     min_replicas: Option<(u32, Duration)>,
-    pool: Pool,
+    pool: Pool<Link>,
 }
 
 impl std::fmt::Debug for RedisReplayStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisReplayStore")
             .field("address", &self.address)
+            .field("cluster", &self.target.is_cluster())
             .field("key_prefix", &self.key_prefix)
             .field("connect_timeout", &self.connect_timeout)
             .field("command_timeout", &self.command_timeout)
@@ -87,13 +102,16 @@ impl std::fmt::Debug for RedisReplayStore {
 
 impl RedisReplayStore {
     /// A store on the Redis server at `url` (`redis://[user:password@]host[:port][/db]` or
-    /// `redis+unix:///path/to/socket`). Nothing is connected until the first warrant.
+    /// `redis+unix:///path/to/socket`), or on the Redis Cluster whose nodes `url` lists
+    /// (`redis+cluster://[user:password@]host:port[,host:port…]`: one node is enough, more
+    /// are tried in turn when the first does not answer; the credentials are every node's).
+    /// Nothing is connected until the first warrant.
     pub fn new(url: &str) -> Result<Self, RedisConfigError> {
         let address = redact_url(url);
-        let client = Client::open(url)
-            .map_err(|e| RedisConfigError::Url { url: address.clone(), reason: e.to_string() })?;
+        let target = Target::parse(url, DEFAULT_CONNECT_TIMEOUT, DEFAULT_COMMAND_TIMEOUT)
+            .map_err(|reason| RedisConfigError::Url { url: address.clone(), reason })?;
         Ok(Self {
-            client,
+            target,
             address,
             key_prefix: DEFAULT_KEY_PREFIX.into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -109,16 +127,24 @@ impl RedisReplayStore {
         self
     }
 
-    /// Time allowed to open a connection (default 500 ms).
+    /// Time allowed to open a connection (default 500 ms; on a cluster, to each node).
     pub fn connect_timeout(mut self, timeout: Duration) -> Result<Self, RedisConfigError> {
         self.connect_timeout = nonzero(timeout, "connect_timeout")?;
+        self.apply_timeouts()?;
         Ok(self)
     }
 
     /// Time allowed for each command's answer (default 250 ms).
     pub fn command_timeout(mut self, timeout: Duration) -> Result<Self, RedisConfigError> {
         self.command_timeout = nonzero(timeout, "command_timeout")?;
+        self.apply_timeouts()?;
         Ok(self)
+    }
+
+    fn apply_timeouts(&mut self) -> Result<(), RedisConfigError> {
+        self.target
+            .set_timeouts(self.connect_timeout, self.command_timeout)
+            .map_err(|reason| RedisConfigError::Url { url: self.address.clone(), reason })
     }
 
     /// At most `max` connections open at once (default 16); a warrant that finds them all
@@ -138,7 +164,18 @@ impl RedisReplayStore {
     /// warrant is accepted; a write they do not acknowledge in time refuses the warrant (its
     /// id stays recorded on the primary). Closes the failover window described in the module
     /// documentation.
+    ///
+    /// Refused on a Redis Cluster: `WAIT` must go to the node that took the write, and the
+    /// cluster client does not say which node that was after an `ASK` redirection (a slot
+    /// being migrated), so a `WAIT` there could count another node's replicas.
     pub fn min_replicas(mut self, replicas: u32, timeout: Duration) -> Result<Self, RedisConfigError> {
+        if self.target.is_cluster() {
+            return Err(RedisConfigError::Setting {
+                setting: "min_replicas",
+                reason: "not supported on a Redis Cluster (WAIT could reach another node than the write \
+                         after a slot migration's ASK); bound the failover window with short warrant lifetimes",
+            });
+        }
         if replicas == 0 {
             return Err(RedisConfigError::Setting { setting: "min_replicas", reason: "must be at least 1" });
         }
@@ -146,9 +183,14 @@ impl RedisReplayStore {
         Ok(self)
     }
 
-    /// The server, without credentials.
+    /// The server, or the cluster's given nodes, without credentials.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// Whether this store is on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        self.target.is_cluster()
     }
 
     fn unavailable(&self, what: &str, error: &RedisError) -> Error {
@@ -162,27 +204,21 @@ impl RedisReplayStore {
         Error::ReplayStoreUnavailable { reason: format!("Redis at {}: {what}: {why}", self.address) }
     }
 
-    fn connect(&self) -> Result<Connection, Error> {
-        let connection = self
-            .client
-            .get_connection_with_timeout(self.connect_timeout)
-            .map_err(|e| self.unavailable("connecting", &e))?;
-        connection
-            .set_read_timeout(Some(self.command_timeout))
-            .and_then(|()| connection.set_write_timeout(Some(self.command_timeout)))
-            .map_err(|e| self.unavailable("setting timeouts", &e))?;
-        Ok(connection)
+    fn connect(&self) -> Result<Link, Error> {
+        self.target
+            .connect(self.connect_timeout, self.command_timeout)
+            .map_err(|e| self.unavailable("connecting", &e))
     }
 
     /// `SET key 1 NX PX ttl`, then `WAIT` when replicas are required. Ok(true): recorded now.
-    fn set_once(&self, connection: &mut Connection, key: &[u8], ttl: Duration) -> Result<bool, Error> {
+    fn set_once(&self, link: &mut Link, key: &[u8], ttl: Duration) -> Result<bool, Error> {
         let reply: Value = redis::cmd("SET")
             .arg(key)
             .arg(1)
             .arg("NX")
             .arg("PX")
             .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
-            .query(connection)
+            .query(link.connection())
             .map_err(|e| self.unavailable("SET NX", &e))?;
         let recorded = match reply {
             Value::Okay => true,
@@ -195,16 +231,14 @@ impl RedisReplayStore {
         };
         if let (true, Some((replicas, timeout))) = (recorded, self.min_replicas) {
             // WAIT answers after up to its own timeout: read for that long, then as before.
-            connection
-                .set_read_timeout(Some(timeout.saturating_add(self.command_timeout)))
+            link.set_read_timeout(timeout.saturating_add(self.command_timeout))
                 .map_err(|e| self.unavailable("setting timeouts", &e))?;
             let acknowledged: u64 = redis::cmd("WAIT")
                 .arg(replicas)
                 .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))
-                .query(connection)
+                .query(link.connection())
                 .map_err(|e| self.unavailable("WAIT", &e))?;
-            connection
-                .set_read_timeout(Some(self.command_timeout))
+            link.set_read_timeout(self.command_timeout)
                 .map_err(|e| self.unavailable("setting timeouts", &e))?;
             if acknowledged < u64::from(replicas) {
                 return Err(Error::ReplayStoreUnavailable {
@@ -236,27 +270,28 @@ impl ReplayStore for RedisReplayStore {
                 self.command_timeout.as_millis()
             ),
         })?;
-        let (mut connection, pooled) = match slot.take_idle() {
-            Some(connection) => (connection, true),
+        let (mut link, pooled) = match slot.take_idle() {
+            Some(link) => (link, true),
             None => (self.connect()?, false),
         };
-        let recorded = match self.set_once(&mut connection, &redis_key, ttl) {
+        let recorded = match self.set_once(&mut link, &redis_key, ttl) {
             Ok(recorded) => recorded,
             // An idle connection that Redis (restarted, failed over) no longer has: so are the
             // other idle ones. One try on a new connection; if the first SET did reach Redis
             // and only its answer was lost, the retry finds the key and refuses the warrant as
-            // a replay, which fails closed.
-            Err(_) if pooled && !connection.is_open() => {
+            // a replay, which fails closed. (A cluster connection reconnects to a node by
+            // itself; it is open while its node connections are.)
+            Err(_) if pooled && !link.is_open() => {
                 self.pool.forget_idle();
                 let mut fresh = self.connect()?;
                 let recorded = self.set_once(&mut fresh, &redis_key, ttl)?;
-                connection = fresh;
+                link = fresh;
                 recorded
             }
             Err(e) => return Err(e),
         };
         // Only a connection that answered goes back: one that failed may hold half a reply.
-        slot.release(connection);
+        slot.release(link);
         if recorded {
             Ok(())
         } else {
@@ -290,69 +325,6 @@ fn redact_url(url: &str) -> String {
     }
 }
 
-/// Idle connections, and a bound on how many exist at once.
-struct Pool {
-    max: usize,
-    state: Mutex<PoolState>,
-    freed: Condvar,
-}
-
-struct PoolState {
-    idle: Vec<Connection>,
-    /// Connections handed out (idle ones not counted).
-    in_use: usize,
-}
-
-impl Pool {
-    fn new(max: usize) -> Self {
-        Self { max, state: Mutex::new(PoolState { idle: Vec::new(), in_use: 0 }), freed: Condvar::new() }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, PoolState> {
-        // Two counters and a list, each updated in one statement: consistent after a panic.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Drops every idle connection.
-    fn forget_idle(&self) {
-        self.lock().idle.clear();
-    }
-
-    /// A place for one connection, waiting at most `timeout` for one to be free.
-    fn acquire(&self, timeout: Duration) -> Option<Slot<'_>> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        while state.in_use >= self.max {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            state = self.freed.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
-        }
-        state.in_use += 1;
-        Some(Slot { pool: self })
-    }
-}
-
-/// One acquired place in the pool; dropping it frees the place.
-struct Slot<'a> {
-    pool: &'a Pool,
-}
-
-impl Slot<'_> {
-    fn take_idle(&self) -> Option<Connection> {
-        self.pool.lock().idle.pop()
-    }
-
-    fn release(self, connection: Connection) {
-        self.pool.lock().idle.push(connection);
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        self.pool.lock().in_use -= 1;
-        self.pool.freed.notify_one();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,8 +335,15 @@ mod tests {
         assert_eq!(redact_url("redis://app:s3cret@host"), "redis://app:***@host");
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact_url("redis+unix:///run/redis.sock"), "redis+unix:///run/redis.sock");
+        assert_eq!(
+            redact_url("redis+cluster://:s3cret@h1:7000,h2:7001"),
+            "redis+cluster://:***@h1:7000,h2:7001"
+        );
         let store = RedisReplayStore::new("redis://:s3cret@127.0.0.1:1/0").unwrap();
         assert!(!format!("{store:?}").contains("s3cret"));
+        let store = RedisReplayStore::new("redis+cluster://:s3cret@127.0.0.1:1,127.0.0.1:2").unwrap();
+        assert!(!format!("{store:?}").contains("s3cret"));
+        assert_eq!(store.address(), "redis+cluster://:***@127.0.0.1:1,127.0.0.1:2");
     }
 
     #[test]
@@ -380,11 +359,15 @@ mod tests {
     }
 
     #[test]
-    fn a_full_pool_refuses_after_the_timeout() {
-        let pool = Pool::new(1);
-        let held = pool.acquire(Duration::from_millis(10)).unwrap();
-        assert!(pool.acquire(Duration::from_millis(10)).is_none());
-        drop(held);
-        assert!(pool.acquire(Duration::from_millis(10)).is_some());
+    fn waiting_for_replicas_is_refused_on_a_cluster() {
+        let store = RedisReplayStore::new("redis+cluster://127.0.0.1:1").unwrap();
+        assert!(store.is_cluster());
+        let err = store.min_replicas(1, Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, RedisConfigError::Setting { setting: "min_replicas", .. }));
+        assert!(err.to_string().contains("not supported on a Redis Cluster"), "{err}");
+        // The timeouts rebuild the cluster client; a bad node list is refused at the URL.
+        let store = RedisReplayStore::new("redis+cluster://127.0.0.1:1").unwrap();
+        assert!(store.connect_timeout(Duration::from_millis(50)).is_ok());
+        assert!(matches!(RedisReplayStore::new("redis+cluster://h:1/3"), Err(RedisConfigError::Url { .. })));
     }
 }
