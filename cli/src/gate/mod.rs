@@ -23,7 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use warrant_envelope::verify::Verifier;
 use warrant_http::{
-    refusal, warrant_from_headers, FileStatusSource, Origin, RedisReplayStore, RequestVerifier, RouteTable,
+    refusal, warrant_from_headers, FetchOptions, FileStatusSource, HttpStatusSource, Origin,
+    RedisReplayStore, RefreshSchedule, RequestVerifier, RouteTable, StatusRefresher, DEFAULT_RETRY_MIN,
 };
 
 use crate::upstream::{strip_hop_by_hop, Upstream};
@@ -79,9 +80,23 @@ async fn serve(s: Settings) -> Result<(), Error> {
         builder = builder.replay_store(Arc::new(store));
     }
     let verifier = Arc::new(builder.build()?);
-    let source = Arc::new(FileStatusSource::new(&s.status_file));
-    warrant_http::refresh(&verifier, source.as_ref()).await?;
-    warrant_http::spawn_refresh(verifier.clone(), source, Duration::from_secs(s.status_interval));
+    // Every source must give a list to start with: a gate that started without one would
+    // answer that authority's grants 503 without anyone having noticed.
+    for path in &s.status_files {
+        let source = Arc::new(FileStatusSource::new(path));
+        warrant_http::refresh(&verifier, source.as_ref()).await?;
+        warrant_http::spawn_refresh(verifier.clone(), source, Duration::from_secs(s.status_interval));
+    }
+    let options = FetchOptions { ca_file: s.status_ca.clone(), ..FetchOptions::default() };
+    let retries = RefreshSchedule::new(DEFAULT_RETRY_MIN, Duration::from_secs(s.status_retry_max));
+    for url in &s.status_urls {
+        let source = Arc::new(HttpStatusSource::new(url, &options)?);
+        let mut refresher = StatusRefresher::new(verifier.clone(), source, retries.clone());
+        if let Some(info) = refresher.refresh().await? {
+            eprintln!("warrant gate: status list {} of {:?} from {url}", info.sequence, info.issuer);
+        }
+        refresher.spawn();
+    }
     let routes = match &s.routes {
         Some(path) => RouteTable::read(path)?,
         None => RouteTable::default(),
