@@ -633,7 +633,7 @@ fn write_status_list(
     let mut said = Vec::new();
     let mut result = json!({"sequence": list.sequence, "size": list.list.len()});
     if let Some(path) = &to.out {
-        files::write_atomic(path, &list.list, 0o644)?;
+        publish::replace_served(path, &list.list)?;
         said.push(format!("written to {}", path.display()));
         result["out"] = json!(path);
     }

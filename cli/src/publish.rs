@@ -133,8 +133,22 @@ pub(crate) fn publish(
     }
     let history_removed = prune(&layout.history, first_kept)?;
     make_dirs(dir, layout.list.parent().unwrap_or(dir))?;
-    files::write_atomic(&layout.list, list, 0o644)?;
+    replace_served(&layout.list, list)?;
     Ok(Published { list: layout.list, history_written, history_removed })
+}
+
+/// Replaces the file `path` a web server serves with `bytes`, atomically, its modification
+/// time at least a second after the replaced file's: servers derive `ETag` and
+/// `Last-Modified` from the time in whole seconds and the size (nginx: `"<mtime>-<size>"`), so a
+/// list of the same size published within the same second would otherwise be answered 304 to
+/// verifiers holding the one before, which would keep it until the next list.
+pub(crate) fn replace_served(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let now = std::time::SystemTime::now();
+    let modified = match fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(old) => now.max(old + std::time::Duration::from_secs(1)),
+        Err(_) => now,
+    };
+    files::write_atomic_modified(path, bytes, 0o644, Some(modified))
 }
 
 /// The `prev` of the encoded list `bytes`.

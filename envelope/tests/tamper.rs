@@ -759,6 +759,19 @@ fn a_verifier_that_missed_lists_installs_the_newest_only_along_an_unbroken_chain
         v.install_status_list_after(&[&elsewhere, &list4], &list5),
         Err(Error::StatusListChainBroken { sequence: 3, held: 2 })
     ));
+    // A walk that skips a list, or a history entry served in another's place.
+    assert!(matches!(
+        v.install_status_list_after(&[&list3], &list5),
+        Err(Error::StatusListChainBroken { sequence: 5, held: 3 })
+    ));
+    assert!(matches!(
+        v.install_status_list_after(&[&list4], &list5),
+        Err(Error::StatusListChainBroken { sequence: 4, held: 2 })
+    ));
+    assert!(matches!(
+        v.install_status_list_after(&[&list3, &list3], &list5),
+        Err(Error::StatusListChainBroken { sequence: 3, held: 3 })
+    ));
     assert_eq!(held_sequence(&v), 2);
 
     // Links need not be unexpired, the newest must.

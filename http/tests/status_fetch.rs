@@ -465,8 +465,18 @@ async fn a_history_entry_that_breaks_the_chain_refuses_the_new_list_and_keeps_th
     );
     assert_eq!(held(&verifier), 1, "nothing of the walk is installed");
 
-    // The history repaired: the next refresh asks again (not conditionally) and installs.
+    // An entry served in another's place (list 3 at 4) would make the walk skip a list.
     site.list("/status/1.history/3", &lists[2]);
+    site.list("/status/1.history/4", &lists[2]);
+    let err = refresh(&verifier, &source).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::StatusList { error: Verdict::StatusListChainBroken { sequence: 3, held: 3 }, .. }),
+        "{err:?}"
+    );
+    assert_eq!(held(&verifier), 1);
+
+    // The history repaired: the next refresh asks again (not conditionally) and installs.
+    site.list("/status/1.history/4", &lists[3]);
     site.forget();
     assert_eq!(refresh(&verifier, &source).await.unwrap().map(|i| i.sequence), Some(5));
     assert!(site.seen()[0].headers.get("if-none-match").is_none());

@@ -271,7 +271,8 @@ impl Verifier {
     /// history a verifier that missed lists fetched), so that the whole chain from the held
     /// list to `list` is checked: each is checked as [`Verifier::install_status_list`] checks
     /// a list against the one held before it (signature, issuer, rollback, equivocation,
-    /// `prev`), all must be of `list`'s issuer and URI, and only `list` must be unexpired
+    /// `prev`), each must be the direct successor of the one before it (the first of the held
+    /// list, when one is held), all must be of `list`'s issuer and URI, and only `list` must be unexpired
     /// (the others are links, not lists relied on). If any is refused, nothing is installed
     /// and the held list stays.
     pub fn install_status_list_after(&self, between: &[&[u8]], list: &[u8]) -> Result<StatusListInfo, Error> {

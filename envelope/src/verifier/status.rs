@@ -120,6 +120,15 @@ fn unexpired(info: &StatusListInfo, now: u64, skew: u64) -> Result<(), Error> {
     Ok(())
 }
 
+/// Refuses a list of a walk that is not the direct successor of the one before it (a history
+/// entry served for another sequence would otherwise turn the walk into a gap).
+fn consecutive(before: &StatusListInfo, info: &StatusListInfo) -> Result<(), Error> {
+    if before.sequence.checked_add(1) != Some(info.sequence) {
+        return Err(Error::StatusListChainBroken { sequence: info.sequence, held: before.sequence });
+    }
+    Ok(())
+}
+
 /// Whether `offered` may follow `held`, a list of the same issuer and URI: never older
 /// (rollback), the same sequence only with the same content (else equivocation), and the
 /// direct successor only if it names `held` as `prev`. After a gap the chain cannot be
@@ -160,7 +169,8 @@ impl HeldStatusLists {
 
     /// Verifies `between` (oldest first) and `bytes`, each against the one before it (the first
     /// against the held list), and makes `bytes` the held list for its (issuer, URI); if any is
-    /// refused nothing changes. Only `bytes` must be unexpired: the lists between are links of
+    /// refused nothing changes. With `between` given, each list must be the direct successor
+    /// of the one before it. Only `bytes` must be unexpired: the lists between are links of
     /// the chain, not lists the verifier relies on.
     pub(crate) fn install_after(
         &self,
@@ -179,35 +189,36 @@ impl HeldStatusLists {
         let mut last: Option<(StatusListInfo, ChainLink)> =
             current.as_ref().map(|c| (c.info.clone(), c.link()));
         let mut replaced = current.as_ref().and_then(|c| c.previous);
-        let mut advanced = false;
         for entry in between {
             // Decoded one at a time and dropped: only the newest list's bits are kept.
             let entry = signed_by_its_issuer(trust, entry)?;
-            let step = match &last {
-                Some((info, _)) => follows(info, &entry)?,
-                // Nothing held: the first link is taken as it is, the rest chain to it.
-                None if entry.info.issuer == newest.info.issuer && entry.info.uri == newest.info.uri => {
-                    Step::Later
+            match &last {
+                // Older or forked links are refused as such; any other that is not the next
+                // list is a gap or a repeat, which a walk does not have.
+                Some((info, _)) => {
+                    follows(info, &entry)?;
+                    consecutive(info, &entry.info)?;
                 }
+                // Nothing held: the first link is taken as it is, the rest chain to it.
+                None if entry.info.issuer == newest.info.issuer && entry.info.uri == newest.info.uri => {}
                 None => {
                     return Err(Error::StatusListChainBroken {
                         sequence: entry.info.sequence,
                         held: newest.info.sequence,
                     })
                 }
-            };
-            if let Step::Later = step {
-                replaced = last.map(|(_, link)| link);
-                last = Some((entry.info.clone(), entry.link()));
-                advanced = true;
             }
+            replaced = last.map(|(_, link)| link);
+            last = Some((entry.info.clone(), entry.link()));
         }
         if let Some((info, link)) = &last {
-            match follows(info, &newest)? {
-                // The held list itself: nothing changes.
-                Step::Same if !advanced => return Ok(newest.info),
-                // The last link itself: it replaces what that link would have.
-                Step::Same => {}
+            let step = follows(info, &newest)?;
+            if !between.is_empty() {
+                consecutive(info, &newest.info)?;
+            }
+            match step {
+                // The held list itself (only without a walk: a walk's lists are consecutive).
+                Step::Same => return Ok(newest.info),
                 Step::Later => replaced = Some(*link),
             }
         }
