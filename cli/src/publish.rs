@@ -98,6 +98,9 @@ pub(crate) fn publish(
 ) -> Result<Published, Error> {
     let (uri, sequence) = uri_and_sequence(list)?;
     let layout = layout(dir, &uri)?;
+    if !fs::metadata(dir).map_err(files::io(dir))?.is_dir() {
+        return Err(Error::BadFile { path: dir.to_owned(), reason: "is not a directory".into() });
+    }
     let first_kept = sequence.saturating_sub(keep).max(1);
     let mut history_written = Vec::new();
     if first_kept < sequence {

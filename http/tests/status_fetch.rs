@@ -470,7 +470,10 @@ async fn a_history_entry_that_breaks_the_chain_refuses_the_new_list_and_keeps_th
     site.list("/status/1.history/4", &lists[2]);
     let err = refresh(&verifier, &source).await.unwrap_err();
     assert!(
-        matches!(&err, Error::StatusList { error: Verdict::StatusListChainBroken { sequence: 3, held: 3 }, .. }),
+        matches!(
+            &err,
+            Error::StatusList { error: Verdict::StatusListChainBroken { sequence: 3, held: 3 }, .. }
+        ),
         "{err:?}"
     );
     assert_eq!(held(&verifier), 1);

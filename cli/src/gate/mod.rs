@@ -63,9 +63,16 @@ async fn serve(s: Settings) -> Result<(), Error> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARRANT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Only the first subscriber counts; a second call (none here) would change nothing.
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+    // Colours only for a person at a terminal, not in a log file or the journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_env_filter(filter)
+        .try_init();
 
     let mut builder = Verifier::builder(&s.audience)
+        .clock_skew(s.skew)
         .allow_software_evidence(s.allow_software)
         .allow_self_reported_evidence(s.allow_self_reported);
     for path in &s.trust {

@@ -51,6 +51,10 @@ pub(crate) struct GateArgs {
     /// than a list past its ttl); they start at 1 s and double. Default 60.
     #[arg(long)]
     status_retry_max: Option<u64>,
+    /// Tolerated clock skew, seconds: warrants, grants and status lists are accepted this long
+    /// past their expiry (and before their start). Default 60.
+    #[arg(long)]
+    skew: Option<u64>,
     /// The route table (TOML, docs/HTTP.md); without one the operation is the method and path.
     #[arg(long)]
     routes: Option<PathBuf>,
@@ -109,6 +113,7 @@ struct GateFile {
     status_url: Vec<String>,
     status_ca: Option<PathBuf>,
     status_retry_max: Option<u64>,
+    skew: Option<u64>,
     routes: Option<PathBuf>,
     local_policy: Option<PathBuf>,
     #[serde(default)]
@@ -138,6 +143,7 @@ pub(crate) struct Settings {
     pub status_urls: Vec<String>,
     pub status_ca: Option<PathBuf>,
     pub status_retry_max: u64,
+    pub skew: u64,
     pub routes: Option<PathBuf>,
     pub local_policy: Option<PathBuf>,
     pub allow_software: bool,
@@ -189,6 +195,7 @@ impl GateArgs {
             status_urls,
             status_ca: self.status_ca.or(file.status_ca),
             status_retry_max: self.status_retry_max.or(file.status_retry_max).unwrap_or(60).max(1),
+            skew: self.skew.or(file.skew).unwrap_or(warrant_envelope::verify::DEFAULT_CLOCK_SKEW_SECS),
             routes: self.routes.or(file.routes),
             local_policy: self.local_policy.or(file.local_policy),
             allow_software: self.allow_software || file.allow_software,
