@@ -2,8 +2,9 @@
 //! (issuer, URI), which cached TPM quotes are bound to so that verifiers can tell they were
 //! made after the list was issued.
 //!
-//! This is the one place lists enter on the device side: today from sign requests; later from
-//! a `StatusSource` fetching them over HTTP (issue 17).
+//! This is the one place lists enter on the device side: from sign requests
+//! (`warrant sign --status-list`) and from the status URLs warrantd fetches
+//! (`[device] status_urls`, daemon/status_fetch.rs).
 
 use std::collections::HashMap;
 use std::sync::RwLock;

@@ -28,16 +28,21 @@ fn enrolled(client: &mut Client) -> (Vec<u8>, Verifier) {
 }
 
 fn verifier(client: &mut Client) -> Verifier {
+    let verifier = verifier_trusting(client);
+    let list: api::StatusListResponse =
+        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
+    verifier.install_status_list(&list.list).unwrap();
+    verifier
+}
+
+/// A verifier trusting the daemon's authority, holding no status list.
+fn verifier_trusting(client: &mut Client) -> Verifier {
     let trust: serde_json::Value = client.get("/authority/trust").unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("t.json"), trust.to_string()).unwrap();
     let trusted =
         warrant_api::trust::TrustFile::parse(&std::fs::read(dir.path().join("t.json")).unwrap()).unwrap();
-    let verifier = Verifier::builder(AUDIENCE).trust(trusted).allow_software_evidence(true).build().unwrap();
-    let list: api::StatusListResponse =
-        client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
-    verifier.install_status_list(&list.list).unwrap();
-    verifier
+    Verifier::builder(AUDIENCE).trust(trusted).allow_software_evidence(true).build().unwrap()
 }
 
 fn sign(client: &mut Client, grant: &[u8]) -> Result<api::SignResponse, Error> {
@@ -448,6 +453,25 @@ fn kill_9_during_status_publishing_leaves_a_consistent_chain() {
         client.post("/authority/status-lists", &api::PublishRequest { valid_for: 3600, ttl: None }).unwrap();
     assert_eq!(next.sequence, latest.sequence + 1);
     verifier.install_status_list(&next.list).unwrap();
+
+    // Every list of the chain is kept and served by its sequence: a verifier that missed all of
+    // them walks from the first to the newest.
+    let walker = verifier_trusting(&mut client);
+    for sequence in 1..=next.sequence {
+        let list: api::StatusListResponse =
+            client.get(&format!("/authority/status-lists/{sequence}")).unwrap();
+        assert_eq!(list.sequence, sequence);
+        assert_eq!(walker.install_status_list(&list.list).unwrap().sequence, sequence);
+    }
+    for (path, status) in [(format!("{}", next.sequence + 1), 404), ("0".into(), 404), ("first".into(), 400)]
+    {
+        let err =
+            client.get::<api::StatusListResponse>(&format!("/authority/status-lists/{path}")).unwrap_err();
+        assert!(
+            matches!(&err, warrant_client::Error::Daemon { status: s, .. } if *s == status),
+            "{path}: {err:?}"
+        );
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -80,6 +80,8 @@ struct Gate {
     /// The CA of an https gate's certificate.
     ca: Option<PathBuf>,
     audit: Arc<Mutex<Vec<String>>>,
+    /// What it wrote on standard error (status list installs and refusals).
+    log: Arc<Mutex<Vec<String>>>,
     /// The audit pipe, held open and never read (see `spawn_gate_reading`).
     _unread: Option<std::process::ChildStdout>,
     _process: Process,
@@ -120,6 +122,16 @@ impl Answer {
 
 impl Stack {
     fn new() -> Self {
+        Self::with_status_uri("https://a.example/status/1")
+    }
+
+    /// A stack whose authority publishes its status list as `status_uri`.
+    fn with_status_uri(status_uri: &str) -> Self {
+        Self::with_authority("acme", status_uri)
+    }
+
+    /// A stack whose authority is `issuer`, publishing its status list as `status_uri`.
+    fn with_authority(issuer: &str, status_uri: &str) -> Self {
         let tmp = common::workdir();
         let dir = tmp.path().to_owned();
         std::fs::write(dir.join("policy.cedar"), POLICY).unwrap();
@@ -128,7 +140,7 @@ impl Stack {
         let daemon = common::start(&dir, &common::base_config(&dir));
         let stack_upstream = start_upstream(&dir);
         let stack = Self { dir, daemon, upstream: stack_upstream.1, _upstream: stack_upstream.0, _tmp: tmp };
-        stack.ok(&["authority", "init", "--issuer", "acme", "--status-uri", "https://a.example/status/1"]);
+        stack.ok(&["authority", "init", "--issuer", issuer, "--status-uri", status_uri]);
         stack.ok(&["keys", "create", "laptop"]);
         let challenge = stack.ok(&["authority", "challenge", "--principal", "alice"]);
         stack.ok(&[
@@ -242,9 +254,12 @@ impl Stack {
             }
         };
         // Keep draining both streams: the audit lines, and the logs (so the gate never blocks).
+        let log = Arc::new(Mutex::new(vec![line.clone()]));
+        let logged = log.clone();
         std::thread::spawn(move || {
-            let mut sink = String::new();
-            let _ = stderr.read_to_string(&mut sink);
+            for line in stderr.lines().map_while(Result::ok) {
+                logged.lock().unwrap().push(line);
+            }
         });
         let audit = Arc::new(Mutex::new(Vec::new()));
         let lines = audit.clone();
@@ -259,7 +274,7 @@ impl Stack {
         } else {
             Some(stdout)
         };
-        Gate { url: addr, ca: None, audit, _unread: unread, _process: Process(child) }
+        Gate { url: addr, ca: None, audit, log, _unread: unread, _process: Process(child) }
     }
 }
 
@@ -963,4 +978,417 @@ fn warrant_sign_header_prints_the_authorization_line_and_needs_out_otherwise() {
     let out = common::warrant(&stack.dir, Some(&stack.daemon.socket), &args);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out"), "{out:?}");
+}
+
+// ---- status lists from a static status host (nginx) -----------------------------------------
+
+use warrant_test_support::nginx::Nginx;
+
+/// Polls `check` every 200 ms until it gives a value, for at most 30 s (then fails, saying
+/// `what`).
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "not within 30 s: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Puts `bytes` at `path` in the served tree as a publisher does: atomically, its modification
+/// time past the replaced file's (nginx's ETag is the time in seconds and the size).
+fn serve_file(path: &Path, bytes: &[u8]) {
+    let old = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    let now = std::time::SystemTime::now();
+    let modified = old.map_or(now, |old| now.max(old + Duration::from_secs(1)));
+    let tmp = path.with_extension("serving");
+    std::fs::write(&tmp, bytes).unwrap();
+    std::fs::File::options().write(true).open(&tmp).unwrap().set_modified(modified).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Copies the tree `from` to `to` (files and directories with their modes).
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    std::fs::set_permissions(to, std::fs::metadata(from).unwrap().permissions()).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+impl Stack {
+    /// A stack whose status list is served by `nginx` at /status/1.
+    fn served_by(nginx: &Nginx) -> Self {
+        Self::with_status_uri(&format!("{}/status/1", nginx.url()))
+    }
+
+    /// `warrant authority publish-status` with `extra` arguments; its JSON answer.
+    fn publish(&self, extra: &[&str]) -> Value {
+        let mut args = vec!["--json", "authority", "publish-status"];
+        args.extend(extra);
+        serde_json::from_str(&self.ok(&args)).unwrap()
+    }
+
+    /// Publishes the next list into `nginx`'s root, valid an hour, `ttl` seconds.
+    fn publish_to(&self, nginx: &Nginx, ttl: &str) -> Value {
+        let root = nginx.root();
+        self.publish(&["--out-dir", root.to_str().unwrap(), "--ttl", ttl])
+    }
+
+    /// Stops warrantd, runs `meanwhile` (on its state), and starts it again.
+    fn restart_daemon(&mut self, meanwhile: impl FnOnce(&Path)) {
+        self.daemon.signal(nix::sys::signal::Signal::SIGTERM);
+        self.daemon.wait_exit(Duration::from_secs(30));
+        meanwhile(&self.dir.join("state"));
+        self.daemon = common::start(&self.dir, &common::base_config(&self.dir));
+    }
+
+    /// A gate taking its status list from `url`, tolerating no clock skew, retrying a failed
+    /// fetch at least every second.
+    fn gate_fetching(&self, url: &str) -> Gate {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", &self.upstream, "--origin", AUDIENCE];
+        args.extend(["--trust", "trust.json", "--status-url", url, "--skew", "0"]);
+        args.extend(["--status-retry-max", "1", "--routes", "routes.toml", "--allow-software"]);
+        self.spawn_gate(&args)
+    }
+
+    /// The answer to a fresh deploy warrant.
+    fn deploy_through(&self, gate: &Gate) -> Answer {
+        gate.curl("POST", "/v1/deploy/prod", &[auth(&self.deploy_authorization())], Some(BODY))
+    }
+}
+
+impl Gate {
+    /// Waits until a line of the gate's log contains every one of `needles`.
+    fn wait_log(&self, needles: &[&str]) -> String {
+        eventually(&format!("the gate logs {needles:?}: {:?}", self.log.lock().unwrap()), || {
+            self.log.lock().unwrap().iter().find(|l| needles.iter().all(|n| l.contains(n))).cloned()
+        })
+    }
+}
+
+#[test]
+fn a_revocation_published_to_the_status_host_is_enforced_by_a_running_gate_without_a_restart() {
+    let nginx = Nginx::start();
+    let stack = Stack::served_by(&nginx);
+    let published = stack.publish_to(&nginx, "2");
+    assert_eq!(published["published"], nginx.root().join("status/1").to_str().unwrap());
+    let gate = stack.gate_fetching(&format!("{}/status/1", nginx.url()));
+    assert_eq!(stack.deploy_through(&gate).status, 200);
+
+    stack.ok(&["authority", "revoke", "--grant", "grant.cbor"]);
+    stack.publish_to(&nginx, "2");
+    // Within the held list's ttl plus one refresh (and jitter): no timing asserted, a deadline.
+    let answer = eventually("the revocation is enforced", || {
+        let answer = stack.deploy_through(&gate);
+        (answer.status != 200).then_some(answer)
+    });
+    assert_eq!(answer.status, 401, "{answer:?}");
+    assert_eq!(answer.json()["code"], "revoked");
+    gate.wait_log(&["status list installed", "sequence=3"]);
+}
+
+#[test]
+fn the_gate_fetches_the_status_list_conditionally() {
+    let nginx = Nginx::start();
+    let stack = Stack::served_by(&nginx);
+    stack.publish_to(&nginx, "1");
+    let gate = stack.gate_fetching(&format!("{}/status/1", nginx.url()));
+    // After the list's ttl the gate asks again with the ETag it was given, and nginx answers
+    // 304 (the list has not changed).
+    let not_modified = eventually("nginx answers the gate 304", || {
+        nginx.access_log().into_iter().find(|l| l.starts_with("304 GET /status/1 "))
+    });
+    assert!(!not_modified.ends_with("\"-\""), "sent with If-None-Match: {not_modified}");
+    let log = nginx.access_log();
+    assert!(log[0].starts_with("200 GET /status/1 \"-\""), "the first fetch is unconditional: {log:?}");
+    assert_eq!(stack.deploy_through(&gate).status, 200);
+}
+
+#[test]
+fn lists_the_gate_must_refuse_are_refused_and_it_keeps_the_one_it_holds() {
+    let nginx = Nginx::start();
+    let mut stack = Stack::served_by(&nginx);
+    stack.publish_to(&nginx, "1");
+    // The authority's state at list 2, to fork the chain from later.
+    let snapshot = stack.dir.join("state-at-2");
+    stack.restart_daemon(|state| copy_tree(state, &snapshot));
+    let gate = stack.gate_fetching(&format!("{}/status/1", nginx.url()));
+    stack.ok(&["authority", "revoke", "--grant", "grant.cbor"]);
+    stack.publish_to(&nginx, "1");
+    eventually("list 3 (revoking) is installed", || {
+        (stack.deploy_through(&gate).status == 401).then_some(())
+    });
+    let served = nginx.root().join("status/1");
+    let still_revoked = |stack: &Stack| {
+        let answer = stack.deploy_through(&gate);
+        assert_eq!((answer.status, answer.json()["code"].as_str()), (401, Some("revoked")), "{answer:?}");
+    };
+
+    // An older list (2, which does not revoke) served again: a rollback, refused.
+    let older = std::fs::read(nginx.root().join("status/1.history/2")).unwrap();
+    serve_file(&served, &older);
+    gate.wait_log(&["status list not installed", "status_list_rollback"]);
+    still_revoked(&stack);
+
+    // A newer list past its exp: refused.
+    stack.publish(&["--out", "stale.cbor", "--valid-for", "1", "--ttl", "1"]);
+    std::thread::sleep(Duration::from_millis(2100));
+    serve_file(&served, &std::fs::read(stack.dir.join("stale.cbor")).unwrap());
+    gate.wait_log(&["status list not installed", "status_list_expired"]);
+    still_revoked(&stack);
+
+    // The authority's state put back to list 2 (a fork): its list 3' is another list 3
+    // (equivocation), its list 4' does not chain to the held list 3.
+    stack.restart_daemon(|state| {
+        std::fs::remove_dir_all(state).unwrap();
+        copy_tree(&snapshot, state);
+    });
+    let fork3 = stack.publish(&["--out", "fork3.cbor"]);
+    let fork4 = stack.publish(&["--out", "fork4.cbor"]);
+    assert_eq!((&fork3["sequence"], &fork4["sequence"]), (&serde_json::json!(3), &serde_json::json!(4)));
+    serve_file(&served, &std::fs::read(stack.dir.join("fork3.cbor")).unwrap());
+    gate.wait_log(&["status list not installed", "status_list_forked"]);
+    serve_file(&served, &std::fs::read(stack.dir.join("fork4.cbor")).unwrap());
+    gate.wait_log(&["status list not installed", "status_list_chain_broken"]);
+    still_revoked(&stack);
+}
+
+#[test]
+fn with_the_status_host_down_past_the_lists_exp_the_gate_fails_closed_and_recovers() {
+    let mut nginx = Nginx::start();
+    let stack = Stack::served_by(&nginx);
+    let root = nginx.root();
+    stack.publish(&["--out-dir", root.to_str().unwrap(), "--valid-for", "4", "--ttl", "1"]);
+    let gate = stack.gate_fetching(&format!("{}/status/1", nginx.url()));
+    assert_eq!(stack.deploy_through(&gate).status, 200);
+
+    nginx.stop();
+    let answer = eventually("the gate refuses once its list expired", || {
+        let answer = stack.deploy_through(&gate);
+        (answer.status != 200).then_some(answer)
+    });
+    assert_eq!(
+        (answer.status, answer.json()["code"].as_str()),
+        (503, Some("status_list_expired")),
+        "{answer:?}"
+    );
+    gate.wait_log(&["status list not installed", "status_fetch_failed"]);
+
+    // A fresh list, the host back: accepted again, without a restart.
+    stack.publish_to(&nginx, "1");
+    nginx.restart();
+    eventually("the gate accepts again", || (stack.deploy_through(&gate).status == 200).then_some(()));
+}
+
+#[test]
+fn a_gate_that_missed_lists_walks_the_published_history_and_refuses_a_broken_one() {
+    let nginx = Nginx::start();
+    let stack = Stack::served_by(&nginx);
+    stack.publish_to(&nginx, "1");
+    let gate = stack.gate_fetching(&format!("{}/status/1", nginx.url()));
+    assert_eq!(stack.deploy_through(&gate).status, 200);
+    // Lists 3 to 5 are published where the gate does not look; 6 revokes.
+    for n in 3..=5 {
+        stack.publish(&["--out", &format!("s{n}.cbor")]);
+    }
+    stack.ok(&["authority", "revoke", "--grant", "grant.cbor"]);
+    let staging = stack.dir.join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    let published = stack.publish(&["--out-dir", staging.to_str().unwrap(), "--ttl", "1"]);
+    assert_eq!(published["sequence"], 6);
+    assert_eq!(published["history_written"], serde_json::json!([1, 2, 3, 4, 5]));
+
+    // Served with history entry 4 replaced by list 3: the walk breaks, list 6 is refused.
+    let history = nginx.root().join("status/1.history");
+    for n in 3..=5 {
+        let from = if n == 4 { 3 } else { n };
+        serve_file(
+            &history.join(n.to_string()),
+            &std::fs::read(staging.join(format!("status/1.history/{from}"))).unwrap(),
+        );
+    }
+    serve_file(&nginx.root().join("status/1"), &std::fs::read(staging.join("status/1")).unwrap());
+    gate.wait_log(&["status list not installed", "status_list_chain_broken"]);
+    assert_eq!(stack.deploy_through(&gate).status, 200, "list 6 (revoking) was not installed");
+
+    // The history repaired: the gate asks again, walks 3, 4, 5 and installs list 6.
+    serve_file(&history.join("4"), &std::fs::read(staging.join("status/1.history/4")).unwrap());
+    let answer = eventually("list 6 is installed", || {
+        let answer = stack.deploy_through(&gate);
+        (answer.status != 200).then_some(answer)
+    });
+    assert_eq!(answer.json()["code"], "revoked", "{answer:?}");
+    let log = nginx.access_log();
+    for n in 3..=5 {
+        let line = format!("200 GET /status/1.history/{n} ");
+        assert!(log.iter().any(|l| l.starts_with(&line)), "{line} in {log:?}");
+    }
+    assert!(
+        !log.iter().any(|l| l.contains("/status/1.history/2")),
+        "the walk starts after the held list: {log:?}"
+    );
+}
+
+#[test]
+fn a_gate_takes_one_status_list_per_authority_from_files_and_urls() {
+    let nginx = Nginx::start();
+    let stack = Stack::served_by(&nginx);
+    stack.publish_to(&nginx, "60");
+    // A second authority, whose list the gate reads from a file.
+    let other = Stack::with_authority("globex", "https://globex.example/status/1");
+    for (from, to) in [("trust.json", "trust-globex.json"), ("status.cbor", "status-globex.cbor")] {
+        std::fs::copy(other.dir.join(from), stack.dir.join(to)).unwrap();
+    }
+    let url = format!("{}/status/1", nginx.url());
+    let gate_with = |status: &[&str]| {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--upstream", &stack.upstream, "--origin", AUDIENCE];
+        args.extend(["--trust", "trust.json", "--trust", "trust-globex.json", "--routes", "routes.toml"]);
+        args.push("--allow-software");
+        args.extend(status);
+        stack.spawn_gate(&args)
+    };
+    let both = gate_with(&["--status-url", &url, "--status-file", "status-globex.cbor"]);
+    assert_eq!(stack.deploy_through(&both).status, 200);
+    assert_eq!(other.deploy_through(&both).status, 200);
+    // With only the first authority's list, the second's grants cannot be decided.
+    let one = gate_with(&["--status-url", &url]);
+    let answer = other.deploy_through(&one);
+    assert_eq!(
+        (answer.status, answer.json()["code"].as_str()),
+        (503, Some("status_list_missing")),
+        "{answer:?}"
+    );
+    // Two files work too.
+    std::fs::copy(stack.dir.join("status.cbor"), stack.dir.join("status-acme.cbor")).unwrap();
+    let files = gate_with(&["--status-file", "status-acme.cbor", "--status-file", "status-globex.cbor"]);
+    assert_eq!(stack.deploy_through(&files).status, 200);
+    assert_eq!(other.deploy_through(&files).status, 200);
+
+    // The same from a settings file: one URL, a list of files.
+    let config =
+        format!("status_url = \"{url}\"\nstatus_file = [\"status-acme.cbor\", \"status-globex.cbor\"]\n");
+    std::fs::write(stack.dir.join("gate.toml"), config).unwrap();
+    let configured = gate_with(&["--config", "gate.toml"]);
+    assert_eq!(other.deploy_through(&configured).status, 200);
+    assert_eq!(stack.deploy_through(&configured).status, 200);
+
+    let refused = |status: &[&str]| {
+        Command::new(common::warrant_bin())
+            .args(["gate", "--listen", "127.0.0.1:0", "--upstream", &stack.upstream, "--origin", AUDIENCE])
+            .args(["--trust", "trust.json"])
+            .args(status)
+            .current_dir(&stack.dir)
+            .output()
+            .unwrap()
+    };
+    // Without any status source the gate does not start.
+    let out = refused(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--status-url or --status-file"), "{out:?}");
+    // Plain http to another host is refused at start, naming the URL.
+    let out = refused(&["--status-url", "http://status.example.com/status/1"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("http://status.example.com/status/1") && stderr.contains("plain http"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn publish_status_out_dir_writes_the_list_and_a_bounded_history_that_chains() {
+    use std::os::unix::fs::PermissionsExt;
+    let stack = Stack::with_status_uri("https://status.example.com/lists/acme");
+    let www = stack.dir.join("www");
+    std::fs::create_dir(&www).unwrap();
+    let out_dir = ["--out-dir", www.to_str().unwrap(), "--keep", "2"];
+    let mut answers = Vec::new();
+    for _ in 2..=5 {
+        answers.push(stack.publish(&out_dir));
+    }
+    let list = www.join("lists/acme");
+    let history = www.join("lists/acme.history");
+    let entries = || {
+        let mut names: Vec<u64> = std::fs::read_dir(&history)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+            .collect();
+        names.sort_unstable();
+        names
+    };
+    // Lists 3 and 4 beside list 5; 1 and 2 were removed as the history moved on.
+    assert_eq!(entries(), [3, 4]);
+    assert_eq!(answers[0]["history_written"], serde_json::json!([1]), "{}", answers[0]);
+    assert_eq!(answers[3]["history_written"], serde_json::json!([4]), "{}", answers[3]);
+    assert_eq!(answers[2]["history_removed"], serde_json::json!([1]), "{}", answers[2]);
+    stack.ok(&["authority", "status-list", "--out", "latest.cbor"]);
+    assert_eq!(std::fs::read(&list).unwrap(), std::fs::read(stack.dir.join("latest.cbor")).unwrap());
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode(&list), mode(&history.join("4")), mode(&history)), (0o644, 0o644, 0o755));
+    assert_eq!(mode(&www.join("lists")), 0o755);
+
+    // Lost and damaged copies: status-list --out-dir writes the list again, and exactly the
+    // history entries that are missing or not the chain's.
+    std::fs::remove_file(&list).unwrap();
+    std::fs::remove_file(history.join("4")).unwrap();
+    std::fs::write(history.join("3"), b"not a list").unwrap();
+    let mut args = vec!["--json", "authority", "status-list"];
+    args.extend(out_dir);
+    let answer: Value = serde_json::from_str(&stack.ok(&args)).unwrap();
+    assert_eq!(answer["history_written"], serde_json::json!([3, 4]), "{answer}");
+    assert_eq!(std::fs::read(&list).unwrap(), std::fs::read(stack.dir.join("latest.cbor")).unwrap());
+    let answer: Value = serde_json::from_str(&stack.ok(&args)).unwrap();
+    assert_eq!(answer["history_written"], serde_json::json!([]), "{answer}");
+
+    // A symbolic link on the way could lead out of the directory: refused, nothing written.
+    let elsewhere = stack.dir.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::remove_dir_all(www.join("lists")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, www.join("lists")).unwrap();
+    let mut args = vec!["authority", "publish-status"];
+    args.extend(out_dir);
+    let out = common::warrant(&stack.dir, Some(&stack.daemon.socket), &args);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a symbolic link"), "{out:?}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+#[test]
+fn warrant_verify_takes_the_status_list_from_its_url() {
+    let nginx = Nginx::start();
+    let stack = Stack::served_by(&nginx);
+    stack.publish_to(&nginx, "60");
+    let url = format!("{}/status/1", nginx.url());
+    let mut sign = vec!["sign", "--key", "laptop", "--grant", "grant.cbor", "--audience", AUDIENCE];
+    sign.extend(["--action", "deploy", "--resource", "prod/api", "--method", "POST", "--target", DEPLOY]);
+    sign.extend(["--body", "body.json", "--out", "w.cbor"]);
+    let verify = |extra: &[&str]| {
+        let mut args = vec!["--json", "verify", "w.cbor", "--trust", "trust.json", "--audience", AUDIENCE];
+        args.extend(["--method", "POST", "--target", DEPLOY, "--body", "body.json", "--allow-software"]);
+        args.extend(["--action", "deploy", "--resource", "prod/api"]);
+        args.extend(extra);
+        common::warrant(&stack.dir, Some(&stack.daemon.socket), &args)
+    };
+    stack.ok(&sign);
+    let out = verify(&["--status-url", &url]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    stack.ok(&["authority", "revoke", "--grant", "grant.cbor"]);
+    stack.publish_to(&nginx, "60");
+    let out = verify(&["--status-url", &url]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"), "{out:?}");
+    // A URL that serves no list: an error naming it, not a verdict.
+    let missing = format!("{}/status/2", nginx.url());
+    let out = verify(&["--status-url", &missing]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&missing), "{out:?}");
 }

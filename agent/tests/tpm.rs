@@ -301,6 +301,65 @@ when { context.device.properties.quoted && context.device.properties.quote_age <
     assert!(d.stderr().contains("no status list known for the grant"), "{}", d.stderr());
 }
 
+/// Signs and verifies (holding `lists`) until the warrant carries a cached quote the verifier
+/// accepts, for at most 30 s; its device properties.
+fn eventually_cached(dir: &Path, d: &common::Daemon, lists: &[&str]) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = sign_with(dir, d, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        match verify_holding(dir, d, lists) {
+            Ok(properties) if properties["quote_cached"] == true => return properties,
+            outcome => assert!(
+                std::time::Instant::now() < deadline,
+                "no cached quote bound to a list of {lists:?} within 30 s: {outcome:?}\n{}",
+                d.stderr()
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn warrantd_fetches_its_authoritys_status_list_and_binds_cached_quotes_to_it() {
+    let tmp = common::workdir();
+    let dir = tmp.path();
+    let tpm = Swtpm::start();
+    let nginx = warrant_test_support::nginx::Nginx::start();
+    let url = format!("{}/status/1", nginx.url());
+    let root = nginx.root();
+    let publish = |d: &common::Daemon, out: &str| {
+        let args = ["authority", "publish-status", "--ttl", "1", "--out", out, "--out-dir"];
+        ok(dir, d, &[&args[..], &[root.to_str().unwrap()]].concat());
+    };
+    let d = start_on_tpm(dir, &tpm, "quote_cache_seconds = 3600");
+    ok(dir, &d, &["authority", "init", "--issuer", "tpm-authority", "--status-uri", &url]);
+    ok(dir, &d, &["keys", "create", "laptop"]);
+    let fresh_enough = r#"permit (principal, action, resource)
+when { context.device.properties.quoted && context.device.properties.quote_age < 3600 };"#;
+    let granted = enroll_by_credential(dir, &d, fresh_enough, "grant.cbor");
+    assert_eq!(granted.status.code(), Some(0), "{}", String::from_utf8_lossy(&granted.stderr));
+    ok(dir, &d, &["authority", "trust", "--out", "trust.json"]);
+    publish(&d, "s1.cbor");
+    // The same daemon told to fetch the list: no sign request carries it.
+    d.stop();
+    let device = format!("quote_cache_seconds = 3600\n\n[device]\nstatus_urls = [\"{url}\"]\n");
+    let d = start_on_tpm(dir, &tpm, &device);
+    let properties = eventually_cached(dir, &d, &["s1.cbor"]);
+    assert!(properties["quote_age"].as_i64().is_some_and(|age| age >= 0), "{properties}");
+
+    // Two lists later, a verifier holding the newest refuses a quote bound to the first; warrantd
+    // fetches the new lists on the first one's ttl and binds its quotes to them.
+    publish(&d, "s2.cbor");
+    publish(&d, "s3.cbor");
+    eventually_cached(dir, &d, &["s1.cbor", "s2.cbor", "s3.cbor"]);
+    assert!(
+        nginx.access_log().iter().filter(|l| l.starts_with("200 GET /status/1 ")).count() >= 2,
+        "{:?}",
+        nginx.access_log()
+    );
+}
+
 #[test]
 fn quotes_made_by_tpm2_tools_are_verified_by_warrant_evidence_tpm_quote() {
     let tmp = tempfile::tempdir().unwrap();

@@ -68,6 +68,14 @@ pub enum Error {
         /// The OS error.
         source: std::io::Error,
     },
+    /// A status list's URI gives no path its file can be published at under the directory.
+    #[error("status list URI {uri:?} cannot be published under a directory: {reason}")]
+    PublishPath {
+        /// The list's URI.
+        uri: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An argument is not acceptable.
     #[error("{0}")]
     Usage(String),
@@ -98,6 +106,7 @@ impl Error {
             Error::KeyStore(_) => "key_store",
             Error::Io { .. } | Error::Warrantd { .. } => "io",
             Error::BadFile { .. } => "bad_file",
+            Error::PublishPath { .. } => "publish_path_unusable",
             Error::Usage(_) => "usage",
         }
     }

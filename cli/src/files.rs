@@ -41,6 +41,16 @@ pub(crate) fn read_text(path: &Path) -> Result<String, Error> {
 /// Replaces `path` with `bytes` atomically and durably (temporary file, fsync, rename, fsync
 /// of the directory), with mode `mode`.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    write_atomic_modified(path, bytes, mode, None)
+}
+
+/// [`write_atomic`], the new file's modification time set to `modified` when given.
+pub(crate) fn write_atomic_modified(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    modified: Option<std::time::SystemTime>,
+) -> Result<(), Error> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -52,6 +62,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), E
         .map_err(io(dir))?;
     (|| {
         tmp.as_file().write_all(bytes)?;
+        if let Some(time) = modified {
+            tmp.as_file().set_modified(time)?;
+        }
         tmp.as_file().sync_all()?;
         Ok::<_, std::io::Error>(())
     })()

@@ -11,6 +11,7 @@ mod files;
 mod gate;
 mod loopback_peer;
 mod proxy;
+mod publish;
 mod tls;
 mod upstream;
 mod view;
@@ -168,15 +169,14 @@ enum AuthorityCommand {
         /// --valid-for) [default: 300, or --valid-for if shorter].
         #[arg(long)]
         ttl: Option<u64>,
-        /// Where to write it.
-        #[arg(long)]
-        out: PathBuf,
+        #[command(flatten)]
+        to: StatusOutput,
     },
-    /// Write the latest published status list (e.g. again, after a lost copy).
+    /// Write the latest published status list again (e.g. after a lost copy), with --out-dir
+    /// its history too.
     StatusList {
-        /// Where to write it.
-        #[arg(long)]
-        out: PathBuf,
+        #[command(flatten)]
+        to: StatusOutput,
     },
     /// Write the trust file verifiers need (authority id and all issuance keys).
     Trust {
@@ -186,6 +186,22 @@ enum AuthorityCommand {
     },
     /// Create a new issuance key for new grants; earlier keys stay trusted.
     RotateKey,
+}
+
+/// Where a status list is written.
+#[derive(Debug, Args)]
+struct StatusOutput {
+    /// A file to write it to (replaced atomically).
+    #[arg(long, required_unless_present = "out_dir")]
+    out: Option<PathBuf>,
+    /// A directory a web server serves: the list goes at DIR/<the path of its URI> and the
+    /// lists before it at DIR/<path>.history/<sequence>, for verifiers that missed some to walk
+    /// the chain; each file replaced atomically, the history first.
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+    /// How many earlier lists --out-dir keeps in the history (older ones are removed).
+    #[arg(long, default_value_t = publish::DEFAULT_KEEP)]
+    keep: u64,
 }
 
 #[derive(Debug, Args)]
@@ -345,6 +361,14 @@ struct VerifyArgs {
     /// The latest status list file (repeatable, oldest first).
     #[arg(long = "status")]
     status: Vec<PathBuf>,
+    /// A status list's URL (https://...; http:// only to a loopback address), fetched once
+    /// (repeatable; after the --status files).
+    #[arg(long = "status-url")]
+    status_url: Vec<String>,
+    /// PEM CA certificates an https status host's certificate must chain to (default: the
+    /// system's roots).
+    #[arg(long, requires = "status_url")]
+    status_ca: Option<PathBuf>,
     #[command(flatten)]
     request: RequestArgs,
     /// The action the request performs: a warrant for another action is refused
@@ -555,14 +579,14 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
                 json!({"grant_id": revoked.grant_id, "status_index": revoked.status_index}),
             );
         }
-        AuthorityCommand::PublishStatus { valid_for, ttl, out: path } => {
+        AuthorityCommand::PublishStatus { valid_for, ttl, to } => {
             let list: api::StatusListResponse =
                 client.post("/authority/status-lists", &api::PublishRequest { valid_for, ttl })?;
-            write_status_list(&list, &path, out)?;
+            write_status_list(client, &list, &to, out)?;
         }
-        AuthorityCommand::StatusList { out: path } => {
+        AuthorityCommand::StatusList { to } => {
             let list: api::StatusListResponse = client.get("/authority/status-lists/latest")?;
-            write_status_list(&list, &path, out)?;
+            write_status_list(client, &list, &to, out)?;
         }
         AuthorityCommand::Trust { out: path } => {
             let trust: TrustFile = client.get("/authority/trust")?;
@@ -594,11 +618,50 @@ fn authority(client: &mut Client, cmd: AuthorityCommand, out: Output) -> Result<
     Ok(())
 }
 
-fn write_status_list(list: &api::StatusListResponse, path: &Path, out: Output) -> Result<(), Error> {
-    files::write_atomic(path, &list.list, 0o644)?;
+fn write_status_list(
+    client: &mut Client,
+    list: &api::StatusListResponse,
+    to: &StatusOutput,
+    out: Output,
+) -> Result<(), Error> {
+    let (_, sequence) = publish::uri_and_sequence(&list.list)?;
+    if sequence != list.sequence {
+        return Err(Error::UnexpectedAnswer(format!(
+            "status list {} is numbered {sequence} inside",
+            list.sequence
+        )));
+    }
+    let mut said = Vec::new();
+    let mut result = json!({"sequence": list.sequence, "size": list.list.len()});
+    if let Some(path) = &to.out {
+        publish::replace_served(path, &list.list)?;
+        said.push(format!("written to {}", path.display()));
+        result["out"] = json!(path);
+    }
+    if let Some(dir) = &to.out_dir {
+        let earlier = |seq: u64| {
+            let entry: api::StatusListResponse = client.get(&format!("/authority/status-lists/{seq}"))?;
+            match publish::uri_and_sequence(&entry.list)? {
+                (_, inside) if inside == seq && entry.sequence == seq => Ok(entry.list),
+                (_, inside) => Err(Error::UnexpectedAnswer(format!(
+                    "status list {seq} was asked for, list {inside} came"
+                ))),
+            }
+        };
+        let published = publish::publish(dir, &list.list, to.keep, earlier)?;
+        said.push(format!(
+            "published at {} (history entries written: {:?}, removed: {:?})",
+            published.list.display(),
+            published.history_written,
+            published.history_removed
+        ));
+        result["published"] = json!(published.list);
+        result["history_written"] = json!(published.history_written);
+        result["history_removed"] = json!(published.history_removed);
+    }
     out.done(
-        &format!("status list {} written to {} ({} bytes)", list.sequence, path.display(), list.list.len()),
-        json!({"sequence": list.sequence, "out": path, "size": list.list.len()}),
+        &format!("status list {} ({} bytes) {}", list.sequence, list.list.len(), said.join("; ")),
+        result,
     );
     Ok(())
 }
@@ -648,6 +711,17 @@ fn verify(args: VerifyArgs, out: Output) -> Result<(), Error> {
     let verifier = builder.build()?;
     for path in &args.status {
         verifier.install_status_list(&files::read(path)?)?;
+    }
+    if !args.status_url.is_empty() {
+        let options = warrant_http::FetchOptions { ca_file: args.status_ca.clone(), ..Default::default() };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start the runtime: {e}")))?;
+        for url in &args.status_url {
+            let source = warrant_http::HttpStatusSource::new(url, &options)?;
+            runtime.block_on(warrant_http::refresh(&verifier, &source))?;
+        }
     }
     let body = read_body(&args.request)?;
     let request = HttpRequest { method: &args.request.method, target: &args.request.target, body: &body };

@@ -708,6 +708,87 @@ fn revocation_and_status_list_freshness() {
 }
 
 #[test]
+fn a_verifier_that_missed_lists_installs_the_newest_only_along_an_unbroken_chain() {
+    let f = Fixture::new();
+    let list2 = f.next_status(2, &f.status, &[]);
+    let list3 = f.next_status(3, &list2, &[]);
+    let list4 = f.next_status(4, &list3, &[]);
+    let list5 = f.next_status(5, &list4, &[5]);
+    let held_sequence =
+        |v: &Verifier| v.status_list(&f.status_claims.issuer, &f.status_claims.uri).unwrap().sequence;
+
+    // The walk from the held list 1 through 2..4 to 5: installed, and the grant revoked.
+    let v = f.verifier();
+    let info = v.install_status_list_after(&[&list2, &list3, &list4], &list5).unwrap();
+    assert_eq!(info.sequence, 5);
+    assert!(matches!(verify(&f, &v, &f.warrant()), Err(Error::Revoked { sequence: 5, .. })));
+
+    // A link that does not name its predecessor (a fork served as history): nothing installed.
+    let forked3 = f.next_status(3, &f.status, &[]);
+    let v = f.verifier();
+    assert!(matches!(
+        v.install_status_list_after(&[&list2, &forked3, &list4], &list5),
+        Err(Error::StatusListChainBroken { sequence: 3, held: 2 })
+    ));
+    assert_eq!(held_sequence(&v), 1, "the held list stays, not list 2");
+    // The newest not chaining to the last link.
+    let other5 = f.next_status(5, &list3, &[]);
+    assert!(matches!(
+        v.install_status_list_after(&[&list2, &list3, &list4], &other5),
+        Err(Error::StatusListChainBroken { sequence: 5, held: 4 })
+    ));
+    // A link badly signed, older than the held list, or another URI's.
+    let mut bad = list3.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(matches!(
+        v.install_status_list_after(&[&list2, &bad, &list4], &list5),
+        Err(Error::StatusListSignatureInvalid)
+    ));
+    v.install_status_list(&list2).unwrap();
+    assert!(matches!(
+        v.install_status_list_after(&[&f.status, &list3, &list4], &list5),
+        Err(Error::StatusListRollback { held: 2, offered: 1 })
+    ));
+    let mut elsewhere = f.status_claims.clone();
+    elsewhere.uri = "https://other.example/status".into();
+    elsewhere.sequence = 3;
+    elsewhere.previous = warrant_envelope::issue::status_list_digest(&list2).unwrap();
+    let elsewhere = elsewhere.sign(&f.authority).unwrap();
+    assert!(matches!(
+        v.install_status_list_after(&[&elsewhere, &list4], &list5),
+        Err(Error::StatusListChainBroken { sequence: 3, held: 2 })
+    ));
+    // A walk that skips a list, or a history entry served in another's place.
+    assert!(matches!(
+        v.install_status_list_after(&[&list3], &list5),
+        Err(Error::StatusListChainBroken { sequence: 5, held: 3 })
+    ));
+    assert!(matches!(
+        v.install_status_list_after(&[&list4], &list5),
+        Err(Error::StatusListChainBroken { sequence: 4, held: 2 })
+    ));
+    assert!(matches!(
+        v.install_status_list_after(&[&list3, &list3], &list5),
+        Err(Error::StatusListChainBroken { sequence: 3, held: 3 })
+    ));
+    assert_eq!(held_sequence(&v), 2);
+
+    // Links need not be unexpired, the newest must.
+    let mut short = f.status_claims.clone();
+    short.expires_at = NOW + 10;
+    short.time_to_live = 5;
+    short.sequence = 2;
+    short.previous = warrant_envelope::issue::status_list_digest(&f.status).unwrap();
+    let expired2 = short.sign(&f.authority).unwrap();
+    let via_expired = f.next_status(3, &expired2, &[]);
+    f.clock.set(NOW + 100);
+    let v = f.verifier();
+    assert_eq!(v.install_status_list_after(&[&expired2], &via_expired).unwrap().sequence, 3);
+    assert!(matches!(v.install_status_list_after(&[], &expired2), Err(Error::StatusListExpired { .. })));
+}
+
+#[test]
 fn status_index_outside_the_list_and_foreign_lists_are_rejected() {
     let f = Fixture::new();
     let mut grant = f.grant_claims.clone();

@@ -79,6 +79,70 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    #[cfg(feature = "fetch")]
+    /// A status list URL that cannot be fetched from: not `https://` (or `http://` to a
+    /// loopback address), or not the URL of a file.
+    #[error("status list URL {url:?} is not usable: {reason}")]
+    StatusUrl {
+        /// The URL given.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
+    #[cfg(feature = "fetch")]
+    /// A status list could not be fetched: no connection, TLS refused, the answer broken off.
+    #[error("fetching the status list {url}: {reason}")]
+    StatusFetchFailed {
+        /// The URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    #[cfg(feature = "fetch")]
+    /// Fetching a status list took longer than allowed.
+    #[error("fetching the status list {url}: no complete answer within {seconds} s")]
+    StatusFetchTimeout {
+        /// The URL.
+        url: String,
+        /// The time allowed, seconds.
+        seconds: f64,
+    },
+    #[cfg(feature = "fetch")]
+    /// The status host answered with a status other than 200 (or 304 to a conditional request).
+    #[error("fetching the status list {url}: the server answered {status}")]
+    StatusFetchStatus {
+        /// The URL.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    #[cfg(feature = "fetch")]
+    /// The status host answered with a redirect, which is not followed.
+    #[error("fetching the status list {url}: redirected to {location:?}, which is not followed: configure the list's final URL")]
+    StatusFetchRedirected {
+        /// The URL.
+        url: String,
+        /// The `Location` it named.
+        location: String,
+    },
+    #[cfg(feature = "fetch")]
+    /// The answer is not a status list token (`Content-Type: application/statuslist+cwt`).
+    #[error("fetching the status list {url}: the answer's Content-Type is {found:?}, not application/statuslist+cwt")]
+    StatusContentType {
+        /// The URL.
+        url: String,
+        /// The Content-Type received (empty: none).
+        found: String,
+    },
+    #[cfg(feature = "fetch")]
+    /// The answer is larger than a status list may be.
+    #[error("fetching the status list {url}: the answer is over the {limit}-byte limit")]
+    StatusTooLarge {
+        /// The URL.
+        url: String,
+        /// The limit, bytes.
+        limit: usize,
+    },
     /// A status list from a source was refused by the verifier.
     #[error("status list from {source_name}: {error}")]
     StatusList {
@@ -139,6 +203,20 @@ impl Error {
             Error::Io { .. } => "io",
             Error::BadFile { .. } => "bad_file",
             Error::StatusList { error, .. } => error.code(),
+            #[cfg(feature = "fetch")]
+            Error::StatusUrl { .. } => "status_url_invalid",
+            #[cfg(feature = "fetch")]
+            Error::StatusFetchFailed { .. } => "status_fetch_failed",
+            #[cfg(feature = "fetch")]
+            Error::StatusFetchTimeout { .. } => "status_fetch_timeout",
+            #[cfg(feature = "fetch")]
+            Error::StatusFetchStatus { .. } => "status_fetch_status",
+            #[cfg(feature = "fetch")]
+            Error::StatusFetchRedirected { .. } => "status_fetch_redirected",
+            #[cfg(feature = "fetch")]
+            Error::StatusContentType { .. } => "status_content_type",
+            #[cfg(feature = "fetch")]
+            Error::StatusTooLarge { .. } => "status_too_large",
         }
     }
 
@@ -194,6 +272,15 @@ impl Error {
             | Error::Io { .. }
             | Error::BadFile { .. }
             | Error::StatusList { .. } => (StatusCode::SERVICE_UNAVAILABLE, None),
+            // A fetch failing is never a request's answer; were it one, nothing was decided.
+            #[cfg(feature = "fetch")]
+            Error::StatusUrl { .. }
+            | Error::StatusFetchFailed { .. }
+            | Error::StatusFetchTimeout { .. }
+            | Error::StatusFetchStatus { .. }
+            | Error::StatusFetchRedirected { .. }
+            | Error::StatusContentType { .. }
+            | Error::StatusTooLarge { .. } => (StatusCode::SERVICE_UNAVAILABLE, None),
         }
     }
 }

@@ -13,8 +13,9 @@
 //! - [`WarrantLayer`] is a tower layer doing it in front of a service;
 //! - with the `axum` feature, [`Warrant`] is an extractor (and `Option<Warrant>` for
 //!   optional authentication), and [`Error`] an `IntoResponse`;
-//! - a [`StatusSource`] keeps the verifier's status lists fresh ([`FileStatusSource`],
-//!   [`spawn_refresh`]).
+//! - a [`StatusSource`] keeps the verifier's status lists fresh: [`FileStatusSource`] with
+//!   [`spawn_refresh`], or, with the `fetch` feature, `HttpStatusSource` (the list's URL over
+//!   https) with a [`StatusRefresher`] on the list's own `ttl`.
 //!
 //! ```no_run
 //! # #[cfg(feature = "axum")]
@@ -49,11 +50,14 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod guard;
+#[cfg(feature = "fetch")]
+mod http_status_source;
 mod layer;
 mod method_override;
 mod origin;
 #[cfg(feature = "redis")]
 mod redis_replay;
+mod refresh_schedule;
 mod response;
 mod routes;
 mod status_source;
@@ -63,13 +67,20 @@ use std::path::Path;
 pub use carriage::{authorization_value, warrant_from_headers, MAX_TOKEN_LEN, SCHEME};
 pub use error::{Challenge, Error};
 pub use guard::{RequestVerifier, Warrant, DEFAULT_BODY_LIMIT};
+#[cfg(feature = "fetch")]
+pub use http_status_source::{
+    FetchOptions, HttpStatusSource, DEFAULT_CONNECT_TIMEOUT, DEFAULT_FETCH_TIMEOUT, STATUS_LIST_MEDIA_TYPE,
+};
 pub use layer::{WarrantLayer, WarrantService};
 pub use origin::Origin;
 #[cfg(feature = "redis")]
 pub use redis_replay::{RedisConfigError, RedisReplayStore};
+pub use refresh_schedule::{RefreshSchedule, DEFAULT_RETRY_MAX, DEFAULT_RETRY_MIN};
 pub use response::refusal;
 pub use routes::{Operation, RouteTable};
-pub use status_source::{refresh, spawn_refresh, FileStatusSource, SourceFuture, StatusSource};
+pub use status_source::{
+    refresh, spawn_refresh, FileStatusSource, SourceFuture, StatusRefresher, StatusSource, MAX_CHAIN_WALK,
+};
 use warrant_envelope::verify::TrustedAuthority;
 
 /// The largest trust file read.

@@ -393,18 +393,25 @@ impl<'a> Authority<'a> {
 
     /// A published status list by sequence number (the latest when `None`).
     pub fn status_list(&self, sequence: Option<u64>) -> Result<Vec<u8>, Error> {
+        let missing = || match sequence {
+            Some(seq) => Error::NotFound(format!("no status list with sequence {seq} has been published")),
+            None => Error::NotFound("no status list has been published".into()),
+        };
         let found = match sequence {
-            Some(seq) => self
-                .conn
-                .query_row("SELECT list FROM status_lists WHERE sequence = ?1", [seq as i64], |r| r.get(0))
-                .optional(),
+            // No list has a sequence beyond what SQLite stores.
+            Some(seq) => {
+                let seq = i64::try_from(seq).map_err(|_| missing())?;
+                self.conn
+                    .query_row("SELECT list FROM status_lists WHERE sequence = ?1", [seq], |r| r.get(0))
+                    .optional()
+            }
             None => self
                 .conn
                 .query_row("SELECT list FROM status_lists ORDER BY sequence DESC LIMIT 1", [], |r| r.get(0))
                 .optional(),
         }
         .map_err(sql)?;
-        found.ok_or_else(|| Error::NotFound("no such status list has been published".into()))
+        found.ok_or_else(missing)
     }
 
     /// Creates a new issuance key and makes it the active one; the old keys stay trusted so

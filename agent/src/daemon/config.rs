@@ -111,6 +111,8 @@ struct File {
     #[serde(default)]
     authority: AuthorityConfig,
     #[serde(default)]
+    device: DeviceConfig,
+    #[serde(default)]
     limits: Limits,
     #[serde(default)]
     audit: AuditConfig,
@@ -132,6 +134,27 @@ pub struct AuthorityConfig {
     pub yubikey_roots: Vec<PathBuf>,
     /// Accept ECDSA keys on YubiKey firmware below 5.7.0 (YSA-2024-03).
     pub allow_ysa_2024_03: bool,
+}
+
+/// The device side's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceConfig {
+    /// URLs of the status lists of the authorities whose grants this device signs under
+    /// (`https://`, or `http://` to a loopback address), fetched on each list's schedule
+    /// (`iat + ttl`, retries backing off, jittered): cached TPM quotes are bound to the newest
+    /// list without `warrant sign --status-list`.
+    pub status_urls: Vec<String>,
+    /// PEM CA certificates the status hosts' certificates must chain to (default: the system's
+    /// roots).
+    pub status_ca: Option<PathBuf>,
+}
+
+impl DeviceConfig {
+    /// How the status URLs are fetched.
+    pub fn fetch_options(&self) -> warrant_http::FetchOptions {
+        warrant_http::FetchOptions { ca_file: self.status_ca.clone(), ..Default::default() }
+    }
 }
 
 /// Resource limits; each refusal is an error to its client, never the daemon's end.
@@ -288,6 +311,8 @@ pub struct Config {
     pub keystore: KeyStoreConfig,
     /// The authority's configured settings.
     pub authority: AuthorityConfig,
+    /// The device side's settings.
+    pub device: DeviceConfig,
     /// Limits.
     pub limits: Limits,
     /// Audit destinations.
@@ -351,12 +376,24 @@ impl Config {
             paths
                 .extend(list.iter().enumerate().map(|(i, p)| (format!("authority.{key}[{i}]"), p.as_path())));
         }
+        paths.extend(file.device.status_ca.as_deref().map(|p| ("device.status_ca".to_owned(), p)));
         if let Some((key, path)) = paths.iter().find(|(_, p)| !p.is_absolute()) {
             let message = format!(
                 "{} is a relative path: give it from / (a relative one depends on the directory warrantd runs in)",
                 path.display()
             );
             return Err(at.key_error(key, &message));
+        }
+        // Checked as they will be fetched: the URL's form, and the CA file.
+        let options = file.device.fetch_options();
+        for (i, url) in file.device.status_urls.iter().enumerate() {
+            if let Err(e) = warrant_http::HttpStatusSource::new(url, &options) {
+                let key = match e {
+                    warrant_http::Error::StatusUrl { .. } => format!("device.status_urls[{i}]"),
+                    _ => "device.status_ca".to_owned(),
+                };
+                return Err(at.key_error(&key, &e.to_string()));
+            }
         }
         let l = file.limits;
         for (key, ok) in [
@@ -397,6 +434,7 @@ impl Config {
             state_dir: file.state_dir.unwrap_or_else(|| mode.default_state_dir()),
             keystore,
             authority: file.authority,
+            device: file.device,
             limits: file.limits,
             audit: file.audit,
             rules: RuleSet::new(rules, admin),
@@ -708,6 +746,39 @@ rate = { requests = 10, per_seconds = 1 }
     }
 
     #[test]
+    fn device_status_urls_are_checked_as_they_will_be_fetched_and_refused_at_their_line() {
+        let base = "mode = \"user\"\nsocket = \"/run/t.sock\"\n[device]\n";
+        let good = format!(
+            "{base}status_urls = [\"https://status.example.com/status/1\", \"http://127.0.0.1:8080/s/2\"]\n"
+        );
+        let config = Config::parse(Path::new("/etc/x.toml"), &good).unwrap();
+        assert_eq!(config.device.status_urls.len(), 2);
+        for (line, key, says) in [
+            (
+                "status_urls = [\"https://s.example.com/1\", \"http://s.example.com/1\"]",
+                "device.status_urls[1]",
+                "plain http is only",
+            ),
+            ("status_urls = [\"https://s.example.com/\"]", "device.status_urls[0]", "must name a file"),
+            ("status_ca = \"ca.pem\"", "device.status_ca", "relative path"),
+            (
+                "status_urls = [\"https://s.example.com/1\"]\nstatus_ca = \"/nonexistent/ca.pem\"",
+                "device.status_ca",
+                "/nonexistent/ca.pem",
+            ),
+            ("status_url = \"https://s.example.com/1\"", "", "unknown field `status_url`"),
+        ] {
+            let text = format!("{base}{line}\n");
+            let e = Config::parse(Path::new("/etc/x.toml"), &text).unwrap_err().to_string();
+            let at = text.lines().count();
+            assert!(
+                e.contains(&format!("/etc/x.toml:{at}")) && e.contains(key) && e.contains(says),
+                "{line}: {e}"
+            );
+        }
+    }
+
+    #[test]
     fn environment_paths_must_be_absolute_and_plain() {
         assert!(environment_path("state directory", Path::new("/home/a b/.local/state")).is_ok());
         let e = environment_path("state directory", Path::new("/s\nsocket = \"/x\"")).unwrap_err();
@@ -753,6 +824,9 @@ rate = { requests = 10, per_seconds = 1 }
             .collect();
         let config = parse(&format!("{text}\n{rules}")).unwrap();
         assert_eq!(config.rules.len(), 3);
+        // The status URL example, uncommented.
+        let fetching = text.replace("# status_urls = ", "status_urls = ");
+        assert_eq!(parse(&fetching).unwrap().device.status_urls, ["https://status.example.com/status/1"]);
     }
 
     #[test]

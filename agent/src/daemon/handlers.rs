@@ -567,6 +567,21 @@ pub async fn latest_status(
     authority_op(d, caller, progress, read, work, |_, _| ()).await
 }
 
+/// `GET /v1/authority/status-lists/{sequence}`: a published list by its sequence, for
+/// publishing the history a verifier walks when it missed lists.
+pub async fn status_by_sequence(
+    State(d): Shared,
+    Extension(caller): Extension<Caller>,
+    Extension(progress): Extension<Progress>,
+    Path(sequence): Path<u64>,
+) -> Answer<api::StatusListResponse> {
+    let work = move |a: &mut Authority<'_>| {
+        Ok(api::StatusListResponse { sequence, list: a.status_list(Some(sequence))? })
+    };
+    let read = (Operation::AuthorityRead, entry_of(Operation::AuthorityRead));
+    authority_op(d, caller, progress, read, work, |_, _| ()).await
+}
+
 /// `POST /v1/authority/keys`: rotates the issuance key.
 pub async fn rotate_key(
     State(d): Shared,

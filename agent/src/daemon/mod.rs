@@ -20,6 +20,7 @@ mod routes;
 mod rules;
 mod server;
 mod state;
+mod status_fetch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -45,6 +45,7 @@ impl Routes {
             .add("post", "/authority/revocations", post(h::revoke))
             .add("post", "/authority/status-lists", post(h::publish_status))
             .add("get", "/authority/status-lists/latest", get(h::latest_status))
+            .add("get", "/authority/status-lists/{sequence}", get(h::status_by_sequence))
             .add("post", "/authority/keys", post(h::rotate_key))
     }
 

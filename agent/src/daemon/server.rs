@@ -14,7 +14,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tower::ServiceExt;
+use warrant_http::HttpStatusSource;
 
 use super::audit::{Decision, Entry};
 use super::config::{Config, Limits};
@@ -28,6 +30,7 @@ use super::operation::Progress;
 use super::peer::Caller;
 use super::routes::Routes;
 use super::state::Daemon;
+use super::status_fetch;
 use crate::Error;
 
 /// What the process asks of a running server.
@@ -45,6 +48,8 @@ pub struct Server {
     listener: Listener,
     /// The most connections the process's descriptors allow, whatever `max_connections` says.
     connection_capacity: usize,
+    /// The status lists the device side fetches (`[device] status_urls`).
+    status_sources: Vec<HttpStatusSource>,
 }
 
 impl Server {
@@ -57,6 +62,7 @@ impl Server {
                 config.limits.max_connections
             );
         }
+        let status_sources = status_fetch::sources(&config.device)?;
         let listener = listener::listen(&config)?;
         let daemon = match Daemon::open(config) {
             Ok(d) => d,
@@ -65,12 +71,13 @@ impl Server {
                 return Err(e);
             }
         };
-        Ok(Self { daemon: Arc::new(daemon), listener, connection_capacity })
+        Ok(Self { daemon: Arc::new(daemon), listener, connection_capacity, status_sources })
     }
 
     /// Serves until `control` says stop (or is closed).
     pub async fn run(self, mut control: mpsc::Receiver<Control>) -> Result<(), Error> {
-        let Server { daemon, listener: Listener { socket, bound_path }, connection_capacity } = self;
+        let Server { daemon, listener: Listener { socket, bound_path }, connection_capacity, status_sources } =
+            self;
         let start = |source| Error::Start { what: "serving the listening socket", source };
         socket.set_nonblocking(true).map_err(start)?;
         let socket = UnixListener::from_std(socket).map_err(start)?;
@@ -78,6 +85,7 @@ impl Server {
         let connections = Arc::new(Connections::default());
         daemon.audit.refusals.configure(&daemon.limits());
         let summaries = tokio::spawn(summarize_refusals(daemon.clone()));
+        let fetches = status_fetch::spawn(&daemon, status_sources);
         let graceful = GracefulShutdown::new();
         notify::notify("READY=1");
         loop {
@@ -107,6 +115,7 @@ impl Server {
             tracing::warn!("connections still open after {} ms; closing them", drain.as_millis());
         }
         summaries.abort();
+        fetches.iter().for_each(JoinHandle::abort);
         write_suppressed(&daemon).await;
         Ok(())
     }

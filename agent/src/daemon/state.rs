@@ -88,6 +88,9 @@ impl Daemon {
         if new.audit != c.audit {
             not_applied.push("audit");
         }
+        if new.device != c.device {
+            not_applied.push("device");
+        }
         let config = Config {
             socket: c.socket.clone(),
             socket_gid: c.socket_gid,
@@ -95,6 +98,7 @@ impl Daemon {
             state_dir: c.state_dir.clone(),
             keystore: c.keystore.clone(),
             audit: c.audit.clone(),
+            device: c.device.clone(),
             ..new
         };
         let rules = config.rules.clone();

@@ -23,7 +23,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use warrant_envelope::verify::Verifier;
 use warrant_http::{
-    refusal, warrant_from_headers, FileStatusSource, Origin, RedisReplayStore, RequestVerifier, RouteTable,
+    refusal, warrant_from_headers, FetchOptions, FileStatusSource, HttpStatusSource, Origin,
+    RedisReplayStore, RefreshSchedule, RequestVerifier, RouteTable, StatusRefresher, DEFAULT_RETRY_MIN,
 };
 
 use crate::upstream::{strip_hop_by_hop, Upstream};
@@ -62,9 +63,16 @@ async fn serve(s: Settings) -> Result<(), Error> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("WARRANT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Only the first subscriber counts; a second call (none here) would change nothing.
-    let _ = tracing_subscriber::fmt().with_writer(std::io::stderr).with_env_filter(filter).try_init();
+    // Colours only for a person at a terminal, not in a log file or the journal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_env_filter(filter)
+        .try_init();
 
     let mut builder = Verifier::builder(&s.audience)
+        .clock_skew(s.skew)
         .allow_software_evidence(s.allow_software)
         .allow_self_reported_evidence(s.allow_self_reported);
     for path in &s.trust {
@@ -80,9 +88,23 @@ async fn serve(s: Settings) -> Result<(), Error> {
         builder = builder.replay_store(Arc::new(store));
     }
     let verifier = Arc::new(builder.build()?);
-    let source = Arc::new(FileStatusSource::new(&s.status_file));
-    warrant_http::refresh(&verifier, source.as_ref()).await?;
-    warrant_http::spawn_refresh(verifier.clone(), source, Duration::from_secs(s.status_interval));
+    // Every source must give a list to start with: a gate that started without one would
+    // answer that authority's grants 503 without anyone having noticed.
+    for path in &s.status_files {
+        let source = Arc::new(FileStatusSource::new(path));
+        warrant_http::refresh(&verifier, source.as_ref()).await?;
+        warrant_http::spawn_refresh(verifier.clone(), source, Duration::from_secs(s.status_interval));
+    }
+    let options = FetchOptions { ca_file: s.status_ca.clone(), ..FetchOptions::default() };
+    let retries = RefreshSchedule::new(DEFAULT_RETRY_MIN, Duration::from_secs(s.status_retry_max));
+    for url in &s.status_urls {
+        let source = Arc::new(HttpStatusSource::new(url, &options)?);
+        let mut refresher = StatusRefresher::new(verifier.clone(), source, retries.clone());
+        if let Some(info) = refresher.refresh().await? {
+            eprintln!("warrant gate: status list {} of {:?} from {url}", info.sequence, info.issuer);
+        }
+        refresher.spawn();
+    }
     let routes = match &s.routes {
         Some(path) => RouteTable::read(path)?,
         None => RouteTable::default(),

@@ -31,12 +31,30 @@ pub(crate) struct GateArgs {
     /// A trust file from `warrant authority trust` (repeatable).
     #[arg(long = "trust")]
     trust: Vec<PathBuf>,
-    /// The status list file, read again when it changes (replace it atomically).
-    #[arg(long)]
-    status_file: Option<PathBuf>,
-    /// Seconds between looks at the status file for a new list. Default 2.
+    /// A status list file, read again when it changes (replace it atomically). Repeatable: one
+    /// per authority (or list) whose grants the gate accepts.
+    #[arg(long = "status-file")]
+    status_file: Vec<PathBuf>,
+    /// Seconds between looks at the status files for a new list. Default 2.
     #[arg(long)]
     status_interval: Option<u64>,
+    /// A status list's URL (https://...; http:// only to a loopback address), fetched again at
+    /// the held list's iat + ttl with jitter, conditionally, walking the published history
+    /// when lists were missed (FORMAT.md §6). Repeatable: one per authority (or list).
+    #[arg(long = "status-url")]
+    status_url: Vec<String>,
+    /// PEM CA certificates an https status host's certificate must chain to (default: the
+    /// system's roots).
+    #[arg(long)]
+    status_ca: Option<PathBuf>,
+    /// Longest wait, seconds, between fetches of a status URL that fail (or serve nothing newer
+    /// than a list past its ttl); they start at 1 s and double. Default 60.
+    #[arg(long)]
+    status_retry_max: Option<u64>,
+    /// Tolerated clock skew, seconds: warrants, grants and status lists are accepted this long
+    /// past their expiry (and before their start). Default 60.
+    #[arg(long)]
+    skew: Option<u64>,
     /// The route table (TOML, docs/HTTP.md); without one the operation is the method and path.
     #[arg(long)]
     routes: Option<PathBuf>,
@@ -90,8 +108,14 @@ struct GateFile {
     audience: Option<String>,
     #[serde(default)]
     trust: Vec<PathBuf>,
-    status_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    status_file: Vec<PathBuf>,
     status_interval: Option<u64>,
+    #[serde(default, deserialize_with = "one_or_many")]
+    status_url: Vec<String>,
+    status_ca: Option<PathBuf>,
+    status_retry_max: Option<u64>,
+    skew: Option<u64>,
     routes: Option<PathBuf>,
     local_policy: Option<PathBuf>,
     #[serde(default)]
@@ -116,8 +140,12 @@ pub(crate) struct Settings {
     pub origin: String,
     pub audience: String,
     pub trust: Vec<PathBuf>,
-    pub status_file: PathBuf,
+    pub status_files: Vec<PathBuf>,
     pub status_interval: u64,
+    pub status_urls: Vec<String>,
+    pub status_ca: Option<PathBuf>,
+    pub status_retry_max: u64,
+    pub skew: u64,
     pub routes: Option<PathBuf>,
     pub local_policy: Option<PathBuf>,
     pub allow_software: bool,
@@ -146,6 +174,13 @@ impl GateArgs {
         if trust.is_empty() {
             return Err(missing("trust"));
         }
+        let status_files = if self.status_file.is_empty() { file.status_file } else { self.status_file };
+        let status_urls = if self.status_url.is_empty() { file.status_url } else { self.status_url };
+        if status_files.is_empty() && status_urls.is_empty() {
+            return Err(Error::Usage(
+                "a status list is required: --status-url or --status-file (each repeatable: one per authority), on the command line or in --config".into(),
+            ));
+        }
         let tls = match (self.tls_cert.or(file.tls_cert), self.tls_key.or(file.tls_key)) {
             (Some(cert), Some(key)) => Some((cert, key)),
             (None, None) => None,
@@ -157,8 +192,12 @@ impl GateArgs {
             audience: self.audience.or(file.audience).unwrap_or_else(|| origin.clone()),
             origin,
             trust,
-            status_file: self.status_file.or(file.status_file).ok_or_else(|| missing("status-file"))?,
+            status_files,
             status_interval: self.status_interval.or(file.status_interval).unwrap_or(2).max(1),
+            status_urls,
+            status_ca: self.status_ca.or(file.status_ca),
+            status_retry_max: self.status_retry_max.or(file.status_retry_max).unwrap_or(60).max(1),
+            skew: self.skew.or(file.skew).unwrap_or(warrant_envelope::verify::DEFAULT_CLOCK_SKEW_SECS),
             routes: self.routes.or(file.routes),
             local_policy: self.local_policy.or(file.local_policy),
             allow_software: self.allow_software || file.allow_software,
@@ -176,4 +215,22 @@ impl GateArgs {
             replay: self.replay.or(file.replay),
         })
     }
+}
+
+/// A TOML value that is one item or a list of them (`status_file = "a"` or `["a", "b"]`).
+fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(item) => vec![item],
+        OneOrMany::Many(items) => items,
+    })
 }

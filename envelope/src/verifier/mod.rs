@@ -267,6 +267,18 @@ impl Verifier {
         self.status.install(&self.trust, bytes, self.clock.now(), self.skew)
     }
 
+    /// Installs `list` after the lists `between` it and the held one (oldest first: the
+    /// history a verifier that missed lists fetched), so that the whole chain from the held
+    /// list to `list` is checked: each is checked as [`Verifier::install_status_list`] checks
+    /// a list against the one held before it (signature, issuer, rollback, equivocation,
+    /// `prev`), each must be the direct successor of the one before it (the first of the held
+    /// list, when one is held), all must be of `list`'s issuer and URI, and only `list` must be unexpired
+    /// (the others are links, not lists relied on). If any is refused, nothing is installed
+    /// and the held list stays.
+    pub fn install_status_list_after(&self, between: &[&[u8]], list: &[u8]) -> Result<StatusListInfo, Error> {
+        self.status.install_after(&self.trust, between, list, self.clock.now(), self.skew)
+    }
+
     /// The status list of authority `issuer` held for `uri`, if any.
     pub fn status_list(&self, issuer: &str, uri: &str) -> Option<StatusListInfo> {
         self.status.info(issuer, uri)

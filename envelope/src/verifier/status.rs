@@ -61,6 +61,100 @@ pub(crate) struct HeldStatusLists {
     by_issuer: RwLock<HashMap<String, HashMap<String, Arc<HeldList>>>>,
 }
 
+/// A list whose signature and issuer were checked, not yet compared with the held one.
+struct Candidate {
+    info: StatusListInfo,
+    previous: [u8; 32],
+    bits: StatusBits,
+    freshness: [u8; 32],
+}
+
+impl Candidate {
+    fn link(&self) -> ChainLink {
+        ChainLink { freshness: self.freshness, issued_at: self.info.issued_at }
+    }
+}
+
+/// What a list is to the one held before it.
+enum Step {
+    /// The held list itself (the same signed content): nothing to install.
+    Same,
+    /// A later list that may replace it.
+    Later,
+}
+
+/// Decodes `bytes` and checks its signature and that its `iss` owns the signing key.
+fn signed_by_its_issuer(trust: &TrustStore, bytes: &[u8]) -> Result<Candidate, Error> {
+    let decoded = DecodedStatusList::decode(bytes)?;
+    let (key_owner, key) = trust.get(&decoded.signed.kid).ok_or(Error::StatusListSignatureInvalid)?;
+    if !decoded.signed.verifies_with(key) {
+        return Err(Error::StatusListSignatureInvalid);
+    }
+    let digest = decoded.digest();
+    let freshness = decoded.freshness()?;
+    let claims = decoded.claims;
+    if claims.issuer != key_owner {
+        return Err(Error::StatusListIssuerMismatch { key_owner: key_owner.into(), claimed: claims.issuer });
+    }
+    Ok(Candidate {
+        info: StatusListInfo {
+            issuer: claims.issuer,
+            uri: claims.uri,
+            sequence: claims.sequence,
+            digest,
+            issued_at: claims.issued_at,
+            expires_at: claims.expires_at,
+            time_to_live: claims.time_to_live,
+        },
+        previous: claims.previous,
+        bits: claims.bits,
+        freshness,
+    })
+}
+
+/// Refuses an expired list.
+fn unexpired(info: &StatusListInfo, now: u64, skew: u64) -> Result<(), Error> {
+    if now >= info.expires_at.saturating_add(skew) {
+        return Err(Error::StatusListExpired { uri: info.uri.clone(), expired_at: info.expires_at, now });
+    }
+    Ok(())
+}
+
+/// Refuses a list of a walk that is not the direct successor of the one before it (a history
+/// entry served for another sequence would otherwise turn the walk into a gap).
+fn consecutive(before: &StatusListInfo, info: &StatusListInfo) -> Result<(), Error> {
+    if before.sequence.checked_add(1) != Some(info.sequence) {
+        return Err(Error::StatusListChainBroken { sequence: info.sequence, held: before.sequence });
+    }
+    Ok(())
+}
+
+/// Whether `offered` may follow `held`, a list of the same issuer and URI: never older
+/// (rollback), the same sequence only with the same content (else equivocation), and the
+/// direct successor only if it names `held` as `prev`. After a gap the chain cannot be
+/// checked; the signature and sequence are what protect the verifier.
+fn follows(held: &StatusListInfo, offered: &Candidate) -> Result<Step, Error> {
+    let info = &offered.info;
+    if info.issuer != held.issuer || info.uri != held.uri {
+        return Err(Error::StatusListChainBroken { sequence: info.sequence, held: held.sequence });
+    }
+    if info.sequence < held.sequence {
+        return Err(Error::StatusListRollback { held: held.sequence, offered: info.sequence });
+    }
+    if info.sequence == held.sequence {
+        // Same signed content is the same list, whatever its signature bytes: a no-op.
+        return if digests_equal(&info.digest, &held.digest) {
+            Ok(Step::Same)
+        } else {
+            Err(Error::StatusListForked { sequence: info.sequence })
+        };
+    }
+    if info.sequence == held.sequence + 1 && !digests_equal(&offered.previous, &held.digest) {
+        return Err(Error::StatusListChainBroken { sequence: info.sequence, held: held.sequence });
+    }
+    Ok(Step::Later)
+}
+
 impl HeldStatusLists {
     /// Verifies `bytes` and makes it the held list for its (issuer, URI).
     pub(crate) fn install(
@@ -70,62 +164,70 @@ impl HeldStatusLists {
         now: u64,
         skew: u64,
     ) -> Result<StatusListInfo, Error> {
-        let decoded = DecodedStatusList::decode(bytes)?;
-        let (key_owner, key) = trust.get(&decoded.signed.kid).ok_or(Error::StatusListSignatureInvalid)?;
-        if !decoded.signed.verifies_with(key) {
-            return Err(Error::StatusListSignatureInvalid);
-        }
-        let digest = decoded.digest();
-        let freshness = decoded.freshness()?;
-        let claims = decoded.claims;
-        if claims.issuer != key_owner {
-            return Err(Error::StatusListIssuerMismatch {
-                key_owner: key_owner.into(),
-                claimed: claims.issuer,
-            });
-        }
-        if now >= claims.expires_at.saturating_add(skew) {
-            return Err(Error::StatusListExpired { uri: claims.uri, expired_at: claims.expires_at, now });
-        }
-        let info = StatusListInfo {
-            issuer: claims.issuer,
-            uri: claims.uri,
-            sequence: claims.sequence,
-            digest,
-            issued_at: claims.issued_at,
-            expires_at: claims.expires_at,
-            time_to_live: claims.time_to_live,
-        };
+        self.install_after(trust, &[], bytes, now, skew)
+    }
+
+    /// Verifies `between` (oldest first) and `bytes`, each against the one before it (the first
+    /// against the held list), and makes `bytes` the held list for its (issuer, URI); if any is
+    /// refused nothing changes. With `between` given, each list must be the direct successor
+    /// of the one before it. Only `bytes` must be unexpired: the lists between are links of
+    /// the chain, not lists the verifier relies on.
+    pub(crate) fn install_after(
+        &self,
+        trust: &TrustStore,
+        between: &[&[u8]],
+        bytes: &[u8],
+        now: u64,
+        skew: u64,
+    ) -> Result<StatusListInfo, Error> {
+        let newest = signed_by_its_issuer(trust, bytes)?;
+        unexpired(&newest.info, now, skew)?;
         let mut held = self.by_issuer.write().unwrap_or_else(PoisonError::into_inner);
-        let current = held.get(&info.issuer).and_then(|lists| lists.get(&info.uri));
-        if let Some(current) = current {
-            let held_info = &current.info;
-            if info.sequence < held_info.sequence {
-                return Err(Error::StatusListRollback { held: held_info.sequence, offered: info.sequence });
+        let current = held.get(&newest.info.issuer).and_then(|lists| lists.get(&newest.info.uri)).cloned();
+        // The list the next one is compared with, and what it replaced (a held list remembers
+        // the list it replaced: a cached quote bound to that one is still accepted).
+        let mut last: Option<(StatusListInfo, ChainLink)> =
+            current.as_ref().map(|c| (c.info.clone(), c.link()));
+        let mut replaced = current.as_ref().and_then(|c| c.previous);
+        for entry in between {
+            // Decoded one at a time and dropped: only the newest list's bits are kept.
+            let entry = signed_by_its_issuer(trust, entry)?;
+            match &last {
+                // Older or forked links are refused as such; any other that is not the next
+                // list is a gap or a repeat, which a walk does not have.
+                Some((info, _)) => {
+                    follows(info, &entry)?;
+                    consecutive(info, &entry.info)?;
+                }
+                // Nothing held: the first link is taken as it is, the rest chain to it.
+                None if entry.info.issuer == newest.info.issuer && entry.info.uri == newest.info.uri => {}
+                None => {
+                    return Err(Error::StatusListChainBroken {
+                        sequence: entry.info.sequence,
+                        held: newest.info.sequence,
+                    })
+                }
             }
-            if info.sequence == held_info.sequence {
-                // Same signed content is the same list, whatever its signature bytes: a no-op.
-                return if digests_equal(&info.digest, &held_info.digest) {
-                    Ok(info)
-                } else {
-                    Err(Error::StatusListForked { sequence: info.sequence })
-                };
+            replaced = last.map(|(_, link)| link);
+            last = Some((entry.info.clone(), entry.link()));
+        }
+        if let Some((info, link)) = &last {
+            let step = follows(info, &newest)?;
+            if !between.is_empty() {
+                consecutive(info, &newest.info)?;
             }
-            // The direct successor must name the held list; after a gap the chain cannot be
-            // checked here, and the signature and sequence are what protect the verifier.
-            if info.sequence == held_info.sequence + 1 && !digests_equal(&claims.previous, &held_info.digest)
-            {
-                return Err(Error::StatusListChainBroken {
-                    sequence: info.sequence,
-                    held: held_info.sequence,
-                });
+            match step {
+                // The held list itself (only without a walk: a walk's lists are consecutive).
+                Step::Same => return Ok(newest.info),
+                Step::Later => replaced = Some(*link),
             }
         }
+        let info = newest.info.clone();
         let list = HeldList {
-            info: info.clone(),
-            bits: claims.bits,
-            freshness,
-            previous: current.map(|c| c.link()),
+            info: newest.info,
+            bits: newest.bits,
+            freshness: newest.freshness,
+            previous: replaced,
         };
         held.entry(info.issuer.clone()).or_default().insert(info.uri.clone(), Arc::new(list));
         Ok(info)
@@ -236,5 +338,22 @@ mod tests {
         let link2 = ChainLink { freshness: status_list_freshness(&second).unwrap(), issued_at: 200 };
         assert_eq!(held.held_and_previous("acme", "https://a.example/status"), Some((link2, Some(link1))));
         assert_eq!(held.held_and_previous("other", "https://a.example/status"), None);
+
+        // After a walk along the chain, the held list replaced the last link, not the list held
+        // before the walk: a cached quote bound to that link is still fresh.
+        claims.sequence = 3;
+        claims.previous = status_list_digest(&second).unwrap();
+        claims.issued_at = 300;
+        let third = claims.sign(&key).unwrap();
+        claims.sequence = 4;
+        claims.previous = status_list_digest(&third).unwrap();
+        claims.issued_at = 400;
+        let fourth = claims.sign(&key).unwrap();
+        let walked = HeldStatusLists::default();
+        walked.install(&trust, &first, 150, 0).unwrap();
+        walked.install_after(&trust, &[&second, &third], &fourth, 450, 0).unwrap();
+        let link3 = ChainLink { freshness: status_list_freshness(&third).unwrap(), issued_at: 300 };
+        let link4 = ChainLink { freshness: status_list_freshness(&fourth).unwrap(), issued_at: 400 };
+        assert_eq!(walked.held_and_previous("acme", "https://a.example/status"), Some((link4, Some(link3))));
     }
 }
