@@ -34,16 +34,18 @@ impl RefreshSchedule {
     }
 
     /// The wait after a fetch that succeeded (a list installed, or the source's list unchanged)
-    /// when the held list should be replaced at `refresh_at` (its `iat + ttl`, seconds since
-    /// the epoch; `None` when nothing is held) and it is `now`: until then, or, when that time
-    /// has passed (the publisher is late), a retry delay.
-    pub fn after_fetch(&mut self, refresh_at: Option<u64>, now: u64) -> Duration {
-        match refresh_at {
-            Some(at) if at > now => {
+    /// when the held list was issued at `issued_at` with `ttl` (`None` when nothing is held)
+    /// and it is `now`: until `issued_at + ttl`; once that has passed (the publisher has
+    /// nothing newer yet), a retry delay, but never more than `ttl`, the longest a list is
+    /// meant to be relied on without asking for a newer one.
+    pub fn after_fetch(&mut self, held: Option<(u64, u64)>, now: u64) -> Duration {
+        match held {
+            Some((issued_at, ttl)) if issued_at.saturating_add(ttl) > now => {
                 self.retries = 0;
-                Duration::from_secs(at - now)
+                Duration::from_secs(issued_at.saturating_add(ttl) - now)
             }
-            _ => self.retry(),
+            Some((_, ttl)) => self.retry().min(Duration::from_secs(ttl.max(1))),
+            None => self.retry(),
         }
     }
 
@@ -83,8 +85,8 @@ mod tests {
     #[test]
     fn the_next_fetch_is_at_the_held_lists_iat_plus_ttl() {
         let mut schedule = RefreshSchedule::default();
-        assert_eq!(schedule.after_fetch(Some(NOW + 300), NOW), Duration::from_secs(300));
-        assert_eq!(schedule.after_fetch(Some(NOW + 1), NOW), Duration::from_secs(1));
+        assert_eq!(schedule.after_fetch(Some((NOW - 10, 300)), NOW), Duration::from_secs(290));
+        assert_eq!(schedule.after_fetch(Some((NOW, 1)), NOW), Duration::from_secs(1));
     }
 
     #[test]
@@ -92,15 +94,23 @@ mod tests {
         let mut schedule = RefreshSchedule::new(Duration::from_secs(1), Duration::from_secs(10));
         let waits: Vec<u64> = (0..6).map(|_| schedule.after_failure().as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 10, 10]);
-        assert_eq!(schedule.after_fetch(Some(NOW + 30), NOW), Duration::from_secs(30));
+        assert_eq!(schedule.after_fetch(Some((NOW, 30)), NOW), Duration::from_secs(30));
         // Nothing held, or a held list past its ttl with nothing newer: retried, backing off.
         assert_eq!(schedule.after_fetch(None, NOW), Duration::from_secs(1));
-        assert_eq!(schedule.after_fetch(Some(NOW), NOW), Duration::from_secs(2));
-        assert_eq!(schedule.after_fetch(Some(NOW - 100), NOW), Duration::from_secs(4));
+        assert_eq!(schedule.after_fetch(Some((NOW - 300, 300)), NOW), Duration::from_secs(2));
+        assert_eq!(schedule.after_fetch(Some((NOW - 400, 300)), NOW), Duration::from_secs(4));
         for _ in 0..100 {
             schedule.after_failure();
         }
         assert_eq!(schedule.after_failure(), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_late_list_is_asked_for_again_at_least_every_ttl() {
+        let mut schedule = RefreshSchedule::new(Duration::from_secs(1), Duration::from_secs(60));
+        let waits: Vec<u64> =
+            (0..8).map(|_| schedule.after_fetch(Some((NOW - 10, 5)), NOW).as_secs()).collect();
+        assert_eq!(waits, [1, 2, 4, 5, 5, 5, 5, 5]);
     }
 
     #[test]

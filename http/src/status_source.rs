@@ -229,17 +229,17 @@ impl StatusRefresher {
         outcome
     }
 
-    /// How long to wait after a refresh that ended in `outcome`: until the held list's
+    /// How long to wait after a refresh that succeeded or not: until the held list's
     /// `iat + ttl` after a success, a growing retry delay after a failure or while the source
-    /// serves nothing newer than a list past its `ttl`; jittered.
+    /// serves nothing newer than a list past its `ttl` (then at most `ttl`); jittered.
     fn wait_after(&mut self, succeeded: bool) -> Duration {
-        let refresh_at = self
+        let held = self
             .supplies
             .as_ref()
             .and_then(|(issuer, uri)| self.verifier.status_list(issuer, uri))
-            .map(|held| held.issued_at.saturating_add(held.time_to_live));
+            .map(|held| (held.issued_at, held.time_to_live));
         let wait = if succeeded {
-            self.schedule.after_fetch(refresh_at, unix_now())
+            self.schedule.after_fetch(held, unix_now())
         } else {
             self.schedule.after_failure()
         };

@@ -45,13 +45,13 @@ pub fn spawn(daemon: &Arc<Daemon>, sources: Vec<HttpStatusSource>) -> Vec<JoinHa
 
 /// Fetches `source` on its list's schedule, forever.
 async fn keep_fresh(daemon: Arc<Daemon>, source: HttpStatusSource, mut schedule: RefreshSchedule) {
-    // The `iat + ttl` of the list last fetched: when the next one is due.
-    let mut refresh_at = None;
+    // The `iat` and `ttl` of the list last fetched: when the next one is due.
+    let mut held = None;
     loop {
         let wait = match source.fetch().await {
             Ok(Some(bytes)) => match daemon.status_lists.offer(&bytes) {
                 Ok(offered) => {
-                    refresh_at = due(&bytes);
+                    held = issued_and_ttl(&bytes);
                     match offered {
                         Offered::Newest => {
                             tracing::info!(url = %source.name(), "status list taken as the newest")
@@ -63,7 +63,7 @@ async fn keep_fresh(daemon: Arc<Daemon>, source: HttpStatusSource, mut schedule:
                             "the status list fetched is not newer than the one held"
                         ),
                     }
-                    schedule.after_fetch(refresh_at, unix_now())
+                    schedule.after_fetch(held, unix_now())
                 }
                 Err(e) => {
                     tracing::warn!(url = %source.name(), error = %e, "status list not taken");
@@ -71,7 +71,7 @@ async fn keep_fresh(daemon: Arc<Daemon>, source: HttpStatusSource, mut schedule:
                     schedule.after_failure()
                 }
             },
-            Ok(None) => schedule.after_fetch(refresh_at, unix_now()),
+            Ok(None) => schedule.after_fetch(held, unix_now()),
             Err(e) => {
                 tracing::warn!(url = %source.name(), error = %e, code = e.code(), "status list not fetched");
                 schedule.after_failure()
@@ -81,10 +81,10 @@ async fn keep_fresh(daemon: Arc<Daemon>, source: HttpStatusSource, mut schedule:
     }
 }
 
-/// The `iat + ttl` of the list `bytes` (which the offer has just decoded).
-fn due(bytes: &[u8]) -> Option<u64> {
+/// The `iat` and `ttl` of the list `bytes` (which the offer has just decoded).
+fn issued_and_ttl(bytes: &[u8]) -> Option<(u64, u64)> {
     match inspect(bytes).ok()?.claims {
-        Claims::StatusList(claims) => Some(claims.issued_at.saturating_add(claims.time_to_live)),
+        Claims::StatusList(claims) => Some((claims.issued_at, claims.time_to_live)),
         _ => None,
     }
 }
