@@ -96,9 +96,8 @@ impl Pkcs11Uri {
                 // Decoded only for an attribute taken, after the PIN's refusal: a decoding
                 // error quotes the value.
                 let value = || percent_decode(raw).map_err(|e| invalid(uri, format!("{name}: {e}")));
-                let text = || {
-                    String::from_utf8(value()?).map_err(|_| invalid(uri, format!("{name} is not UTF-8")))
-                };
+                let text =
+                    || String::from_utf8(value()?).map_err(|_| invalid(uri, format!("{name} is not UTF-8")));
                 match (name, in_path) {
                     ("pin-value", _) => {
                         return Err(invalid(
