@@ -725,7 +725,7 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
 }
 
 #[test]
-fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits() {
+fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits_and_acls() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = common::workdir();
     let home = Home::new(&tmp.path().join("home"));
@@ -776,8 +776,76 @@ fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits(
         assert_status(&checks, "socket.mode", "ok", &["mode 660", "root only may connect"]);
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         chmod(0o600);
+
+        // ACLs: the bits say root only (the socket 0600, its directory 0700); access ACLs
+        // naming the user let it through, and doctor names it, as the kernel decides (the
+        // user's own connect, by `warrant`, agrees each way).
+        let bin = common::workdir();
+        std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let warrant = common::reachable_copy(bin.path(), common::warrant_bin().to_str().unwrap());
+        let connects = || {
+            let out =
+                as_user(&warrant, Some(uid)).args(["--socket", socket, "keys", "list"]).output().unwrap();
+            let said = text(&out.stderr);
+            assert!(!out.status.success() && said.contains("warrantd at"), "not warrantd: {said}");
+            !said.contains("Permission denied")
+        };
+        std::os::unix::fs::chown(&path, None, Some(0)).unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let named = |perm: u16| {
+            let mut acl = 2u32.to_le_bytes().to_vec();
+            for (tag, perm, id) in [
+                (0x01u16, 0o7, u32::MAX),
+                (0x02, perm, uid),
+                (0x04, 0, u32::MAX),
+                (0x10, 0o7, u32::MAX),
+                (0x20, 0, u32::MAX),
+            ] {
+                acl.extend(tag.to_le_bytes());
+                acl.extend(perm.to_le_bytes());
+                acl.extend(id.to_le_bytes());
+            }
+            acl
+        };
+        let set_acl = |path: &Path, acl: &[u8]| {
+            rustix::fs::setxattr(path, "system.posix_acl_access", acl, rustix::fs::XattrFlags::empty())
+                .unwrap()
+        };
+        set_acl(tmp.path(), &named(0o1));
+        set_acl(&path, &named(0o6));
+        let (_, checks) = doctor(&home, &["--socket", socket]);
+        assert_status(
+            &checks,
+            "socket.mode",
+            "ok",
+            &[&format!("root and {user} (uid {uid}, an ACL) may connect")],
+        );
+        assert!(connects(), "the kernel lets the user named in the ACLs connect");
+        set_acl(tmp.path(), &named(0o6));
+        let (_, checks) = doctor(&home, &["--socket", socket]);
+        assert_status(&checks, "socket.mode", "ok", &["root only may connect"]);
+        assert!(!connects(), "the directory's ACL gives no search: the kernel refuses");
+        for p in [tmp.path(), path.as_path()] {
+            rustix::fs::removexattr(p, "system.posix_acl_access").unwrap();
+        }
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        chmod(0o600);
     }
     if me == 0 {
+        // Through a symbolic link: the directories where it leads are searched too (here one
+        // only root may search, above a socket others may write).
+        let inner = tmp.path().join("closed/inner");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::set_permissions(tmp.path().join("closed"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A socket nothing listens on any more: its bits are read, and nothing waits on it.
+        drop(std::os::unix::net::UnixListener::bind(inner.join("s.sock")).unwrap());
+        std::fs::set_permissions(inner.join("s.sock"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::os::unix::fs::symlink(&inner, tmp.path().join("link")).unwrap();
+        let linked = tmp.path().join("link/s.sock");
+        let (_, checks) = doctor(&home, &["--socket", linked.to_str().unwrap()]);
+        assert_status(&checks, "socket.mode", "fail", &["writable by others", "root only may connect"]);
+
         // Owned by another user: named, failed, and not talked to.
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
         let (code, checks) = doctor(&home, &["--socket", socket]);

@@ -12,6 +12,7 @@ mod keystore;
 mod report;
 mod socket;
 mod tpm;
+mod who_may_connect;
 mod yubikey;
 
 use std::path::PathBuf;
