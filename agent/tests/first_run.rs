@@ -656,7 +656,7 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
         state.display(),
         audit.join("audit.jsonl").display()
     );
-    std::fs::write(&config, written).unwrap();
+    std::fs::write(&config, &written).unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let doctor_as = |daemon_user: &str| {
         let out = Command::new(common::warrant_bin())
@@ -705,10 +705,24 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
         let out = child.wait_with_output().unwrap();
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
     };
-    let checks = child(&mut Command::new(env!("CARGO_BIN_EXE_warrantd")), br#"{"tpm_ek_roots": ["zz"]}"#);
+    let request = |config: &str, roots: &[&str]| {
+        serde_json::to_vec(&serde_json::json!({ "config": config, "tpm_ek_roots": roots })).unwrap()
+    };
+    let warrantd_child = || Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    let checks = child(&mut warrantd_child(), &request(&written, &["zz"]));
     assert_status(&checks, "daemon-user", "fail", &["request from doctor could not be read"]);
-    let checks = child(&mut Command::new(env!("CARGO_BIN_EXE_warrantd")), br#"{"tpm_ek_roots": []}"#);
+    let checks = child(&mut warrantd_child(), br#"{"tpm_ek_roots": []}"#);
+    assert_status(&checks, "daemon-user", "fail", &["request from doctor could not be read", "config"]);
+    let checks = child(&mut warrantd_child(), &request(&written, &[]));
     assert_status(&checks, "state", "ok", &["is writable"]);
+    // The child checks the configuration doctor read and vetted, not what the path holds by
+    // the time it runs: given other text than the file's, it checks that text's directory.
+    let other_state = tmp.path().join("other-state");
+    std::fs::create_dir(&other_state).unwrap();
+    std::fs::set_permissions(&other_state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other = written.replace(&state.display().to_string(), &other_state.display().to_string());
+    let checks = child(&mut warrantd_child(), &request(&other, &[]));
+    assert_status(&checks, "state", "fail", &[&other_state.display().to_string(), "not writable"]);
     let warrantd = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrantd"));
     let checks = child(&mut as_user(&warrantd, Some(uid)), b"{}");
     assert_status(&checks, "daemon-user", "fail", &["could not become user", "setgroups"]);
@@ -722,6 +736,47 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
         &["user warrant-no-such-user does not exist", "systemd-sysusers"],
     );
     assert!(checks.iter().all(|c| c["name"] != "state"), "not checked as root instead: {checks:?}");
+}
+
+/// Root's doctor loads the PKCS#11 module a configuration names and acts on its paths (as root
+/// in user mode, as the daemon's user in system mode): a file another user may write would
+/// choose them for root. It is refused before anything is done with it, with the two ways out.
+#[test]
+fn root_doctor_does_not_act_on_a_configuration_another_user_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((uid, user)) = common::test_user() else { return };
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    let chmod =
+        |mode| std::fs::set_permissions(home.config(), std::fs::Permissions::from_mode(mode)).unwrap();
+    let refused = |says: &str| {
+        let (code, checks) = doctor(&home, &[]);
+        assert_eq!(code, 1);
+        assert_status(
+            &checks,
+            "config",
+            "fail",
+            &[says, "does not act on it", "sudo -u USER", "chown root:warrant"],
+        );
+        assert_eq!(checks.len(), 1, "nothing else is done with it: {checks:?}");
+    };
+    std::os::unix::fs::chown(home.config(), Some(uid), None).unwrap();
+    refused(&format!("owned by {user} (uid {uid}), not root"));
+    std::os::unix::fs::chown(home.config(), Some(0), Some(0)).unwrap();
+    chmod(0o666);
+    refused("mode 666: others than root may write it");
+    let gid = nix::unistd::Group::from_name(&user).unwrap().unwrap().gid.as_raw();
+    std::os::unix::fs::chown(home.config(), None, Some(gid)).unwrap();
+    chmod(0o660);
+    refused("mode 660: others than root may write it");
+    // Root's, written by root only (group root may write: its members are root's to choose).
+    std::os::unix::fs::chown(home.config(), None, Some(0)).unwrap();
+    for mode in [0o640, 0o660] {
+        chmod(mode);
+        let (_, checks) = doctor(&home, &[]);
+        assert_status(&checks, "config", "ok", &["is valid"]);
+    }
 }
 
 #[test]

@@ -114,15 +114,22 @@ impl Identity {
 
 /// What the parent hands the child on its standard input.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Request {
+    /// The configuration's text, as the parent read and checked it (a file only root may
+    /// write): the child acts on it, not on whatever the path holds by the time it runs.
+    config: String,
     /// The EK roots' certificates (DER, hex), read by the parent: the files may be where
     /// only the person running doctor can read them.
     tpm_ek_roots: Vec<String>,
 }
 
-/// Runs the daemon-side checks in a child process that becomes `identity`; each check says
-/// who it ran as.
-pub fn checks_as(identity: &Identity, config: &Path, ek_roots: &[Cert]) -> Vec<Check> {
+/// Most bytes of the request the child reads: the configuration and the roots, with room.
+const MAX_REQUEST: u64 = 16 * 1024 * 1024;
+
+/// Runs the daemon-side checks of the configuration `config_text` (read from `config`) in a
+/// child process that becomes `identity`; each check says who it ran as.
+pub fn checks_as(identity: &Identity, config: &Path, config_text: &str, ek_roots: &[Cert]) -> Vec<Check> {
     let failed = |e: String| {
         vec![Check::fail(
             "daemon-user",
@@ -134,7 +141,10 @@ pub fn checks_as(identity: &Identity, config: &Path, ek_roots: &[Cert]) -> Vec<C
         Ok(exe) => exe,
         Err(e) => return failed(format!("this program's path: {e}")),
     };
-    let request = Request { tpm_ek_roots: ek_roots.iter().map(|c| hex::encode(c.der())).collect() };
+    let request = Request {
+        config: config_text.to_owned(),
+        tpm_ek_roots: ek_roots.iter().map(|c| hex::encode(c.der())).collect(),
+    };
     let child = Command::new(exe)
         .args(["doctor", "--as-daemon-user", "--config"])
         .arg(config)
@@ -211,23 +221,24 @@ fn child_checks(
     use std::io::Read;
     let mut input = Vec::new();
     let request = std::io::stdin()
-        .take(MAX_CHILD_OUTPUT as u64)
+        .take(MAX_REQUEST)
         .read_to_end(&mut input)
         .map_err(|e| e.to_string())
         .and_then(|_| serde_json::from_slice::<Request>(&input).map_err(|e| e.to_string()))
         .and_then(|request| {
-            request
+            let roots = request
                 .tpm_ek_roots
                 .iter()
                 .map(|der| {
                     let der = hex::decode(der).map_err(|e| e.to_string())?;
                     Cert::from_der(&der).map_err(|e| e.to_string())
                 })
-                .collect::<Result<Vec<Cert>, String>>()
+                .collect::<Result<Vec<Cert>, String>>()?;
+            Ok((request.config, roots))
         });
     // Roots lost on the way would turn a chain check into "no roots given": refused instead.
-    let roots = match request {
-        Ok(roots) => roots,
+    let (text, roots) = match request {
+        Ok(request) => request,
         Err(e) => {
             return vec![Check::fail(
                 "daemon-user",
@@ -236,21 +247,25 @@ fn child_checks(
             )]
         }
     };
-    let config = match crate::daemon::Config::load(path) {
-        Ok(config) => config,
-        Err(e) => {
-            return vec![Check::fail(
-                "config.daemon-user",
-                format!("warrantd cannot read its configuration: {e}"),
-                format!(
-                    "make it readable by the daemon's user: chown root:{} {}; chmod 0640 {}",
-                    system_unit::GROUP,
-                    path.display(),
-                    path.display()
-                ),
-            )]
-        }
-    };
+    // Whether the daemon's user may read the file is its own check; what is checked is the
+    // text doctor read and vetted.
+    let readable = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()));
+    let config =
+        match readable.and_then(|_| crate::daemon::Config::parse(path, &text).map_err(|e| e.to_string())) {
+            Ok(config) => config,
+            Err(e) => {
+                return vec![Check::fail(
+                    "config.daemon-user",
+                    format!("warrantd cannot read its configuration: {e}"),
+                    format!(
+                        "make it readable by the daemon's user: chown root:{} {}; chmod 0640 {}",
+                        system_unit::GROUP,
+                        path.display(),
+                        path.display()
+                    ),
+                )]
+            }
+        };
     let mut checks = Vec::new();
     if config.mode != crate::daemon::config::Mode::System {
         checks.push(Check::fail(
