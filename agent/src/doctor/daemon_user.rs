@@ -159,19 +159,57 @@ pub fn checks_as(identity: &Identity, config: &Path, config_text: &str, ek_roots
     if let Some(mut stdin) = child.stdin.take() {
         let _ = serde_json::to_writer(&mut stdin, &request).map(|()| stdin.flush());
     }
-    let out = match child.wait_with_output() {
+    let out = match collect(child) {
         Ok(out) => out,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e),
     };
-    if out.stdout.len() > MAX_CHILD_OUTPUT {
-        return failed("its answer is too long".into());
-    }
     match serde_json::from_slice::<Vec<Check>>(&out.stdout) {
         Ok(checks) if out.status.success() => labelled(checks, identity),
         _ => {
             failed(format!("it exited with {} ({})", out.status, String::from_utf8_lossy(&out.stderr).trim()))
         }
     }
+}
+
+/// Most bytes of the child's standard error kept (for the failure line): the rest is not read,
+/// and the child's next write to it fails.
+const MAX_CHILD_STDERR: u64 = 4096;
+
+/// What the child wrote, and how it ended.
+#[derive(Debug)]
+struct Output {
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Waits for `child`, holding at most [`MAX_CHILD_OUTPUT`] bytes of its answer and
+/// [`MAX_CHILD_STDERR`] of its standard error: an answer beyond the first kills it and is
+/// refused (reading all of it first would hold whatever it writes).
+fn collect(mut child: std::process::Child) -> Result<Output, String> {
+    use std::io::Read;
+    let stderr = child.stderr.take();
+    let errors = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        if let Some(stderr) = stderr {
+            let _ = stderr.take(MAX_CHILD_STDERR).read_to_end(&mut kept);
+        }
+        kept
+    });
+    let mut stdout = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = out.take(MAX_CHILD_OUTPUT as u64 + 1).read_to_end(&mut stdout);
+    }
+    let too_long = stdout.len() > MAX_CHILD_OUTPUT;
+    if too_long {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let stderr = errors.join().unwrap_or_default();
+    if too_long {
+        return Err(format!("its answer is longer than {MAX_CHILD_OUTPUT} bytes"));
+    }
+    Ok(Output { status, stdout, stderr })
 }
 
 /// `checks`, each saying it ran as `identity`.
@@ -276,4 +314,27 @@ fn child_checks(
     }
     checks.extend(run_checks(&config, &roots));
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> std::process::Child {
+        Command::new("sh").args(["-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    #[test]
+    fn the_childs_answer_and_its_errors_are_read_within_bounds() {
+        let out = collect(sh("echo '[]'; echo said >&2")).unwrap();
+        assert!(out.status.success());
+        assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"[]\n"[..], &b"said\n"[..]));
+        // An answer without end: refused once past the bound, the child killed.
+        let e = collect(sh("exec cat /dev/zero")).unwrap_err();
+        assert!(e.contains("longer than 1048576 bytes"), "{e}");
+        // Errors without end: the first bytes kept, the child's next write fails.
+        let out = collect(sh("cat /dev/zero >&2; echo '[]'")).unwrap();
+        assert_eq!(out.stderr.len() as u64, MAX_CHILD_STDERR);
+        assert_eq!(out.stdout, b"[]\n");
+    }
 }
