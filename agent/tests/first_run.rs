@@ -658,8 +658,12 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
     );
     std::fs::write(&config, &written).unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Root's doctor in root's group (setpriv --groups: a test process may have no
+    // supplementary groups), which the child must leave.
     let doctor_as = |daemon_user: &str| {
-        let out = Command::new(common::warrant_bin())
+        let out = Command::new("setpriv")
+            .args(["--groups", "0", "--"])
+            .arg(common::warrant_bin())
             .env(warrant_agent::doctor::TEST_USER_VARIABLE, daemon_user)
             .env_remove("WARRANT_SOCKET")
             .args(["--json", "doctor", "--config", config.to_str().unwrap()])
@@ -677,6 +681,11 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
     assert_status(&checks, "audit", "ok", &["is writable", &ran_as]);
     assert_status(&checks, "config", "ok", &["is valid"]);
     assert!(!check(&checks, "config").1.contains("(as user"), "the configuration is read as the caller too");
+    // Root's group may write it: the child has left root's groups too (setgroups, setresgid).
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let checks = doctor_as(&user);
+    assert_status(&checks, "state", "fail", &[&state.display().to_string(), "not writable", &ran_as]);
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
     // Given to the user, it passes.
     std::os::unix::fs::chown(&state, Some(uid), None).unwrap();
     let checks = doctor_as(&user);
