@@ -14,8 +14,9 @@ pub enum Status {
     Fail,
 }
 
-/// One check.
+/// One check (read back strictly from the daemon-side child's answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Check {
     /// What was checked (`config`, `socket`, `tpm.ek-certificate`, ...).
     pub name: String,
@@ -97,5 +98,19 @@ mod tests {
             Check::ok("config", "/etc/warrant/agent.toml is valid").line(),
             "ok   config: /etc/warrant/agent.toml is valid"
         );
+    }
+
+    #[test]
+    fn a_check_is_read_back_strictly() {
+        let check = Check::warn("clock", "unknown", "enable NTP");
+        let json = serde_json::to_string(&check).unwrap();
+        assert_eq!(serde_json::from_str::<Check>(&json).unwrap(), check);
+        for bad in [
+            r#"{"name":"a","status":"ok","detail":"d","verdict":"ok"}"#,
+            r#"{"name":"a","status":"fine","detail":"d"}"#,
+            r#"{"name":"a","status":"ok"}"#,
+        ] {
+            assert!(serde_json::from_str::<Check>(bad).is_err(), "{bad}");
+        }
     }
 }
