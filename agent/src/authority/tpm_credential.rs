@@ -59,7 +59,9 @@ impl std::fmt::Display for EkRefusal {
 pub struct CheckedEk<'a> {
     /// The certificate.
     pub cert: Cert,
-    /// The root it chains to.
+    /// The root it chains to (doctor names it; read only where the `tpm` feature builds
+    /// doctor's TPM checks).
+    #[cfg_attr(not(feature = "tpm"), allow(dead_code))]
     pub anchor: &'a Cert,
     /// Its RSA key, which the challenge is encrypted to.
     pub key: rsa::RsaPublicKey,
