@@ -656,10 +656,14 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
         state.display(),
         audit.join("audit.jsonl").display()
     );
-    std::fs::write(&config, written).unwrap();
+    std::fs::write(&config, &written).unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // Root's doctor in root's group (setpriv --groups: a test process may have no
+    // supplementary groups), which the child must leave.
     let doctor_as = |daemon_user: &str| {
-        let out = Command::new(common::warrant_bin())
+        let out = Command::new("setpriv")
+            .args(["--groups", "0", "--"])
+            .arg(common::warrant_bin())
             .env(warrant_agent::doctor::TEST_USER_VARIABLE, daemon_user)
             .env_remove("WARRANT_SOCKET")
             .args(["--json", "doctor", "--config", config.to_str().unwrap()])
@@ -677,6 +681,11 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
     assert_status(&checks, "audit", "ok", &["is writable", &ran_as]);
     assert_status(&checks, "config", "ok", &["is valid"]);
     assert!(!check(&checks, "config").1.contains("(as user"), "the configuration is read as the caller too");
+    // Root's group may write it: the child has left root's groups too (setgroups, setresgid).
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o775)).unwrap();
+    let checks = doctor_as(&user);
+    assert_status(&checks, "state", "fail", &[&state.display().to_string(), "not writable", &ran_as]);
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
     // Given to the user, it passes.
     std::os::unix::fs::chown(&state, Some(uid), None).unwrap();
     let checks = doctor_as(&user);
@@ -705,10 +714,24 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
         let out = child.wait_with_output().unwrap();
         serde_json::from_slice::<Vec<serde_json::Value>>(&out.stdout).unwrap()
     };
-    let checks = child(&mut Command::new(env!("CARGO_BIN_EXE_warrantd")), br#"{"tpm_ek_roots": ["zz"]}"#);
+    let request = |config: &str, roots: &[&str]| {
+        serde_json::to_vec(&serde_json::json!({ "config": config, "tpm_ek_roots": roots })).unwrap()
+    };
+    let warrantd_child = || Command::new(env!("CARGO_BIN_EXE_warrantd"));
+    let checks = child(&mut warrantd_child(), &request(&written, &["zz"]));
     assert_status(&checks, "daemon-user", "fail", &["request from doctor could not be read"]);
-    let checks = child(&mut Command::new(env!("CARGO_BIN_EXE_warrantd")), br#"{"tpm_ek_roots": []}"#);
+    let checks = child(&mut warrantd_child(), br#"{"tpm_ek_roots": []}"#);
+    assert_status(&checks, "daemon-user", "fail", &["request from doctor could not be read", "config"]);
+    let checks = child(&mut warrantd_child(), &request(&written, &[]));
     assert_status(&checks, "state", "ok", &["is writable"]);
+    // The child checks the configuration doctor read and vetted, not what the path holds by
+    // the time it runs: given other text than the file's, it checks that text's directory.
+    let other_state = tmp.path().join("other-state");
+    std::fs::create_dir(&other_state).unwrap();
+    std::fs::set_permissions(&other_state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let other = written.replace(&state.display().to_string(), &other_state.display().to_string());
+    let checks = child(&mut warrantd_child(), &request(&other, &[]));
+    assert_status(&checks, "state", "fail", &[&other_state.display().to_string(), "not writable"]);
     let warrantd = common::reachable_copy(tmp.path(), env!("CARGO_BIN_EXE_warrantd"));
     let checks = child(&mut as_user(&warrantd, Some(uid)), b"{}");
     assert_status(&checks, "daemon-user", "fail", &["could not become user", "setgroups"]);
@@ -724,8 +747,49 @@ fn system_mode_doctor_checks_what_the_daemon_reaches_as_the_daemons_user() {
     assert!(checks.iter().all(|c| c["name"] != "state"), "not checked as root instead: {checks:?}");
 }
 
+/// Root's doctor loads the PKCS#11 module a configuration names and acts on its paths (as root
+/// in user mode, as the daemon's user in system mode): a file another user may write would
+/// choose them for root. It is refused before anything is done with it, with the two ways out.
 #[test]
-fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits() {
+fn root_doctor_does_not_act_on_a_configuration_another_user_may_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some((uid, user)) = common::test_user() else { return };
+    let tmp = common::workdir();
+    let home = Home::new(&tmp.path().join("home"));
+    home.setup(&["--backend", "soft"]);
+    let chmod =
+        |mode| std::fs::set_permissions(home.config(), std::fs::Permissions::from_mode(mode)).unwrap();
+    let refused = |says: &str| {
+        let (code, checks) = doctor(&home, &[]);
+        assert_eq!(code, 1);
+        assert_status(
+            &checks,
+            "config",
+            "fail",
+            &[says, "does not act on it", "sudo -u USER", "chown root:warrant"],
+        );
+        assert_eq!(checks.len(), 1, "nothing else is done with it: {checks:?}");
+    };
+    std::os::unix::fs::chown(home.config(), Some(uid), None).unwrap();
+    refused(&format!("owned by {user} (uid {uid}), not root"));
+    std::os::unix::fs::chown(home.config(), Some(0), Some(0)).unwrap();
+    chmod(0o666);
+    refused("mode 666: others than root may write it");
+    let gid = nix::unistd::Group::from_name(&user).unwrap().unwrap().gid.as_raw();
+    std::os::unix::fs::chown(home.config(), None, Some(gid)).unwrap();
+    chmod(0o660);
+    refused("mode 660: others than root may write it");
+    // Root's, written by root only (group root may write: its members are root's to choose).
+    std::os::unix::fs::chown(home.config(), None, Some(0)).unwrap();
+    for mode in [0o640, 0o660] {
+        chmod(mode);
+        let (_, checks) = doctor(&home, &[]);
+        assert_status(&checks, "config", "ok", &["is valid"]);
+    }
+}
+
+#[test]
+fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits_and_acls() {
     use std::os::unix::fs::PermissionsExt;
     let tmp = common::workdir();
     let home = Home::new(&tmp.path().join("home"));
@@ -776,8 +840,76 @@ fn doctor_names_the_sockets_owner_and_reads_who_may_connect_from_its_write_bits(
         assert_status(&checks, "socket.mode", "ok", &["mode 660", "root only may connect"]);
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         chmod(0o600);
+
+        // ACLs: the bits say root only (the socket 0600, its directory 0700); access ACLs
+        // naming the user let it through, and doctor names it, as the kernel decides (the
+        // user's own connect, by `warrant`, agrees each way).
+        let bin = common::workdir();
+        std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let warrant = common::reachable_copy(bin.path(), common::warrant_bin().to_str().unwrap());
+        let connects = || {
+            let out =
+                as_user(&warrant, Some(uid)).args(["--socket", socket, "keys", "list"]).output().unwrap();
+            let said = text(&out.stderr);
+            assert!(!out.status.success() && said.contains("warrantd at"), "not warrantd: {said}");
+            !said.contains("Permission denied")
+        };
+        std::os::unix::fs::chown(&path, None, Some(0)).unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let named = |perm: u16| {
+            let mut acl = 2u32.to_le_bytes().to_vec();
+            for (tag, perm, id) in [
+                (0x01u16, 0o7, u32::MAX),
+                (0x02, perm, uid),
+                (0x04, 0, u32::MAX),
+                (0x10, 0o7, u32::MAX),
+                (0x20, 0, u32::MAX),
+            ] {
+                acl.extend(tag.to_le_bytes());
+                acl.extend(perm.to_le_bytes());
+                acl.extend(id.to_le_bytes());
+            }
+            acl
+        };
+        let set_acl = |path: &Path, acl: &[u8]| {
+            rustix::fs::setxattr(path, "system.posix_acl_access", acl, rustix::fs::XattrFlags::empty())
+                .unwrap()
+        };
+        set_acl(tmp.path(), &named(0o1));
+        set_acl(&path, &named(0o6));
+        let (_, checks) = doctor(&home, &["--socket", socket]);
+        assert_status(
+            &checks,
+            "socket.mode",
+            "ok",
+            &[&format!("root and {user} (uid {uid}, an ACL) may connect")],
+        );
+        assert!(connects(), "the kernel lets the user named in the ACLs connect");
+        set_acl(tmp.path(), &named(0o6));
+        let (_, checks) = doctor(&home, &["--socket", socket]);
+        assert_status(&checks, "socket.mode", "ok", &["root only may connect"]);
+        assert!(!connects(), "the directory's ACL gives no search: the kernel refuses");
+        for p in [tmp.path(), path.as_path()] {
+            rustix::fs::removexattr(p, "system.posix_acl_access").unwrap();
+        }
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        chmod(0o600);
     }
     if me == 0 {
+        // Through a symbolic link: the directories where it leads are searched too (here one
+        // only root may search, above a socket others may write).
+        let inner = tmp.path().join("closed/inner");
+        std::fs::create_dir_all(&inner).unwrap();
+        std::fs::set_permissions(tmp.path().join("closed"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&inner, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // A socket nothing listens on any more: its bits are read, and nothing waits on it.
+        drop(std::os::unix::net::UnixListener::bind(inner.join("s.sock")).unwrap());
+        std::fs::set_permissions(inner.join("s.sock"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::os::unix::fs::symlink(&inner, tmp.path().join("link")).unwrap();
+        let linked = tmp.path().join("link/s.sock");
+        let (_, checks) = doctor(&home, &["--socket", linked.to_str().unwrap()]);
+        assert_status(&checks, "socket.mode", "fail", &["writable by others", "root only may connect"]);
+
         // Owned by another user: named, failed, and not talked to.
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
         let (code, checks) = doctor(&home, &["--socket", socket]);

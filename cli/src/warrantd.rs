@@ -155,6 +155,7 @@ pub(super) fn setup(args: SetupArgs, out: Output) -> Result<ExitCode, Error> {
 pub(super) struct DoctorArgs {
     /// warrantd's configuration file (default: /etc/warrant/agent.toml for root,
     /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise).
+    /// Run by root, doctor uses only a file no other user may write.
     #[arg(long, env = "WARRANTD_CONFIG")]
     config: Option<PathBuf>,
     /// A grant of a key of this warrantd: its expiry and revocation are checked (repeatable).

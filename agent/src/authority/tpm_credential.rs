@@ -38,27 +38,50 @@ pub enum EkRefusal {
     /// It chains, but is not an EK certificate (a CA's, a TLS server's, one without
     /// keyEncipherment).
     NotEk(String),
+    /// An EK certificate whose key is not RSA: the credential challenge is made for an RSA EK
+    /// only.
+    NotRsa(String),
 }
 
 impl std::fmt::Display for EkRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            EkRefusal::Malformed(reason) | EkRefusal::Unchained(reason) | EkRefusal::NotEk(reason) => {
-                f.write_str(reason)
-            }
+            EkRefusal::Malformed(reason)
+            | EkRefusal::Unchained(reason)
+            | EkRefusal::NotEk(reason)
+            | EkRefusal::NotRsa(reason) => f.write_str(reason),
         }
     }
 }
 
+/// An EK certificate the authority makes a credential challenge for.
+#[derive(Debug)]
+pub struct CheckedEk<'a> {
+    /// The certificate.
+    pub cert: Cert,
+    /// The root it chains to (doctor names it; read only where the `tpm` feature builds
+    /// doctor's TPM checks).
+    #[cfg_attr(not(feature = "tpm"), allow(dead_code))]
+    pub anchor: &'a Cert,
+    /// Its RSA key, which the challenge is encrypted to.
+    pub key: rsa::RsaPublicKey,
+}
+
 /// Checks an EK certificate as the authority does before it makes a credential challenge for
-/// it: it parses, chains to one of `anchors` at `now`, and has the EK certificate profile.
-/// Returns the certificate and the anchor it chains to (`warrantd doctor` reports the same
-/// verdict on the TPM it finds).
-pub fn check_ek<'a>(ek_der: &[u8], anchors: &'a [Cert], now: u64) -> Result<(Cert, &'a Cert), EkRefusal> {
-    let ek = Cert::from_der(ek_der).map_err(|e| EkRefusal::Malformed(e.to_string()))?;
-    let anchor = chain_to_anchor(&ek, &[], anchors, now).map_err(|e| EkRefusal::Unchained(e.to_string()))?;
-    check_ek_certificate(&ek).map_err(|e| EkRefusal::NotEk(e.to_string()))?;
-    Ok((ek, anchor))
+/// it: it parses, chains to one of `anchors` at `now`, has the EK certificate profile, and
+/// its key is RSA. Everything the authority refuses an EK certificate for is here, so that
+/// `warrantd doctor` reports the same verdict on the TPM it finds.
+pub fn check_ek<'a>(ek_der: &[u8], anchors: &'a [Cert], now: u64) -> Result<CheckedEk<'a>, EkRefusal> {
+    use rsa::pkcs8::DecodePublicKey;
+    let cert = Cert::from_der(ek_der).map_err(|e| EkRefusal::Malformed(e.to_string()))?;
+    let anchor =
+        chain_to_anchor(&cert, &[], anchors, now).map_err(|e| EkRefusal::Unchained(e.to_string()))?;
+    check_ek_certificate(&cert).map_err(|e| EkRefusal::NotEk(e.to_string()))?;
+    let spki = cert.public_key_der().map_err(|e| EkRefusal::Malformed(e.to_string()))?;
+    let key = rsa::RsaPublicKey::from_public_key_der(&spki).map_err(|_| {
+        EkRefusal::NotRsa("its key is not RSA: only RSA endorsement keys are supported".into())
+    })?;
+    Ok(CheckedEk { cert, anchor, key })
 }
 
 /// Checks `identity` against `anchors` and protects `challenge` for it.
@@ -74,17 +97,13 @@ pub fn credential_for(
                 .into(),
         ));
     }
-    let (ek, _) = check_ek(&identity.ek_certificate, anchors, now)
+    let ek = check_ek(&identity.ek_certificate, anchors, now)
         .map_err(|e| refuse(format!("EK certificate: {e}")))?;
     let ak = TpmPublic::parse(&identity.ak_public).map_err(|e| refuse(format!("attestation key: {e}")))?;
     check_attestation_key(&ak).map_err(|e| refuse(e.to_string()))?;
-    use rsa::pkcs8::DecodePublicKey;
-    let spki = ek.public_key_der().map_err(|e| refuse(format!("EK certificate: {e}")))?;
-    let ek_key = rsa::RsaPublicKey::from_public_key_der(&spki).map_err(|_| {
-        refuse("the EK certificate's key is not RSA: only RSA endorsement keys are supported".into())
-    })?;
-    let credential = make_credential(&ek_key, &ak.name(), challenge).map_err(|e| refuse(e.to_string()))?;
-    let binding = TpmBinding { ak_name: hex::encode(ak.name()), ek_sha256: hex::encode(ek.fingerprint()) };
+    let credential = make_credential(&ek.key, &ak.name(), challenge).map_err(|e| refuse(e.to_string()))?;
+    let binding =
+        TpmBinding { ak_name: hex::encode(ak.name()), ek_sha256: hex::encode(ek.cert.fingerprint()) };
     Ok((credential, binding))
 }
 
@@ -116,7 +135,7 @@ mod tests {
     fn challenge(ek: &str, name_alg: u16) -> Result<(Credential, TpmBinding), Error> {
         let identity =
             TpmIdentity { ek_certificate: cert(ek).der().to_vec(), ak_public: ak_public(name_alg) };
-        credential_for(&identity, &[cert("root")], b"challenge", NOW)
+        credential_for(&identity, &[cert("root"), cert("ek-ecc-root")], b"challenge", NOW)
     }
 
     fn refusal(ek: &str, name_alg: u16) -> String {
@@ -135,5 +154,25 @@ mod tests {
         assert!(refusal("tls-server", SHA256).contains("not a TPM EK certificate"));
         // An AK whose Name is SHA-1.
         assert!(refusal("ek", SHA1).contains("attestation key's Name algorithm is SHA-1"));
+        // An EK certificate with the profile, chaining, on a P-256 key.
+        assert!(refusal("ek-ecc", SHA256).contains("EK certificate: its key is not RSA"));
+    }
+
+    /// What doctor calls is what the authority calls: every certificate the challenge refuses
+    /// for its EK, check_ek refuses, and for the same reason.
+    #[test]
+    fn check_ek_refuses_every_ek_certificate_the_challenge_refuses() {
+        let roots = [cert("root"), cert("ek-ecc-root")];
+        let checked = check_ek(cert("ek").der(), &roots, NOW).unwrap();
+        assert_eq!(checked.anchor.subject(), cert("root").subject());
+        for (name, refused) in
+            [("ek-ecc", "NotRsa"), ("ek-ca", "NotEk"), ("tls-server", "NotEk"), ("ek-sign-only", "NotEk")]
+        {
+            let why = check_ek(cert(name).der(), &roots, NOW).unwrap_err();
+            assert!(format!("{why:?}").starts_with(refused), "{name}: {why:?}");
+            assert!(refusal(name, SHA256).ends_with(&why.to_string()), "{name}: {why}");
+        }
+        let unchained = check_ek(cert("ek").der(), &roots[1..], NOW).unwrap_err();
+        assert!(matches!(unchained, EkRefusal::Unchained(_)), "{unchained:?}");
     }
 }

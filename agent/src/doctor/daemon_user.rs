@@ -114,15 +114,22 @@ impl Identity {
 
 /// What the parent hands the child on its standard input.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Request {
+    /// The configuration's text, as the parent read and checked it (a file only root may
+    /// write): the child acts on it, not on whatever the path holds by the time it runs.
+    config: String,
     /// The EK roots' certificates (DER, hex), read by the parent: the files may be where
     /// only the person running doctor can read them.
     tpm_ek_roots: Vec<String>,
 }
 
-/// Runs the daemon-side checks in a child process that becomes `identity`; each check says
-/// who it ran as.
-pub fn checks_as(identity: &Identity, config: &Path, ek_roots: &[Cert]) -> Vec<Check> {
+/// Most bytes of the request the child reads: the configuration and the roots, with room.
+const MAX_REQUEST: u64 = 16 * 1024 * 1024;
+
+/// Runs the daemon-side checks of the configuration `config_text` (read from `config`) in a
+/// child process that becomes `identity`; each check says who it ran as.
+pub fn checks_as(identity: &Identity, config: &Path, config_text: &str, ek_roots: &[Cert]) -> Vec<Check> {
     let failed = |e: String| {
         vec![Check::fail(
             "daemon-user",
@@ -134,7 +141,10 @@ pub fn checks_as(identity: &Identity, config: &Path, ek_roots: &[Cert]) -> Vec<C
         Ok(exe) => exe,
         Err(e) => return failed(format!("this program's path: {e}")),
     };
-    let request = Request { tpm_ek_roots: ek_roots.iter().map(|c| hex::encode(c.der())).collect() };
+    let request = Request {
+        config: config_text.to_owned(),
+        tpm_ek_roots: ek_roots.iter().map(|c| hex::encode(c.der())).collect(),
+    };
     let child = Command::new(exe)
         .args(["doctor", "--as-daemon-user", "--config"])
         .arg(config)
@@ -149,19 +159,57 @@ pub fn checks_as(identity: &Identity, config: &Path, ek_roots: &[Cert]) -> Vec<C
     if let Some(mut stdin) = child.stdin.take() {
         let _ = serde_json::to_writer(&mut stdin, &request).map(|()| stdin.flush());
     }
-    let out = match child.wait_with_output() {
+    let out = match collect(child) {
         Ok(out) => out,
-        Err(e) => return failed(e.to_string()),
+        Err(e) => return failed(e),
     };
-    if out.stdout.len() > MAX_CHILD_OUTPUT {
-        return failed("its answer is too long".into());
-    }
     match serde_json::from_slice::<Vec<Check>>(&out.stdout) {
         Ok(checks) if out.status.success() => labelled(checks, identity),
         _ => {
             failed(format!("it exited with {} ({})", out.status, String::from_utf8_lossy(&out.stderr).trim()))
         }
     }
+}
+
+/// Most bytes of the child's standard error kept (for the failure line): the rest is not read,
+/// and the child's next write to it fails.
+const MAX_CHILD_STDERR: u64 = 4096;
+
+/// What the child wrote, and how it ended.
+#[derive(Debug)]
+struct Output {
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Waits for `child`, holding at most [`MAX_CHILD_OUTPUT`] bytes of its answer and
+/// [`MAX_CHILD_STDERR`] of its standard error: an answer beyond the first kills it and is
+/// refused (reading all of it first would hold whatever it writes).
+fn collect(mut child: std::process::Child) -> Result<Output, String> {
+    use std::io::Read;
+    let stderr = child.stderr.take();
+    let errors = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        if let Some(stderr) = stderr {
+            let _ = stderr.take(MAX_CHILD_STDERR).read_to_end(&mut kept);
+        }
+        kept
+    });
+    let mut stdout = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = out.take(MAX_CHILD_OUTPUT as u64 + 1).read_to_end(&mut stdout);
+    }
+    let too_long = stdout.len() > MAX_CHILD_OUTPUT;
+    if too_long {
+        let _ = child.kill();
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let stderr = errors.join().unwrap_or_default();
+    if too_long {
+        return Err(format!("its answer is longer than {MAX_CHILD_OUTPUT} bytes"));
+    }
+    Ok(Output { status, stdout, stderr })
 }
 
 /// `checks`, each saying it ran as `identity`.
@@ -211,23 +259,24 @@ fn child_checks(
     use std::io::Read;
     let mut input = Vec::new();
     let request = std::io::stdin()
-        .take(MAX_CHILD_OUTPUT as u64)
+        .take(MAX_REQUEST)
         .read_to_end(&mut input)
         .map_err(|e| e.to_string())
         .and_then(|_| serde_json::from_slice::<Request>(&input).map_err(|e| e.to_string()))
         .and_then(|request| {
-            request
+            let roots = request
                 .tpm_ek_roots
                 .iter()
                 .map(|der| {
                     let der = hex::decode(der).map_err(|e| e.to_string())?;
                     Cert::from_der(&der).map_err(|e| e.to_string())
                 })
-                .collect::<Result<Vec<Cert>, String>>()
+                .collect::<Result<Vec<Cert>, String>>()?;
+            Ok((request.config, roots))
         });
     // Roots lost on the way would turn a chain check into "no roots given": refused instead.
-    let roots = match request {
-        Ok(roots) => roots,
+    let (text, roots) = match request {
+        Ok(request) => request,
         Err(e) => {
             return vec![Check::fail(
                 "daemon-user",
@@ -236,21 +285,25 @@ fn child_checks(
             )]
         }
     };
-    let config = match crate::daemon::Config::load(path) {
-        Ok(config) => config,
-        Err(e) => {
-            return vec![Check::fail(
-                "config.daemon-user",
-                format!("warrantd cannot read its configuration: {e}"),
-                format!(
-                    "make it readable by the daemon's user: chown root:{} {}; chmod 0640 {}",
-                    system_unit::GROUP,
-                    path.display(),
-                    path.display()
-                ),
-            )]
-        }
-    };
+    // Whether the daemon's user may read the file is its own check; what is checked is the
+    // text doctor read and vetted.
+    let readable = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()));
+    let config =
+        match readable.and_then(|_| crate::daemon::Config::parse(path, &text).map_err(|e| e.to_string())) {
+            Ok(config) => config,
+            Err(e) => {
+                return vec![Check::fail(
+                    "config.daemon-user",
+                    format!("warrantd cannot read its configuration: {e}"),
+                    format!(
+                        "make it readable by the daemon's user: chown root:{} {}; chmod 0640 {}",
+                        system_unit::GROUP,
+                        path.display(),
+                        path.display()
+                    ),
+                )]
+            }
+        };
     let mut checks = Vec::new();
     if config.mode != crate::daemon::config::Mode::System {
         checks.push(Check::fail(
@@ -261,4 +314,27 @@ fn child_checks(
     }
     checks.extend(run_checks(&config, &roots));
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> std::process::Child {
+        Command::new("sh").args(["-c", script]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    #[test]
+    fn the_childs_answer_and_its_errors_are_read_within_bounds() {
+        let out = collect(sh("echo '[]'; echo said >&2")).unwrap();
+        assert!(out.status.success());
+        assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"[]\n"[..], &b"said\n"[..]));
+        // An answer without end: refused once past the bound, the child killed.
+        let e = collect(sh("exec cat /dev/zero")).unwrap_err();
+        assert!(e.contains("longer than 1048576 bytes"), "{e}");
+        // Errors without end: the first bytes kept, the child's next write fails.
+        let out = collect(sh("cat /dev/zero >&2; echo '[]'")).unwrap();
+        assert_eq!(out.stderr.len() as u64, MAX_CHILD_STDERR);
+        assert_eq!(out.stdout, b"[]\n");
+    }
 }

@@ -12,6 +12,7 @@ mod keystore;
 mod report;
 mod socket;
 mod tpm;
+mod who_may_connect;
 mod yubikey;
 
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ use daemon_user::Identity;
 pub struct DoctorArgs {
     /// The configuration file (default: /etc/warrant/agent.toml for root,
     /// $XDG_CONFIG_HOME/warrant/agent.toml otherwise).
+    /// Run by root, doctor uses only a file no other user may write.
     #[arg(long, env = "WARRANTD_CONFIG")]
     config: Option<PathBuf>,
     /// warrantd's socket (default: the configuration's).
@@ -81,7 +83,7 @@ pub fn run(args: DoctorArgs) -> ExitCode {
 /// Every check, in order.
 pub fn checks(args: &DoctorArgs) -> Vec<Check> {
     let mut checks = Vec::new();
-    let Some((config, defaults)) = config(args, &mut checks) else { return checks };
+    let Some((config, defaults, text)) = config(args, &mut checks) else { return checks };
     let socket = args.socket.clone().unwrap_or_else(|| config.socket.clone());
     let identity = match config.mode {
         Mode::System => Some(Identity::of_system_unit()),
@@ -95,7 +97,7 @@ pub fn checks(args: &DoctorArgs) -> Vec<Check> {
         None => checks.extend(daemon_side(&config, defaults, &roots)),
         Some(Err(missing)) => checks.push(missing),
         Some(Ok(identity)) if me.is_root() => {
-            checks.extend(daemon_user::checks_as(&identity, &config.path, &roots))
+            checks.extend(daemon_user::checks_as(&identity, &config.path, &text, &roots))
         }
         Some(Ok(identity)) if me == identity.uid => {
             checks.extend(daemon_user::labelled(daemon_side(&config, defaults, &roots), &identity))
@@ -170,9 +172,10 @@ fn ek_roots(args: &DoctorArgs, config: &Config, checks: &mut Vec<Check>) -> Vec<
     }
 }
 
-/// The configuration, as warrantd would read it, and whether it is the built-in user-mode
-/// one; `None` when it cannot be used.
-fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> {
+/// The configuration, as warrantd would read it, whether it is the built-in user-mode one,
+/// and the text it was read from (handed to the daemon-side child, which then acts on what
+/// was checked here, not on whatever the path holds later); `None` when it cannot be used.
+fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool, String)> {
     let mode = Mode::default_for_this_process();
     let (path, explicit) = match &args.config {
         Some(path) => (path.clone(), true),
@@ -200,7 +203,7 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> 
                     ),
                     "write one for this machine's key store with `warrant setup`",
                 ));
-                Some((config, true))
+                Some((config, true, String::new()))
             }
             Err(e) => {
                 checks.push(Check::fail("config", e.to_string(), "write one with `warrant setup`"));
@@ -208,19 +211,44 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> 
             }
         };
     }
-    if let Err(e) = std::fs::File::open(&path) {
-        let fix = if e.kind() == std::io::ErrorKind::NotFound {
-            "write one with `warrant setup`, or name the file with --config"
-        } else {
-            "make it readable by warrantd's user (system mode: root:warrant, mode 0640)"
-        };
-        checks.push(Check::fail("config", format!("{}: {e}", path.display()), fix));
-        return None;
-    }
-    match Config::load(&path) {
+    let text = match read_config(&path) {
+        Ok(text) => text,
+        Err(ConfigFileProblem::Unreadable(e)) => {
+            let fix = if e.kind() == std::io::ErrorKind::NotFound {
+                "write one with `warrant setup`, or name the file with --config"
+            } else {
+                "make it readable by warrantd's user (system mode: root:warrant, mode 0640)"
+            };
+            checks.push(Check::fail("config", format!("{}: {e}", path.display()), fix));
+            return None;
+        }
+        Err(ConfigFileProblem::TooLong) => {
+            checks.push(Check::fail(
+                "config",
+                format!("{}: longer than {MAX_CONFIG_BYTES} bytes: not a configuration", path.display()),
+                "name the right file with --config",
+            ));
+            return None;
+        }
+        Err(ConfigFileProblem::OthersMayWrite(why)) => {
+            checks.push(Check::fail(
+                "config",
+                format!("{}: {why}: doctor run by root does not act on it (it would load the module it names, as root or as the daemon's user)", path.display()),
+                format!(
+                    "run doctor as the user whose file it is (sudo -u USER warrant doctor --config {}), or make it root's: chown root:{} {}; chmod 0640 {}",
+                    path.display(),
+                    crate::system_unit::GROUP,
+                    path.display(),
+                    path.display()
+                ),
+            ));
+            return None;
+        }
+    };
+    match Config::parse(&path, &text) {
         Ok(config) => {
             checks.push(Check::ok("config", format!("{} is valid", path.display())));
-            Some((config, false))
+            Some((config, false, text))
         }
         Err(e) => {
             checks.push(Check::fail(
@@ -231,4 +259,50 @@ fn config(args: &DoctorArgs, checks: &mut Vec<Check>) -> Option<(Config, bool)> 
             None
         }
     }
+}
+
+/// Most bytes of a configuration file: far more than any.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Why the configuration file is not used.
+enum ConfigFileProblem {
+    /// It cannot be opened or read.
+    Unreadable(std::io::Error),
+    /// It is longer than [`MAX_CONFIG_BYTES`].
+    TooLong,
+    /// doctor runs as root, and a user other than root may write it (the reason).
+    OthersMayWrite(String),
+}
+
+/// The configuration file's text, read through one open file (its owner and mode are those of
+/// what is read). As root, a file another user may write is refused: the checks load the
+/// PKCS#11 module it names and act on the paths it gives, and its writer would choose them for
+/// root (or, in system mode, for the daemon's user).
+fn read_config(path: &std::path::Path) -> Result<String, ConfigFileProblem> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::File::open(path).map_err(ConfigFileProblem::Unreadable)?;
+    let meta = file.metadata().map_err(ConfigFileProblem::Unreadable)?;
+    if nix::unistd::geteuid().is_root() {
+        if meta.uid() != 0 {
+            let owner = nix::unistd::User::from_uid(meta.uid().into()).ok().flatten().map(|u| u.name);
+            return Err(ConfigFileProblem::OthersMayWrite(format!(
+                "owned by {} (uid {}), not root",
+                owner.as_deref().unwrap_or("an unknown user"),
+                meta.uid()
+            )));
+        }
+        if meta.mode() & 0o002 != 0 || (meta.mode() & 0o020 != 0 && meta.gid() != 0) {
+            return Err(ConfigFileProblem::OthersMayWrite(format!(
+                "mode {:o}: others than root may write it",
+                meta.mode() & 0o777
+            )));
+        }
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text).map_err(ConfigFileProblem::Unreadable)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigFileProblem::TooLong);
+    }
+    Ok(text)
 }

@@ -141,11 +141,16 @@ fn ek_certificate(der: &[u8], ek_roots: &[Cert]) -> Check {
         );
     }
     match check_ek(der, ek_roots, warrant_hsm_backends::unix_seconds()) {
-        Ok((_, root)) => Check::ok(NAME, format!("present, chains to {}", root.subject())),
+        Ok(checked) => Check::ok(NAME, format!("present, chains to {}", checked.anchor.subject())),
         Err(EkRefusal::Unchained(reason)) => Check::fail(
             NAME,
             format!("does not chain to the roots given (issuer {issuer}): {reason}"),
             "an authority with these roots refuses this TPM: give it (and doctor) the TPM vendor's EK CA, found through the certificate's issuer",
+        ),
+        Err(refusal @ EkRefusal::NotRsa(_)) => Check::fail(
+            NAME,
+            format!("an authority refuses it: {refusal}"),
+            "the authority's credential challenge needs the RSA 2048 EK's certificate (NV index 0x01c00002): provision it (some firmware set-ups have an option), or use another key store",
         ),
         Err(refusal) => Check::fail(
             NAME,

@@ -546,7 +546,7 @@ impl KeyStore for Pkcs11KeyStore {
         let other = |given: &Option<String>, ours: &str| given.as_deref().is_some_and(|g| g != ours);
         if other(&uri.token, &r.label) || other(&uri.serial, &r.serial) {
             return Err(Error::InvalidUri {
-                uri: reference.chars().take(80).collect(),
+                uri: uri::redacted(reference),
                 reason: format!(
                     "names another token than this store's ({:?}, serial {:?})",
                     r.label, r.serial
@@ -554,7 +554,7 @@ impl KeyStore for Pkcs11KeyStore {
             });
         }
         let object = uri.object.as_deref().ok_or_else(|| Error::InvalidUri {
-            uri: reference.chars().take(80).collect(),
+            uri: uri::redacted(reference),
             reason: "name the key with object= (its CKA_LABEL)".into(),
         })?;
         let name = KeyName::new(object)?;

@@ -36,14 +36,32 @@ fn invalid(uri: &str, reason: impl std::fmt::Display) -> Error {
     Error::InvalidUri { uri: redacted(uri), reason: reason.to_string() }
 }
 
-/// `uri` as it may be shown in messages and audit lines: its path only (the query may hold a
-/// `pin-value`), cut to 80 characters (it is outside input).
+/// The path attributes whose values are shown in messages: the ones that name a token or an
+/// object. Anything else (a `pin-value` put in the path by mistake, a misspelt attribute that
+/// may hold one) is shown as `…`.
+const SHOWN_PATH_ATTRIBUTES: &[&str] = &["token", "serial", "manufacturer", "model", "object", "id", "type"];
+
+/// `uri` as it may be shown in messages and audit lines: the path's token and object
+/// attributes only (the query, or a mistaken path attribute, may hold a `pin-value`), cut to
+/// 80 characters (it is outside input).
 pub fn redacted(uri: &str) -> String {
     let (path, query) = match uri.split_once('?') {
         Some((path, _)) => (path, "?…"),
         None => (uri, ""),
     };
-    let shown: String = path.chars().take(80).collect();
+    let (scheme, attributes) = match path.strip_prefix(SCHEME) {
+        Some(attributes) => (SCHEME, attributes),
+        None => ("", path),
+    };
+    let shown: Vec<&str> = attributes
+        .split(';')
+        .map(|attribute| match attribute.split_once('=') {
+            Some((name, _)) if SHOWN_PATH_ATTRIBUTES.contains(&name) => attribute,
+            _ if attribute.is_empty() => attribute,
+            _ => "…",
+        })
+        .collect();
+    let shown: String = format!("{scheme}{}", shown.join(";")).chars().take(80).collect();
     format!("{shown}{query}")
 }
 
@@ -65,26 +83,34 @@ impl Pkcs11Uri {
             if part.is_empty() {
                 continue;
             }
-            for attribute in part.split(separator) {
-                let (name, raw) = attribute
-                    .split_once('=')
-                    .ok_or_else(|| invalid(uri, format!("{attribute:?} is not name=value")))?;
+            let (in_path, place) = if separator == ';' { (true, "path") } else { (false, "query") };
+            for (index, attribute) in part.split(separator).enumerate() {
+                // Neither the attribute nor its value is repeated: it may be a PIN.
+                let (name, raw) = attribute.split_once('=').ok_or_else(|| {
+                    invalid(uri, format!("attribute {} of the {place} is not name=value", index + 1))
+                })?;
                 if seen.contains(&name) {
                     return Err(invalid(uri, format!("attribute {name:?} appears twice")));
                 }
                 seen.push(name);
-                let value = percent_decode(raw).map_err(|e| invalid(uri, format!("{name}: {e}")))?;
-                let text = || {
-                    String::from_utf8(value.clone()).map_err(|_| invalid(uri, format!("{name} is not UTF-8")))
-                };
-                let in_path = separator == ';';
+                // Decoded only for an attribute taken, after the PIN's refusal: a decoding
+                // error quotes the value.
+                let value = || percent_decode(raw).map_err(|e| invalid(uri, format!("{name}: {e}")));
+                let text =
+                    || String::from_utf8(value()?).map_err(|_| invalid(uri, format!("{name} is not UTF-8")));
                 match (name, in_path) {
+                    ("pin-value", _) => {
+                        return Err(invalid(
+                            uri,
+                            "a PIN in a URI ends up in logs: configure a PIN source instead",
+                        ))
+                    }
                     ("token", true) => out.token = Some(text()?),
                     ("serial", true) => out.serial = Some(text()?),
                     ("manufacturer", true) => out.manufacturer = Some(text()?),
                     ("model", true) => out.model = Some(text()?),
                     ("object", true) => out.object = Some(text()?),
-                    ("id", true) => out.id = Some(value),
+                    ("id", true) => out.id = Some(value()?),
                     ("type", true) => {
                         let t = text()?;
                         if !matches!(t.as_str(), "private" | "public" | "cert" | "secret-key" | "data") {
@@ -99,12 +125,6 @@ impl Pkcs11Uri {
                         ))
                     }
                     ("module-path", false) => out.module_path = Some(PathBuf::from(text()?)),
-                    ("pin-value", false) => {
-                        return Err(invalid(
-                            uri,
-                            "a PIN in a URI ends up in logs: configure a PIN source instead",
-                        ))
-                    }
                     (name, true) => return Err(invalid(uri, format!("unsupported path attribute {name:?}"))),
                     (name, false) => {
                         return Err(invalid(uri, format!("unsupported query attribute {name:?}")))
@@ -190,5 +210,24 @@ mod tests {
         let shown = err.to_string();
         assert!(!shown.contains("123456") && shown.contains("pkcs11:token=t?…"), "{shown}");
         assert_eq!(redacted("pkcs11:token=t;object=k"), "pkcs11:token=t;object=k");
+        // A PIN where it does not belong, or written so that it does not parse: neither the
+        // URI shown nor the reason repeats it.
+        for (uri, reason) in [
+            ("pkcs11:token=t;pin-value=123456", "PIN in a URI"),
+            ("pkcs11:pin-value=123456;token=t", "PIN in a URI"),
+            ("pkcs11:token=t;pin=123456", "unsupported path attribute \"pin\""),
+            ("pkcs11:token=t;pin-value%3D123456", "attribute 2 of the path is not name=value"),
+            ("pkcs11:token=t?pin-value%3D123456", "attribute 1 of the query is not name=value"),
+            ("pkcs11:token=t?module-path=/m.so&pin-value:123456", "attribute 2 of the query"),
+            ("pkcs11:token=t?pin-value=123456%zz", "PIN in a URI"),
+            ("pkcs11:token=t?pin-value=12 3456", "PIN in a URI"),
+            ("pkcs11:token=t?pin-value=123456&pin-value=123456", "PIN in a URI"),
+        ] {
+            let shown = Pkcs11Uri::parse(uri).unwrap_err().to_string();
+            assert!(shown.contains(reason), "{uri}: {shown}");
+            assert!(!shown.contains("123") && !shown.contains("456"), "{uri}: {shown}");
+            assert!(shown.contains("pkcs11:"), "the URI is still named: {shown}");
+        }
+        assert_eq!(redacted("pkcs11:token=t;pin-value=1;object=k?x"), "pkcs11:token=t;…;object=k?…");
     }
 }

@@ -71,3 +71,13 @@ issue ek-partial-san ek_partial_san
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/aia.key" -subj "/CN=aia" -days 36500 -sha256 \
     -addext "authorityInfoAccess=OCSP;URI:http://ocsp.example/,caIssuers;URI:http://ca.example/ek-ca.crt,caIssuers;URI:ldap://ca.example/ek-ca" \
     -out aia.pem 2>/dev/null
+# ek-ecc.pem: the EK profile on a P-256 key, under its own root ek-ecc-root.pem (an ECC EK
+# certificate, which authorities refuse: their credential challenge needs an RSA EK).
+openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/ek-ecc-root.key"
+openssl req -new -key "$tmp/ek-ecc-root.key" -subj "/CN=warrant test ECC EK root" -out "$tmp/ek-ecc-root.csr"
+openssl x509 -req -in "$tmp/ek-ecc-root.csr" -signkey "$tmp/ek-ecc-root.key" -days 36500 -sha256 \
+    -extfile "$tmp/ext.cnf" -extensions root -out ek-ecc-root.pem
+openssl ecparam -name prime256v1 -genkey -noout -out "$tmp/ek-ecc.key"
+openssl req -new -key "$tmp/ek-ecc.key" -subj "/CN=ek-ecc" -out "$tmp/ek-ecc.csr"
+openssl x509 -req -in "$tmp/ek-ecc.csr" -CA ek-ecc-root.pem -CAkey "$tmp/ek-ecc-root.key" \
+    -set_serial "0x$(openssl rand -hex 8)" -days 36500 -sha256 -extfile "$tmp/ext.cnf" -extensions ek -out ek-ecc.pem
